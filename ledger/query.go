@@ -1,0 +1,143 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/storage"
+)
+
+// Balance returns the cached totals of an account in one currency. An
+// account that was never posted to has zero totals.
+func (l *Ledger) Balance(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency) (Balance, error) {
+	class, err := Classify(name)
+	if err != nil {
+		return Balance{}, err
+	}
+	b := Balance{Account: name, Currency: currency, Type: class.Type}
+	err = tx.QueryRow(ctx, `SELECT debits, credits FROM ledger_accounts WHERE name = ? AND currency = ?`,
+		name, string(currency)).Scan(&b.Debits, &b.Credits)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Balance{}, fmt.Errorf("ledger: balance of %s %s: %w", name, currency, err)
+	}
+	return b, nil
+}
+
+// Balances returns the cached totals of an account in every currency it
+// holds, ordered by currency.
+func (l *Ledger) Balances(ctx context.Context, tx *storage.Tx, name string) ([]Balance, error) {
+	if _, err := Classify(name); err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		Currency string `db:"currency"`
+		Type     string `db:"type"`
+		Debits   int64  `db:"debits"`
+		Credits  int64  `db:"credits"`
+	}
+	if err := tx.Select(ctx, &rows, `SELECT currency, type, debits, credits FROM ledger_accounts
+		WHERE name = ? ORDER BY currency`, name); err != nil {
+		return nil, fmt.Errorf("ledger: balances of %s: %w", name, err)
+	}
+	out := make([]Balance, len(rows))
+	for i, r := range rows {
+		out[i] = Balance{Account: name, Currency: paygate.Currency(r.Currency), Type: Type(r.Type), Debits: r.Debits, Credits: r.Credits}
+	}
+	return out, nil
+}
+
+// StatementLine is one entry of an account with the account's balance just
+// after it.
+type StatementLine struct {
+	EntryID        int64
+	TransactionKey string
+	Description    string
+	Side           Side
+	Amount         paygate.Money
+	// Change is the entry's effect on the normal-side balance: positive when
+	// it grows the account.
+	Change    paygate.Money
+	Balance   paygate.Money
+	CreatedAt time.Time
+}
+
+// StatementPage is one page of a statement, newest entry first.
+type StatementPage struct {
+	Lines []StatementLine
+	// Next is the cursor of the next (older) page, "" on the last page.
+	Next string
+}
+
+// MaxStatementLimit bounds a statement page.
+const MaxStatementLimit = 500
+
+// Statement returns a page of an account's entries, newest first, each with
+// the running balance after it. cursor is "" for the newest page or the Next
+// of the previous page; limit is 1 to MaxStatementLimit (0 means 100).
+func (l *Ledger) Statement(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, cursor string, limit int) (StatementPage, error) {
+	class, err := Classify(name)
+	if err != nil {
+		return StatementPage{}, err
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 0 || limit > MaxStatementLimit {
+		return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: statement limit %d is outside 1..%d", limit, MaxStatementLimit)
+	}
+	before := int64(1<<63 - 1)
+	if cursor != "" {
+		before, err = strconv.ParseInt(cursor, 10, 64)
+		if err != nil || before <= 0 {
+			return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: bad statement cursor %q", clip(cursor))
+		}
+	}
+	var rows []struct {
+		ID          int64     `db:"id"`
+		Key         string    `db:"idempotency_key"`
+		Description string    `db:"description"`
+		Side        string    `db:"side"`
+		Amount      int64     `db:"amount"`
+		Debits      int64     `db:"account_debits"`
+		Credits     int64     `db:"account_credits"`
+		CreatedAt   time.Time `db:"created_at"`
+	}
+	err = tx.Select(ctx, &rows, `SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
+			e.account_debits, e.account_credits, t.created_at
+		FROM ledger_entries e
+		JOIN ledger_accounts a ON a.id = e.account_id
+		JOIN ledger_transactions t ON t.id = e.transaction_id
+		WHERE a.name = ? AND a.currency = ? AND e.id < ?
+		ORDER BY e.id DESC LIMIT ?`, name, string(currency), before, limit+1)
+	if err != nil {
+		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
+	}
+	var page StatementPage
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.Next = strconv.FormatInt(rows[limit-1].ID, 10)
+	}
+	page.Lines = make([]StatementLine, len(rows))
+	for i, r := range rows {
+		change := r.Amount
+		if (Side(r.Side) == Debit) != class.Type.DebitNormal() {
+			change = -change
+		}
+		page.Lines[i] = StatementLine{
+			EntryID:        r.ID,
+			TransactionKey: r.Key,
+			Description:    r.Description,
+			Side:           Side(r.Side),
+			Amount:         paygate.New(r.Amount, currency),
+			Change:         paygate.New(change, currency),
+			Balance:        paygate.New(normal(class.Type, r.Debits, r.Credits), currency),
+			CreatedAt:      r.CreatedAt.UTC(),
+		}
+	}
+	return page, nil
+}

@@ -1,0 +1,379 @@
+// Package storage opens paygate's database — an embedded SQLite file by
+// default, or PostgreSQL for deployments that outgrow one machine — applies
+// the migrations that the other packages embed, and hands out transactions
+// that fix one "now" for everything they write.
+//
+// Queries are written once with "?" placeholders; a Tx rebinds them for the
+// backend. Business rules live in the packages that own the tables, never
+// here.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+	"github.com/paygate/paygate"
+)
+
+// Dialect names the SQL backend.
+type Dialect string
+
+// The supported backends.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Options configure Open.
+type Options struct {
+	// Now is the clock that fixes each transaction's time; time.Now if nil.
+	Now func() time.Time
+	// Migrations are applied in order (and, within one set, by version) at
+	// Open. A set may depend on the tables of the sets before it.
+	Migrations []Migrations
+	// MaxConns bounds PostgreSQL connections (default 16). SQLite always
+	// uses one writing connection: SQLite admits one writer at a time, and
+	// queueing in the pool is cheaper than spinning on the busy handler.
+	MaxConns int
+}
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	dialect Dialect
+	write   *sqlx.DB
+	read    *sqlx.DB // the same pool as write on PostgreSQL
+	now     func() time.Time
+}
+
+// IsPostgresDSN reports whether dsn selects PostgreSQL (a postgres:// or
+// postgresql:// URL); anything else is a SQLite file path.
+func IsPostgresDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the database named by dsn and applies the pending migrations.
+// A postgres:// URL opens PostgreSQL; anything else is the path of a SQLite
+// file, created if missing, in WAL mode with synchronous=FULL (a commit is
+// on disk before it returns), foreign keys on, a busy timeout for other
+// processes, and write transactions that take the write lock at BEGIN.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	db := &DB{now: opts.Now}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	var err error
+	if IsPostgresDSN(dsn) {
+		err = db.openPostgres(ctx, dsn, opts)
+	} else {
+		err = db.openSQLite(ctx, dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx, opts.Migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(ctx context.Context, path string) error {
+	if path == "" {
+		return paygate.Errorf(paygate.EINVALID, "storage: empty database path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return paygate.Errorf(paygate.EINVALID, "storage: SQLite path %q must not contain '?' or '#'", path)
+	}
+	db.dialect = SQLite
+	const pragmas = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000"
+	u := "file:" + path + "?" + pragmas
+	w, err := sqlx.Open("sqlite3", u+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writing connection is made first: it creates the file and turns
+	// on WAL, which the read-only connections rely on.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	r, err := sqlx.Open("sqlite3", u+"&_txlock=deferred&_query_only=true")
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db.write, db.read = w, r
+	return nil
+}
+
+func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error {
+	db.dialect = Postgres
+	p, err := sqlx.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("storage: open postgres: %w", err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 16
+	}
+	p.SetMaxOpenConns(n)
+	p.SetMaxIdleConns(n)
+	p.SetConnMaxIdleTime(5 * time.Minute)
+	if err := p.PingContext(ctx); err != nil {
+		p.Close()
+		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact(dsn), err)
+	}
+	db.write, db.read = p, p
+	return nil
+}
+
+// redact drops the password from a URL for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Dialect returns the backend.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	}
+	return nil
+}
+
+// Now returns the database clock's current time in UTC at microsecond
+// precision (what both backends store).
+func (db *DB) Now() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// Tx is one database transaction with its fixed time. It is not safe for
+// concurrent use. Queries use "?" placeholders.
+type Tx struct {
+	tx          *sqlx.Tx
+	dialect     Dialect
+	now         time.Time
+	readOnly    bool
+	afterCommit []func()
+	done        bool
+}
+
+// BeginTx starts a write transaction. On SQLite it holds the database's
+// write lock from BEGIN (no upgrade deadlocks); on PostgreSQL it is READ
+// COMMITTED, and writers serialize on the rows they update. The caller must
+// Commit or Rollback it.
+func (db *DB) BeginTx(ctx context.Context) (*Tx, error) {
+	t, err := db.write.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, db.wrapErr("begin", err)
+	}
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now()}, nil
+}
+
+// BeginRead starts a read-only transaction that sees one consistent
+// snapshot of the database.
+func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
+	var opts *sql.TxOptions
+	if db.dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	t, err := db.read.BeginTxx(ctx, opts)
+	if err != nil {
+		return nil, db.wrapErr("begin read", err)
+	}
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), readOnly: true}, nil
+}
+
+// Update runs fn in a write transaction and commits it if fn returns nil.
+// On PostgreSQL a transaction that fails with a serialization failure or a
+// deadlock is retried from the start (up to 3 attempts), so fn must have no
+// effects outside the transaction other than those registered with
+// AfterCommit.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	const attempts = 3
+	for i := 1; ; i++ {
+		err := db.update(ctx, fn)
+		if err == nil || i == attempts || !isRetryable(err) {
+			return err
+		}
+	}
+}
+
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read-only snapshot transaction.
+func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.BeginRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Now returns the transaction's fixed time (UTC, microseconds).
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// Dialect returns the backend, for the rare query that must differ.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// AfterCommit registers fn to run once the transaction has committed; it
+// never runs if the transaction rolls back. Use it for caches of committed
+// state.
+func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
+
+// Commit commits the transaction and then runs the AfterCommit functions.
+func (tx *Tx) Commit() error {
+	if tx.done {
+		return errors.New("storage: transaction already finished")
+	}
+	tx.done = true
+	if err := tx.tx.Commit(); err != nil {
+		return tx.wrapErr("commit", err)
+	}
+	for _, fn := range tx.afterCommit {
+		fn()
+	}
+	return nil
+}
+
+// Rollback aborts the transaction. It is a no-op after Commit or Rollback,
+// so it can be deferred.
+func (tx *Tx) Rollback() error {
+	if tx.done {
+		return nil
+	}
+	tx.done = true
+	return tx.tx.Rollback()
+}
+
+func (tx *Tx) rebind(q string) string {
+	if tx.dialect == Postgres {
+		return sqlx.Rebind(sqlx.DOLLAR, q)
+	}
+	return q
+}
+
+// Exec runs a statement.
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := tx.tx.ExecContext(ctx, tx.rebind(q), args...)
+	if err != nil {
+		return nil, tx.wrapErr("exec", err)
+	}
+	return res, nil
+}
+
+// Get scans the single row of a query into dest (sql.ErrNoRows if none).
+func (tx *Tx) Get(ctx context.Context, dest any, q string, args ...any) error {
+	if err := tx.tx.GetContext(ctx, dest, tx.rebind(q), args...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return tx.wrapErr("query", err)
+	}
+	return nil
+}
+
+// Select scans every row of a query into the slice dest.
+func (tx *Tx) Select(ctx context.Context, dest any, q string, args ...any) error {
+	if err := tx.tx.SelectContext(ctx, dest, tx.rebind(q), args...); err != nil {
+		return tx.wrapErr("query", err)
+	}
+	return nil
+}
+
+// QueryRow runs a query that returns at most one row; its errors, including
+// sql.ErrNoRows, come from Scan.
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.rebind(q), args...)
+}
+
+// Query runs a query for rows to iterate; the caller closes them.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
+	rows, err := tx.tx.QueryxContext(ctx, tx.rebind(q), args...)
+	if err != nil {
+		return nil, tx.wrapErr("query", err)
+	}
+	return rows, nil
+}
+
+func (db *DB) wrapErr(op string, err error) error { return wrap(db.dialect, op, err) }
+func (tx *Tx) wrapErr(op string, err error) error { return wrap(tx.dialect, op, err) }
+
+// wrap classifies driver errors: lock contention and lost connections are
+// EUNAVAILABLE (retry later); everything else stays internal.
+func wrap(d Dialect, op string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "database busy", Err: fmt.Errorf("storage: %s: %w", op, err)}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	return fmt.Errorf("storage: %s (%s): %w", op, d, err)
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// IsCheckViolation reports whether err is a CHECK-constraint violation.
+func IsCheckViolation(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintCheck
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514"
+}
+
+// isRetryable reports a PostgreSQL serialization failure or deadlock, after
+// which the whole transaction may be run again.
+func isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
