@@ -72,10 +72,11 @@ func (m Migrations) load(d Dialect) ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies every pending migration in one write transaction, so two
-// processes starting at once apply each exactly once: SQLite's BEGIN
-// IMMEDIATE and a PostgreSQL advisory lock serialize them.
-func (db *DB) migrate(ctx context.Context, sets []Migrations) error {
+// Migrate applies every pending migration of sets in one write transaction,
+// so processes starting at once apply each exactly once: SQLite's BEGIN
+// IMMEDIATE and a PostgreSQL advisory lock serialize them. Open calls it with
+// Options.Migrations.
+func Migrate(ctx context.Context, db *DB, sets []Migrations) error {
 	plans := make([][]migration, len(sets))
 	for i, set := range sets {
 		ms, err := set.load(db.dialect)

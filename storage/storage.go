@@ -79,7 +79,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx, opts.Migrations); err != nil {
+	if err := Migrate(ctx, db, opts.Migrations); err != nil {
 		db.Close()
 		return nil, err
 	}
