@@ -345,6 +345,13 @@ func (l *Ledger) post(ctx context.Context, tx *storage.Tx, t Transaction, p prep
 	if err := insertEntries(ctx, tx, id, t.Entries, changes); err != nil {
 		return Result{}, fmt.Errorf("ledger: post %q: %w", t.Key, err)
 	}
+	// Remember the accounts once they are committed. (Not before: an account
+	// created inside a savepoint that is rolled back does not exist.)
+	tx.AfterCommit(func() {
+		for _, c := range changes {
+			l.accounts.Store(c.key, c.id)
+		}
+	})
 	return Result{Status: Created, Transaction: Posted{
 		ID: id, Key: t.Key, Description: t.Description, CreatedAt: tx.Now(), Entries: t.Entries,
 	}}, nil
@@ -398,7 +405,6 @@ func (l *Ledger) account(ctx context.Context, tx *storage.Tx, k accountKey, clas
 		return 0, fmt.Errorf("ledger: account %s %s is stored as %s (no_overdraft=%t), the scheme says %s (no_overdraft=%t)",
 			k.name, k.currency, typ, noOverdraft, class.Type, class.NoOverdraft)
 	}
-	tx.AfterCommit(func() { l.accounts.Store(k, id) })
 	return id, nil
 }
 
@@ -407,9 +413,11 @@ func (l *Ledger) account(ctx context.Context, tx *storage.Tx, k accountKey, clas
 // UPDATE, so it holds under concurrency: PostgreSQL re-checks it on the
 // locked row, SQLite has one writer.
 func (l *Ledger) apply(ctx context.Context, tx *storage.Tx, c *change) error {
+	// The name and currency are checked with the id, so a stale cached id
+	// can only fail, never post to another account.
 	q := `UPDATE ledger_accounts SET debits = debits + ?, credits = credits + ?
-		WHERE id = ? AND debits <= ? AND credits <= ?`
-	args := []any{c.debits, c.credits, c.id, math.MaxInt64 - c.debits, math.MaxInt64 - c.credits}
+		WHERE id = ? AND name = ? AND currency = ? AND debits <= ? AND credits <= ?`
+	args := []any{c.debits, c.credits, c.id, c.key.name, string(c.key.currency), math.MaxInt64 - c.debits, math.MaxInt64 - c.credits}
 	if c.class.NoOverdraft {
 		if c.class.Type.DebitNormal() {
 			q += ` AND credits - debits <= ?`
@@ -427,7 +435,13 @@ func (l *Ledger) apply(ctx context.Context, tx *storage.Tx, c *change) error {
 		return fmt.Errorf("ledger: update account %s %s: %w", c.key.name, c.key.currency, err)
 	}
 	var debits, credits int64
-	if err := tx.QueryRow(ctx, `SELECT debits, credits FROM ledger_accounts WHERE id = ?`, c.id).Scan(&debits, &credits); err != nil {
+	err = tx.QueryRow(ctx, `SELECT debits, credits FROM ledger_accounts WHERE id = ? AND name = ? AND currency = ?`,
+		c.id, c.key.name, string(c.key.currency)).Scan(&debits, &credits)
+	if errors.Is(err, sql.ErrNoRows) {
+		l.accounts.Delete(c.key)
+		return fmt.Errorf("ledger: account %s %s is not id %d: stale cache entry dropped; roll back and retry", c.key.name, c.key.currency, c.id)
+	}
+	if err != nil {
 		return fmt.Errorf("ledger: read account %s %s: %w", c.key.name, c.key.currency, err)
 	}
 	if debits > math.MaxInt64-c.debits || credits > math.MaxInt64-c.credits {

@@ -499,3 +499,35 @@ func TestVerifyFindsDrift(t *testing.T) {
 		}
 	})
 }
+
+func TestDeclinedPostingCreatesNoAccount(t *testing.T) {
+	// A declined posting rolls back the accounts it created; the ledger must
+	// not remember their ids (SQLite reuses rolled-back row ids, so a stale
+	// id would name another account).
+	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
+		l := ledger.New(db)
+		ctx := context.Background()
+		err := db.Update(ctx, func(tx *storage.Tx) error {
+			_, err := l.Post(ctx, tx, ledger.Transfer("pay:1", "", ledger.UserBalance("U1"), ledger.Escrow("K0000001"), eur(5)))
+			if paygate.ErrorCode(err) != paygate.EINSUFFICIENT {
+				return fmt.Errorf("Post from an empty balance = %v, want insufficient", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := count(t, db); c != (counts{}) {
+			t.Fatalf("a declined posting left %+v", c)
+		}
+		mustPost(t, db, l, deposit("deposit:1", "U2", eur(7)))
+		mustPost(t, db, l, ledger.Transfer("pay:2", "", ledger.UserBalance("U2"), ledger.Escrow("K0000001"), eur(7)))
+		if got := balance(t, db, l, ledger.Escrow("K0000001"), paygate.EUR); got != eur(7) {
+			t.Fatalf("escrow = %v, want 0.07", got)
+		}
+		if got := balance(t, db, l, ledger.UserBalance("U2"), paygate.EUR); got != eur(0) {
+			t.Fatalf("U2 = %v, want 0", got)
+		}
+		mustVerify(t, l)
+	})
+}

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/paygate/paygate"
+)
+
+// codeMethodNotAllowed is the error code of 405 responses, which no paygate
+// error code describes because no operation can return it.
+const codeMethodNotAllowed = "method_not_allowed"
+
+// errorStatus is the one table that maps a paygate error code to an HTTP
+// status, with the message shown when an error carries none. Unknown codes
+// are internal errors.
+//
+// EINSUFFICIENT is 422 Unprocessable Entity: the request is well formed but
+// the balance cannot cover it. 409 Conflict is kept for state conflicts and
+// reused idempotency keys (ECONFLICT), so that clients can tell them apart.
+func errorStatus(code string) (status int, message string) {
+	switch code {
+	case paygate.EINVALID:
+		return http.StatusBadRequest, "invalid request"
+	case paygate.EUNAUTHORIZED:
+		return http.StatusUnauthorized, "unauthorized"
+	case paygate.EFORBIDDEN:
+		return http.StatusForbidden, "forbidden"
+	case paygate.ENOTFOUND:
+		return http.StatusNotFound, "not found"
+	case paygate.ECONFLICT:
+		return http.StatusConflict, "conflict"
+	case paygate.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	case paygate.EINSUFFICIENT:
+		return http.StatusUnprocessableEntity, "insufficient balance"
+	case paygate.EUNAVAILABLE:
+		return http.StatusServiceUnavailable, "service unavailable"
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// errorResponse is the body of every error response:
+// {"error":{"code":"…","message":"…"}}.
+type errorResponse struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteJSON writes v as a JSON response with the given status. It sets
+// Content-Type, Content-Length and X-Content-Type-Options, so it must be
+// called before anything else is written. If v cannot be encoded, which is a
+// programming error, it writes a 500 internal error instead. Errors writing
+// to the client are ignored: the client has gone.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorResponse{errorDetail{paygate.EINTERNAL, "internal error"}})
+	}
+	b = append(b, '\n')
+
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// WriteError writes err as a JSON error response. The status comes from
+// err's paygate error code (see the table below); the body is
+// {"error":{"code":"…","message":"…"}} with the caller-safe message of
+// paygate.ErrorMessage, so internal errors render as "internal error". Errors
+// that are not *paygate.Error, and unknown codes, are internal errors.
+//
+//	invalid       400 Bad Request
+//	unauthorized  401 Unauthorized
+//	forbidden     403 Forbidden
+//	not_found     404 Not Found
+//	conflict      409 Conflict
+//	too_large     413 Content Too Large
+//	insufficient  422 Unprocessable Entity
+//	unavailable   503 Service Unavailable
+//	internal      500 Internal Server Error
+//
+// For 5xx statuses WriteError logs err, with its cause, at Error level on
+// the request's logger; handlers should therefore not log it again.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		err = errors.New("server: WriteError called with a nil error")
+	}
+	code := paygate.ErrorCode(err)
+	status, fallback := errorStatus(code)
+
+	respCode, msg := code, paygate.ErrorMessage(err)
+	var e *paygate.Error
+	switch {
+	case status == http.StatusInternalServerError:
+		respCode, msg = paygate.EINTERNAL, fallback
+	case errors.As(err, &e) && e.Message == "":
+		msg = fallback
+	}
+
+	if status >= http.StatusInternalServerError {
+		l := Logger(r.Context())
+		l.Error().Err(err).Str(FieldErrorCode, code).Int(FieldStatus, status).Msg("request failed")
+	}
+	writeErrorBody(w, status, respCode, msg)
+}
+
+// writeErrorBody writes an error response without logging.
+func writeErrorBody(w http.ResponseWriter, status int, code, message string) {
+	WriteJSON(w, status, errorResponse{errorDetail{Code: code, Message: message}})
+}
+
+// DecodeJSON decodes the request body, which must hold exactly one JSON value
+// (surrounding whitespace aside), into dst. Unknown object fields are
+// rejected.
+//
+// Its errors are *paygate.Error ready for WriteError: EINVALID with a message
+// such as `invalid JSON: unknown field "foo"` for an empty, malformed or
+// mistyped body, unknown fields or data after the value; ETOOLARGE for a body
+// over the server's limit. An error returned by a field's UnmarshalJSON
+// method is returned as is if it is a *paygate.Error, and otherwise becomes
+// EINVALID with the cause kept out of the message.
+func DecodeJSON(r *http.Request, dst any) error {
+	if r.Body == nil {
+		return paygate.Errorf(paygate.EINVALID, "invalid JSON: empty request body")
+	}
+	body := &errReader{r: r.Body}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+
+	if err := dec.Decode(dst); err != nil {
+		if body.err == nil && errors.Is(err, io.EOF) {
+			return paygate.Errorf(paygate.EINVALID, "invalid JSON: empty request body")
+		}
+		return decodeError(err, body.err)
+	}
+	// Only whitespace may follow the value; reading on also catches a body
+	// that exceeds the limit after a small first value.
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF) && body.err == nil:
+		return nil
+	case body.err != nil:
+		return decodeError(err, body.err)
+	default:
+		return paygate.Errorf(paygate.EINVALID, "invalid JSON: unexpected data after the top-level value")
+	}
+}
+
+// decodeError turns an error of json.Decoder.Decode, and the read error behind
+// it if any, into a *paygate.Error.
+func decodeError(err, readErr error) error {
+	var (
+		tooLarge *http.MaxBytesError
+		pgErr    *paygate.Error
+		syntax   *json.SyntaxError
+		typ      *json.UnmarshalTypeError
+		invalid  *json.InvalidUnmarshalError
+	)
+	switch {
+	case errors.As(readErr, &tooLarge):
+		return &paygate.Error{
+			Code:    paygate.ETOOLARGE,
+			Message: fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit),
+			Err:     readErr,
+		}
+	case readErr != nil:
+		return &paygate.Error{Code: paygate.EINVALID, Message: "could not read request body", Err: readErr}
+	case errors.As(err, &pgErr):
+		return err
+	case errors.As(err, &syntax):
+		return &paygate.Error{
+			Code:    paygate.EINVALID,
+			Message: fmt.Sprintf("invalid JSON: %s (offset %d)", syntax, syntax.Offset),
+			Err:     err,
+		}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &paygate.Error{Code: paygate.EINVALID, Message: "invalid JSON: unexpected end of input", Err: err}
+	case errors.As(err, &typ):
+		msg := fmt.Sprintf("invalid JSON: wrong type: got %s", typ.Value)
+		if typ.Field != "" {
+			msg = fmt.Sprintf("invalid JSON: wrong type for field %q: got %s", typ.Field, typ.Value)
+		}
+		return &paygate.Error{Code: paygate.EINVALID, Message: msg, Err: err}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no error type for this; its message is stable.
+		return &paygate.Error{
+			Code:    paygate.EINVALID,
+			Message: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: "),
+			Err:     err,
+		}
+	case errors.As(err, &invalid):
+		return &paygate.Error{Code: paygate.EINTERNAL, Err: fmt.Errorf("server: decode JSON: %w", err)}
+	default:
+		return &paygate.Error{Code: paygate.EINVALID, Message: "invalid JSON: invalid value", Err: err}
+	}
+}
+
+// errReader remembers the first error, other than io.EOF, of the reader it
+// wraps, so that DecodeJSON can tell a failed read (or an oversized body)
+// from bad JSON.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *errReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
