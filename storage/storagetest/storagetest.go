@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,23 +23,41 @@ import (
 // tests.
 const EnvPostgres = "PAYGATE_TEST_POSTGRES"
 
-// Backend opens fresh, migrated databases of one kind.
+// Backend makes fresh, empty databases of one kind.
 type Backend struct {
 	Name string
-	// Open returns a new empty database with the migrations applied; it is
-	// closed and removed when the test ends.
-	Open func(t testing.TB, opts storage.Options) *storage.DB
+	// DSN returns the DSN of a new empty database (a SQLite file path, or a
+	// PostgreSQL URL whose search_path is a new schema), removed when the
+	// test ends.
+	DSN func(t testing.TB) string
+}
+
+// Open returns a new empty database of the backend with opts' migrations
+// applied, closed when the test ends.
+func (b Backend) Open(t testing.TB, opts storage.Options) *storage.DB {
+	t.Helper()
+	dsn := b.DSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := storage.Open(ctx, dsn, opts)
+	if err != nil {
+		t.Fatalf("storagetest: open %s: %v", b.Name, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // Backends returns SQLite and, when configured, PostgreSQL.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
-	bs := []Backend{{Name: "sqlite", Open: openSQLite}}
+	bs := []Backend{{Name: "sqlite", DSN: func(t testing.TB) string {
+		return filepath.Join(t.TempDir(), "paygate.db")
+	}}}
 	dsn := os.Getenv(EnvPostgres)
 	switch {
 	case dsn != "":
-		bs = append(bs, Backend{Name: "postgres", Open: func(t testing.TB, opts storage.Options) *storage.DB {
-			return openPostgres(t, dsn, opts)
+		bs = append(bs, Backend{Name: "postgres", DSN: func(t testing.TB) string {
+			return postgresSchema(t, dsn)
 		}})
 	case os.Getenv("CI") != "":
 		t.Fatalf("storagetest: CI is set but %s is empty: the PostgreSQL tests must run in CI", EnvPostgres)
@@ -58,21 +75,10 @@ func Run(t *testing.T, opts storage.Options, fn func(t *testing.T, db *storage.D
 	}
 }
 
-func openSQLite(t testing.TB, opts storage.Options) *storage.DB {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "paygate.db")
-	db, err := storage.Open(context.Background(), path, opts)
-	if err != nil {
-		t.Fatalf("open sqlite %s: %v", path, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// openPostgres creates a schema of its own and opens the DSN with that
+// postgresSchema creates a schema of its own and returns the DSN with that
 // schema as its search_path, so parallel tests never see each other's
-// tables.
-func openPostgres(t testing.TB, dsn string, opts storage.Options) *storage.DB {
+// tables. The schema is dropped when the test ends.
+func postgresSchema(t testing.TB, dsn string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -102,12 +108,7 @@ func openPostgres(t testing.TB, dsn string, opts storage.Options) *storage.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := storage.Open(ctx, sdsn, opts)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return sdsn
 }
 
 // WithSearchPath returns the PostgreSQL URL dsn with its search_path set to
@@ -124,12 +125,4 @@ func WithSearchPath(dsn, schema string) (string, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
-}
-
-// Name returns a name unique to this test run, for things such as account
-// names that must not collide between subtests.
-func Name(prefix string) string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return prefix + strings.ToLower(hex.EncodeToString(b))
 }

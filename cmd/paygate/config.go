@@ -1,0 +1,62 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// config is what the flags and environment say. Each flag's default comes
+// from its environment variable, then from the built-in default.
+type config struct {
+	addr     string
+	db       string
+	logLevel string
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("paygate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *config) dbFlag(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.db, "db", envOr(getenv, "PAYGATE_DB", "paygate.db"),
+		"database: a SQLite file path, or a postgres:// URL (env PAYGATE_DB)")
+}
+
+func (c *config) logFlag(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "PAYGATE_LOG_LEVEL", "info"),
+		"log level: debug, info, warn, error (env PAYGATE_LOG_LEVEL)")
+}
+
+// parse parses args, refusing positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// logger returns the JSON logger to w at the configured level.
+func (c *config) logger(w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(strings.ToLower(c.logLevel))
+	if err != nil || level == zerolog.NoLevel {
+		return zerolog.Nop(), fmt.Errorf("unknown log level %q", c.logLevel)
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Int("pid", os.Getpid()).Logger(), nil
+}

@@ -1,0 +1,67 @@
+// Command paygate is the payment gateway orchestration service: it serves
+// the HTTP API, the checkout page and the provider webhooks, and checks the
+// ledger. It only parses flags and environment and wires packages together.
+//
+//	paygate serve          [--addr 127.0.0.1:8080] [--db paygate.db]
+//	paygate ledger verify  [--db paygate.db]
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitDrift = 1 // ledger verify found drift
+	exitError = 2 // bad usage or a failure
+)
+
+const usage = `paygate — payment gateway orchestration service
+
+Usage:
+  paygate serve [flags]           run the HTTP server
+  paygate ledger verify [flags]   re-derive the ledger; exit 1 on any drift
+
+Run "paygate COMMAND -h" for the flags of a command. Every flag has an
+environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL).
+`
+
+// run runs one command and returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		io.WriteString(stderr, usage)
+		return exitError
+	}
+	switch cmd, rest := args[0], args[1:]; {
+	case cmd == "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case cmd == "ledger" && len(rest) > 0 && rest[0] == "verify":
+		return verify(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		io.WriteString(stdout, usage)
+		return exitOK
+	default:
+		io.WriteString(stderr, "paygate: unknown command "+quote(args)+"\n\n"+usage)
+		return exitError
+	}
+}
+
+func quote(args []string) string {
+	s := args[0]
+	if len(args) > 1 && args[0] == "ledger" {
+		s += " " + args[1]
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/storage/storagetest"
+)
+
+// binary is the paygate binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "paygate-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "paygate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running paygate serve.
+type process struct {
+	cmd   *exec.Cmd
+	addr  string
+	lines chan map[string]any // the JSON log lines after "listening"
+	done  chan error
+}
+
+// start runs "paygate serve" on a free port and waits until it listens.
+func start(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, lines: make(chan map[string]any, 100), done: make(chan error, 1)}
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Errorf("log line is not JSON: %q", sc.Text())
+				continue
+			}
+			if line["message"] == "listening" {
+				listening <- line["addr"].(string)
+				continue
+			}
+			select {
+			case p.lines <- line:
+			default:
+			}
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case p.addr = <-listening:
+	case err := <-p.done:
+		t.Fatalf("paygate serve exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("paygate serve did not listen within 30s")
+	}
+	return p
+}
+
+func (p *process) get(t *testing.T, path string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s: body is not JSON: %v", path, err)
+	}
+	return resp.StatusCode, body
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop(t *testing.T) []map[string]any {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]any
+	for line := range p.lines {
+		lines = append(lines, line)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("paygate serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("paygate serve did not stop within 15s of SIGTERM")
+	}
+	return lines
+}
+
+func TestServe(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			p := start(t, "--db", b.DSN(t))
+			if status, body := p.get(t, "/healthz"); status != 200 || body["status"] != "ok" {
+				t.Fatalf("GET /healthz = %d %v, want 200 ok", status, body)
+			}
+			status, body := p.get(t, "/v1/nothing-here")
+			errBody, _ := body["error"].(map[string]any)
+			if status != 404 || errBody["code"] != paygate.ENOTFOUND {
+				t.Fatalf("GET /v1/nothing-here = %d %v, want a 404 JSON error", status, body)
+			}
+			lines := p.stop(t)
+			var access map[string]any
+			for _, l := range lines {
+				if l["path"] == "/healthz" {
+					access = l
+				}
+			}
+			if access == nil {
+				t.Fatalf("no access log line for /healthz in %v", lines)
+			}
+			for _, field := range []string{"request_id", "method", "path", "status", "duration_ms", "time", "level"} {
+				if _, ok := access[field]; !ok {
+					t.Errorf("access log line %v lacks %q", access, field)
+				}
+			}
+			if last := lines[len(lines)-1]; last["message"] != "stopped" {
+				t.Errorf("last log line = %v, want stopped", last)
+			}
+		})
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--log-level", "loud"},
+		{"serve", "extra"},
+		{"serve", "--db", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"},
+		{"frobnicate"},
+		{"ledger"},
+		{},
+	} {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitError {
+			t.Errorf("paygate %v = %v, want exit %d\n%s", args, err, exitError, out)
+		}
+	}
+}
+
+func TestLedgerVerify(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := b.DSN(t)
+			db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			l := ledger.New(db)
+			err = db.Update(ctx, func(tx *storage.Tx) error {
+				_, err := l.Post(ctx, tx, ledger.Transfer("payment:P10000001:settled", "", ledger.ProviderClearing("stripe"),
+					ledger.Escrow("K1000001"), paygate.New(1250, paygate.EUR)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, code := runVerify(t, dsn)
+			if code != exitOK || !strings.Contains(out, "ledger verify: OK") || !strings.Contains(out, "1 transactions, 2 entries") {
+				t.Fatalf("verify of a clean ledger = exit %d\n%s", code, out)
+			}
+			// Corrupt a cached balance behind the ledger's back.
+			err = db.Update(ctx, func(tx *storage.Tx) error {
+				_, err := tx.Exec(ctx, `UPDATE ledger_accounts SET credits = credits + 100 WHERE name = 'escrow:K1000001'`)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, code = runVerify(t, dsn)
+			if code != exitDrift || !strings.Contains(out, "DRIFT FOUND") || !strings.Contains(out, "escrow:K1000001 EUR") {
+				t.Fatalf("verify of a corrupted ledger = exit %d, want %d naming the account\n%s", code, exitDrift, out)
+			}
+		})
+	}
+}
+
+func runVerify(t *testing.T, dsn string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, "ledger", "verify", "--db", dsn)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), 0
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/paygate/paygate/ledger"
+)
+
+func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var c config
+	fs := newFlags("ledger verify", stderr)
+	c.dbFlag(fs, getenv)
+	if err := parse(fs, args); err != nil {
+		return exitError
+	}
+	db, err := openDB(ctx, c.db)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate ledger verify: %v\n", err)
+		return exitError
+	}
+	defer db.Close()
+	report, err := ledger.New(db).Verify(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate ledger verify: %v\n", err)
+		return exitError
+	}
+	report.WriteTo(stdout)
+	if !report.OK() {
+		return exitDrift
+	}
+	return exitOK
+}
