@@ -165,17 +165,38 @@ func TestPropertyRandomPostings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for range n {
-				tr := random()
-				want := batch.apply(tr)
-				got := outcome(l.Post(ctx, tx, tr))
-				if got != want {
-					tx.Rollback()
-					t.Fatalf("op %d: Post(%q, %+v) = %s, model says %s", done, tr.Key, tr.Entries, got, want)
-				}
-				stats[got]++
-				done++
+			trs := make([]ledger.Transaction, n)
+			wants := make([]string, n)
+			for i := range n {
+				trs[i] = random()
+				wants[i] = batch.apply(trs[i])
 			}
+			// Half the batches go through PostBatch, half through Post one
+			// by one: both must answer as the model does.
+			gots := make([]string, n)
+			if rng.IntN(2) == 0 {
+				rs, err := l.PostBatch(ctx, tx, trs)
+				if err != nil {
+					tx.Rollback()
+					t.Fatalf("op %d: PostBatch = %v", done, err)
+				}
+				for i, r := range rs {
+					gots[i] = outcome(r.Result, r.Err)
+				}
+				stats["batches"]++
+			} else {
+				for i, tr := range trs {
+					gots[i] = outcome(l.Post(ctx, tx, tr))
+				}
+			}
+			for i := range n {
+				if gots[i] != wants[i] {
+					tx.Rollback()
+					t.Fatalf("op %d: Post(%q, %+v) = %s, model says %s", done+i, trs[i].Key, trs[i].Entries, gots[i], wants[i])
+				}
+				stats[gots[i]]++
+			}
+			done += n
 			if rollback {
 				tx.Rollback()
 				stats["rolled back batches"]++

@@ -94,7 +94,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return paygate.Errorf(paygate.EINVALID, "storage: SQLite path %q must not contain '?' or '#'", path)
 	}
 	db.dialect = SQLite
-	const pragmas = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000"
+	const pragmas = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000&_stmt_cache_size=64&_cache_size=-65536"
 	u := "file:" + path + "?" + pragmas
 	w, err := sqlx.Open("sqlite3", u+"&_txlock=immediate")
 	if err != nil {
@@ -213,15 +213,15 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 }
 
 // Update runs fn in a write transaction and commits it if fn returns nil.
-// On PostgreSQL a transaction that fails with a serialization failure or a
-// deadlock is retried from the start (up to 3 attempts), so fn must have no
-// effects outside the transaction other than those registered with
-// AfterCommit.
+// A transaction that fails with a retryable error (IsRetryable: a lost race,
+// a PostgreSQL serialization failure or deadlock) is run again from the
+// start, up to 3 attempts in all, so fn must have no effects outside the
+// transaction other than those registered with AfterCommit.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	const attempts = 3
 	for i := 1; ; i++ {
 		err := db.update(ctx, fn)
-		if err == nil || i == attempts || !isRetryable(err) {
+		if err == nil || i == attempts || !IsRetryable(err) {
 			return err
 		}
 	}
@@ -371,9 +371,23 @@ func IsCheckViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23514"
 }
 
-// isRetryable reports a PostgreSQL serialization failure or deadlock, after
-// which the whole transaction may be run again.
-func isRetryable(err error) bool {
+// Retryable marks err as one after which the whole database transaction may
+// succeed if run again from the start (a race that another transaction won).
+func Retryable(err error) error { return &retryableError{err} }
+
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
+
+// IsRetryable reports whether running the whole transaction again may
+// succeed: an error marked by Retryable, or a PostgreSQL serialization
+// failure or deadlock.
+func IsRetryable(err error) bool {
+	var re *retryableError
+	if errors.As(err, &re) {
+		return true
+	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
