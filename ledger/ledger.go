@@ -10,10 +10,8 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -268,43 +266,15 @@ func conflictReason(old, new []Entry) string {
 	return DifferentAmounts
 }
 
-func transactionEntries(ctx context.Context, tx *storage.Tx, txID int64) ([]Entry, error) {
-	var rows []struct {
-		Name     string `db:"name"`
-		Currency string `db:"currency"`
-		Side     string `db:"side"`
-		Amount   int64  `db:"amount"`
-	}
-	if err := tx.Select(ctx, &rows, `SELECT a.name, a.currency, e.side, e.amount
-		FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-		WHERE e.transaction_id = ? ORDER BY e.id`, txID); err != nil {
-		return nil, fmt.Errorf("ledger: entries of transaction %d: %w", txID, err)
-	}
-	out := make([]Entry, len(rows))
-	for i, r := range rows {
-		out[i] = Entry{Account: r.Name, Side: Side(r.Side), Amount: paygate.New(r.Amount, paygate.Currency(r.Currency))}
-	}
-	return out, nil
-}
-
 // Transaction returns the transaction posted under key, or an ENOTFOUND
 // error.
 func (l *Ledger) Transaction(ctx context.Context, tx *storage.Tx, key string) (Posted, error) {
-	var row struct {
-		ID          int64     `db:"id"`
-		Description string    `db:"description"`
-		CreatedAt   time.Time `db:"created_at"`
-	}
-	err := tx.Get(ctx, &row, `SELECT id, description, created_at FROM ledger_transactions WHERE idempotency_key = ?`, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Posted{}, paygate.Errorf(paygate.ENOTFOUND, "ledger: no transaction %q", clip(key))
-	}
-	if err != nil {
-		return Posted{}, fmt.Errorf("ledger: read transaction %q: %w", key, err)
-	}
-	entries, err := transactionEntries(ctx, tx, row.ID)
+	stored, err := loadTransactions(ctx, tx, []string{key})
 	if err != nil {
 		return Posted{}, err
 	}
-	return Posted{ID: row.ID, Key: key, Description: row.Description, CreatedAt: row.CreatedAt.UTC(), Entries: entries}, nil
+	if stored[key] == nil {
+		return Posted{}, paygate.Errorf(paygate.ENOTFOUND, "ledger: no transaction %q", clip(key))
+	}
+	return stored[key].posted, nil
 }

@@ -211,6 +211,19 @@ func TestIdempotency(t *testing.T) {
 		if after := count(t, db); after != before {
 			t.Fatalf("a repeated key changed the ledger: %+v, want %+v", after, before)
 		}
+		err := db.View(context.Background(), func(tx *storage.Tx) error {
+			got, err := l.Transaction(context.Background(), tx, tr.Key)
+			if err != nil || got.ID != first.Transaction.ID || len(got.Entries) != 2 || got.Entries[1] != tr.Entries[1] {
+				return fmt.Errorf("Transaction(%q) = %+v, %v; want the first posting", tr.Key, got, err)
+			}
+			if _, err := l.Transaction(context.Background(), tx, "no-such-key"); paygate.ErrorCode(err) != paygate.ENOTFOUND {
+				return fmt.Errorf("Transaction(no-such-key) = %v, want not found", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		conflicts := []struct {
 			name   string
