@@ -16,4 +16,6 @@ const (
 	FieldPanic      = "panic"       // the value a handler panicked with
 	FieldStack      = "stack"       // the goroutine stack of a panic
 	FieldAddr       = "addr"        // a listen address
+	FieldDBBackend  = "db_backend"  // the database backend: sqlite or postgres
+	FieldPID        = "pid"         // the process id
 )

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate/server"
 )
 
 // config is what the flags and environment say. Each flag's default comes
@@ -58,5 +60,5 @@ func (c *config) logger(w io.Writer) (zerolog.Logger, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q", c.logLevel)
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Int("pid", os.Getpid()).Logger(), nil
+	return zerolog.New(w).Level(level).With().Timestamp().Int(server.FieldPID, os.Getpid()).Logger(), nil
 }

@@ -43,7 +43,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping})
 	err = srv.Run(ctx, func(addr net.Addr) {
-		log.Info().Str(server.FieldAddr, addr.String()).Str("db_backend", string(db.Dialect())).Msg("listening")
+		log.Info().Str(server.FieldAddr, addr.String()).Str(server.FieldDBBackend, string(db.Dialect())).Msg("listening")
 	})
 	if err != nil {
 		log.Error().Err(err).Msg("serve")
