@@ -130,12 +130,29 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // serving fails, or if in-flight requests outlast the shutdown timeout (their
 // connections are then closed). Run must be called at most once.
 func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := s.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Listen opens the configured address, for callers that need the bound
+// address (port 0) before they serve, e.g. to build public URLs.
+func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("server: listen: %w", err)
+		return nil, fmt.Errorf("server: listen: %w", err)
 	}
+	return ln, nil
+}
 
+// Serve serves on ln as Run does, and closes it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -144,10 +161,6 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    http.DefaultMaxHeaderBytes,
 		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
-	}
-
-	if ready != nil {
-		ready(ln.Addr())
 	}
 
 	served := make(chan error, 1)

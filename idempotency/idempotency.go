@@ -1,0 +1,198 @@
+// Package idempotency makes every POST of the API safe to retry: the
+// first response to an Idempotency-Key is stored and replayed for the same
+// key and request; the same key with another request is a 409. Keys are per
+// caller role. It owns the idempotency_requests table.
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the package's schema, for storage.Open.
+func Migrations() storage.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return storage.Migrations{Component: "idempotency", FS: sub}
+}
+
+// Header is the request header that carries the key.
+const Header = "Idempotency-Key"
+
+// MaxKeyLen bounds a key, as Stripe does.
+const MaxKeyLen = 255
+
+// Store keeps the responses.
+type Store struct {
+	db *storage.DB
+	// Lease is how long a first request holds its key before another
+	// request may take it over (the first one crashed); default 1 minute.
+	Lease time.Duration
+}
+
+// New returns a store on db (opened with Migrations).
+func New(db *storage.DB) *Store { return &Store{db: db, Lease: time.Minute} }
+
+// record is a stored request.
+type record struct {
+	RequestHash string        `db:"request_hash"`
+	Status      sql.NullInt64 `db:"status"`
+	ContentType string        `db:"content_type"`
+	Body        []byte        `db:"body"`
+	LockedUntil time.Time     `db:"locked_until"`
+}
+
+// Middleware requires an Idempotency-Key on the requests it wraps, runs the
+// first request of each key and stores its response, and answers a repeat
+// of the same request with that response (header Idempotent-Replayed: true).
+// A repeat with another method, path or body is a 409, and so is a repeat
+// while the first is still running. Responses of 5xx are not stored, so the
+// request can be retried. Place it after authentication: keys are per role.
+func (s *Store) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(Header)
+		switch {
+		case key == "":
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "missing %s header: every POST needs one", Header))
+			return
+		case len(key) > MaxKeyLen:
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s is longer than %d characters", Header, MaxKeyLen))
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			server.WriteError(w, r, readError(err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		fmt.Fprintf(h, "%s %s\n", r.Method, r.URL.RequestURI())
+		h.Write(body)
+		hash := hex.EncodeToString(h.Sum(nil))
+		role := string(server.CallerRole(r.Context()))
+
+		prev, err := s.claim(r.Context(), role, key, hash)
+		if err != nil {
+			server.WriteError(w, r, err)
+			return
+		}
+		if prev != nil {
+			w.Header().Set("Content-Type", prev.ContentType)
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(int(prev.Status.Int64))
+			w.Write(prev.Body)
+			return
+		}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				rec.status = http.StatusInternalServerError // frees the key
+				s.finish(context.WithoutCancel(r.Context()), role, key, rec)
+				panic(p)
+			}
+			if err := s.finish(context.WithoutCancel(r.Context()), role, key, rec); err != nil {
+				l := server.Logger(r.Context())
+				l.Error().Err(err).Msg("store idempotent response")
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func readError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return paygate.Errorf(paygate.ETOOLARGE, "request body is larger than %d bytes", tooLarge.Limit)
+	}
+	return &paygate.Error{Code: paygate.EINVALID, Message: "cannot read the request body", Err: err}
+}
+
+// claim takes the key for this request, or returns the stored response to
+// replay, or an ECONFLICT error.
+func (s *Store) claim(ctx context.Context, role, key, hash string) (*record, error) {
+	var prev *record
+	err := s.db.Update(ctx, func(tx *storage.Tx) error {
+		prev = nil
+		res, err := tx.Exec(ctx, `INSERT INTO idempotency_requests (role, key, request_hash, created_at, locked_until)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (role, key) DO NOTHING`,
+			role, key, hash, tx.Now(), tx.Now().Add(s.Lease))
+		if err != nil {
+			return fmt.Errorf("idempotency: claim: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		var rec record
+		if err := tx.Get(ctx, &rec, `SELECT request_hash, status, content_type, body, locked_until
+			FROM idempotency_requests WHERE role = ? AND key = ?`, role, key); err != nil {
+			return fmt.Errorf("idempotency: read: %w", err)
+		}
+		switch {
+		case rec.RequestHash != hash:
+			return paygate.Errorf(paygate.ECONFLICT, "%s %q was used for a different request", Header, key)
+		case rec.Status.Valid:
+			prev = &rec
+			return nil
+		case rec.LockedUntil.After(tx.Now()):
+			return paygate.Errorf(paygate.ECONFLICT, "a request with %s %q is still in progress; retry later", Header, key)
+		}
+		// The first request died without an answer: take the key over.
+		_, err = tx.Exec(ctx, `UPDATE idempotency_requests SET locked_until = ? WHERE role = ? AND key = ?`,
+			tx.Now().Add(s.Lease), role, key)
+		return err
+	})
+	return prev, err
+}
+
+// finish stores the response, or frees the key after a 5xx.
+func (s *Store) finish(ctx context.Context, role, key string, rec *recorder) error {
+	return s.db.Update(ctx, func(tx *storage.Tx) error {
+		if rec.status >= 500 {
+			_, err := tx.Exec(ctx, `DELETE FROM idempotency_requests WHERE role = ? AND key = ?`, role, key)
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE idempotency_requests SET status = ?, content_type = ?, body = ? WHERE role = ? AND key = ?`,
+			rec.status, rec.Header().Get("Content-Type"), rec.body.Bytes(), role, key)
+		return err
+	})
+}
+
+// recorder passes a response through and keeps a copy.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wroteHeader = true
+	r.body.Write(p)
+	return r.ResponseWriter.Write(p)
+}
