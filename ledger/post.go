@@ -393,10 +393,6 @@ func placeholders(rows, width int) string {
 func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Class) (map[accountKey]*totals, error) {
 	keys := sortedKeys(classes)
 	out := make(map[accountKey]*totals, len(keys))
-	lock := ""
-	if tx.Dialect() == storage.Postgres {
-		lock = " FOR UPDATE"
-	}
 	err := chunks(len(keys), func(lo, hi int) error {
 		args := make([]any, 0, 2*(hi-lo))
 		for _, k := range keys[lo:hi] {
@@ -404,7 +400,7 @@ func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Cl
 		}
 		rows, err := tx.Query(ctx, `SELECT name, currency, debits, credits FROM ledger_accounts
 			WHERE (name, currency) IN (VALUES `+placeholders(hi-lo, 2)+`)
-			ORDER BY name, currency`+lock, args...)
+			ORDER BY name, currency`+tx.ForUpdate(), args...)
 		if err != nil {
 			return fmt.Errorf("ledger: lock accounts: %w", err)
 		}

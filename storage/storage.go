@@ -255,6 +255,16 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // Dialect returns the backend, for the rare query that must differ.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
+// ForUpdate returns " FOR UPDATE" on PostgreSQL and "" on SQLite (whose
+// write transactions hold the database's write lock from BEGIN), to end a
+// SELECT of rows the transaction is about to change.
+func (tx *Tx) ForUpdate() string {
+	if tx.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // AfterCommit registers fn to run once the transaction has committed; it
 // never runs if the transaction rolls back. Use it for caches of committed
 // state.

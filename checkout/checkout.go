@@ -1,0 +1,170 @@
+// Package checkout owns payment orders (P12345678) and their payment
+// attempts: it creates a payment order with its sales orders, starts an
+// attempt with a method at the method's provider, settles the provider's
+// verified events (paid → the money moves from the provider's clearing
+// account into one escrow per sales order), and serves the API and the
+// buyer's checkout page. It owns the payment_orders, payment_attempts and
+// checkout_secrets tables.
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"io"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the package's schema, for storage.Open.
+func Migrations() storage.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return storage.Migrations{Component: "checkout", FS: sub}
+}
+
+// Status is a payment order's state.
+type Status string
+
+// The payment order statuses. Failed is not final: the buyer may try again
+// with another attempt.
+const (
+	Created  Status = "created"  // no attempt yet
+	Pending  Status = "pending"  // an attempt is at its provider
+	Paid     Status = "paid"     // a verified event said so
+	Failed   Status = "failed"   // the latest attempt failed or expired
+	Expired  Status = "expired"  // the order was not paid in time
+	Canceled Status = "canceled" // canceled by the marketplace
+)
+
+// Final reports whether the order can no longer be paid.
+func (s Status) Final() bool { return s == Paid || s == Expired || s == Canceled }
+
+// AttemptStatus is an attempt's state.
+type AttemptStatus string
+
+// The attempt statuses.
+const (
+	AttemptCreating   AttemptStatus = "creating" // we are asking the provider
+	AttemptPending    AttemptStatus = "pending"  // the buyer must act (redirect, QR, voucher)
+	AttemptProcessing AttemptStatus = "processing"
+	AttemptSucceeded  AttemptStatus = "succeeded"
+	AttemptFailed     AttemptStatus = "failed"
+	AttemptCanceled   AttemptStatus = "canceled" // replaced by another attempt, or canceled at the provider
+	AttemptExpired    AttemptStatus = "expired"
+)
+
+// open reports whether the attempt may still be paid in the normal course.
+func (s AttemptStatus) open() bool {
+	return s == AttemptCreating || s == AttemptPending || s == AttemptProcessing
+}
+
+// PaymentOrder is a payment order with its sales orders and attempts.
+type PaymentOrder struct {
+	Number      paygate.PaymentOrderNumber
+	BuyerID     string
+	Amount      paygate.Money
+	Status      Status
+	ReturnURL   string
+	PaidAttempt string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ExpiresAt   time.Time
+	Items       []orders.SalesOrder
+	Attempts    []Attempt // oldest first
+}
+
+// Attempt is one try to pay a payment order with one method.
+type Attempt struct {
+	ID            string
+	PaymentOrder  paygate.PaymentOrderNumber
+	Method        providers.Method
+	Provider      string
+	Amount        paygate.Money
+	Status        AttemptStatus
+	ProviderRef   string
+	NextAction    providers.NextAction
+	FailureReason string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Config configures a Service.
+type Config struct {
+	DB        *storage.DB
+	Ledger    *ledger.Ledger
+	Providers map[string]providers.Provider // by providers.Stripe, providers.Rapyd
+	// PublicURL is the base URL buyers reach paygate at, for checkout links
+	// and the return URL given to providers ("http://127.0.0.1:8080").
+	PublicURL string
+	// ReturnHosts are the hosts a payment order's return_url may point at.
+	ReturnHosts []string
+	// Secret signs checkout links; if empty, a secret made once and kept in
+	// the database is used.
+	Secret string
+	// OrderTTL is how long a payment order may be paid (default 24 h).
+	OrderTTL time.Duration
+	// Sandbox marks a service whose providers are the built-in simulators:
+	// the checkout page then links to the simulated bank apps.
+	Sandbox bool
+	Rand    io.Reader // nil = crypto/rand
+	Logger  zerolog.Logger
+}
+
+// Service is the checkout use cases. It is safe for concurrent use.
+type Service struct {
+	cfg    Config
+	secret []byte
+}
+
+// New returns the service, loading (or making) the link-signing secret.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.OrderTTL == 0 {
+		cfg.OrderTTL = 24 * time.Hour
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	s := &Service{cfg: cfg}
+	secret, err := s.loadSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.secret = secret
+	return s, nil
+}
+
+// provider returns the provider of a method.
+func (s *Service) provider(mi providers.MethodInfo) (providers.Provider, error) {
+	p := s.cfg.Providers[mi.Provider]
+	if p == nil {
+		return nil, paygate.Errorf(paygate.EUNAVAILABLE, "payment method %s is not available: provider %s is not configured", mi.Method, mi.Provider)
+	}
+	return p, nil
+}
+
+// CheckoutURL is the buyer's link to pay the order.
+func (s *Service) CheckoutURL(p paygate.PaymentOrderNumber) string {
+	return s.cfg.PublicURL + "/checkout/" + string(p) + "?t=" + url.QueryEscape(s.Token(p))
+}
+
+// ReturnPageURL is where providers send the buyer back to.
+func (s *Service) ReturnPageURL(p paygate.PaymentOrderNumber) string {
+	return s.cfg.PublicURL + "/checkout/" + string(p) + "/return?t=" + url.QueryEscape(s.Token(p))
+}

@@ -1,0 +1,314 @@
+package checkout
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+// Limits of a payment order.
+const (
+	MaxItems          = 50
+	maxDescriptionLen = 200
+	maxIDLen          = 64
+	maxURLLen         = 2000
+)
+
+// NewItem is one item of a payment order to create.
+type NewItem struct {
+	SellerID    string
+	Amount      paygate.Money
+	Description string
+}
+
+// NewPaymentOrder is a payment order to create.
+type NewPaymentOrder struct {
+	BuyerID   string
+	Currency  paygate.Currency
+	Items     []NewItem
+	ReturnURL string
+}
+
+// validID accepts what a ledger account name accepts: 1 to 64 characters of
+// [A-Za-z0-9_.-].
+func validID(s string) bool {
+	if s == "" || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks a new payment order and returns its total.
+func (s *Service) validate(n NewPaymentOrder) (paygate.Money, error) {
+	invalid := func(format string, args ...any) (paygate.Money, error) {
+		return paygate.Money{}, paygate.Errorf(paygate.EINVALID, format, args...)
+	}
+	if !validID(n.BuyerID) {
+		return invalid("buyer_id must be 1 to %d characters of letters, digits, '_', '.' or '-'", maxIDLen)
+	}
+	if !n.Currency.Valid() {
+		return invalid("unknown currency %q", n.Currency)
+	}
+	if len(providers.MethodsFor(n.Currency)) == 0 {
+		return invalid("no payment method takes %s", n.Currency)
+	}
+	if len(n.Items) == 0 || len(n.Items) > MaxItems {
+		return invalid("a payment order has 1 to %d items; this one has %d", MaxItems, len(n.Items))
+	}
+	total := paygate.New(0, n.Currency)
+	for i, it := range n.Items {
+		if !validID(it.SellerID) {
+			return invalid("items[%d].seller_id must be 1 to %d characters of letters, digits, '_', '.' or '-'", i, maxIDLen)
+		}
+		if it.SellerID == n.BuyerID {
+			return invalid("items[%d]: the seller is the buyer", i)
+		}
+		if it.Amount.Currency != n.Currency {
+			return invalid("items[%d].amount is in %s; the order is in %s", i, it.Amount.Currency, n.Currency)
+		}
+		if it.Amount.Minor <= 0 {
+			return invalid("items[%d].amount must be more than zero", i)
+		}
+		if d := strings.TrimSpace(it.Description); d == "" || len(it.Description) > maxDescriptionLen {
+			return invalid("items[%d].description must be 1 to %d characters", i, maxDescriptionLen)
+		}
+		var err error
+		if total, err = total.Add(it.Amount); err != nil {
+			return invalid("the items' total is too large")
+		}
+	}
+	if err := s.checkReturnURL(n.ReturnURL); err != nil {
+		return paygate.Money{}, err
+	}
+	return total, nil
+}
+
+// checkReturnURL accepts an empty URL, or an http(s) URL whose host is on
+// the allow-list.
+func (s *Service) checkReturnURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > maxURLLen || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return paygate.Errorf(paygate.EINVALID, "return_url must be an absolute http(s) URL")
+	}
+	for _, h := range s.cfg.ReturnHosts {
+		if strings.EqualFold(u.Hostname(), h) {
+			return nil
+		}
+	}
+	return paygate.Errorf(paygate.EINVALID, "return_url host %q is not on the allow-list (PAYGATE_RETURN_HOSTS)", u.Hostname())
+}
+
+// Create creates a payment order and one sales order per item, with a fresh
+// random P-number.
+func (s *Service) Create(ctx context.Context, n NewPaymentOrder) (PaymentOrder, error) {
+	total, err := s.validate(n)
+	if err != nil {
+		return PaymentOrder{}, err
+	}
+	var p paygate.PaymentOrderNumber
+	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		for try := 0; ; try++ {
+			if p, err = paygate.NewPaymentOrderNumber(s.cfg.Rand); err != nil {
+				return err
+			}
+			res, err := tx.Exec(ctx, `INSERT INTO payment_orders (number, buyer_id, currency, amount, status, return_url, created_at, updated_at, expires_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
+				string(p), n.BuyerID, string(n.Currency), total.Minor, string(Created), n.ReturnURL, tx.Now(), tx.Now(), tx.Now().Add(s.cfg.OrderTTL))
+			if err != nil {
+				return fmt.Errorf("checkout: create payment order: %w", err)
+			}
+			if k, _ := res.RowsAffected(); k == 1 {
+				break
+			}
+			if try == 10 {
+				return errors.New("checkout: no free payment order number after 10 draws")
+			}
+		}
+		items := make([]orders.New, len(n.Items))
+		for i, it := range n.Items {
+			items[i] = orders.New{SellerID: it.SellerID, Amount: it.Amount, Description: strings.TrimSpace(it.Description)}
+		}
+		_, err := orders.Create(ctx, tx, s.cfg.Rand, p, n.BuyerID, items)
+		return err
+	})
+	if err != nil {
+		return PaymentOrder{}, err
+	}
+	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(p)).Str(FieldAmount, total.String()).Int("items", len(n.Items)).Msg("payment order created")
+	return s.Get(ctx, p)
+}
+
+// Log field names of the checkout package.
+const (
+	FieldPaymentOrder = "payment_order"
+	FieldAttempt      = "attempt"
+	FieldAmount       = "amount"
+	FieldMethod       = "method"
+	FieldProvider     = "provider"
+	FieldProviderRef  = "provider_ref"
+	FieldEvent        = "event"
+	FieldOutcome      = "outcome"
+)
+
+// Get returns a payment order with its sales orders and attempts, or
+// ENOTFOUND.
+func (s *Service) Get(ctx context.Context, p paygate.PaymentOrderNumber) (PaymentOrder, error) {
+	var po PaymentOrder
+	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		po, err = getOrder(ctx, tx, p, false)
+		if err != nil {
+			return err
+		}
+		if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
+			return err
+		}
+		po.Attempts, err = attempts(ctx, tx, p)
+		return err
+	})
+	return po, err
+}
+
+type orderRow struct {
+	Number      string         `db:"number"`
+	BuyerID     string         `db:"buyer_id"`
+	Currency    string         `db:"currency"`
+	Amount      int64          `db:"amount"`
+	Status      string         `db:"status"`
+	ReturnURL   string         `db:"return_url"`
+	PaidAttempt sql.NullString `db:"paid_attempt"`
+	CreatedAt   time.Time      `db:"created_at"`
+	UpdatedAt   time.Time      `db:"updated_at"`
+	ExpiresAt   time.Time      `db:"expires_at"`
+}
+
+// getOrder reads a payment order row; lock locks it for the rest of tx.
+func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, lock bool) (PaymentOrder, error) {
+	q := `SELECT number, buyer_id, currency, amount, status, return_url, paid_attempt, created_at, updated_at, expires_at
+		FROM payment_orders WHERE number = ?`
+	if lock {
+		q += tx.ForUpdate()
+	}
+	var r orderRow
+	err := tx.Get(ctx, &r, q, string(p))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PaymentOrder{}, paygate.Errorf(paygate.ENOTFOUND, "payment order %s not found", p)
+	}
+	if err != nil {
+		return PaymentOrder{}, fmt.Errorf("checkout: read %s: %w", p, err)
+	}
+	return PaymentOrder{
+		Number: paygate.PaymentOrderNumber(r.Number), BuyerID: r.BuyerID,
+		Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: Status(r.Status),
+		ReturnURL: r.ReturnURL, PaidAttempt: r.PaidAttempt.String,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+	}, nil
+}
+
+func setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
+	if _, err := tx.Exec(ctx, `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, string(st), tx.Now(), string(p)); err != nil {
+		return fmt.Errorf("checkout: set %s %s: %w", p, st, err)
+	}
+	return nil
+}
+
+type attemptRow struct {
+	ID            string         `db:"id"`
+	PaymentOrder  string         `db:"payment_order"`
+	Method        string         `db:"method"`
+	Provider      string         `db:"provider"`
+	Amount        int64          `db:"amount"`
+	Currency      string         `db:"currency"`
+	Status        string         `db:"status"`
+	ProviderRef   sql.NullString `db:"provider_ref"`
+	NextAction    string         `db:"next_action"`
+	FailureReason string         `db:"failure_reason"`
+	CreatedAt     time.Time      `db:"created_at"`
+	UpdatedAt     time.Time      `db:"updated_at"`
+}
+
+const attemptColumns = `id, payment_order, method, provider, amount, currency, status, provider_ref, next_action, failure_reason, created_at, updated_at`
+
+func (r attemptRow) attempt() (Attempt, error) {
+	a := Attempt{
+		ID: r.ID, PaymentOrder: paygate.PaymentOrderNumber(r.PaymentOrder), Method: providers.Method(r.Method),
+		Provider: r.Provider, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: AttemptStatus(r.Status),
+		ProviderRef: r.ProviderRef.String, FailureReason: r.FailureReason, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if err := json.Unmarshal([]byte(r.NextAction), &a.NextAction); err != nil {
+		return Attempt{}, fmt.Errorf("checkout: attempt %s: next action: %w", r.ID, err)
+	}
+	return a, nil
+}
+
+func attempts(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) ([]Attempt, error) {
+	var rows []attemptRow
+	if err := tx.Select(ctx, &rows, `SELECT `+attemptColumns+` FROM payment_attempts WHERE payment_order = ? ORDER BY seq`, string(p)); err != nil {
+		return nil, fmt.Errorf("checkout: attempts of %s: %w", p, err)
+	}
+	out := make([]Attempt, len(rows))
+	for i, r := range rows {
+		a, err := r.attempt()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// getAttempt reads one attempt by a condition ("id = ?"), locking it for tx
+// on PostgreSQL; sql.ErrNoRows if there is none.
+func getAttempt(ctx context.Context, tx *storage.Tx, where string, args ...any) (Attempt, error) {
+	var r attemptRow
+	if err := tx.Get(ctx, &r, `SELECT `+attemptColumns+` FROM payment_attempts WHERE `+where+tx.ForUpdate(), args...); err != nil {
+		return Attempt{}, err
+	}
+	return r.attempt()
+}
+
+func setAttempt(ctx context.Context, tx *storage.Tx, a Attempt) error {
+	na, err := json.Marshal(a.NextAction)
+	if err != nil {
+		return err
+	}
+	var ref any
+	if a.ProviderRef != "" {
+		ref = a.ProviderRef
+	}
+	if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = ?, provider_ref = ?, next_action = ?, failure_reason = ?, updated_at = ? WHERE id = ?`,
+		string(a.Status), ref, string(na), a.FailureReason, tx.Now(), a.ID); err != nil {
+		return fmt.Errorf("checkout: update attempt %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// SalesOrder returns one sales order, or ENOTFOUND.
+func (s *Service) SalesOrder(ctx context.Context, k paygate.SalesOrderNumber) (orders.SalesOrder, error) {
+	var so orders.SalesOrder
+	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		so, err = orders.Get(ctx, tx, k)
+		return err
+	})
+	return so, err
+}

@@ -1,0 +1,165 @@
+package checkout
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+// Outcome says what ApplyEvent did.
+type Outcome string
+
+// The outcomes of ApplyEvent.
+const (
+	OutcomePaid           Outcome = "paid"            // the payment order is paid now
+	OutcomeLatePayment    Outcome = "late_payment"    // paid for an order already paid, expired or canceled: credited to the buyer's balance
+	OutcomeAmountMismatch Outcome = "amount_mismatch" // paid another amount or currency: held in suspense
+	OutcomeUpdated        Outcome = "updated"         // the attempt (and maybe the order) moved on
+	OutcomeUnchanged      Outcome = "unchanged"       // nothing to do: a repeat, or an event that does not move the state forward
+	OutcomeUnknownPayment Outcome = "unknown_payment" // no attempt of ours has this payment
+)
+
+// ApplyEvent applies one verified provider event in tx, the caller's
+// transaction (the webhook inbox's), so the event, the state change and the
+// ledger posting commit together. A payment's state only moves forward; an
+// event that would move it back changes nothing. Success is settled once:
+// the money moves from the provider's clearing account into one escrow per
+// sales order, and the order and its sales orders are paid. Money that does
+// not fit is never dropped: a payment for an order that is no longer
+// payable is credited to the buyer's balance, a payment of another amount or
+// currency goes to platform:suspense.
+func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider string, ev providers.Event) (Outcome, error) {
+	if ev.Type == providers.EventOther {
+		return OutcomeUnchanged, nil
+	}
+	att, err := s.findAttempt(ctx, tx, provider, ev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OutcomeUnknownPayment, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if att.ProviderRef == "" && ev.PaymentRef != "" {
+		att.ProviderRef = ev.PaymentRef // the event came before StartAttempt recorded the reference
+	}
+	switch ev.Type {
+	case providers.EventPaymentSucceeded:
+		return s.settle(ctx, tx, att, ev)
+	case providers.EventPaymentProcessing:
+		if att.Status != AttemptCreating && att.Status != AttemptPending {
+			return OutcomeUnchanged, nil
+		}
+		att.Status = AttemptProcessing
+		return OutcomeUpdated, setAttempt(ctx, tx, att)
+	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
+		if !att.Status.open() {
+			return OutcomeUnchanged, nil
+		}
+		att.Status = map[providers.EventType]AttemptStatus{
+			providers.EventPaymentFailed:   AttemptFailed,
+			providers.EventPaymentExpired:  AttemptExpired,
+			providers.EventPaymentCanceled: AttemptCanceled,
+		}[ev.Type]
+		att.FailureReason = clip(ev.FailureReason)
+		if err := setAttempt(ctx, tx, att); err != nil {
+			return "", err
+		}
+		return OutcomeUpdated, s.orderAfterAttempt(ctx, tx, att)
+	}
+	return OutcomeUnchanged, nil
+}
+
+// findAttempt finds the attempt of an event by the provider's payment
+// reference, or by the attempt id the payment carries in its metadata.
+func (s *Service) findAttempt(ctx context.Context, tx *storage.Tx, provider string, ev providers.Event) (Attempt, error) {
+	if ev.PaymentRef != "" {
+		a, err := getAttempt(ctx, tx, "provider = ? AND provider_ref = ?", provider, ev.PaymentRef)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return a, err
+		}
+	}
+	if ev.Attempt != "" {
+		a, err := getAttempt(ctx, tx, "provider = ? AND id = ?", provider, ev.Attempt)
+		if err != nil {
+			return Attempt{}, err
+		}
+		if a.ProviderRef != "" && ev.PaymentRef != "" && a.ProviderRef != ev.PaymentRef {
+			return Attempt{}, sql.ErrNoRows // metadata names our attempt, but another payment is its
+		}
+		return a, nil
+	}
+	return Attempt{}, sql.ErrNoRows
+}
+
+// settle applies a success.
+func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev providers.Event) (Outcome, error) {
+	if att.Status == AttemptSucceeded {
+		return OutcomeUnchanged, nil // e.g. charge.succeeded after payment_intent.succeeded
+	}
+	po, err := getOrder(ctx, tx, att.PaymentOrder, true)
+	if err != nil {
+		return "", err
+	}
+	att.Status, att.FailureReason = AttemptSucceeded, ""
+	if err := setAttempt(ctx, tx, att); err != nil {
+		return "", err
+	}
+	paid := att.Amount
+	if !ev.Amount.IsZero() || ev.Amount.Currency != "" {
+		paid = ev.Amount
+	}
+	clearing := ledger.ProviderClearing(att.Provider)
+
+	if paid != att.Amount {
+		_, err := s.cfg.Ledger.Post(ctx, tx, ledger.Transfer("attempt:"+att.ID+":suspense",
+			fmt.Sprintf("%s paid %s for %s", att.ID, paid, att.Amount), clearing, ledger.PlatformSuspense, paid))
+		if err != nil {
+			return "", fmt.Errorf("checkout: hold mismatched payment of %s: %w", att.ID, err)
+		}
+		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
+			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
+		return OutcomeAmountMismatch, nil
+	}
+
+	if po.Status.Final() {
+		// Paid twice, or after the order expired or was canceled: the money
+		// is the buyer's.
+		_, err := s.cfg.Ledger.Post(ctx, tx, ledger.Transfer("attempt:"+att.ID+":credited",
+			fmt.Sprintf("late payment %s of %s (%s)", att.ID, po.Number, po.Status), clearing, ledger.UserBalance(po.BuyerID), paid))
+		if err != nil {
+			return "", fmt.Errorf("checkout: credit late payment %s: %w", att.ID, err)
+		}
+		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
+			Str("order_status", string(po.Status)).Msg("late payment credited to the buyer's balance")
+		return OutcomeLatePayment, nil
+	}
+
+	items, err := orders.MarkPaid(ctx, tx, po.Number)
+	if err != nil {
+		return "", err
+	}
+	t := ledger.Transaction{
+		Key:         "payment:" + string(po.Number) + ":settled",
+		Description: fmt.Sprintf("payment order %s paid by %s (%s)", po.Number, att.Method, att.ProviderRef),
+		Entries:     []ledger.Entry{{Account: clearing, Side: ledger.Debit, Amount: paid}},
+	}
+	for _, so := range items {
+		t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
+	}
+	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
+		return "", fmt.Errorf("checkout: settle %s: %w", po.Number, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`,
+		string(Paid), att.ID, tx.Now(), string(po.Number)); err != nil {
+		return "", fmt.Errorf("checkout: mark %s paid: %w", po.Number, err)
+	}
+	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
+	return OutcomePaid, nil
+}
+

@@ -1,0 +1,172 @@
+// Package orders owns sales orders (K1234567): one seller, one buyer, one
+// amount, paid as part of a payment order, and their lifecycle from
+// awaiting_payment to completed or refunded. It owns the sales_orders table.
+// Functions take the caller's transaction: the use cases that change sales
+// orders (paying, delivering, refunding) belong to the packages that own
+// them.
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/storage"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the package's schema, for storage.Open.
+func Migrations() storage.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return storage.Migrations{Component: "orders", FS: sub}
+}
+
+// Status is a sales order's state.
+type Status string
+
+// The sales order statuses (see DESIGN.md, section 1).
+const (
+	AwaitingPayment     Status = "awaiting_payment"
+	WaitingDelivery     Status = "waiting_delivery"
+	WaitingConfirmation Status = "waiting_confirmation"
+	Refunding           Status = "refunding"
+	RefundRefused       Status = "refund_refused"
+	Disputed            Status = "disputed"
+	Completed           Status = "completed"
+	Refunded            Status = "refunded"
+	Canceled            Status = "canceled"
+)
+
+// SalesOrder is one sales order.
+type SalesOrder struct {
+	Number       paygate.SalesOrderNumber
+	PaymentOrder paygate.PaymentOrderNumber
+	BuyerID      string
+	SellerID     string
+	Amount       paygate.Money
+	Description  string
+	Status       Status
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// New is a sales order to create.
+type New struct {
+	SellerID    string
+	Amount      paygate.Money
+	Description string
+}
+
+// Create creates one sales order per item for a payment order, in tx, each
+// with a fresh random K-number (redrawn on the rare collision), and returns
+// them in item order.
+func Create(ctx context.Context, tx *storage.Tx, rnd io.Reader, p paygate.PaymentOrderNumber, buyerID string, items []New) ([]SalesOrder, error) {
+	out := make([]SalesOrder, 0, len(items))
+	for i, it := range items {
+		so := SalesOrder{PaymentOrder: p, BuyerID: buyerID, SellerID: it.SellerID, Amount: it.Amount,
+			Description: it.Description, Status: AwaitingPayment, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+		for try := 0; ; try++ {
+			k, err := paygate.NewSalesOrderNumber(rnd)
+			if err != nil {
+				return nil, err
+			}
+			res, err := tx.Exec(ctx, `INSERT INTO sales_orders (number, payment_order, position, buyer_id, seller_id, amount, currency, description, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
+				string(k), string(p), i, buyerID, it.SellerID, it.Amount.Minor, string(it.Amount.Currency), it.Description, string(AwaitingPayment), tx.Now(), tx.Now())
+			if err != nil {
+				return nil, fmt.Errorf("orders: create: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				so.Number = k
+				break
+			}
+			if try == 10 {
+				return nil, errors.New("orders: no free sales order number after 10 draws")
+			}
+		}
+		out = append(out, so)
+	}
+	return out, nil
+}
+
+type row struct {
+	Number       string    `db:"number"`
+	PaymentOrder string    `db:"payment_order"`
+	BuyerID      string    `db:"buyer_id"`
+	SellerID     string    `db:"seller_id"`
+	Amount       int64     `db:"amount"`
+	Currency     string    `db:"currency"`
+	Description  string    `db:"description"`
+	Status       string    `db:"status"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
+}
+
+func (r row) salesOrder() SalesOrder {
+	return SalesOrder{
+		Number: paygate.SalesOrderNumber(r.Number), PaymentOrder: paygate.PaymentOrderNumber(r.PaymentOrder),
+		BuyerID: r.BuyerID, SellerID: r.SellerID, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)),
+		Description: r.Description, Status: Status(r.Status), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+const columns = `number, payment_order, buyer_id, seller_id, amount, currency, description, status, created_at, updated_at`
+
+// Get returns a sales order, or ENOTFOUND.
+func Get(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber) (SalesOrder, error) {
+	var r row
+	err := tx.Get(ctx, &r, `SELECT `+columns+` FROM sales_orders WHERE number = ?`, string(k))
+	if errors.Is(err, sql.ErrNoRows) {
+		return SalesOrder{}, paygate.Errorf(paygate.ENOTFOUND, "sales order %s not found", k)
+	}
+	if err != nil {
+		return SalesOrder{}, fmt.Errorf("orders: get %s: %w", k, err)
+	}
+	return r.salesOrder(), nil
+}
+
+// OfPaymentOrder returns the sales orders of a payment order, in creation
+// order.
+func OfPaymentOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) ([]SalesOrder, error) {
+	var rows []row
+	if err := tx.Select(ctx, &rows, `SELECT `+columns+` FROM sales_orders WHERE payment_order = ? ORDER BY position`, string(p)); err != nil {
+		return nil, fmt.Errorf("orders: of %s: %w", p, err)
+	}
+	out := make([]SalesOrder, len(rows))
+	for i, r := range rows {
+		out[i] = r.salesOrder()
+	}
+	return out, nil
+}
+
+// MarkPaid moves the payment order's sales orders from awaiting_payment to
+// waiting_delivery and returns them. Orders in another state are left as
+// they are.
+func MarkPaid(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) ([]SalesOrder, error) {
+	return move(ctx, tx, p, AwaitingPayment, WaitingDelivery)
+}
+
+// Cancel moves the payment order's sales orders from awaiting_payment to
+// canceled.
+func Cancel(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) ([]SalesOrder, error) {
+	return move(ctx, tx, p, AwaitingPayment, Canceled)
+}
+
+func move(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, from, to Status) ([]SalesOrder, error) {
+	if _, err := tx.Exec(ctx, `UPDATE sales_orders SET status = ?, updated_at = ? WHERE payment_order = ? AND status = ?`,
+		string(to), tx.Now(), string(p), string(from)); err != nil {
+		return nil, fmt.Errorf("orders: %s → %s for %s: %w", from, to, p, err)
+	}
+	return OfPaymentOrder(ctx, tx, p)
+}

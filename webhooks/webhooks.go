@@ -1,0 +1,152 @@
+// Package webhooks takes the providers' signed webhooks: it verifies each
+// delivery with its provider, stores every event in the inbox and applies it
+// in the same database transaction, so an event is settled exactly once
+// however often it is delivered, and is acknowledged (2xx) only once it is
+// durably stored. It owns the webhook_events table.
+package webhooks
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the package's schema, for storage.Open.
+func Migrations() storage.Migrations {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return storage.Migrations{Component: "webhooks", FS: sub}
+}
+
+// Applier applies a verified event in the inbox's transaction.
+type Applier interface {
+	ApplyEvent(ctx context.Context, tx *storage.Tx, provider string, ev providers.Event) (checkout.Outcome, error)
+}
+
+// MaxBodyBytes bounds a webhook body.
+const MaxBodyBytes = 256 << 10
+
+// Config configures the webhook endpoints.
+type Config struct {
+	DB        *storage.DB
+	Providers map[string]providers.Provider
+	Applier   Applier
+	// PublicURL is the base URL providers post to; a provider that signs
+	// its webhook URL (Rapyd) is given PublicURL + the path.
+	PublicURL string
+	Logger    zerolog.Logger
+}
+
+// Inbox receives webhooks.
+type Inbox struct{ cfg Config }
+
+// New returns the inbox.
+func New(cfg Config) *Inbox { return &Inbox{cfg: cfg} }
+
+// Routes registers POST /webhooks/{provider} for each configured provider.
+func (in *Inbox) Routes(r *mux.Router) {
+	for name := range in.cfg.Providers {
+		r.Handle("/webhooks/"+name, in.handler(name)).Methods(http.MethodPost)
+	}
+}
+
+func (in *Inbox) handler(name string) http.Handler {
+	prov := in.cfg.Providers[name]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				server.WriteError(w, r, paygate.Errorf(paygate.ETOOLARGE, "webhook body is larger than %d bytes", MaxBodyBytes))
+				return
+			}
+			server.WriteError(w, r, &paygate.Error{Code: paygate.EINVALID, Message: "cannot read the webhook body", Err: err})
+			return
+		}
+		events, err := prov.ParseWebhook(r.Context(), providers.Webhook{
+			Header: r.Header, Body: body, URL: in.cfg.PublicURL + r.URL.Path, ReceivedAt: in.cfg.DB.Now(),
+		})
+		if err != nil {
+			log := server.Logger(r.Context())
+			log.Warn().Str(checkout.FieldProvider, name).Str(server.FieldErrorCode, paygate.ErrorCode(err)).Msg("webhook refused")
+			if paygate.ErrorCode(err) == paygate.EINTERNAL {
+				err = paygate.Errorf(paygate.EINVALID, "webhook refused")
+			}
+			server.WriteError(w, r, err)
+			return
+		}
+		res, err := in.Receive(r.Context(), name, body, events)
+		if err != nil {
+			server.WriteError(w, r, err)
+			return
+		}
+		server.WriteJSON(w, http.StatusOK, res)
+	})
+}
+
+// Result is the answer to a delivery.
+type Result struct {
+	Received   int `json:"received"`
+	Duplicates int `json:"duplicates"`
+}
+
+// Receive stores the verified events of one delivery and applies the new
+// ones, all in one database transaction; an event seen before is counted as
+// a duplicate and changes nothing.
+func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, events []providers.Event) (Result, error) {
+	var res Result
+	log := server.Logger(ctx)
+	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		res = Result{}
+		for _, ev := range events {
+			if ev.ID == "" {
+				return paygate.Errorf(paygate.EINVALID, "webhook event without an id")
+			}
+			var id int64
+			err := tx.QueryRow(ctx, `INSERT INTO webhook_events (provider, event_id, type, provider_type, payment_ref, payment_order, body, received_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
+				provider, ev.ID, string(ev.Type), ev.ProviderType, ev.PaymentRef, ev.PaymentOrder, body, tx.Now()).Scan(&id)
+			if err != nil {
+				if !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("webhooks: store %s %s: %w", provider, ev.ID, err)
+				}
+				res.Duplicates++
+				if _, err := tx.Exec(ctx, `UPDATE webhook_events SET deliveries = deliveries + 1 WHERE provider = ? AND event_id = ?`, provider, ev.ID); err != nil {
+					return fmt.Errorf("webhooks: count delivery of %s %s: %w", provider, ev.ID, err)
+				}
+				continue
+			}
+			res.Received++
+			outcome, err := in.cfg.Applier.ApplyEvent(ctx, tx, provider, ev)
+			if err != nil {
+				return fmt.Errorf("webhooks: apply %s %s: %w", provider, ev.ID, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET processed_at = ?, outcome = ? WHERE id = ?`, tx.Now(), string(outcome), id); err != nil {
+				return fmt.Errorf("webhooks: mark %s %s processed: %w", provider, ev.ID, err)
+			}
+			log.Info().Str(checkout.FieldProvider, provider).Str(checkout.FieldEvent, ev.ID).Str("type", ev.ProviderType).
+				Str(checkout.FieldPaymentOrder, ev.PaymentOrder).Str(checkout.FieldOutcome, string(outcome)).Msg("webhook event applied")
+		}
+		return nil
+	})
+	return res, err
+}
