@@ -162,4 +162,3 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
 	return OutcomePaid, nil
 }
-

@@ -1,0 +1,68 @@
+package stripe
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/paygate/paygate"
+)
+
+// apiError turns an error of a stripe-go call into a *paygate.Error whose
+// message starts with "stripe: " and op:
+//
+//   - 429, 5xx and 409 (a concurrent request with the same idempotency key),
+//     network errors, timeouts and responses that are not Stripe's JSON:
+//     EUNAVAILABLE, retry later;
+//   - 401 and 403: EINTERNAL, the key is wrong or lacks a permission, which
+//     is paygate's configuration and not the caller's request; Stripe's
+//     message, which quotes part of the key, is dropped;
+//   - 404: ENOTFOUND;
+//   - payment_intent_unexpected_state: ECONFLICT, the PaymentIntent's state
+//     does not allow it (canceling a succeeded one);
+//   - any other 4xx (invalid_request_error, card_error, idempotency_error):
+//     EINVALID with Stripe's message.
+//
+// The cause stays in the chain for logs, except for 401 and 403.
+func apiError(op string, err error) error {
+	var se *stripego.Error
+	if !errors.As(err, &se) {
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "stripe: " + op + ": Stripe could not be reached or answered badly; retry later", Err: err}
+	}
+	status := se.HTTPStatusCode
+	switch {
+	case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusConflict:
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: Stripe answered %d; retry later", op, status), Err: err}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return &paygate.Error{
+			Code:    paygate.EINTERNAL,
+			Message: fmt.Sprintf("stripe: %s: Stripe refused the secret key (%d)", op, status),
+			Err:     fmt.Errorf("stripe: %d %s (request %s)", status, se.Type, se.RequestID),
+		}
+	case status == http.StatusNotFound:
+		return &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+	case se.Code == stripego.ErrorCodePaymentIntentUnexpectedState:
+		return &paygate.Error{Code: paygate.ECONFLICT, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+	case status >= 400 && status < 500:
+		return &paygate.Error{Code: paygate.EINVALID, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+	}
+	// A Stripe error object with no or an odd status: not Stripe's usual
+	// answer, so retry later.
+	return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: unexpected answer %d; retry later", op, status), Err: err}
+}
+
+// stripeMessage is Stripe's message of an error, or its code or type when
+// it has none (stripe-mock's errors carry only a type).
+func stripeMessage(se *stripego.Error) string {
+	switch {
+	case se.Msg != "":
+		return se.Msg
+	case se.Code != "":
+		return string(se.Code)
+	case se.Type != "":
+		return string(se.Type)
+	}
+	return fmt.Sprintf("error %d", se.HTTPStatusCode)
+}

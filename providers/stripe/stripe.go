@@ -1,0 +1,448 @@
+// Package stripe is the Stripe provider: iDEAL (EUR, redirect), PayNow (SGD,
+// QR code) and Boleto (BRL, voucher) as PaymentIntents, through stripe-go v76
+// (API version 2023-10-16).
+//
+// A Client talks to one Stripe account with its own secret key and HTTP
+// client; it never touches stripe-go's package-level key or backends, so
+// several clients (live, test, the sandbox simulator, stripe-mock) can live
+// in one process. Webhooks are verified with stripe-go's webhook package
+// plus a time window that is checked in both directions against the
+// webhook's ReceivedAt.
+package stripe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	stripego "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultHTTPTimeout            = 30 * time.Second
+	DefaultWebhookTolerance       = 300 * time.Second
+	DefaultBoletoExpiresAfterDays = 3
+	DefaultPayNowQRLifetime       = time.Hour
+)
+
+// maxBoletoExpiresAfterDays is the most calendar days Stripe lets a boleto
+// voucher stay payable.
+const maxBoletoExpiresAfterDays = 60
+
+// maxIdempotencyKeyLen is the longest Idempotency-Key Stripe (and stripe-go,
+// client-side) accepts.
+const maxIdempotencyKeyLen = 255
+
+// cancellationReason is what CancelPayment tells Stripe: the buyer left the
+// attempt behind (another method, an expired order).
+const cancellationReason = stripego.PaymentIntentCancellationReasonAbandoned
+
+// Metadata keys of every PaymentIntent paygate creates; webhooks read them
+// back.
+const (
+	MetadataPaymentOrder = "payment_order"
+	MetadataAttempt      = "attempt"
+)
+
+// Config configures a Client.
+type Config struct {
+	// SecretKey is the account's secret (sk_test_…, sk_live_…) or
+	// restricted (rk_…) key. Required. It is sent only in the Authorization
+	// header and never logged or put in an error.
+	SecretKey string
+	// BaseURL is where the Stripe API lives: "" is https://api.stripe.com;
+	// anything else is stripe-mock or the sandbox simulator, such as
+	// "http://127.0.0.1:8080/sandbox/stripe".
+	BaseURL string
+	// WebhookSecret is the endpoint's signing secret (whsec_…). ParseWebhook
+	// refuses every webhook while it is empty.
+	WebhookSecret string
+	// HTTPClient makes the API calls; nil is a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// WebhookTolerance is how far a webhook's signed timestamp may lie from
+	// its ReceivedAt, in the past and in the future; 0 is 300 s.
+	WebhookTolerance time.Duration
+	// BoletoExpiresAfterDays is how many calendar days a boleto voucher
+	// stays payable (it expires at 23:59 São Paulo time on the last one);
+	// 0 is 3, the most is 60.
+	BoletoExpiresAfterDays int64
+	// PayNowQRLifetime is when a PayNow QR code is taken to expire, counted
+	// from the PaymentIntent's creation, when Stripe gives no expiry; 0 is
+	// 1 h.
+	PayNowQRLifetime time.Duration
+	// Logger receives the client's few log lines; a request's logger in the
+	// context (zerolog.Ctx) takes precedence.
+	Logger zerolog.Logger
+}
+
+// Client is the Stripe provider. It is safe for concurrent use.
+type Client struct {
+	api           *client.API
+	webhookSecret string
+	tolerance     time.Duration
+	boletoDays    int64
+	qrLifetime    time.Duration
+	log           zerolog.Logger
+}
+
+var _ providers.Provider = (*Client)(nil)
+
+// New returns a Client for cfg. A missing or malformed secret key, an
+// unusable BaseURL or an out-of-range duration is an EINVALID error.
+func New(cfg Config) (*Client, error) {
+	if err := validKey(cfg.SecretKey); err != nil {
+		return nil, err
+	}
+	baseURL := stripego.APIURL
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, paygate.Errorf(paygate.EINVALID, "stripe: base URL %q is not an http(s) URL without credentials, query or fragment", cfg.BaseURL)
+		}
+		baseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	}
+	if cfg.WebhookTolerance < 0 {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: webhook tolerance %s is negative", cfg.WebhookTolerance)
+	}
+	if cfg.PayNowQRLifetime < 0 {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: PayNow QR lifetime %s is negative", cfg.PayNowQRLifetime)
+	}
+	if cfg.BoletoExpiresAfterDays < 0 || cfg.BoletoExpiresAfterDays > maxBoletoExpiresAfterDays {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: boleto expiry of %d days is outside 0..%d (0 means %d)", cfg.BoletoExpiresAfterDays, maxBoletoExpiresAfterDays, DefaultBoletoExpiresAfterDays)
+	}
+
+	c := &Client{
+		webhookSecret: cfg.WebhookSecret,
+		tolerance:     orDefault(cfg.WebhookTolerance, DefaultWebhookTolerance),
+		boletoDays:    orDefault(cfg.BoletoExpiresAfterDays, DefaultBoletoExpiresAfterDays),
+		qrLifetime:    orDefault(cfg.PayNowQRLifetime, DefaultPayNowQRLifetime),
+		log:           cfg.Logger.With().Str(FieldProvider, providers.Stripe).Logger(),
+	}
+	httpClient := cfg.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	// stripe-go fills in what the config leaves nil, and a nil URL would
+	// point every backend at api.stripe.com: set everything explicitly.
+	// No retries inside stripe-go: its back-off sleeps ignore the context,
+	// net/http already replays a request with an Idempotency-Key on a stale
+	// keep-alive connection, and every caller retries an EUNAVAILABLE with
+	// the same idempotency key.
+	backends := stripego.NewBackendsWithConfig(&stripego.BackendConfig{
+		URL:               stripego.String(baseURL),
+		HTTPClient:        httpClient,
+		MaxNetworkRetries: stripego.Int64(0),
+		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
+		EnableTelemetry:   stripego.Bool(false),
+	})
+	c.api = &client.API{}
+	c.api.Init(cfg.SecretKey, backends)
+	return c, nil
+}
+
+// validKey checks the shape of a secret key without ever quoting it.
+func validKey(key string) error {
+	switch {
+	case key == "":
+		return paygate.Errorf(paygate.EINVALID, "stripe: secret key is required")
+	case !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_"):
+		return paygate.Errorf(paygate.EINVALID, "stripe: secret key must start with sk_ or rk_ (a publishable pk_ key cannot create payments)")
+	case strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return paygate.Errorf(paygate.EINVALID, "stripe: secret key contains whitespace or non-ASCII characters")
+	}
+	return nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Name returns providers.Stripe.
+func (c *Client) Name() string { return providers.Stripe }
+
+// CreatePayment creates and confirms a PaymentIntent for req in one call
+// and returns it with its next action: a redirect for iDEAL, a QR code for
+// PayNow, a voucher for Boleto. The Stripe request carries
+// req.IdempotencyKey, so calling again with the same key returns the same
+// PaymentIntent. A method Stripe does not serve here, a currency that is not
+// the method's, a non-positive amount, a missing idempotency key, return
+// URL (iDEAL) or payer detail (Boleto), or a request Stripe refuses is an
+// EINVALID error; an unreachable or failing Stripe is EUNAVAILABLE.
+func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
+	params, err := c.intentParams(req)
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	params.Context = ctx
+	pi, err := c.createIntent(params)
+	if err != nil {
+		return providers.Payment{}, apiError("create payment for "+req.PaymentOrder, err)
+	}
+	p, err := c.payment(ctx, pi)
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	l := c.logger(ctx)
+	l.Debug().
+		Str(FieldPaymentOrder, req.PaymentOrder).
+		Str(FieldAttempt, req.Attempt).
+		Str(FieldPaymentMethod, string(req.Method)).
+		Str(FieldPaymentRef, p.Ref).
+		Str(FieldStatus, string(p.Status)).
+		Str(FieldStripeRequestID, requestID(pi.LastResponse)).
+		Msg("stripe payment created")
+	return p, nil
+}
+
+// createIntent is the one Stripe call of CreatePayment, apart so that tests
+// can read the raw response (the echoed Idempotency-Key) and send
+// parameters CreatePayment would never build.
+func (c *Client) createIntent(params *stripego.PaymentIntentParams) (*stripego.PaymentIntent, error) {
+	return c.api.PaymentIntents.New(params)
+}
+
+// intentParams validates req and builds the PaymentIntent parameters.
+func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIntentParams, error) {
+	mi, ok := providers.Lookup(req.Method)
+	if !ok || mi.Provider != providers.Stripe {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: payment method %q is not served by Stripe", req.Method)
+	}
+	if req.Amount.Currency != mi.Currency {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: %s takes %s, not %q", mi.Label, mi.Currency, req.Amount.Currency)
+	}
+	if req.Amount.Minor <= 0 {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: amount %s is not positive", req.Amount)
+	}
+	if req.PaymentOrder == "" || req.Attempt == "" {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: the payment order number and the attempt id are required")
+	}
+	key := strings.TrimSpace(req.IdempotencyKey)
+	if key == "" || len(key) > maxIdempotencyKeyLen {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe: an idempotency key of 1 to %d characters is required", maxIdempotencyKeyLen)
+	}
+
+	params := &stripego.PaymentIntentParams{
+		Amount:             stripego.Int64(req.Amount.Minor),
+		Currency:           stripego.String(strings.ToLower(string(req.Amount.Currency))),
+		PaymentMethodTypes: []*string{stripego.String(string(req.Method))},
+		PaymentMethodData: &stripego.PaymentIntentPaymentMethodDataParams{
+			Type: stripego.String(string(req.Method)),
+		},
+		Confirm: stripego.Bool(true),
+	}
+	params.SetIdempotencyKey(key)
+	params.AddMetadata(MetadataPaymentOrder, req.PaymentOrder)
+	params.AddMetadata(MetadataAttempt, req.Attempt)
+	if req.Description != "" {
+		params.Description = stripego.String(req.Description)
+	}
+	if req.ReturnURL != "" {
+		if u, err := url.Parse(req.ReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, paygate.Errorf(paygate.EINVALID, "stripe: return URL %q is not an absolute http(s) URL", req.ReturnURL)
+		}
+		params.ReturnURL = stripego.String(req.ReturnURL)
+	}
+
+	switch req.Method {
+	case providers.IDEAL:
+		if req.ReturnURL == "" {
+			return nil, paygate.Errorf(paygate.EINVALID, "stripe: iDEAL needs a return URL to send the buyer back to")
+		}
+		params.PaymentMethodData.IDEAL = &stripego.PaymentMethodIDEALParams{}
+		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
+	case providers.PayNow:
+		params.PaymentMethodData.PayNow = &stripego.PaymentIntentPaymentMethodDataPayNowParams{}
+		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
+	case providers.Boleto:
+		if err := boletoPayer(req.Payer); err != nil {
+			return nil, err
+		}
+		params.PaymentMethodData.Boleto = &stripego.PaymentMethodBoletoParams{TaxID: stripego.String(req.Payer.TaxID)}
+		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
+		params.PaymentMethodOptions = &stripego.PaymentIntentPaymentMethodOptionsParams{
+			Boleto: &stripego.PaymentIntentPaymentMethodOptionsBoletoParams{
+				ExpiresAfterDays: stripego.Int64(c.boletoDays),
+			},
+		}
+	}
+	return params, nil
+}
+
+// boletoPayer checks that the payer has everything Stripe's boleto asks
+// for. It names missing fields, never their values (a CPF is personal).
+func boletoPayer(p providers.Payer) error {
+	var missing []string
+	for _, f := range []struct{ name, value string }{
+		{"name", p.Name},
+		{"email", p.Email},
+		{"tax_id", p.TaxID},
+		{"address.line1", p.Address.Line1},
+		{"address.city", p.Address.City},
+		{"address.state", p.Address.State},
+		{"address.postal_code", p.Address.PostalCode},
+		{"address.country", p.Address.Country},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return paygate.Errorf(paygate.EINVALID, "stripe: boleto needs the payer's %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// billingDetails returns the payer's billing details, or nil when the payer
+// is empty.
+func billingDetails(p providers.Payer) *stripego.PaymentIntentPaymentMethodDataBillingDetailsParams {
+	var bd stripego.PaymentIntentPaymentMethodDataBillingDetailsParams
+	set := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		return stripego.String(v)
+	}
+	bd.Name, bd.Email, bd.Phone = set(p.Name), set(p.Email), set(p.Phone)
+	a := p.Address
+	if a != (providers.Address{}) {
+		bd.Address = &stripego.AddressParams{
+			Line1:      set(a.Line1),
+			Line2:      set(a.Line2),
+			City:       set(a.City),
+			State:      set(a.State),
+			PostalCode: set(a.PostalCode),
+			Country:    set(a.Country),
+		}
+	}
+	if bd == (stripego.PaymentIntentPaymentMethodDataBillingDetailsParams{}) {
+		return nil
+	}
+	return &bd
+}
+
+// GetPayment retrieves PaymentIntent ref and returns its current state. A
+// malformed ref is EINVALID, an unknown one ENOTFOUND, an unreachable or
+// failing Stripe EUNAVAILABLE.
+func (c *Client) GetPayment(ctx context.Context, ref string) (providers.Payment, error) {
+	pi, err := c.getIntent(ctx, ref)
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	return c.payment(ctx, pi)
+}
+
+func (c *Client) getIntent(ctx context.Context, ref string) (*stripego.PaymentIntent, error) {
+	if err := validRef(ref); err != nil {
+		return nil, err
+	}
+	params := &stripego.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := c.api.PaymentIntents.Get(ref, params)
+	if err != nil {
+		return nil, apiError("get payment "+ref, err)
+	}
+	return pi, nil
+}
+
+// CancelPayment cancels PaymentIntent ref with the reason "abandoned". It
+// retrieves the PaymentIntent first: a canceled one is left as it is (nil),
+// a succeeded one is an ECONFLICT error, and a Boleto one is
+// providers.ErrNotCancelable without asking Stripe to cancel it, because the
+// issued voucher stays payable at banks and stores whatever Stripe's status
+// says. A cancellation Stripe refuses for the PaymentIntent's state (it
+// succeeded meanwhile, or is processing) is ECONFLICT too.
+func (c *Client) CancelPayment(ctx context.Context, ref string) error {
+	pi, err := c.getIntent(ctx, ref)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pi.Status == stripego.PaymentIntentStatusSucceeded:
+		return paygate.Errorf(paygate.ECONFLICT, "stripe: cancel payment %s: it has already succeeded", ref)
+	case pi.Status == stripego.PaymentIntentStatusCanceled:
+		return nil
+	case hasMethod(pi, providers.Boleto):
+		return fmt.Errorf("stripe: cancel payment %s: boleto: %w", ref, providers.ErrNotCancelable)
+	}
+	params := &stripego.PaymentIntentCancelParams{CancellationReason: stripego.String(string(cancellationReason))}
+	params.Context = ctx
+	pi, err = c.api.PaymentIntents.Cancel(ref, params)
+	if err != nil {
+		return apiError("cancel payment "+ref, err)
+	}
+	l := c.logger(ctx)
+	l.Debug().
+		Str(FieldPaymentRef, ref).
+		Str(FieldStatus, string(pi.Status)).
+		Str(FieldStripeRequestID, requestID(pi.LastResponse)).
+		Msg("stripe payment canceled")
+	return nil
+}
+
+func hasMethod(pi *stripego.PaymentIntent, m providers.Method) bool {
+	for _, t := range pi.PaymentMethodTypes {
+		if t == string(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxRefLen bounds a PaymentIntent id; Stripe's are about 27 characters.
+const maxRefLen = 255
+
+// validRef checks that ref looks like a PaymentIntent id ("pi_" and
+// letters, digits, "_" or "-"), so that no caller-supplied text reaches a
+// URL path.
+func validRef(ref string) error {
+	if rest, ok := strings.CutPrefix(ref, "pi_"); !ok || rest == "" || !validID(ref) {
+		return paygate.Errorf(paygate.EINVALID, "stripe: %q is not a PaymentIntent id (pi_…)", truncate(ref))
+	}
+	return nil
+}
+
+// ParseSettlementReport is not offered yet: it returns
+// providers.ErrUnsupported.
+func (c *Client) ParseSettlementReport(ctx context.Context, r io.Reader, fn func(providers.ReportLine) error) error {
+	return providers.ErrUnsupported
+}
+
+// logger returns the request's logger from ctx, if it has one, else the
+// client's.
+func (c *Client) logger(ctx context.Context) zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l.With().Str(FieldProvider, providers.Stripe).Logger()
+	}
+	return c.log
+}
+
+func requestID(r *stripego.APIResponse) string {
+	if r == nil {
+		return ""
+	}
+	return r.RequestID
+}
+
+// maxQuoted bounds how much of an outside string an error message quotes.
+const maxQuoted = 64
+
+func truncate(s string) string {
+	if len(s) > maxQuoted {
+		return s[:maxQuoted] + "…"
+	}
+	return s
+}

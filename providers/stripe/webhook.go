@@ -1,0 +1,281 @@
+package stripe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+)
+
+// HeaderSignature is the header that carries a webhook's signature.
+const HeaderSignature = "Stripe-Signature"
+
+// ParseWebhook verifies a Stripe webhook and returns its one event.
+//
+// The Stripe-Signature header must hold one t= timestamp and a v1 HMAC of
+// "t.body" under the webhook secret (any one of several v1 signatures may
+// match: Stripe sends two while a secret is rolled), and the timestamp must
+// lie within the tolerance of w.ReceivedAt (time.Now() when zero) on either
+// side: stripe-go checks only the past, and against its own clock, so the
+// window is checked here. Events of any API version are accepted (stripe-go
+// would refuse all but 2023-10-16); a version other than that is logged.
+//
+// Events map to paygate's types: payment_intent.succeeded and
+// charge.succeeded to EventPaymentSucceeded, payment_intent.processing to
+// EventPaymentProcessing, payment_intent.payment_failed to
+// EventPaymentFailed (EventPaymentExpired when the attempt expired),
+// payment_intent.canceled to EventPaymentCanceled, and every other type to
+// EventOther. A missing, malformed or non-matching signature, a timestamp
+// outside the window, a body that is not an event, or a payment event
+// without a PaymentIntent or with an unknown currency is an EINVALID error.
+func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
+	if c.webhookSecret == "" {
+		return nil, paygate.Errorf(paygate.EINTERNAL, "stripe webhook: no webhook secret is configured")
+	}
+	headers := w.Header.Values(HeaderSignature)
+	switch {
+	case len(headers) == 0 || headers[0] == "":
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: missing %s header", HeaderSignature)
+	case len(headers) > 1:
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: more than one %s header", HeaderSignature)
+	}
+	header := headers[0]
+	signed, err := signedAt(header)
+	if err != nil {
+		return nil, err
+	}
+
+	e, err := webhook.ConstructEventWithOptions(w.Body, header, c.webhookSecret, webhook.ConstructEventOptions{
+		IgnoreTolerance:          true, // checked below, against ReceivedAt, both ways
+		IgnoreAPIVersionMismatch: true,
+	})
+	var parseErr error
+	switch {
+	case errors.Is(err, webhook.ErrNoValidSignature):
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: no signature matches the body and the webhook secret")
+	case errors.Is(err, webhook.ErrNotSigned), errors.Is(err, webhook.ErrInvalidHeader):
+		return nil, &paygate.Error{Code: paygate.EINVALID, Message: "stripe webhook: malformed " + HeaderSignature + " header", Err: err}
+	case errors.Is(err, webhook.ErrTooOld):
+		// Not returned with IgnoreTolerance; here for a future stripe-go.
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: timestamp is too old")
+	case err != nil:
+		parseErr = err // the signature is good; report the body after the time window
+	}
+
+	now := w.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age := now.Sub(signed); age > c.tolerance {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: signed %s before it was received, more than the %s tolerance", age.Truncate(time.Second), c.tolerance)
+	}
+	if ahead := signed.Sub(now); ahead > c.tolerance {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: signed %s in the future of its receipt, more than the %s tolerance", ahead.Truncate(time.Second), c.tolerance)
+	}
+	if parseErr != nil {
+		return nil, &paygate.Error{Code: paygate.EINVALID, Message: "stripe webhook: the body is not a JSON event", Err: parseErr}
+	}
+
+	ev, err := event(e)
+	if err != nil {
+		return nil, err
+	}
+	l := c.logger(ctx)
+	if e.APIVersion != stripego.APIVersion {
+		l.Warn().
+			Str(FieldEventID, ev.ID).
+			Str(FieldEventType, ev.ProviderType).
+			Str(FieldAPIVersion, e.APIVersion).
+			Msg("stripe event of another API version than stripe-go's; set the webhook endpoint's version to " + stripego.APIVersion)
+	}
+	l.Debug().
+		Str(FieldEventID, ev.ID).
+		Str(FieldEventType, ev.ProviderType).
+		Str(FieldPaymentRef, ev.PaymentRef).
+		Msg("stripe webhook verified")
+	return []providers.Event{ev}, nil
+}
+
+// signedAt reads a Stripe-Signature header ("t=1495999758,v1=ab…,v1=cd…")
+// as stripe-go does, more strictly: exactly one integer t, at least one v1,
+// every part key=value, no whitespace. It returns the signed time.
+func signedAt(header string) (time.Time, error) {
+	bad := func(why string) (time.Time, error) {
+		return time.Time{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: malformed %s header: %s", HeaderSignature, why)
+	}
+	if strings.ContainsAny(header, " \t\r\n") {
+		return bad("it contains whitespace (a space after a comma hides the signature)")
+	}
+	var (
+		t          int64
+		haveT      bool
+		signatures int
+	)
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || strings.Contains(v, "=") {
+			return bad("a part is not key=value")
+		}
+		switch k {
+		case "t":
+			if haveT {
+				return bad("more than one timestamp")
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return bad("the timestamp is not a number of seconds")
+			}
+			t, haveT = n, true
+		case "v1":
+			signatures++
+		}
+	}
+	switch {
+	case !haveT:
+		return bad("no timestamp (t=)")
+	case signatures == 0:
+		return bad("no v1 signature")
+	}
+	return time.Unix(t, 0), nil
+}
+
+// event maps a verified Stripe event.
+func event(e stripego.Event) (providers.Event, error) {
+	if e.ID == "" || e.Type == "" || e.Data == nil {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: the event has no id, type or data")
+	}
+	if !validID(e.ID) {
+		// Event ids become inbox keys: only Stripe's alphabet is taken.
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event id %q is not an id like evt_…", truncate(e.ID))
+	}
+	ev := providers.Event{ID: e.ID, Type: providers.EventOther, ProviderType: string(e.Type)}
+	if e.Created > 0 {
+		ev.OccurredAt = time.Unix(e.Created, 0).UTC()
+	}
+
+	switch e.Type {
+	case stripego.EventTypePaymentIntentSucceeded,
+		stripego.EventTypePaymentIntentProcessing,
+		stripego.EventTypePaymentIntentPaymentFailed,
+		stripego.EventTypePaymentIntentCanceled:
+		pi, err := eventIntent(e)
+		if err != nil {
+			return providers.Event{}, err
+		}
+		if err := fillFromIntent(&ev, pi); err != nil {
+			return providers.Event{}, err
+		}
+		switch e.Type {
+		case stripego.EventTypePaymentIntentSucceeded:
+			ev.Type = providers.EventPaymentSucceeded
+		case stripego.EventTypePaymentIntentProcessing:
+			ev.Type = providers.EventPaymentProcessing
+		case stripego.EventTypePaymentIntentPaymentFailed:
+			ev.Type = providers.EventPaymentFailed
+			if le := pi.LastPaymentError; le != nil {
+				if le.Code == stripego.ErrorCodePaymentIntentPaymentAttemptExpired {
+					ev.Type = providers.EventPaymentExpired
+				}
+				ev.FailureReason = errorReason(le)
+			}
+		case stripego.EventTypePaymentIntentCanceled:
+			ev.Type = providers.EventPaymentCanceled
+			ev.FailureReason = string(pi.CancellationReason)
+		}
+		return ev, nil
+
+	case stripego.EventTypeChargeSucceeded:
+		var ch stripego.Charge
+		if err := json.Unmarshal(e.Data.Raw, &ch); err != nil || ch.Object != "charge" || ch.ID == "" {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a charge", truncate(e.ID), e.Type)
+		}
+		if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
+			// A charge made without a PaymentIntent is none of paygate's.
+			return ev, nil
+		}
+		cur, err := currency(ch.Currency)
+		if err != nil {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+		}
+		amount := ch.AmountCaptured
+		if amount == 0 {
+			amount = ch.Amount
+		}
+		if amount < 0 {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+		}
+		ev.Type = providers.EventPaymentSucceeded
+		ev.PaymentRef = ch.PaymentIntent.ID
+		ev.Amount = paygate.Money{Minor: amount, Currency: cur}
+		// A charge carries its own metadata; an expanded payment_intent
+		// carries the one paygate set.
+		ev.PaymentOrder, ev.Attempt = metadata(ch.Metadata)
+		if ev.PaymentOrder == "" && ev.Attempt == "" {
+			ev.PaymentOrder, ev.Attempt = metadata(ch.PaymentIntent.Metadata)
+		}
+		return ev, nil
+	}
+
+	// Any other event about a PaymentIntent still names it, best effort,
+	// so that it can be looked up; nothing about it is an error.
+	var pi stripego.PaymentIntent
+	if json.Unmarshal(e.Data.Raw, &pi) == nil && pi.Object == "payment_intent" && pi.ID != "" {
+		other := ev
+		if fillFromIntent(&other, &pi) == nil {
+			ev = other
+		} else {
+			ev.PaymentRef = pi.ID
+			ev.PaymentOrder, ev.Attempt = metadata(pi.Metadata)
+		}
+	}
+	return ev, nil
+}
+
+// eventIntent decodes the PaymentIntent of a payment_intent.* event.
+func eventIntent(e stripego.Event) (*stripego.PaymentIntent, error) {
+	var pi stripego.PaymentIntent
+	if err := json.Unmarshal(e.Data.Raw, &pi); err != nil || pi.Object != "payment_intent" || pi.ID == "" {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a payment_intent", truncate(e.ID), e.Type)
+	}
+	return &pi, nil
+}
+
+// fillFromIntent sets the event's payment reference, metadata and amount
+// (amount_received once money arrived, else amount) from pi.
+func fillFromIntent(ev *providers.Event, pi *stripego.PaymentIntent) error {
+	cur, err := currency(pi.Currency)
+	if err != nil {
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(ev.ID), paygate.ErrorMessage(err))
+	}
+	amount := pi.AmountReceived
+	if amount == 0 {
+		amount = pi.Amount
+	}
+	if amount < 0 {
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(ev.ID))
+	}
+	ev.PaymentRef = pi.ID
+	ev.PaymentOrder, ev.Attempt = metadata(pi.Metadata)
+	ev.Amount = paygate.Money{Minor: amount, Currency: cur}
+	return nil
+}
+
+func metadata(m map[string]string) (paymentOrder, attempt string) {
+	return m[MetadataPaymentOrder], m[MetadataAttempt]
+}
+
+// validID reports whether s is a Stripe-style id: 1 to 255 ASCII letters,
+// digits, "_" or "-".
+func validID(s string) bool {
+	return s != "" && len(s) <= maxRefLen && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	})
+}
