@@ -1,0 +1,191 @@
+package rapyd
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+)
+
+// The webhook types paygate acts on. PAYMENT_COMPLETED is the one that pays
+// an order. PAYMENT_CANCELED's exact spelling is unverified, so the British
+// spelling is read too.
+const (
+	typePaymentSucceeded = "PAYMENT_SUCCEEDED" // created or submitted: the buyer has not paid
+	typePaymentCompleted = "PAYMENT_COMPLETED" // the money is collected: fulfil
+	typePaymentFailed    = "PAYMENT_FAILED"
+	typePaymentExpired   = "PAYMENT_EXPIRED"
+	typePaymentCanceled  = "PAYMENT_CANCELED"
+	typePaymentCancelled = "PAYMENT_CANCELLED"
+)
+
+// eventType maps a Rapyd webhook type to what it means to paygate.
+//
+// PAYMENT_SUCCEEDED is EventOther, not EventPaymentProcessing: Rapyd sends
+// it when a redirect payment is created (status ACT), before the buyer has
+// even seen the wallet, while EventPaymentProcessing means "the buyer paid,
+// the provider is confirming". Stored, not acted on.
+func eventType(rapydType string) providers.EventType {
+	switch rapydType {
+	case typePaymentCompleted:
+		return providers.EventPaymentSucceeded
+	case typePaymentFailed:
+		return providers.EventPaymentFailed
+	case typePaymentExpired:
+		return providers.EventPaymentExpired
+	case typePaymentCanceled, typePaymentCancelled:
+		return providers.EventPaymentCanceled
+	default:
+		return providers.EventOther
+	}
+}
+
+// ParseWebhook verifies a Rapyd webhook and returns its one event.
+//
+// The signature (headers salt, timestamp, signature) is checked, in
+// constant time, against WebhookSignature over Config.WebhookURL (or, if
+// that is empty, w.URL); the timestamp must be within Config.WebhookTolerance
+// of w.ReceivedAt (or of now, if ReceivedAt is zero), in either direction.
+//
+// The event's ID is the webhook id (wh_…), to deduplicate on; PaymentRef is
+// data.id; PaymentOrder and Attempt come from data.metadata (Attempt from
+// data.merchant_reference_id if the metadata lacks it); Amount from
+// data.amount in major units; OccurredAt from created_at.
+//
+// A PAYMENT_COMPLETED webhook is EventPaymentSucceeded only if its payment is
+// CLO; it must carry the payment's id, amount and currency. Any failure —
+// no body, a missing header, a bad signature, a timestamp out of the window,
+// malformed JSON, an amount the currency cannot hold (1500.5 KRW) — is an
+// EINVALID *paygate.Error saying what is wrong.
+func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
+	if len(w.Body) == 0 {
+		return nil, invalid("the webhook has no body")
+	}
+	salt, tsText, sig := w.Header.Get("salt"), w.Header.Get("timestamp"), w.Header.Get("signature")
+	for _, h := range [...]struct{ name, value string }{{"salt", salt}, {"timestamp", tsText}, {"signature", sig}} {
+		if h.value == "" {
+			return nil, invalid("the webhook has no %s header", h.name)
+		}
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return nil, invalid("the webhook's timestamp header %q is not Unix seconds", truncate(tsText))
+	}
+	webhookURL := c.webhookURL
+	if webhookURL == "" {
+		webhookURL = w.URL
+	}
+	if webhookURL == "" {
+		return nil, invalid("no webhook URL to verify the signature over (set Config.WebhookURL)")
+	}
+	want := WebhookSignature(webhookURL, salt, ts, c.accessKey, c.secretKey, w.Body)
+	if !signatureEqual(want, sig) {
+		return nil, invalid("the webhook's signature does not match (wrong keys, altered body, or another webhook URL than %s)", webhookURL)
+	}
+	received := w.ReceivedAt
+	if received.IsZero() {
+		received = c.now()
+	}
+	if skew := received.Sub(time.Unix(ts, 0)); skew > c.tolerance || skew < -c.tolerance {
+		return nil, invalid("the webhook's timestamp %d is %s away from the time it was received; at most %s is allowed",
+			ts, skew.Abs().Truncate(time.Second), c.tolerance)
+	}
+
+	var env webhook
+	if err := json.Unmarshal(w.Body, &env); err != nil {
+		return nil, &paygate.Error{Code: paygate.EINVALID, Message: "rapyd: the webhook body is not a Rapyd webhook", Err: err}
+	}
+	if env.ID == "" || env.Type == "" {
+		return nil, invalid("the webhook has no id or no type")
+	}
+	ev := providers.Event{
+		ID:           env.ID,
+		Type:         eventType(env.Type),
+		ProviderType: env.Type,
+		OccurredAt:   occurredAt(env, ts),
+	}
+	if err := c.fillPayment(ctx, &ev, env); err != nil {
+		return nil, err
+	}
+	return []providers.Event{ev}, nil
+}
+
+// fillPayment reads the payment of a webhook into ev. For the types paygate
+// acts on, a data object that cannot be read is an error; for the others it
+// is read as far as it can be, so that they are stored.
+func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webhook) error {
+	acts := ev.Type != providers.EventOther
+	var p payment
+	if err := json.Unmarshal(env.Data, &p); err != nil || p.ID == "" {
+		if acts {
+			return invalid("webhook %s (%s) has no payment in data", truncate(env.ID), truncate(env.Type))
+		}
+		return nil
+	}
+	ev.PaymentRef = p.ID
+	if strings.HasPrefix(env.Type, "REFUND") || strings.HasPrefix(env.Type, "PAYMENT_REFUND") {
+		// A refund's data is the refund; its payment is data.payment.
+		var ref string
+		if json.Unmarshal(p.Payment, &ref) == nil && ref != "" {
+			ev.PaymentRef = ref
+		}
+	}
+	md := decodeMetadata(p.Metadata)
+	ev.PaymentOrder = md.PaymentOrder
+	ev.Attempt = firstOf(md.Attempt, p.MerchantReferenceID)
+	ev.FailureReason = firstOf(p.FailureMessage, p.FailureCode, p.CancelReason)
+
+	amount, err := parseAmount(p.Amount, p.CurrencyCode)
+	if err != nil && !acts {
+		// A refund or another object may spell its currency otherwise:
+		// its amount is not paygate's to act on.
+		amount, err = paygate.Money{}, nil
+	}
+	if err != nil {
+		return &paygate.Error{
+			Code:    paygate.EINVALID,
+			Message: "rapyd: webhook " + truncate(env.ID) + " has an unusable data.amount: " + paygate.ErrorMessage(err),
+			Err:     err,
+		}
+	}
+	ev.Amount = amount
+
+	if ev.Type == providers.EventPaymentSucceeded {
+		if amount.Currency == "" {
+			return invalid("webhook %s (%s) has no amount", truncate(env.ID), env.Type)
+		}
+		if p.Status != statusClosed {
+			// Money is collected only in CLO; another status here
+			// contradicts the type, so nothing is paid on it.
+			c.log(ctx).Warn().
+				Str(fieldWebhookID, env.ID).
+				Str(fieldWebhookType, env.Type).
+				Str(fieldPaymentRef, p.ID).
+				Str(fieldRapydStatus, p.Status).
+				Msg("rapyd: PAYMENT_COMPLETED for a payment that is not CLO; not acting on it")
+			ev.Type = providers.EventOther
+		}
+	}
+	return nil
+}
+
+// occurredAt is the webhook's created_at (Unix seconds), else its
+// extended_timestamp (milliseconds), else its signed timestamp.
+func occurredAt(env webhook, ts int64) time.Time {
+	if s, err := env.CreatedAt.Int64(); err == nil && s > 0 {
+		return time.Unix(s, 0).UTC()
+	}
+	if ms, err := env.ExtendedTimestamp.Int64(); err == nil && ms > 0 {
+		return time.UnixMilli(ms).UTC()
+	}
+	return time.Unix(ts, 0).UTC()
+}
+
+// invalid returns an EINVALID error with a message prefixed "rapyd: ".
+func invalid(format string, args ...any) *paygate.Error {
+	return paygate.Errorf(paygate.EINVALID, "rapyd: "+format, args...)
+}

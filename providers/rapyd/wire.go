@@ -1,0 +1,228 @@
+package rapyd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+)
+
+// The JSON Rapyd speaks, as far as paygate uses it. Amounts are numbers in
+// major units; they are read from the JSON text and written with
+// shopspring/decimal, never through float64.
+
+// response is the envelope of every REST response.
+type response struct {
+	Status responseStatus  `json:"status"`
+	Data   json.RawMessage `json:"data"`
+}
+
+type responseStatus struct {
+	ErrorCode    string `json:"error_code"`
+	Status       string `json:"status"` // SUCCESS or ERROR
+	Message      string `json:"message"`
+	ResponseCode string `json:"response_code"`
+	OperationID  string `json:"operation_id"`
+}
+
+// createPayment is the body of POST /v1/payments. Its field order is the
+// order of the JSON sent, which is the order the tests pin down.
+type createPayment struct {
+	Amount              json.Number     `json:"amount"`
+	Currency            string          `json:"currency"`
+	PaymentMethod       paymentMethod   `json:"payment_method"`
+	CompletePaymentURL  string          `json:"complete_payment_url"`
+	ErrorPaymentURL     string          `json:"error_payment_url"`
+	MerchantReferenceID string          `json:"merchant_reference_id"`
+	Description         string          `json:"description,omitempty"`
+	Expiration          int64           `json:"expiration,omitempty"`
+	Metadata            paymentMetadata `json:"metadata"`
+}
+
+type paymentMethod struct {
+	Type string `json:"type"`
+}
+
+// paymentMetadata is what paygate writes into a payment's free-form
+// metadata and reads back from webhooks.
+type paymentMetadata struct {
+	PaymentOrder string `json:"payment_order"`
+	Attempt      string `json:"attempt"`
+}
+
+// payment is Rapyd's payment object, the fields paygate reads.
+type payment struct {
+	ID                  string          `json:"id"`
+	Status              string          `json:"status"`
+	Amount              json.RawMessage `json:"amount"`
+	CurrencyCode        string          `json:"currency_code"`
+	RedirectURL         string          `json:"redirect_url"`
+	MerchantReferenceID string          `json:"merchant_reference_id"`
+	Metadata            json.RawMessage `json:"metadata"`
+	FailureCode         string          `json:"failure_code"`
+	FailureMessage      string          `json:"failure_message"`
+	CancelReason        string          `json:"cancel_reason"`
+	PaymentMethodType   string          `json:"payment_method_type"`
+	// Payment is a refund's payment id; payment objects do not have it.
+	Payment json.RawMessage `json:"payment"`
+}
+
+// methodType is one item of List Payment Methods by Country.
+type methodType struct {
+	Type            string   `json:"type"`
+	Name            string   `json:"name"`
+	Category        string   `json:"category"`
+	Currencies      []string `json:"currencies"`
+	IsCancelable    bool     `json:"is_cancelable"`
+	IsRefundable    bool     `json:"is_refundable"`
+	IsExpirable     bool     `json:"is_expirable"`
+	PaymentFlowType string   `json:"payment_flow_type"`
+}
+
+// webhook is the envelope of a webhook delivery.
+type webhook struct {
+	ID                 string          `json:"id"`
+	Type               string          `json:"type"`
+	Data               json.RawMessage `json:"data"`
+	TriggerOperationID string          `json:"trigger_operation_id"`
+	Status             string          `json:"status"`
+	CreatedAt          json.Number     `json:"created_at"`
+	ExtendedTimestamp  json.Number     `json:"extended_timestamp"`
+}
+
+// encodeJSON returns v as compact JSON without HTML escaping and without
+// the encoder's trailing newline: the exact bytes that are signed and sent.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// majorUnits returns money as a JSON number in major units, as Rapyd takes
+// it: 15000 KRW is 15000, 10.50 EUR is 10.5 (no trailing zeros, which would
+// break Rapyd's signature check).
+func majorUnits(m paygate.Money) json.Number {
+	return json.Number(m.Decimal().String())
+}
+
+// parseAmount reads a Rapyd amount (a JSON number in major units, or a
+// string holding one) of currency code. It refuses what the currency cannot
+// hold (1500.5 KRW), negative amounts, exponents and unknown currencies, with
+// an EINVALID error. A missing or null amount is zero money.
+func parseAmount(raw json.RawMessage, code string) (paygate.Money, error) {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || text == "null" {
+		return paygate.Money{}, nil
+	}
+	if strings.HasPrefix(text, `"`) {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return paygate.Money{}, paygate.Errorf(paygate.EINVALID, "amount is not a number")
+		}
+		text = s
+	}
+	c, err := paygate.ParseCurrency(code)
+	if err != nil {
+		return paygate.Money{}, err
+	}
+	return paygate.ParseMoney(text, c)
+}
+
+// decodeMetadata reads paygate's keys from a payment's free-form metadata,
+// ignoring anything else, including values of another type.
+func decodeMetadata(raw json.RawMessage) paymentMetadata {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return paymentMetadata{}
+	}
+	var md paymentMetadata
+	_ = json.Unmarshal(m["payment_order"], &md.PaymentOrder)
+	_ = json.Unmarshal(m["attempt"], &md.Attempt)
+	return md
+}
+
+// The payment statuses of Rapyd.
+const (
+	statusActive   = "ACT" // waiting for the buyer (or 3DS, capture)
+	statusClosed   = "CLO" // paid
+	statusCanceled = "CAN" // canceled by the merchant or the bank
+	statusError    = "ERR" // the attempt failed
+	statusExpired  = "EXP" // not paid in time
+	statusReversed = "REV" // reversed by Rapyd (cancel_reason says why)
+	statusCreated  = "CRE" // undocumented; read as not yet active
+)
+
+// toPayment maps Rapyd's payment object to a providers.Payment.
+func toPayment(p payment) (providers.Payment, error) {
+	if p.ID == "" {
+		return providers.Payment{}, paygate.Errorf(paygate.EUNAVAILABLE, "rapyd: the response has no payment id")
+	}
+	amount, err := parseAmount(p.Amount, p.CurrencyCode)
+	if err != nil {
+		return providers.Payment{}, &paygate.Error{
+			Code:    paygate.EUNAVAILABLE,
+			Message: fmt.Sprintf("rapyd: payment %s has an unreadable amount", p.ID),
+			Err:     err,
+		}
+	}
+	out := providers.Payment{Ref: p.ID, Amount: amount}
+	switch p.Status {
+	case statusActive, statusCreated:
+		out.Status = providers.StatusPending
+		if p.RedirectURL != "" {
+			out.NextAction = providers.NextAction{Type: providers.ActionRedirect, URL: p.RedirectURL}
+		} else {
+			out.NextAction = providers.NextAction{Type: providers.ActionNone}
+		}
+		return out, nil
+	case statusClosed:
+		out.Status = providers.StatusSucceeded
+	case statusError:
+		out.Status = providers.StatusFailed
+		out.FailureReason = firstOf(p.FailureMessage, p.FailureCode, "the payment failed at Rapyd")
+	case statusCanceled:
+		out.Status = providers.StatusCanceled
+		out.FailureReason = firstOf(p.CancelReason, p.FailureMessage)
+	case statusExpired:
+		out.Status = providers.StatusExpired
+		out.FailureReason = firstOf(p.FailureMessage, "the buyer did not pay in time")
+	case statusReversed:
+		// A reversal by Rapyd takes the money back (fraud or risk checks):
+		// whatever the payment was, it does not pay the order.
+		out.Status = providers.StatusFailed
+		out.FailureReason = "reversed by Rapyd"
+		if r := firstOf(p.CancelReason, p.FailureMessage); r != "" {
+			out.FailureReason += ": " + r
+		}
+	default:
+		return providers.Payment{}, paygate.Errorf(paygate.EUNAVAILABLE,
+			"rapyd: payment %s has status %q, which paygate does not know", p.ID, truncate(p.Status))
+	}
+	out.NextAction = providers.NextAction{Type: providers.ActionNone}
+	return out, nil
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// truncate shortens outside text quoted in an error message.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

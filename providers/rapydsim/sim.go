@@ -1,0 +1,275 @@
+// Package rapydsim simulates the part of Rapyd's API that paygate uses, so
+// that `paygate serve` without Rapyd credentials runs the real rapyd client
+// against it: only the client's BaseURL differs.
+//
+// The simulator checks request signatures as Rapyd does (rapyd.Signature
+// over the path below its mount), keeps payments in memory, serves hosted
+// KakaoPay and Samsung Pay pages with Approve and Decline buttons, and posts
+// webhooks signed exactly as Rapyd signs them (rapyd.WebhookSignature over
+// Config.WebhookURL), retrying failed deliveries in the background.
+//
+// Mount Handler under a path prefix with http.StripPrefix:
+//
+//	mux.Handle("/sandbox/rapyd/", http.StripPrefix("/sandbox/rapyd", sim.Handler()))
+//
+// API subset (paths below the mount):
+//
+//	POST   /v1/payments                          create (idempotency header replays the first response)
+//	GET    /v1/payments/{id}                     retrieve
+//	DELETE /v1/payments/{id}                     cancel an ACT payment (PAYMENT_CANCELED)
+//	GET    /v1/payment_methods/countries/{cc}    the configured method types
+//	GET    /pay/{id}                             the hosted wallet page (redirect_url)
+//	POST   /pay/{id}/approve, /pay/{id}/decline  the buyer's answer
+//
+// Like Rapyd, it sends PAYMENT_SUCCEEDED when a payment is created (status
+// ACT: the buyer has not paid) and PAYMENT_COMPLETED when the buyer pays
+// (status CLO): an integration that ships on PAYMENT_SUCCEEDED is caught here.
+package rapydsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/rapyd"
+)
+
+// Defaults of Config.
+const (
+	DefaultRetryBackoff   = time.Second
+	DefaultWebhookTimeout = 10 * time.Second
+	// MaxDeliveryAttempts is how many times a webhook is posted, the first
+	// time included, before the simulator gives up on it.
+	MaxDeliveryAttempts = 8
+	// requestWindow is how far a request's timestamp may be from now.
+	requestWindow = 60 * time.Second
+	// idempotencyTTL is how long an idempotency key replays.
+	idempotencyTTL = 24 * time.Hour
+)
+
+// Config configures a Simulator.
+type Config struct {
+	// BaseURL is the public URL of the mount ("http://127.0.0.1:8080/sandbox/rapyd"),
+	// for the hosted page URLs the API returns.
+	BaseURL string
+	// AccessKey and SecretKey sign the requests the simulator accepts and
+	// the webhooks it sends.
+	AccessKey, SecretKey string
+	// WebhookURL is where webhooks are posted, and what they are signed
+	// over. If empty, no webhooks are sent.
+	WebhookURL string
+	// MethodTypes maps methods to Rapyd payment method types; entries
+	// override rapyd.DefaultMethodTypes, as in the client.
+	MethodTypes map[providers.Method]string
+	// HTTPClient posts the webhooks; nil means a client with
+	// DefaultWebhookTimeout.
+	HTTPClient *http.Client
+	// Now is the simulator's clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line per webhook delivery and per refused request.
+	Logger zerolog.Logger
+	// RetryBackoff is the wait after a webhook's first failed delivery; it
+	// doubles after each further failure. 0 means DefaultRetryBackoff.
+	RetryBackoff time.Duration
+}
+
+// Simulator is a simulated Rapyd. It is safe for concurrent use. Close
+// stops its background webhook retries.
+type Simulator struct {
+	cfg         Config
+	methodTypes map[string]providers.Method // Rapyd type → method
+	http        *http.Client
+	now         func() time.Time
+	log         zerolog.Logger
+	pages       *template.Template
+	handler     http.Handler
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background deliveries
+
+	mu          sync.Mutex
+	closed      bool
+	payments    map[string]*payment
+	idempotency map[string]replay
+}
+
+// payment is a simulated payment.
+type payment struct {
+	id             string
+	method         providers.Method
+	methodType     string
+	won            int64
+	status         string
+	description    string
+	reference      string
+	metadata       json.RawMessage
+	completeURL    string
+	errorURL       string
+	expiration     int64
+	createdAt      time.Time
+	paidAt         time.Time
+	failureCode    string
+	failureMessage string
+	cancelReason   string
+}
+
+// replay is a stored response to a create request with an idempotency key.
+type replay struct {
+	at   time.Time
+	body []byte
+}
+
+// The payment statuses.
+const (
+	statusActive   = "ACT"
+	statusClosed   = "CLO"
+	statusCanceled = "CAN"
+	statusError    = "ERR"
+	statusExpired  = "EXP"
+)
+
+// The webhook types sent.
+const (
+	typeSucceeded = "PAYMENT_SUCCEEDED"
+	typeCompleted = "PAYMENT_COMPLETED"
+	typeFailed    = "PAYMENT_FAILED"
+	typeExpired   = "PAYMENT_EXPIRED"
+	typeCanceled  = "PAYMENT_CANCELED"
+)
+
+// New returns a simulator. It does nothing until its handler serves or one
+// of Approve, Decline and Expire is called.
+func New(cfg Config) *Simulator {
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	s := &Simulator{
+		cfg:         cfg,
+		methodTypes: map[string]providers.Method{},
+		http:        cfg.HTTPClient,
+		now:         cfg.Now,
+		log:         cfg.Logger.With().Str(fieldComponent, "rapydsim").Logger(),
+		pages:       template.Must(template.ParseFS(templates, "templates/*.html")),
+		payments:    map[string]*payment{},
+		idempotency: map[string]replay{},
+	}
+	types := rapyd.DefaultMethodTypes()
+	for m, t := range cfg.MethodTypes {
+		types[m] = t
+	}
+	for m, t := range types {
+		if t != "" {
+			s.methodTypes[t] = m
+		}
+	}
+	if s.http == nil {
+		s.http = &http.Client{Timeout: DefaultWebhookTimeout}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the simulator's HTTP handler, which serves paths relative
+// to its mount.
+func (s *Simulator) Handler() http.Handler { return s.handler }
+
+// Close stops the background webhook retries and waits for them to end.
+// Webhooks still undelivered are dropped. Approve, Decline and Expire still
+// work after Close, but no longer retry.
+func (s *Simulator) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Approve simulates the buyer paying: the payment becomes CLO and a
+// PAYMENT_COMPLETED webhook is sent, whatever the payment's state was (a
+// payment approved after it expired or was canceled is a late payment). The
+// webhook is posted once before Approve returns; if that fails, it is
+// retried in the background. An unknown ref is an ENOTFOUND error.
+func (s *Simulator) Approve(ctx context.Context, ref string) error {
+	return s.settle(ctx, ref, typeCompleted, func(p *payment, now time.Time) {
+		p.status = statusClosed
+		p.paidAt = now
+		p.failureCode, p.failureMessage, p.cancelReason = "", "", ""
+	})
+}
+
+// Decline simulates the buyer declining in the wallet: the payment becomes
+// ERR and a PAYMENT_FAILED webhook is sent, as for Approve.
+func (s *Simulator) Decline(ctx context.Context, ref string) error {
+	return s.settle(ctx, ref, typeFailed, func(p *payment, now time.Time) {
+		p.status = statusError
+		p.failureCode = "ERROR_WALLET_PAYMENT_DECLINED"
+		p.failureMessage = "The buyer declined the payment in the wallet (Rapyd sandbox)."
+	})
+}
+
+// Expire simulates the payment's deadline passing: the payment becomes EXP
+// and a PAYMENT_EXPIRED webhook is sent, as for Approve.
+func (s *Simulator) Expire(ctx context.Context, ref string) error {
+	return s.settle(ctx, ref, typeExpired, func(p *payment, now time.Time) {
+		p.status = statusExpired
+	})
+}
+
+func (s *Simulator) settle(ctx context.Context, ref, webhookType string, change func(*payment, time.Time)) error {
+	now := s.now()
+	s.mu.Lock()
+	p, ok := s.payments[ref]
+	if !ok {
+		s.mu.Unlock()
+		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", truncate(ref))
+	}
+	change(p, now)
+	d := s.newDelivery(webhookType, p, now)
+	s.mu.Unlock()
+
+	s.deliverNow(ctx, d)
+	return nil
+}
+
+// snapshot returns a copy of a payment, or false.
+func (s *Simulator) snapshot(ref string) (payment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.payments[ref]
+	if !ok {
+		return payment{}, false
+	}
+	return *p, true
+}
+
+// newID returns prefix followed by 32 random hex digits.
+func newID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// truncate shortens outside text quoted in an error message.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
