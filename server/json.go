@@ -46,6 +46,14 @@ func errorStatus(code string) (status int, message string) {
 	}
 }
 
+// ErrorStatus returns the HTTP status that WriteError sends for err, for
+// handlers that answer with something other than JSON (the checkout's HTML
+// pages).
+func ErrorStatus(err error) int {
+	status, _ := errorStatus(paygate.ErrorCode(err))
+	return status
+}
+
 // errorResponse is the body of every error response:
 // {"error":{"code":"…","message":"…"}}.
 type errorResponse struct {

@@ -3,21 +3,10 @@ package main
 import (
 	"context"
 	"io"
-	"net"
+	"strings"
 
-	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/server"
-	"github.com/paygate/paygate/storage"
 )
-
-// migrations are every package's schema, in dependency order.
-func migrations() []storage.Migrations {
-	return []storage.Migrations{ledger.Migrations()}
-}
-
-func openDB(ctx context.Context, dsn string) (*storage.DB, error) {
-	return storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
-}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	var c config
@@ -26,6 +15,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"listen address; port 0 picks a free port (env PAYGATE_ADDR)")
 	c.dbFlag(fs, getenv)
 	c.logFlag(fs, getenv)
+	var ac appConfig
+	fs.StringVar(&ac.mode, "mode", envOr(getenv, "PAYGATE_MODE", modeSandbox),
+		"sandbox (built-in provider simulators) or live (real providers) (env PAYGATE_MODE)")
+	fs.StringVar(&ac.publicURL, "public-url", getenv("PAYGATE_PUBLIC_URL"),
+		"URL buyers and providers reach this service at; default http://ADDR (env PAYGATE_PUBLIC_URL)")
+	ac.apiKey, ac.financeKey = getenv("PAYGATE_API_KEY"), getenv("PAYGATE_FINANCE_KEY")
+	ac.returnHosts, ac.checkoutSecret = getenv("PAYGATE_RETURN_HOSTS"), getenv("PAYGATE_CHECKOUT_SECRET")
+	ac.stripeSecretKey, ac.stripeWebhookSecret, ac.stripeAPIURL = getenv("STRIPE_SECRET_KEY"), getenv("STRIPE_WEBHOOK_SECRET"), getenv("STRIPE_API_URL")
+	ac.rapydAccessKey, ac.rapydSecretKey, ac.rapydAPIURL = getenv("RAPYD_ACCESS_KEY"), getenv("RAPYD_SECRET_KEY"), getenv("RAPYD_API_URL")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
@@ -42,10 +40,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer db.Close()
 
 	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping})
-	err = srv.Run(ctx, func(addr net.Addr) {
-		log.Info().Str(server.FieldAddr, addr.String()).Str(server.FieldDBBackend, string(db.Dialect())).Msg("listening")
-	})
+	ln, err := srv.Listen(ctx)
 	if err != nil {
+		log.Error().Err(err).Msg("listen")
+		return exitError
+	}
+	publicURL := strings.TrimSuffix(ac.publicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	a, err := newApp(ctx, ac, db, srv, publicURL, log)
+	if err != nil {
+		ln.Close()
+		log.Error().Err(err).Msg("configure")
+		return exitError
+	}
+	defer a.close()
+	log.Info().Str(server.FieldAddr, ln.Addr().String()).Str("public_url", publicURL).Str("mode", ac.mode).
+		Str(server.FieldDBBackend, string(db.Dialect())).Msg("listening")
+	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error().Err(err).Msg("serve")
 		return exitError
 	}

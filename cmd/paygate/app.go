@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/rapyd"
+	"github.com/paygate/paygate/providers/rapydsim"
+	"github.com/paygate/paygate/providers/stripe"
+	"github.com/paygate/paygate/providers/stripesim"
+	"github.com/paygate/paygate/sandbox"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/webhooks"
+)
+
+// migrations are every package's schema, in dependency order.
+func migrations() []storage.Migrations {
+	return []storage.Migrations{
+		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
+		idempotency.Migrations(), webhooks.Migrations(),
+	}
+}
+
+func openDB(ctx context.Context, dsn string) (*storage.DB, error) {
+	return storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
+}
+
+// Modes.
+const (
+	modeSandbox = "sandbox" // providers are the built-in simulators
+	modeLive    = "live"    // providers are the real APIs, with credentials
+)
+
+// appConfig is what the service needs beyond its address and database.
+type appConfig struct {
+	mode           string
+	publicURL      string // "" = http:// + the bound address
+	apiKey         string
+	financeKey     string
+	returnHosts    string // comma-separated
+	checkoutSecret string
+
+	stripeSecretKey     string
+	stripeWebhookSecret string
+	stripeAPIURL        string
+	rapydAccessKey      string
+	rapydSecretKey      string
+	rapydAPIURL         string
+}
+
+// app is the wired service.
+type app struct {
+	checkout *checkout.Service
+	sandbox  *sandbox.Sandbox // nil in live mode
+	closers  []func()
+}
+
+func (a *app) close() {
+	for _, c := range a.closers {
+		c()
+	}
+}
+
+// randomHex returns n random bytes in hex, for generated sandbox secrets.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// resolve fills the defaults of the mode and checks what live mode needs.
+func (c *appConfig) resolve() error {
+	switch c.mode {
+	case modeSandbox:
+		if c.apiKey == "" {
+			c.apiKey = "sandbox-marketplace-key"
+		}
+		if c.financeKey == "" {
+			c.financeKey = "sandbox-finance-key"
+		}
+		if c.returnHosts == "" {
+			c.returnHosts = "localhost,127.0.0.1"
+		}
+		if c.stripeSecretKey == "" {
+			c.stripeSecretKey = "sk_test_sandbox_" + randomHex(12)
+		}
+		if c.stripeWebhookSecret == "" {
+			c.stripeWebhookSecret = "whsec_" + randomHex(24)
+		}
+		if c.rapydAccessKey == "" {
+			c.rapydAccessKey = "rak_sandbox_" + randomHex(12)
+		}
+		if c.rapydSecretKey == "" {
+			c.rapydSecretKey = "rsk_sandbox_" + randomHex(24)
+		}
+	case modeLive:
+		if c.apiKey == "" || c.financeKey == "" {
+			return fmt.Errorf("live mode needs PAYGATE_API_KEY and PAYGATE_FINANCE_KEY")
+		}
+		if c.apiKey == c.financeKey {
+			return fmt.Errorf("PAYGATE_API_KEY and PAYGATE_FINANCE_KEY must differ")
+		}
+		if (c.stripeSecretKey == "") != (c.stripeWebhookSecret == "") {
+			return fmt.Errorf("live mode needs both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither")
+		}
+		if (c.rapydAccessKey == "") != (c.rapydSecretKey == "") {
+			return fmt.Errorf("live mode needs both RAPYD_ACCESS_KEY and RAPYD_SECRET_KEY, or neither")
+		}
+	default:
+		return fmt.Errorf("unknown mode %q: sandbox or live", c.mode)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newApp wires the service's packages onto srv's router. publicURL is where
+// buyers and providers reach the service.
+func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server, publicURL string, log zerolog.Logger) (*app, error) {
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
+	a := &app{}
+	keys := server.Keys{Marketplace: c.apiKey, Finance: c.financeKey}
+	provs := map[string]providers.Provider{}
+	sims := map[string]sandbox.Simulator{}
+
+	stripeURL, rapydURL := c.stripeAPIURL, c.rapydAPIURL
+	if c.mode == modeSandbox {
+		stripeURL, rapydURL = publicURL+"/sandbox/stripe", publicURL+"/sandbox/rapyd"
+		ss := stripesim.New(stripesim.Config{
+			BaseURL: stripeURL, APIKey: c.stripeSecretKey, WebhookURL: publicURL + "/webhooks/stripe",
+			WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
+		})
+		rs := rapydsim.New(rapydsim.Config{
+			BaseURL: rapydURL, AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey,
+			WebhookURL: publicURL + "/webhooks/rapyd", Logger: log.With().Str("component", "rapydsim").Logger(),
+		})
+		sims[providers.Stripe], sims[providers.Rapyd] = ss, rs
+		a.closers = append(a.closers, ss.Close, rs.Close)
+	}
+	if c.stripeSecretKey != "" {
+		sc, err := stripe.New(stripe.Config{
+			SecretKey: c.stripeSecretKey, BaseURL: stripeURL, WebhookSecret: c.stripeWebhookSecret,
+			Logger: log.With().Str(checkout.FieldProvider, providers.Stripe).Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs[providers.Stripe] = sc
+	}
+	if c.rapydAccessKey != "" {
+		rc, err := rapyd.New(rapyd.Config{
+			AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey, BaseURL: rapydURL,
+			WebhookURL: publicURL + "/webhooks/rapyd",
+			Logger:     log.With().Str(checkout.FieldProvider, providers.Rapyd).Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs[providers.Rapyd] = rc
+	}
+
+	co, err := checkout.New(ctx, checkout.Config{
+		DB: db, Ledger: ledger.New(db), Providers: provs, PublicURL: publicURL,
+		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.checkout = co
+	r := srv.Router()
+	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idempotency.New(db).Middleware})
+	co.PageRoutes(r)
+	webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log}).Routes(r)
+	if c.mode == modeSandbox {
+		a.sandbox = sandbox.New(co, sims, keys)
+		a.sandbox.Routes(r)
+	}
+	return a, nil
+}
