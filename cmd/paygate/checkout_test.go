@@ -41,6 +41,12 @@ const (
 
 func startApp(t *testing.T, b storagetest.Backend) *testApp {
 	t.Helper()
+	return startAppWith(t, b, appConfig{})
+}
+
+// startAppWith starts the app in sandbox mode with c's settings added.
+func startAppWith(t *testing.T, b storagetest.Backend, c appConfig) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db := b.Open(t, storage.Options{Migrations: migrations()})
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
@@ -50,8 +56,8 @@ func startApp(t *testing.T, b storagetest.Backend) *testApp {
 		t.Fatal(err)
 	}
 	publicURL := "http://" + ln.Addr().String()
-	a, err := newApp(ctx, appConfig{mode: modeSandbox, apiKey: testAPIKey, financeKey: testFinanceKey,
-		returnHosts: "shop.example"}, db, srv, publicURL, log)
+	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
+	a, err := newApp(ctx, c, db, srv, publicURL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
