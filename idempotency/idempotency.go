@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"time"
 
@@ -28,11 +27,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the package's schema, for storage.Open.
 func Migrations() storage.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return storage.Migrations{Component: "idempotency", FS: sub}
+	return storage.Migrations{Component: "idempotency", FS: migrationFiles, Dir: "migrations"}
 }
 
 // Header is the request header that carries the key.

@@ -13,7 +13,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"math"
 	"sort"
 	"strings"
@@ -26,13 +25,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the ledger's schema, for storage.Open.
+// Migrations returns the package's schema, for storage.Open.
 func Migrations() storage.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return storage.Migrations{Component: "ledger", FS: sub}
+	return storage.Migrations{Component: "ledger", FS: migrationFiles, Dir: "migrations"}
 }
 
 // Side is the side of an entry.

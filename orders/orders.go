@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -25,11 +24,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the package's schema, for storage.Open.
 func Migrations() storage.Migrations {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return storage.Migrations{Component: "orders", FS: sub}
+	return storage.Migrations{Component: "orders", FS: migrationFiles, Dir: "migrations"}
 }
 
 // Status is a sales order's state.

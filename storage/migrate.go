@@ -4,19 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 )
 
 // Migrations is one package's embedded, forward-only schema history. Files
-// in FS are named NNNN_description.sql (run on every backend) or
+// in FS (in its folder Dir, "" for the root) are named NNNN_description.sql (run on every backend) or
 // NNNN_description.sqlite.sql and NNNN_description.postgres.sql (one per
 // backend, same version). Each version is applied once and recorded in the
 // schema_migrations table under Component.
 type Migrations struct {
 	Component string
 	FS        fs.FS
+	Dir       string
 }
 
 type migration struct {
@@ -27,7 +29,11 @@ type migration struct {
 
 // load returns the set's migrations for dialect d, in version order.
 func (m Migrations) load(d Dialect) ([]migration, error) {
-	entries, err := fs.ReadDir(m.FS, ".")
+	dir := m.Dir
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := fs.ReadDir(m.FS, dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: migrations of %s: %w", m.Component, err)
 	}
@@ -58,7 +64,7 @@ func (m Migrations) load(d Dialect) ([]migration, error) {
 		if prev, dup := byVersion[v]; dup {
 			return nil, fmt.Errorf("storage: migrations %s/%s and %s share version %d", m.Component, prev.name, name, v)
 		}
-		body, err := fs.ReadFile(m.FS, name)
+		body, err := fs.ReadFile(m.FS, path.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("storage: migration %s/%s: %w", m.Component, name, err)
 		}
