@@ -88,5 +88,18 @@ else
 fi
 export STRIPE_MOCK_URL
 
+# Chromium, for the headless-browser tests of the checkout page
+# (cmd/paygate/browser_test.go), which must run: Debian's package is installed
+# when /usr/bin/chromium is missing. Screenshots go to $PAYGATE_ARTIFACTS
+# (default artifacts/screenshots).
+if [ ! -x /usr/bin/chromium ]; then
+	echo "test.sh: installing chromium"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || true
+fi
+if [ ! -x /usr/bin/chromium ]; then
+	echo "test.sh: /usr/bin/chromium is missing and could not be installed; the browser tests must run" >&2
+	exit 1
+fi
+
 echo "test.sh: go test (SQLite and PostgreSQL)"
 go test -race -count=1 ./...
