@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -311,4 +312,19 @@ func (s *Service) SalesOrder(ctx context.Context, k paygate.SalesOrderNumber) (o
 		return err
 	})
 	return so, err
+}
+
+// Checks are the payment orders' ledger invariants, for ledger verify: a
+// paid payment order was settled exactly once and names the attempt that
+// paid it; any other was never settled.
+func Checks() []ledger.Check {
+	return []ledger.Check{ledger.SQLCheck("every payment order is settled once if paid, never otherwise",
+		"payment order %v is %v (paid attempt %v) with %v settlement transaction(s)",
+		`SELECT p.number, p.status, COALESCE(p.paid_attempt, '-'), COUNT(t.id)
+		FROM payment_orders p
+		LEFT JOIN ledger_transactions t ON t.idempotency_key = 'payment:' || p.number || ':settled'
+		GROUP BY p.number, p.status, p.paid_attempt
+		HAVING (p.status = 'paid' AND (COUNT(t.id) <> 1 OR p.paid_attempt IS NULL))
+		    OR (p.status <> 'paid' AND (COUNT(t.id) <> 0 OR p.paid_attempt IS NOT NULL))
+		ORDER BY p.number`)}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
@@ -40,7 +41,13 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 	}
 	att, err := s.findAttempt(ctx, tx, provider, ev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return OutcomeUnknownPayment, nil
+		// Kept in the inbox and shown to finance; never a crash, never money.
+		err := finance.OpenItem(ctx, tx, finance.Item{
+			Kind: finance.UnknownPayment, Reference: provider + ":" + ev.ID, PaymentOrder: ev.PaymentOrder,
+			Attempt: ev.Attempt, Provider: provider, Amount: ev.Amount,
+			Description: fmt.Sprintf("%s event %s (%s) for payment %q that paygate did not create", provider, ev.ID, ev.ProviderType, ev.PaymentRef),
+		})
+		return OutcomeUnknownPayment, err
 	}
 	if err != nil {
 		return "", err
@@ -124,7 +131,11 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		}
 		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
 			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
-		return OutcomeAmountMismatch, nil
+		return OutcomeAmountMismatch, finance.OpenItem(ctx, tx, finance.Item{
+			Kind: finance.AmountMismatch, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
+			Provider: att.Provider, Amount: paid,
+			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
+		})
 	}
 
 	if po.Status.Final() {
@@ -137,7 +148,11 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		}
 		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
 			Str("order_status", string(po.Status)).Msg("late payment credited to the buyer's balance")
-		return OutcomeLatePayment, nil
+		return OutcomeLatePayment, finance.OpenItem(ctx, tx, finance.Item{
+			Kind: finance.LatePayment, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
+			Provider: att.Provider, Amount: paid,
+			Description: fmt.Sprintf("attempt %s (%s) paid %s after payment order %s was %s; credited to %s", att.ID, att.Method, paid, po.Number, po.Status, ledger.UserBalance(po.BuyerID)),
+		})
 	}
 
 	items, err := orders.MarkPaid(ctx, tx, po.Number)

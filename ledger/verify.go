@@ -105,6 +105,15 @@ func checks() []Check {
 	}
 }
 
+// SQLCheck returns a Check whose query selects one row per problem; each
+// problem reads as format applied to the row's columns. Other packages use it
+// for their invariants.
+func SQLCheck(name, format, query string) Check {
+	return Check{Name: name, Run: func(ctx context.Context, tx *storage.Tx) ([]string, error) {
+		return problems(ctx, tx, format, query)
+	}}
+}
+
 // problems runs a query whose rows each describe one problem, formatted by
 // format from the row's columns.
 func problems(ctx context.Context, tx *storage.Tx, format, q string, args ...any) ([]string, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -164,4 +165,21 @@ func move(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, fro
 		return nil, fmt.Errorf("orders: %s → %s for %s: %w", from, to, p, err)
 	}
 	return OfPaymentOrder(ctx, tx, p)
+}
+
+// Checks are the sales orders' ledger invariants, for ledger verify: a sales
+// order's escrow holds exactly its amount while the money is held for it
+// (from payment until it is completed or refunded), and nothing before
+// payment or once it is final.
+func Checks() []ledger.Check {
+	return []ledger.Check{ledger.SQLCheck("every sales order's escrow matches its state",
+		"sales order %v (%v): escrow holds %v, its amount is %v %v",
+		`SELECT s.number, s.status, COALESCE(a.credits - a.debits, 0), s.amount, s.currency
+		FROM sales_orders s
+		LEFT JOIN ledger_accounts a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
+		WHERE (s.status IN ('waiting_delivery', 'waiting_confirmation', 'refunding', 'refund_refused', 'disputed')
+				AND COALESCE(a.credits - a.debits, 0) <> s.amount)
+		   OR (s.status NOT IN ('waiting_delivery', 'waiting_confirmation', 'refunding', 'refund_refused', 'disputed')
+				AND COALESCE(a.credits - a.debits, 0) <> 0)
+		ORDER BY s.number`)}
 }

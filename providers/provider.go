@@ -193,6 +193,10 @@ type Event struct {
 	Amount        paygate.Money
 	FailureReason string
 	OccurredAt    time.Time
+	// Verification says how the event was trusted, without secrets: the
+	// signature scheme and key identity, or a status re-fetched from the
+	// provider.
+	Verification string
 }
 
 // Webhook is one delivery to a webhook endpoint, as received.

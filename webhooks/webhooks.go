@@ -9,10 +9,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
@@ -49,13 +51,30 @@ type Config struct {
 	// its webhook URL (Rapyd) is given PublicURL + the path.
 	PublicURL string
 	Logger    zerolog.Logger
+	// MaxAttempts is how often the worker tries an event before it is
+	// failed (default 12); RetryBackoff the first wait, doubled after each
+	// failure up to an hour (default 1 s).
+	MaxAttempts  int
+	RetryBackoff time.Duration
 }
 
-// Inbox receives webhooks.
-type Inbox struct{ cfg Config }
+// Inbox receives webhooks, and its worker applies the events whose
+// processing failed.
+type Inbox struct {
+	cfg   Config
+	wakec chan struct{}
+}
 
 // New returns the inbox.
-func New(cfg Config) *Inbox { return &Inbox{cfg: cfg} }
+func New(cfg Config) *Inbox {
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 12
+	}
+	if cfg.RetryBackoff == 0 {
+		cfg.RetryBackoff = time.Second
+	}
+	return &Inbox{cfg: cfg, wakec: make(chan struct{}, 1)}
+}
 
 // Routes registers POST /webhooks/{provider} for each configured provider.
 func (in *Inbox) Routes(r *mux.Router) {
@@ -102,35 +121,82 @@ func (in *Inbox) handler(name string) http.Handler {
 type Result struct {
 	Received   int `json:"received"`
 	Duplicates int `json:"duplicates"`
+	// Deferred counts new events stored but not yet applied: their
+	// processing failed and the worker retries it.
+	Deferred int `json:"deferred,omitempty"`
 }
+
+// Event statuses in the inbox.
+const (
+	StatusProcessed = "processed"
+	StatusPending   = "pending" // stored, to be (re)applied by the worker
+	StatusFailed    = "failed"  // gave up after MaxAttempts; finance replays it
+)
 
 // Receive stores the verified events of one delivery and applies the new
 // ones, all in one database transaction; an event seen before is counted as
-// a duplicate and changes nothing.
+// a duplicate and changes nothing. If applying fails, the new events are
+// stored as pending instead, in a transaction of their own, and the worker
+// retries them: either way they are durable when Receive returns nil, which
+// is when the delivery may be acknowledged.
 func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, events []providers.Event) (Result, error) {
+	for _, ev := range events {
+		if ev.ID == "" {
+			return Result{}, paygate.Errorf(paygate.EINVALID, "webhook event without an id")
+		}
+	}
+	res, err := in.store(ctx, provider, body, events, true)
+	if err == nil {
+		return res, nil
+	}
+	log := server.Logger(ctx)
+	log.Warn().Err(err).Str(checkout.FieldProvider, provider).Msg("apply webhook events failed; storing them for the worker")
+	res, serr := in.store(ctx, provider, body, events, false)
+	if serr != nil {
+		return Result{}, errors.Join(err, serr)
+	}
+	in.lastErr(ctx, provider, events, err)
+	in.wake()
+	return res, nil
+}
+
+// store inserts the events; with apply, it applies the new ones in the same
+// transaction, otherwise it leaves them pending.
+func (in *Inbox) store(ctx context.Context, provider string, body []byte, events []providers.Event, apply bool) (Result, error) {
 	var res Result
 	log := server.Logger(ctx)
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		res = Result{}
 		for _, ev := range events {
-			if ev.ID == "" {
-				return paygate.Errorf(paygate.EINVALID, "webhook event without an id")
+			evJSON, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("webhooks: encode %s %s: %w", provider, ev.ID, err)
+			}
+			status := StatusPending
+			if apply {
+				status = StatusProcessed
 			}
 			var id int64
-			err := tx.QueryRow(ctx, `INSERT INTO webhook_events (provider, event_id, type, provider_type, payment_ref, payment_order, body, received_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
-				provider, ev.ID, string(ev.Type), ev.ProviderType, ev.PaymentRef, ev.PaymentOrder, body, tx.Now()).Scan(&id)
-			if err != nil {
-				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("webhooks: store %s %s: %w", provider, ev.ID, err)
-				}
+			err = tx.QueryRow(ctx, `INSERT INTO webhook_events (provider, event_id, type, provider_type, payment_ref, payment_order, body,
+					received_at, status, next_attempt_at, event, verification)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id`,
+				provider, ev.ID, string(ev.Type), ev.ProviderType, ev.PaymentRef, ev.PaymentOrder, body,
+				tx.Now(), status, tx.Now(), string(evJSON), ev.Verification).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
 				res.Duplicates++
 				if _, err := tx.Exec(ctx, `UPDATE webhook_events SET deliveries = deliveries + 1 WHERE provider = ? AND event_id = ?`, provider, ev.ID); err != nil {
 					return fmt.Errorf("webhooks: count delivery of %s %s: %w", provider, ev.ID, err)
 				}
 				continue
 			}
+			if err != nil {
+				return fmt.Errorf("webhooks: store %s %s: %w", provider, ev.ID, err)
+			}
 			res.Received++
+			if !apply {
+				res.Deferred++
+				continue
+			}
 			outcome, err := in.cfg.Applier.ApplyEvent(ctx, tx, provider, ev)
 			if err != nil {
 				return fmt.Errorf("webhooks: apply %s %s: %w", provider, ev.ID, err)

@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
+	"github.com/paygate/paygate/janitor"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
@@ -28,7 +32,7 @@ import (
 func migrations() []storage.Migrations {
 	return []storage.Migrations{
 		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
-		idempotency.Migrations(), webhooks.Migrations(),
+		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(),
 	}
 }
 
@@ -62,11 +66,31 @@ type appConfig struct {
 // app is the wired service.
 type app struct {
 	checkout *checkout.Service
+	inbox    *webhooks.Inbox
+	janitor  *janitor.Janitor
 	sandbox  *sandbox.Sandbox // nil in live mode
 	closers  []func()
+	workers  sync.WaitGroup
 }
 
+// start runs the background workers until ctx is done.
+func (a *app) start(ctx context.Context) {
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.inbox.Run(ctx, time.Second)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.janitor.Run(ctx, time.Minute)
+	}()
+}
+
+// close waits for the workers (their context must be done) and closes the
+// simulators.
 func (a *app) close() {
+	a.workers.Wait()
 	for _, c := range a.closers {
 		c()
 	}
@@ -182,8 +206,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		provs[providers.Rapyd] = rc
 	}
 
+	l := ledger.New(db)
 	co, err := checkout.New(ctx, checkout.Config{
-		DB: db, Ledger: ledger.New(db), Providers: provs, PublicURL: publicURL,
+		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
 		Logger: log,
 	})
@@ -194,7 +219,11 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	r := srv.Router()
 	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idempotency.New(db).Middleware})
 	co.PageRoutes(r)
-	webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log}).Routes(r)
+	(&finance.API{DB: db, Ledger: l, Keys: keys}).Routes(r)
+	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})
+	a.inbox.Routes(r)
+	a.inbox.APIRoutes(r, keys)
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -39,13 +39,13 @@ const (
 	testFinanceKey = "test-finance-key"
 )
 
-func startApp(t *testing.T, b storagetest.Backend) *testApp {
+func startApp(t testing.TB, b storagetest.Backend) *testApp {
 	t.Helper()
 	return startAppWith(t, b, appConfig{})
 }
 
 // startAppWith starts the app in sandbox mode with c's settings added.
-func startAppWith(t *testing.T, b storagetest.Backend, c appConfig) *testApp {
+func startAppWith(t testing.TB, b storagetest.Backend, c appConfig) *testApp {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db := b.Open(t, storage.Options{Migrations: migrations()})
@@ -61,6 +61,7 @@ func startAppWith(t *testing.T, b storagetest.Backend, c appConfig) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.start(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
@@ -313,7 +314,7 @@ func TestPayEachMethod(t *testing.T) {
 					}
 				})
 			}
-			r, err := ledger.New(ta.db).Verify(context.Background())
+			r, err := ledger.New(ta.db).Verify(context.Background(), verifyChecks()...)
 			if err != nil || !r.OK() {
 				var b strings.Builder
 				r.WriteTo(&b)
@@ -480,5 +481,51 @@ func TestAuthAndIdempotency(t *testing.T) {
 	var got orderJSON
 	if status := ta.callWith(t, testFinanceKey, "", "GET", "/v1/payment-orders/"+first.Number, nil, &got); status != 200 {
 		t.Errorf("finance reading an order = %d, want 200", status)
+	}
+}
+
+// TestVerifyKnowsTheBusiness: ledger verify finds a sales order whose escrow
+// does not match its state, and a payment order settled but not paid.
+func TestVerifyKnowsTheBusiness(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			po := ta.createOrder(t, methodCases[1])
+			var a attemptJSON
+			ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "paynow"}, &a)
+			ta.pay(t, po, a)
+			ctx := context.Background()
+			verify := func() ledger.Report {
+				r, err := ledger.New(ta.db).Verify(ctx, verifyChecks()...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			if r := verify(); !r.OK() {
+				t.Fatalf("verify after paying: %+v", r)
+			}
+			for _, c := range []struct{ corrupt, check string }{
+				{`UPDATE sales_orders SET status = 'completed' WHERE payment_order = '` + po.Number + `'`, "every sales order's escrow matches its state"},
+				{`UPDATE payment_orders SET status = 'pending' WHERE number = '` + po.Number + `'`, "every payment order is settled once if paid, never otherwise"},
+			} {
+				err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+					_, err := tx.Exec(ctx, c.corrupt)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				for _, cr := range verify().Checks {
+					if cr.Name == c.check && len(cr.Problems) > 0 {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("after %q, verify did not fail %q", c.corrupt, c.check)
+				}
+			}
+		})
 	}
 }

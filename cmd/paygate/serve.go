@@ -56,6 +56,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	defer a.close()
+	a.start(ctx)
 	log.Info().Str(server.FieldAddr, ln.Addr().String()).Str("public_url", publicURL).Str("mode", ac.mode).
 		Str(server.FieldDBBackend, string(db.Dialect())).Msg("listening")
 	if err := srv.Serve(ctx, ln); err != nil {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
 )
 
 func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -21,7 +23,7 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitError
 	}
 	defer db.Close()
-	report, err := ledger.New(db).Verify(ctx)
+	report, err := ledger.New(db).Verify(ctx, verifyChecks()...)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate ledger verify: %v\n", err)
 		return exitError
@@ -31,4 +33,10 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitDrift
 	}
 	return exitOK
+}
+
+// verifyChecks are the business invariants verify checks beside the
+// ledger's own.
+func verifyChecks() []ledger.Check {
+	return append(orders.Checks(), checkout.Checks()...)
 }

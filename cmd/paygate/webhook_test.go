@@ -20,7 +20,7 @@ import (
 
 // signedStripeEvent builds a payment_intent event for an attempt, signed as
 // Stripe signs it with the app's webhook secret.
-func signedStripeEvent(t *testing.T, secret, eventID, typ string, po orderJSON, a attemptJSON, amountMinor int64) (string, string) {
+func signedStripeEvent(t testing.TB, secret, eventID, typ string, po orderJSON, a attemptJSON, amountMinor int64) (string, string) {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{
 		"id": eventID, "object": "event", "api_version": "2023-10-16", "created": time.Now().Unix(), "type": typ,

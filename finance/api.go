@@ -1,0 +1,194 @@
+package finance
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+)
+
+// API serves finance items and user balances.
+type API struct {
+	DB     *storage.DB
+	Ledger *ledger.Ledger
+	Keys   server.Keys
+}
+
+// Routes registers GET /v1/finance/items (finance key), and
+// GET /v1/users/{id}/balances and /v1/users/{id}/statement (marketplace or
+// finance key).
+func (a *API) Routes(r *mux.Router) {
+	fin := a.Keys.Require(server.RoleFinance)
+	read := a.Keys.Require(server.RoleMarketplace, server.RoleFinance)
+	r.Handle("/v1/finance/items", fin(http.HandlerFunc(a.handleItems))).Methods(http.MethodGet)
+	r.Handle("/v1/users/{id}/balances", read(http.HandlerFunc(a.handleBalances))).Methods(http.MethodGet)
+	r.Handle("/v1/users/{id}/statement", read(http.HandlerFunc(a.handleStatement))).Methods(http.MethodGet)
+}
+
+type itemJSON struct {
+	ID           int64            `json:"id"`
+	Kind         Kind             `json:"kind"`
+	Reference    string           `json:"reference"`
+	PaymentOrder string           `json:"payment_order,omitempty"`
+	Attempt      string           `json:"attempt,omitempty"`
+	Provider     string           `json:"provider,omitempty"`
+	Amount       string           `json:"amount"`
+	Currency     paygate.Currency `json:"currency"`
+	Description  string           `json:"description"`
+	Status       Status           `json:"status"`
+	CreatedAt    time.Time        `json:"created_at"`
+}
+
+// pageParams reads ?after= and ?limit= (1 to 500, default 100).
+func pageParams(r *http.Request) (after int64, limit int, err error) {
+	q := r.URL.Query()
+	limit = 100
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 500 {
+			return 0, 0, paygate.Errorf(paygate.EINVALID, "limit must be 1 to 500")
+		}
+	}
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
+			return 0, 0, paygate.Errorf(paygate.EINVALID, "after must be an item id")
+		}
+	}
+	return after, limit, nil
+}
+
+func (a *API) handleItems(w http.ResponseWriter, r *http.Request) {
+	status := Status(r.URL.Query().Get("status"))
+	switch status {
+	case "":
+		status = Open
+	case "all":
+		status = ""
+	case Open, Resolved:
+	default:
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "status must be open, resolved or all"))
+		return
+	}
+	after, limit, err := pageParams(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var items []Item
+	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		items, err = Items(r.Context(), tx, status, after, limit)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	out := struct {
+		Items []itemJSON `json:"items"`
+		Next  string     `json:"next,omitempty"`
+	}{Items: []itemJSON{}}
+	for _, it := range items {
+		out.Items = append(out.Items, itemJSON{ID: it.ID, Kind: it.Kind, Reference: it.Reference, PaymentOrder: it.PaymentOrder,
+			Attempt: it.Attempt, Provider: it.Provider, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
+			Description: it.Description, Status: it.Status, CreatedAt: it.CreatedAt})
+	}
+	if len(items) == limit {
+		out.Next = strconv.FormatInt(items[len(items)-1].ID, 10)
+	}
+	server.WriteJSON(w, http.StatusOK, out)
+}
+
+// userAccount returns the balance account of the user in the path.
+func userAccount(r *http.Request) (string, string, error) {
+	id := mux.Vars(r)["id"]
+	name := ledger.UserBalance(id)
+	if _, err := ledger.Classify(name); err != nil {
+		return "", "", paygate.Errorf(paygate.EINVALID, "user id must be 1 to 64 characters of letters, digits, '_', '.' or '-'")
+	}
+	return id, name, nil
+}
+
+type moneyJSON struct {
+	Amount   string           `json:"amount"`
+	Currency paygate.Currency `json:"currency"`
+}
+
+func (a *API) handleBalances(w http.ResponseWriter, r *http.Request) {
+	id, name, err := userAccount(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var bs []ledger.Balance
+	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		bs, err = a.Ledger.Balances(r.Context(), tx, name)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	out := struct {
+		UserID   string      `json:"user_id"`
+		Balances []moneyJSON `json:"balances"`
+	}{UserID: id, Balances: []moneyJSON{}}
+	for _, b := range bs {
+		m := b.Normal()
+		out.Balances = append(out.Balances, moneyJSON{Amount: m.Amount(), Currency: m.Currency})
+	}
+	server.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
+	id, name, err := userAccount(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	cur, err := paygate.ParseCurrency(q.Get("currency"))
+	if err != nil {
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "currency: %s", paygate.ErrorMessage(err)))
+		return
+	}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil {
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "limit must be a number"))
+			return
+		}
+	}
+	var page ledger.StatementPage
+	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		page, err = a.Ledger.Statement(r.Context(), tx, name, cur, q.Get("cursor"), limit)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	type line struct {
+		Entry       int64     `json:"entry"`
+		Transaction string    `json:"transaction"`
+		Description string    `json:"description"`
+		Change      string    `json:"change"`
+		Balance     string    `json:"balance"`
+		CreatedAt   time.Time `json:"created_at"`
+	}
+	out := struct {
+		UserID   string           `json:"user_id"`
+		Currency paygate.Currency `json:"currency"`
+		Lines    []line           `json:"lines"`
+		Next     string           `json:"next,omitempty"`
+	}{UserID: id, Currency: cur, Lines: []line{}, Next: page.Next}
+	for _, l := range page.Lines {
+		out.Lines = append(out.Lines, line{Entry: l.EntryID, Transaction: l.TransactionKey, Description: l.Description,
+			Change: l.Change.Amount(), Balance: l.Balance.Amount(), CreatedAt: l.CreatedAt})
+	}
+	server.WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,125 @@
+// Package janitor finds payment attempts whose webhook is overdue — maybe
+// lost — and asks their provider for the payment's status. What it learns
+// is applied as an event through the webhook inbox, so a success found by
+// polling settles exactly as the webhook would have (same settlement,
+// same ledger key) and is recorded with how it was learned.
+package janitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/webhooks"
+)
+
+// Janitor polls overdue attempts.
+type Janitor struct {
+	Checkout *checkout.Service
+	Inbox    *webhooks.Inbox
+	Rules    checkout.StuckRules
+	Logger   zerolog.Logger
+}
+
+// Result counts what one pass did.
+type Result struct {
+	Polled  int // attempts asked about
+	Applied int // events that moved an attempt on
+	Errors  int // provider calls that failed (retried next pass)
+}
+
+// RunOnce polls every overdue attempt once.
+func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	for {
+		atts, err := j.Checkout.Overdue(ctx, j.Rules, 100)
+		if err != nil {
+			return res, err
+		}
+		if len(atts) == 0 {
+			return res, nil
+		}
+		for _, a := range atts {
+			res.Polled++
+			applied, err := j.poll(ctx, a)
+			switch {
+			case err != nil:
+				res.Errors++
+				j.Logger.Warn().Err(err).Str(checkout.FieldAttempt, a.ID).Msg("janitor: poll provider")
+			case applied:
+				res.Applied++
+			}
+		}
+	}
+}
+
+// poll asks the provider about one attempt and applies what it says.
+func (j *Janitor) poll(ctx context.Context, a checkout.Attempt) (bool, error) {
+	ev := providers.Event{PaymentRef: a.ProviderRef, PaymentOrder: string(a.PaymentOrder), Attempt: a.ID}
+	if a.ProviderRef == "" {
+		// The call that creates the payment never answered: the buyer was
+		// never shown how to pay. A payment made anyway would still arrive
+		// by webhook (it carries the attempt id).
+		ev.Type, ev.FailureReason = providers.EventPaymentFailed, "the provider did not answer when the payment was created"
+		ev.Verification = "janitor: no answer from " + a.Provider + " at creation"
+	} else {
+		prov, err := j.Checkout.Provider(a)
+		if err != nil {
+			return false, err
+		}
+		p, err := prov.GetPayment(ctx, a.ProviderRef)
+		if err != nil {
+			return false, fmt.Errorf("janitor: get %s payment %s: %w", a.Provider, a.ProviderRef, err)
+		}
+		switch p.Status {
+		case providers.StatusSucceeded:
+			ev.Type = providers.EventPaymentSucceeded
+		case providers.StatusFailed:
+			ev.Type = providers.EventPaymentFailed
+		case providers.StatusExpired:
+			ev.Type = providers.EventPaymentExpired
+		case providers.StatusCanceled:
+			ev.Type = providers.EventPaymentCanceled
+		default:
+			return false, nil // still pending at the provider
+		}
+		ev.Amount, ev.FailureReason = p.Amount, p.FailureReason
+		ev.Verification = fmt.Sprintf("status re-fetched from %s: GET payment %s said %s", a.Provider, a.ProviderRef, p.Status)
+	}
+	// One event id per attempt and outcome: polling again finds it stored.
+	ev.ID = "poll:" + a.ID + ":" + string(ev.Type)
+	ev.ProviderType = "poll." + string(ev.Type)
+	ev.OccurredAt = time.Now().UTC()
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return false, err
+	}
+	res, err := j.Inbox.Receive(ctx, a.Provider, body, []providers.Event{ev})
+	if err != nil {
+		return false, err
+	}
+	j.Logger.Info().Str(checkout.FieldAttempt, a.ID).Str(checkout.FieldPaymentOrder, string(a.PaymentOrder)).
+		Str("found", string(ev.Type)).Msg("janitor: applied the provider's status")
+	return res.Received > 0, nil
+}
+
+// Run runs a pass every interval until ctx is done.
+func (j *Janitor) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			j.Logger.Error().Err(err).Msg("janitor")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
