@@ -40,7 +40,7 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 
 // Routes mounts each simulator at /sandbox/{provider}/ and the control API
 // at POST /sandbox/payment-orders/{number}/{approve|decline|expire}
-// (marketplace key).
+// (marketplace key; ?attempt=ID picks an attempt other than the latest).
 func (s *Sandbox) Routes(r *mux.Router) {
 	for name, sim := range s.simulators {
 		prefix := "/sandbox/" + name
@@ -51,9 +51,10 @@ func (s *Sandbox) Routes(r *mux.Router) {
 }
 
 // Act applies action to the payment of the payment order's latest attempt,
-// whatever that attempt's state (so a late payment can be simulated).
-func (s *Sandbox) Act(ctx context.Context, p paygate.PaymentOrderNumber, action string) (checkout.Attempt, error) {
-	a, err := s.checkout.LatestAttempt(ctx, p)
+// or of the attempt with id attempt if it is not "", whatever that
+// attempt's state (so a late or second payment can be simulated).
+func (s *Sandbox) Act(ctx context.Context, p paygate.PaymentOrderNumber, attempt, action string) (checkout.Attempt, error) {
+	a, err := s.attempt(ctx, p, attempt)
 	if err != nil {
 		return checkout.Attempt{}, err
 	}
@@ -84,7 +85,7 @@ func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, paygate.Errorf(paygate.ENOTFOUND, "%s", paygate.ErrorMessage(err)))
 		return
 	}
-	a, err := s.Act(r.Context(), p, vars["action"])
+	a, err := s.Act(r.Context(), p, r.URL.Query().Get("attempt"), vars["action"])
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -98,4 +99,20 @@ func (s *Sandbox) handleAction(w http.ResponseWriter, r *http.Request) {
 		"payment_order": string(p), "action": vars["action"], "attempt": a.ID,
 		"provider": a.Provider, "provider_ref": a.ProviderRef, "status": string(po.Status),
 	})
+}
+
+func (s *Sandbox) attempt(ctx context.Context, p paygate.PaymentOrderNumber, id string) (checkout.Attempt, error) {
+	if id == "" {
+		return s.checkout.LatestAttempt(ctx, p)
+	}
+	po, err := s.checkout.Get(ctx, p)
+	if err != nil {
+		return checkout.Attempt{}, err
+	}
+	for _, a := range po.Attempts {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return checkout.Attempt{}, paygate.Errorf(paygate.ENOTFOUND, "payment order %s has no attempt %q", p, id)
 }

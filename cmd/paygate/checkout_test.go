@@ -47,8 +47,18 @@ func startApp(t testing.TB, b storagetest.Backend) *testApp {
 // startAppWith starts the app in sandbox mode with c's settings added.
 func startAppWith(t testing.TB, b storagetest.Backend, c appConfig) *testApp {
 	t.Helper()
+	return startAppOn(t, b.DSN(t), c)
+}
+
+// startAppOn starts the app in sandbox mode on the database named by dsn.
+func startAppOn(t testing.TB, dsn string, c appConfig) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db := b.Open(t, storage.Options{Migrations: migrations()})
+	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	srv := server.New(server.Config{Addr: "127.0.0.1:0", Logger: log, Health: db.Ping})
 	ln, err := srv.Listen(ctx)

@@ -2,8 +2,9 @@
 // the HTTP API, the checkout page and the provider webhooks, and checks the
 // ledger. It only parses flags and environment and wires packages together.
 //
-//	paygate serve          [--addr 127.0.0.1:8080] [--db paygate.db]
-//	paygate ledger verify  [--db paygate.db]
+//	paygate serve            [--addr 127.0.0.1:8080] [--db paygate.db]
+//	paygate ledger verify    [--db paygate.db]
+//	paygate webhooks replay  [--db paygate.db] --id N | --since TIME
 package main
 
 import (
@@ -33,6 +34,7 @@ const usage = `paygate — payment gateway orchestration service
 Usage:
   paygate serve [flags]           run the HTTP server
   paygate ledger verify [flags]   re-derive the ledger; exit 1 on any drift
+  paygate webhooks replay [flags] re-apply stored webhook events (--id N | --since TIME)
 
 Run "paygate COMMAND -h" for the flags of a command. Every flag has an
 environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL).
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stderr)
 	case cmd == "ledger" && len(rest) > 0 && rest[0] == "verify":
 		return verify(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":
+		return replay(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		io.WriteString(stdout, usage)
 		return exitOK
@@ -60,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func quote(args []string) string {
 	s := args[0]
-	if len(args) > 1 && args[0] == "ledger" {
+	if len(args) > 1 && (args[0] == "ledger" || args[0] == "webhooks") {
 		s += " " + args[1]
 	}
 	return `"` + s + `"`

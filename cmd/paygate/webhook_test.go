@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
@@ -166,5 +168,91 @@ func TestWebhookRefused(t *testing.T) {
 	ta.db.View(ctx, func(tx *storage.Tx) error { return tx.Get(ctx, &stored, `SELECT COUNT(*) FROM webhook_events`) })
 	if stored != 0 {
 		t.Fatalf("refused webhooks stored %d events", stored)
+	}
+}
+
+// TestLatePaymentGoesToBalance: the buyer switched methods and paid with the
+// second; the first is paid as well. The order stays paid once, the second
+// payment is credited to the buyer's balance, and finance sees an item.
+func TestLatePaymentGoesToBalance(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			po := ta.createOrder(t, methodCases[0]) // 19.75 EUR
+			var first, second attemptJSON
+			ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &first)
+			ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &second)
+			ta.pay(t, po, second)
+			var out map[string]string
+			if s := ta.call(t, "POST", "/sandbox/payment-orders/"+po.Number+"/approve?attempt="+first.ID, nil, &out); s != 200 {
+				t.Fatalf("late approve of the replaced attempt = %d %v", s, out)
+			}
+			var bal struct {
+				Balances []struct{ Amount, Currency string } `json:"balances"`
+			}
+			if s := ta.call(t, "GET", "/v1/users/U1/balances", nil, &bal); s != 200 || len(bal.Balances) != 1 || bal.Balances[0].Amount != "19.75" {
+				t.Fatalf("buyer balances = %d %+v, want 19.75 EUR", s, bal)
+			}
+			var items struct {
+				Items []struct {
+					Kind, Attempt, Amount string
+				} `json:"items"`
+			}
+			if s := ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/items", nil, &items); s != 200 || len(items.Items) != 1 ||
+				items.Items[0].Kind != "late_payment" || items.Items[0].Attempt != first.ID || items.Items[0].Amount != "19.75" {
+				t.Fatalf("finance items = %d %+v", s, items)
+			}
+			if s := ta.call(t, "GET", "/v1/finance/items", nil, nil); s != 403 {
+				t.Fatalf("finance items with the marketplace key = %d, want 403", s)
+			}
+			var trail struct {
+				Events []struct {
+					ProviderType, Outcome, Verification, Status string
+				} `json:"events"`
+			}
+			ta.callWith(t, testFinanceKey, "", "GET", "/v1/webhooks/events?payment_order="+po.Number, nil, &trail)
+			outcomes := map[string]int{}
+			for _, e := range trail.Events {
+				outcomes[e.Outcome]++
+				if e.Status != "processed" {
+					t.Errorf("event %+v not processed", e)
+				}
+			}
+			if outcomes["paid"] != 1 || outcomes["late_payment"] != 1 {
+				t.Fatalf("trail of %s: %+v, want one paid and one late payment", po.Number, trail.Events)
+			}
+			r, err := ledger.New(ta.db).Verify(context.Background(), verifyChecks()...)
+			if err != nil || !r.OK() {
+				t.Fatalf("verify: %v %+v", err, r)
+			}
+		})
+	}
+}
+
+// TestReplayCLI replays every stored event with the real binary: nothing
+// changes, since each was applied already.
+func TestReplayCLI(t *testing.T) {
+	b := storagetest.Backends(t)[0]
+	dsn := b.DSN(t)
+	ta := startAppOn(t, dsn, appConfig{})
+	po := ta.createOrder(t, methodCases[1])
+	var a attemptJSON
+	ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "paynow"}, &a)
+	ta.pay(t, po, a)
+	ctx := context.Background()
+	count := func() (n int) {
+		ta.db.View(ctx, func(tx *storage.Tx) error { return tx.Get(ctx, &n, `SELECT COUNT(*) FROM ledger_transactions`) })
+		return n
+	}
+	before := count()
+	out, err := exec.Command(binary, "webhooks", "replay", "--db", dsn, "--since", "2000-01-01T00:00:00Z").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "replayed 2 event(s)") {
+		t.Fatalf("replay = %v\n%s", err, out)
+	}
+	if after := count(); after != before {
+		t.Fatalf("replay changed the ledger: %d transactions, want %d", after, before)
+	}
+	if out, err := exec.Command(binary, "webhooks", "replay", "--db", dsn).CombinedOutput(); err == nil {
+		t.Fatalf("replay without --id or --since succeeded:\n%s", out)
 	}
 }
