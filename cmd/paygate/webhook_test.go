@@ -42,6 +42,28 @@ func signedStripeEvent(t testing.TB, secret, eventID, typ string, po orderJSON, 
 	return string(body), "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// signedStripeCharge builds a charge.succeeded event for an attempt's
+// payment, signed with the webhook secret.
+func signedStripeCharge(t testing.TB, secret, eventID string, po orderJSON, a attemptJSON, amountMinor int64) (string, string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"id": eventID, "object": "event", "api_version": "2023-10-16", "created": time.Now().Unix(), "type": "charge.succeeded",
+		"livemode": false, "pending_webhooks": 1,
+		"data": map[string]any{"object": map[string]any{
+			"id": "ch_" + a.ID, "object": "charge", "amount": amountMinor, "amount_captured": amountMinor, "paid": true,
+			"captured": true, "status": "succeeded", "currency": strings.ToLower(po.Currency), "payment_intent": a.ProviderRef,
+			"metadata": map[string]string{"payment_order": po.Number, "attempt": a.ID},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := fmt.Sprint(time.Now().Unix())
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + string(body)))
+	return string(body), "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
 func postWebhook(t *testing.T, url, body, sig string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url+"/webhooks/stripe", strings.NewReader(body))
@@ -71,12 +93,19 @@ func TestWebhookSettlesOnce(t *testing.T) {
 				t.Fatalf("attempt = %d", status)
 			}
 			body, sig := signedStripeEvent(t, secret, "evt_once_1", "payment_intent.succeeded", po, a, 1975)
+			// Stripe also sends charge.succeeded for the same payment; the
+			// two race each other, each delivered several times.
+			cbody, csig := signedStripeCharge(t, secret, "evt_once_charge", po, a, 1975)
 			var wg sync.WaitGroup
-			statuses := make([]int, 20)
+			statuses := make([]int, 30)
 			for i := range statuses {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					if i%3 == 2 {
+						statuses[i], _ = postWebhook(t, ta.url, cbody, csig)
+						return
+					}
 					statuses[i], _ = postWebhook(t, ta.url, body, sig)
 				}()
 			}
@@ -99,8 +128,8 @@ func TestWebhookSettlesOnce(t *testing.T) {
 				tx.Get(ctx, &stored, `SELECT COUNT(*) FROM webhook_events WHERE provider = 'stripe'`)
 				return tx.Get(ctx, &deliveries, `SELECT deliveries FROM webhook_events WHERE event_id = 'evt_once_1'`)
 			})
-			if settled != 1 || stored != 2 || deliveries != 20 {
-				t.Fatalf("ledger transactions %d, stored events %d, deliveries of the first %d; want 1, 2, 20", settled, stored, deliveries)
+			if settled != 1 || stored != 3 || deliveries != 20 {
+				t.Fatalf("ledger transactions %d, stored events %d, deliveries of the first %d; want 1, 3, 20", settled, stored, deliveries)
 			}
 			var got orderJSON
 			ta.call(t, "GET", "/v1/payment-orders/"+po.Number, nil, &got)
@@ -158,9 +187,15 @@ func TestWebhookRefused(t *testing.T) {
 		{"altered body", strings.Replace(body, "1975", "9999", 1), sig},
 		{"no signature", body, ""},
 		{"stale", body, stale},
+		{"over the size limit", `{"pad":"` + strings.Repeat("x", 300<<10) + `"}`, sig},
+		{"not JSON", "not json", sig},
 	} {
-		if s, out := postWebhook(t, ta.url, c.body, c.sig); s != 400 {
-			t.Errorf("%s = %d %s, want 400", c.name, s, out)
+		want := 400
+		if c.name == "over the size limit" {
+			want = 413
+		}
+		if s, out := postWebhook(t, ta.url, c.body, c.sig); s != want {
+			t.Errorf("%s = %d %s, want %d", c.name, s, out, want)
 		}
 	}
 	ctx := context.Background()
