@@ -24,12 +24,16 @@ const (
 	OutcomeUpdated        Outcome = "updated"         // the attempt (and maybe the order) moved on
 	OutcomeUnchanged      Outcome = "unchanged"       // nothing to do: a repeat, or an event that does not move the state forward
 	OutcomeUnknownPayment Outcome = "unknown_payment" // no attempt of ours has this payment
+	OutcomeDeferred       Outcome = "deferred"        // about a payment whose success is not known yet: kept, and applied once it is
+	OutcomeForFinance     Outcome = "for_finance"     // a refund or dispute at the provider: an item for finance staff
 )
 
 // ApplyEvent applies one verified provider event in tx, the caller's
 // transaction (the webhook inbox's), so the event, the state change and the
 // ledger posting commit together. A payment's state only moves forward; an
-// event that would move it back changes nothing. Success is settled once:
+// event that would move it back changes nothing. A refund or dispute of a
+// payment whose success is not known yet is OutcomeDeferred: the caller
+// keeps it and applies it again once the success is applied. Success is settled once:
 // the money moves from the provider's clearing account into one escrow per
 // sales order, and the order and its sales orders are paid. Money that does
 // not fit is never dropped: a payment for an order that is no longer
@@ -64,6 +68,19 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		}
 		att.Status = AttemptProcessing
 		return OutcomeUpdated, setAttempt(ctx, tx, att)
+	case providers.EventRefunded, providers.EventDisputed:
+		if att.Status != AttemptSucceeded {
+			return OutcomeDeferred, nil
+		}
+		kind, what := finance.ProviderRefund, "refunded"
+		if ev.Type == providers.EventDisputed {
+			kind, what = finance.Dispute, "disputed"
+		}
+		return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
+			Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+			Provider: provider, Amount: ev.Amount,
+			Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
+		})
 	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
 		if !att.Status.open() {
 			return OutcomeUnchanged, nil

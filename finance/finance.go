@@ -31,6 +31,8 @@ const (
 	LatePayment    Kind = "late_payment"    // paid after the order was paid, expired or canceled: credited to the buyer's balance
 	AmountMismatch Kind = "amount_mismatch" // paid another amount or currency: held in platform:suspense
 	UnknownPayment Kind = "unknown_payment" // an event for a payment paygate never created
+	ProviderRefund Kind = "provider_refund" // a refund the provider reports
+	Dispute        Kind = "dispute"         // a payer disputed a payment with their bank
 )
 
 // Status of an item.

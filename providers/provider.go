@@ -177,7 +177,12 @@ const (
 	EventPaymentFailed     EventType = "payment.failed"
 	EventPaymentCanceled   EventType = "payment.canceled"
 	EventPaymentExpired    EventType = "payment.expired"
-	EventOther             EventType = "other"
+	// EventRefunded: money of a payment went back to the payer at the
+	// provider (Amount says how much).
+	EventRefunded EventType = "refund.succeeded"
+	// EventDisputed: the payer disputed the payment with their bank.
+	EventDisputed EventType = "dispute.opened"
+	EventOther    EventType = "other"
 )
 
 // Event is one verified webhook event.

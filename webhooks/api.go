@@ -71,7 +71,7 @@ func (in *Inbox) Events(r *http.Request, f EventFilter) ([]StoredEvent, error) {
 }
 
 // APIRoutes registers GET /v1/webhooks/events (finance key):
-// ?status=pending|failed|processed, ?payment_order=P…, ?older_than=5m,
+// ?status=pending|failed|deferred|processed, ?payment_order=P…, ?older_than=5m,
 // ?after=ID, ?limit=N.
 func (in *Inbox) APIRoutes(r *mux.Router, keys server.Keys) {
 	r.Handle("/v1/webhooks/events", keys.Require(server.RoleFinance)(http.HandlerFunc(in.handleEvents))).Methods(http.MethodGet)
@@ -81,9 +81,9 @@ func (in *Inbox) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := EventFilter{Status: q.Get("status"), PaymentOrder: q.Get("payment_order"), Limit: 100}
 	switch f.Status {
-	case "", StatusPending, StatusFailed, StatusProcessed:
+	case "", StatusPending, StatusFailed, StatusProcessed, StatusDeferred:
 	default:
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "status must be pending, failed or processed"))
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "status must be pending, failed, deferred or processed"))
 		return
 	}
 	if f.PaymentOrder != "" {

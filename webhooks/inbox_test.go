@@ -165,3 +165,59 @@ func TestConcurrentWorkersApplyOnce(t *testing.T) {
 		}
 	})
 }
+
+// orderedApplier defers refunds of payments not yet paid, as checkout does.
+type orderedApplier struct {
+	mu      sync.Mutex
+	paid    map[string]bool
+	refunds map[string]int
+}
+
+func (o *orderedApplier) ApplyEvent(ctx context.Context, tx *storage.Tx, provider string, ev providers.Event) (checkout.Outcome, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch ev.Type {
+	case providers.EventPaymentSucceeded:
+		o.paid[ev.PaymentRef] = true
+		return checkout.OutcomePaid, nil
+	case providers.EventRefunded:
+		if !o.paid[ev.PaymentRef] {
+			return checkout.OutcomeDeferred, nil
+		}
+		o.refunds[ev.PaymentRef]++
+		return checkout.OutcomeForFinance, nil
+	}
+	return checkout.OutcomeUnchanged, nil
+}
+
+func TestRefundBeforeSuccessIsKeptAndAppliedLater(t *testing.T) {
+	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
+		a := &orderedApplier{paid: map[string]bool{}, refunds: map[string]int{}}
+		in := webhooks.New(webhooks.Config{DB: db, Applier: a, RetryBackoff: time.Millisecond})
+		ctx := context.Background()
+		refund := providers.Event{ID: "evt_refund", Type: providers.EventRefunded, PaymentRef: "pi_1"}
+		if _, err := in.Receive(ctx, "stripe", []byte(`{}`), []providers.Event{refund}); err != nil {
+			t.Fatal(err)
+		}
+		if e := status(t, in, "evt_refund"); e.Status != webhooks.StatusDeferred || e.Outcome != "deferred" {
+			t.Fatalf("refund before its payment = %+v, want deferred", e)
+		}
+		in.ProcessDue(ctx) // a deferred event is not retried on its own
+		if a.refunds["pi_1"] != 0 {
+			t.Fatal("a deferred refund was applied before its payment")
+		}
+		success := providers.Event{ID: "evt_paid", Type: providers.EventPaymentSucceeded, PaymentRef: "pi_1"}
+		if _, err := in.Receive(ctx, "stripe", []byte(`{}`), []providers.Event{success}); err != nil {
+			t.Fatal(err)
+		}
+		if e := status(t, in, "evt_refund"); e.Status != webhooks.StatusPending {
+			t.Fatalf("after the payment: refund %+v, want pending again", e)
+		}
+		if _, err := in.ProcessDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e := status(t, in, "evt_refund"); e.Status != webhooks.StatusProcessed || a.refunds["pi_1"] != 1 {
+			t.Fatalf("after the worker: refund %+v applied %d times, want processed once", e, a.refunds["pi_1"])
+		}
+	})
+}

@@ -129,8 +129,9 @@ type Result struct {
 // Event statuses in the inbox.
 const (
 	StatusProcessed = "processed"
-	StatusPending   = "pending" // stored, to be (re)applied by the worker
-	StatusFailed    = "failed"  // gave up after MaxAttempts; finance replays it
+	StatusPending   = "pending"  // stored, to be (re)applied by the worker
+	StatusFailed    = "failed"   // gave up after MaxAttempts; finance replays it
+	StatusDeferred  = "deferred" // waits for its payment's success (a refund before the payment)
 )
 
 // Receive stores the verified events of one delivery and applies the new
@@ -197,12 +198,9 @@ func (in *Inbox) store(ctx context.Context, provider string, body []byte, events
 				res.Deferred++
 				continue
 			}
-			outcome, err := in.cfg.Applier.ApplyEvent(ctx, tx, provider, ev)
+			outcome, err := in.apply(ctx, tx, id, provider, ev)
 			if err != nil {
-				return fmt.Errorf("webhooks: apply %s %s: %w", provider, ev.ID, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET processed_at = ?, outcome = ? WHERE id = ?`, tx.Now(), string(outcome), id); err != nil {
-				return fmt.Errorf("webhooks: mark %s %s processed: %w", provider, ev.ID, err)
+				return err
 			}
 			log.Info().Str(checkout.FieldProvider, provider).Str(checkout.FieldEvent, ev.ID).Str("type", ev.ProviderType).
 				Str(checkout.FieldPaymentOrder, ev.PaymentOrder).Str(checkout.FieldOutcome, string(outcome)).Msg("webhook event applied")
@@ -210,4 +208,38 @@ func (in *Inbox) store(ctx context.Context, provider string, body []byte, events
 		return nil
 	})
 	return res, err
+}
+
+// apply applies a stored event in tx and records its outcome: processed, or
+// deferred until its payment's success is known. A success releases the
+// events deferred for the same payment to the worker.
+func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider string, ev providers.Event) (checkout.Outcome, error) {
+	outcome, err := in.cfg.Applier.ApplyEvent(ctx, tx, provider, ev)
+	if err != nil {
+		return "", fmt.Errorf("webhooks: apply %s %s: %w", provider, ev.ID, err)
+	}
+	status := StatusProcessed
+	if outcome == checkout.OutcomeDeferred {
+		status = StatusDeferred
+	}
+	// A replay that changes nothing keeps the outcome of the first
+	// application, the one finance needs to read.
+	if _, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, processed_at = ?,
+			outcome = CASE WHEN outcome <> '' AND ? = 'unchanged' THEN outcome ELSE ? END,
+			locked_until = NULL
+		WHERE id = ?`, status, tx.Now(), string(outcome), string(outcome), id); err != nil {
+		return "", fmt.Errorf("webhooks: mark %s %s %s: %w", provider, ev.ID, status, err)
+	}
+	switch outcome {
+	case checkout.OutcomePaid, checkout.OutcomeLatePayment, checkout.OutcomeAmountMismatch:
+		res, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, next_attempt_at = ? WHERE provider = ? AND payment_ref = ? AND status = ?`,
+			StatusPending, tx.Now(), provider, ev.PaymentRef, StatusDeferred)
+		if err != nil {
+			return "", fmt.Errorf("webhooks: release events deferred for %s: %w", ev.PaymentRef, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.AfterCommit(in.wake)
+		}
+	}
+	return outcome, nil
 }

@@ -152,15 +152,10 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 			return fmt.Errorf("decode stored event: %w", err)
 		}
 		var err error
-		if outcome, err = in.cfg.Applier.ApplyEvent(ctx, tx, row.Provider, ev); err != nil {
+		if _, err = tx.Exec(ctx, `UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
-		// A replay that changes nothing keeps the outcome of the first
-		// application, the one finance needs to read.
-		_, err = tx.Exec(ctx, `UPDATE webhook_events SET status = ?, processed_at = ?,
-				outcome = CASE WHEN outcome <> '' AND ? = 'unchanged' THEN outcome ELSE ? END,
-				locked_until = NULL, attempts = attempts + 1
-			WHERE id = ?`, StatusProcessed, tx.Now(), string(outcome), string(outcome), id)
+		outcome, err = in.apply(ctx, tx, id, row.Provider, ev)
 		return err
 	})
 	if applyErr == nil {
