@@ -5,16 +5,19 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/rapyd"
 )
 
 // FuzzParseWebhook checks that ParseWebhook never panics, that everything
 // it refuses is an EINVALID *paygate.Error, that what it accepts is signed,
-// fresh and well formed, and that a body that is not exactly the signed one
-// is refused. The seeds are the sample webhooks of testdata/rapyd and the
+// fresh, well formed and within MaxWebhookBody, with a Verification that
+// does not reveal the secret key, and that a body that is not exactly the
+// signed one is refused. The seeds are the sample webhooks of testdata/rapyd and the
 // corpus in testdata/fuzz/FuzzParseWebhook.
 func FuzzParseWebhook(f *testing.F) {
 	samples, err := filepath.Glob(filepath.Join(samplesDir, "webhook_*.json"))
@@ -72,6 +75,12 @@ func FuzzParseWebhook(f *testing.F) {
 		}
 		if ev.Type == providers.EventPaymentSucceeded && ev.Amount.Currency == "" {
 			t.Fatalf("ParseWebhook(%q) = %+v: a payment succeeded without an amount", body, ev)
+		}
+		if len(body) > rapyd.MaxWebhookBody {
+			t.Fatalf("ParseWebhook accepted a body of %d bytes, over MaxWebhookBody", len(body))
+		}
+		if v := ev.Verification; !strings.HasPrefix(v, "rapyd-signature hmac-sha256 over ") || strings.Contains(v, testSecret) {
+			t.Fatalf("ParseWebhook: Verification %q", v)
 		}
 	})
 }

@@ -110,6 +110,7 @@ type Config struct {
 // Client is the Rapyd provider. It is safe for concurrent use.
 type Client struct {
 	accessKey, secretKey string
+	accessHint           string // the access key's prefix and last 4, for Event.Verification
 	baseURL              string
 	webhookURL           string
 	methodTypes          map[providers.Method]string
@@ -135,6 +136,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		accessKey:   cfg.AccessKey,
+		accessHint:  keyHint(cfg.AccessKey),
 		secretKey:   cfg.SecretKey,
 		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
 		webhookURL:  cfg.WebhookURL,

@@ -48,3 +48,21 @@ func sign(prefix, salt string, timestamp int64, accessKey, secretKey string, bod
 func signatureEqual(a, b string) bool {
 	return hmac.Equal([]byte(a), []byte(b))
 }
+
+// keyHint names a key without revealing it: its prefix up to the last "_"
+// of its first 8 characters ("rak_") and, if the key has 16 characters or
+// more, "…" and its last 4. A key without such a prefix shows only the
+// last 4, and a short one nothing but "…".
+func keyHint(key string) string {
+	printable := func(s string) bool {
+		return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
+	}
+	prefix, last := "", ""
+	if i := strings.LastIndexByte(key[:min(len(key), 8)], '_'); i >= 0 && printable(key[:i+1]) {
+		prefix = key[:i+1]
+	}
+	if len(key) >= 16 && printable(key[len(key)-4:]) {
+		last = key[len(key)-4:]
+	}
+	return prefix + "…" + last
+}

@@ -3,6 +3,7 @@ package rapyd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ const (
 	typePaymentCanceled  = "PAYMENT_CANCELED"
 	typePaymentCancelled = "PAYMENT_CANCELLED"
 )
+
+// MaxWebhookBody is the largest webhook body ParseWebhook reads, 256 KiB:
+// Rapyd's webhooks are a few KiB. The webhook endpoint should refuse larger
+// bodies before reading them (http.MaxBytesReader); this is the second line.
+const MaxWebhookBody = 256 << 10
 
 // eventType maps a Rapyd webhook type to what it means to paygate.
 //
@@ -54,16 +60,28 @@ func eventType(rapydType string) providers.EventType {
 // The event's ID is the webhook id (wh_…), to deduplicate on; PaymentRef is
 // data.id; PaymentOrder and Attempt come from data.metadata (Attempt from
 // data.merchant_reference_id if the metadata lacks it); Amount from
-// data.amount in major units; OccurredAt from created_at.
+// data.amount in major units; OccurredAt from created_at; Verification names
+// the scheme, the URL signed over, the access key (its prefix and last 4
+// characters), the salt and the timestamp.
+//
+// Whose webhook it is rests on the signature alone: Rapyd's webhooks carry
+// no documented account or environment field (no merchant id, no
+// sandbox/production flag) to check, but the access and secret keys are per
+// account and per environment (sandbox keys differ from production keys),
+// and both enter the HMAC, so a webhook of another merchant, or of the
+// sandbox when the client has production keys, does not verify.
 //
 // A PAYMENT_COMPLETED webhook is EventPaymentSucceeded only if its payment is
 // CLO; it must carry the payment's id, amount and currency. Any failure —
-// no body, a missing header, a bad signature, a timestamp out of the window,
+// no body, a body over MaxWebhookBody, a missing header, a bad signature, a timestamp out of the window,
 // malformed JSON, an amount the currency cannot hold (1500.5 KRW) — is an
 // EINVALID *paygate.Error saying what is wrong.
 func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
 	if len(w.Body) == 0 {
 		return nil, invalid("the webhook has no body")
+	}
+	if len(w.Body) > MaxWebhookBody {
+		return nil, invalid("the webhook body is %d bytes, over the %d-byte limit", len(w.Body), MaxWebhookBody)
 	}
 	salt, tsText, sig := w.Header.Get("salt"), w.Header.Get("timestamp"), w.Header.Get("signature")
 	for _, h := range [...]struct{ name, value string }{{"salt", salt}, {"timestamp", tsText}, {"signature", sig}} {
@@ -107,6 +125,8 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 		Type:         eventType(env.Type),
 		ProviderType: env.Type,
 		OccurredAt:   occurredAt(env, ts),
+		Verification: fmt.Sprintf("rapyd-signature hmac-sha256 over url+salt+timestamp+access_key+secret_key+body, url %s, access key %s, salt %q, timestamp %d",
+			webhookURL, c.accessHint, truncate(salt), ts),
 	}
 	if err := c.fillPayment(ctx, &ev, env); err != nil {
 		return nil, err

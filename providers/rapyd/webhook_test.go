@@ -45,6 +45,9 @@ func signed(body []byte) providers.Webhook {
 	}
 }
 
+// signedVerification is the Verification of a webhook made by signed.
+const signedVerification = `rapyd-signature hmac-sha256 over url+salt+timestamp+access_key+secret_key+body, url https://paygate.example/webhooks/rapyd, access key ACCESS_…, salt "q1w2e3r4t5y6u7i8", timestamp 1700000400`
+
 func webhookClient(t testing.TB) *rapyd.Client {
 	return newClient(t, rapyd.Config{WebhookURL: testWebhookURL})
 }
@@ -68,6 +71,7 @@ func TestParseWebhookTypes(t *testing.T) {
 		Attempt:      "A-1",
 		Amount:       paygate.New(15000, paygate.KRW),
 		OccurredAt:   time.Unix(1700000399, 0).UTC(),
+		Verification: signedVerification,
 	}
 	for _, tc := range []struct {
 		rapydType, data string
@@ -133,6 +137,7 @@ func TestParseWebhookFields(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseWebhook(%s) = %v", tc.body, err)
 			}
+			tc.want.Verification = signedVerification
 			if len(evs) != 1 || evs[0] != tc.want {
 				t.Fatalf("ParseWebhook(%s) = %+v, want [%+v]", tc.body, evs, tc.want)
 			}
@@ -172,6 +177,15 @@ func TestParseWebhookRefused(t *testing.T) {
 		message string
 	}{
 		{"wrong secret key", providers.Webhook{Header: signedHeader(testWebhookURL, "OTHER_SECRET", "s", ts, body), Body: body, ReceivedAt: webhookTime}, "signature does not match"},
+		// Rapyd's webhooks name no account and no environment: another
+		// merchant's webhook, or a sandbox one reaching a client with
+		// production keys, is told apart by its keys, which are per account
+		// and per environment, and enter the signature.
+		{"another Rapyd account", providers.Webhook{Header: func() http.Header {
+			h := signedHeader(testWebhookURL, "rsk_other_merchant_secret", "s", ts, body)
+			h.Set("signature", refSign("rsk_other_merchant_secret", testWebhookURL, "s", strconv.FormatInt(ts, 10), "rak_other_merchant", "rsk_other_merchant_secret", string(body)))
+			return h
+		}(), Body: body, ReceivedAt: webhookTime}, "signature does not match"},
 		{"wrong access key", providers.Webhook{Header: func() http.Header {
 			h := signedHeader(testWebhookURL, testSecret, "s", ts, body)
 			h.Set("signature", refSign(testSecret, testWebhookURL, "s", strconv.FormatInt(ts, 10), "OTHER_ACCESS", testSecret, string(body)))
@@ -189,6 +203,8 @@ func TestParseWebhookRefused(t *testing.T) {
 		{"stale by 301 s", signedAt(ts-301, body), "5m1s away"},
 		{"future by 301 s", signedAt(ts+301, body), "5m1s away"},
 		{"no body", providers.Webhook{Header: valid.Header, ReceivedAt: webhookTime}, "no body"},
+		{"body over the limit, signed", signed(append(bytes.Clone(body), bytes.Repeat([]byte(" "), rapyd.MaxWebhookBody+1-len(body))...)), "over the 262144-byte limit"},
+		{"body over the limit, unsigned", providers.Webhook{Header: valid.Header, Body: make([]byte, 1<<20), ReceivedAt: webhookTime}, "over the 262144-byte limit"},
 		{"not JSON", signed([]byte("id=wh_1&type=PAYMENT_COMPLETED")), "not a Rapyd webhook"},
 		{"JSON with trailing data", signed(append(bytes.Clone(body), []byte(`{}`)...)), "not a Rapyd webhook"},
 		{"no id", signed([]byte(`{"type":"PAYMENT_COMPLETED","data":` + paymentData("CLO", "") + `}`)), "no id"},
@@ -349,6 +365,63 @@ func TestSampleWebhooks(t *testing.T) {
 			}
 			if tc.want != providers.EventOther && (evs[0].PaymentOrder != "P12345678" || evs[0].Amount != paygate.New(15000, paygate.KRW)) {
 				t.Fatalf("ParseWebhook(%s) = %+v, want P12345678 and 15000 KRW", tc.file, evs[0])
+			}
+		})
+	}
+}
+
+// TestParseWebhookBodyLimit checks that a webhook of exactly MaxWebhookBody
+// bytes is taken (the refusals above cover one byte more).
+func TestParseWebhookBodyLimit(t *testing.T) {
+	c := webhookClient(t)
+	body := webhookBody("PAYMENT_COMPLETED", paymentData("CLO", ""))
+	// JSON allows trailing whitespace: the padded webhook is still the webhook.
+	body = append(body, bytes.Repeat([]byte(" "), rapyd.MaxWebhookBody-len(body))...)
+	evs, err := c.ParseWebhook(context.Background(), signed(body))
+	if err != nil || len(evs) != 1 || evs[0].Type != providers.EventPaymentSucceeded {
+		t.Fatalf("ParseWebhook(%d bytes) = %+v, %v, want one payment.succeeded", len(body), evs, err)
+	}
+}
+
+// TestParseWebhookVerification checks the audit trail of a verified
+// webhook: the scheme, the URL signed over, the access key's prefix and
+// last 4 characters, the salt and the timestamp, and never the secret key
+// or the whole access key.
+func TestParseWebhookVerification(t *testing.T) {
+	body := webhookBody("PAYMENT_COMPLETED", paymentData("CLO", ""))
+	ts := webhookTime.Unix()
+	for _, tc := range []struct {
+		name, access, secret, salt, url string
+		cfgURL                          bool
+		want                            string
+	}{
+		{"production-style keys", "rak_35151028166B9A9DDEFE", "rsk_4c1a8f0e2b7d9c3a5e6f",
+			"6b2f9a1c", testWebhookURL, true,
+			`rapyd-signature hmac-sha256 over url+salt+timestamp+access_key+secret_key+body, url https://paygate.example/webhooks/rapyd, access key rak_…DEFE, salt "6b2f9a1c", timestamp 1700000400`},
+		{"short access key shows no characters", testAccess, testSecret, "q1w2e3r4t5y6u7i8", testWebhookURL, true, signedVerification},
+		{"URL of the webhook when none is configured", "rak_35151028166B9A9DDEFE", "rsk_4c1a8f0e2b7d9c3a5e6f",
+			"salt\"quoted", "https://paygate.example:8443/webhooks/rapyd", false,
+			`rapyd-signature hmac-sha256 over url+salt+timestamp+access_key+secret_key+body, url https://paygate.example:8443/webhooks/rapyd, access key rak_…DEFE, salt "salt\"quoted", timestamp 1700000400`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := rapyd.Config{AccessKey: tc.access, SecretKey: tc.secret}
+			if tc.cfgURL {
+				cfg.WebhookURL = tc.url
+			}
+			c := newClient(t, cfg)
+			h := http.Header{}
+			h.Set("salt", tc.salt)
+			h.Set("timestamp", strconv.FormatInt(ts, 10))
+			h.Set("signature", refSign(tc.secret, tc.url, tc.salt, strconv.FormatInt(ts, 10), tc.access, tc.secret, string(body)))
+			evs, err := c.ParseWebhook(context.Background(), providers.Webhook{Header: h, Body: body, URL: tc.url, ReceivedAt: webhookTime})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("ParseWebhook = %+v, %v", evs, err)
+			}
+			if got := evs[0].Verification; got != tc.want {
+				t.Errorf("Verification = %q, want %q", got, tc.want)
+			}
+			if v := evs[0].Verification; strings.Contains(v, tc.secret) || strings.Contains(v, tc.access) {
+				t.Errorf("Verification %q reveals a key", v)
 			}
 		})
 	}

@@ -257,14 +257,14 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 	if key != "" {
 		s.idempotency[replayKey] = replay{at: now, body: out}
 	}
-	d := s.newDelivery(typeSucceeded, p, now)
+	batch := s.queue(s.newDelivery(typeSucceeded, p, now), false)
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, out)
 	// Rapyd says PAYMENT_SUCCEEDED once the payment is created. It is sent
 	// in the background: the caller may be waiting on this response inside a
 	// database transaction that the webhook's receiver needs.
-	s.deliverLater(d)
+	s.send(r.Context(), batch, false)
 }
 
 // validate checks a create request and returns the amount in won, or what
@@ -343,11 +343,11 @@ func (s *Simulator) cancelPayment(w http.ResponseWriter, r *http.Request, _ []by
 	p.status = statusCanceled
 	p.cancelReason = "canceled by the merchant"
 	out := s.response(s.object(p))
-	d := s.newDelivery(typeCanceled, p, now)
+	batch := s.queue(s.newDelivery(typeCanceled, p, now), true)
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, out)
-	s.deliverLater(d)
+	s.send(r.Context(), batch, false)
 }
 
 // listMethods serves GET /v1/payment_methods/countries/{country}.

@@ -11,5 +11,5 @@ const (
 	fieldPaymentRef  = "payment_ref"      // a simulated payment's id (payment_…)
 	fieldWebhookID   = "webhook_id"       // a webhook's id (wh_…)
 	fieldWebhookType = "webhook_type"     // a webhook's type, such as PAYMENT_COMPLETED
-	fieldAttempt     = "delivery_attempt" // the delivery attempt of a webhook, from 1
+	fieldAttempt     = "delivery_attempt" // the delivery attempt of a webhook, from 1; 0 for a Redeliver
 )

@@ -113,6 +113,7 @@ type options struct {
 	backoff time.Duration
 	fail    map[string]int
 	failAll bool
+	seed    uint64
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -135,6 +136,7 @@ func newEnv(t *testing.T, o options) *env {
 		WebhookURL:   webhookURL,
 		Logger:       log,
 		RetryBackoff: o.backoff,
+		Seed:         o.seed,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, sim.Handler()))

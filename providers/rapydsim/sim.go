@@ -7,6 +7,9 @@
 // KakaoPay and Samsung Pay pages with Approve and Decline buttons, and posts
 // webhooks signed exactly as Rapyd signs them (rapyd.WebhookSignature over
 // Config.WebhookURL), retrying failed deliveries in the background.
+// SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
+// reordered, late, lost), and Redeliver resends a payment's webhooks as
+// Rapyd's Resend Webhook does.
 //
 // Mount Handler under a path prefix with http.StripPrefix:
 //
@@ -81,6 +84,9 @@ type Config struct {
 	// RetryBackoff is the wait after a webhook's first failed delivery; it
 	// doubles after each further failure. 0 means DefaultRetryBackoff.
 	RetryBackoff time.Duration
+	// Seed seeds the generator behind Faults.DropRate, so that a run with
+	// dropped webhooks can be replayed; 0 is a seed like any other.
+	Seed uint64
 }
 
 // Simulator is a simulated Rapyd. It is safe for concurrent use. Close
@@ -102,6 +108,10 @@ type Simulator struct {
 	closed      bool
 	payments    map[string]*payment
 	idempotency map[string]replay
+	history     map[string][]delivery // by payment id: every webhook produced, for Redeliver
+	held        map[string][]delivery // by payment id: webhooks held back by Faults.Reorder
+
+	faults *faultState
 }
 
 // payment is a simulated payment.
@@ -164,6 +174,9 @@ func New(cfg Config) *Simulator {
 		pages:       template.Must(template.ParseFS(templates, "templates/*.html")),
 		payments:    map[string]*payment{},
 		idempotency: map[string]replay{},
+		history:     map[string][]delivery{},
+		held:        map[string][]delivery{},
+		faults:      newFaultState(cfg.Seed),
 	}
 	types := rapyd.DefaultMethodTypes()
 	for m, t := range cfg.MethodTypes {
@@ -189,8 +202,8 @@ func New(cfg Config) *Simulator {
 // to its mount.
 func (s *Simulator) Handler() http.Handler { return s.handler }
 
-// Close stops the background webhook retries and waits for them to end.
-// Webhooks still undelivered are dropped. Approve, Decline and Expire still
+// Close stops the background webhook retries and delayed deliveries and
+// waits for them to end. Webhooks still undelivered are dropped. Approve, Decline and Expire still
 // work after Close, but no longer retry.
 func (s *Simulator) Close() {
 	s.mu.Lock()
@@ -204,7 +217,8 @@ func (s *Simulator) Close() {
 // PAYMENT_COMPLETED webhook is sent, whatever the payment's state was (a
 // payment approved after it expired or was canceled is a late payment). The
 // webhook is posted once before Approve returns; if that fails, it is
-// retried in the background. An unknown ref is an ENOTFOUND error.
+// retried in the background. An unknown ref is an ENOTFOUND error. Faults
+// set with SetFaults may duplicate, reorder, delay or drop the webhook.
 func (s *Simulator) Approve(ctx context.Context, ref string) error {
 	return s.settle(ctx, ref, typeCompleted, func(p *payment, now time.Time) {
 		p.status = statusClosed
@@ -240,10 +254,10 @@ func (s *Simulator) settle(ctx context.Context, ref, webhookType string, change 
 		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", truncate(ref))
 	}
 	change(p, now)
-	d := s.newDelivery(webhookType, p, now)
+	batch := s.queue(s.newDelivery(webhookType, p, now), true)
 	s.mu.Unlock()
 
-	s.deliverNow(ctx, d)
+	s.send(ctx, batch, true)
 	return nil
 }
 

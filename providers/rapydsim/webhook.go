@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/paygate/paygate/providers/rapyd"
@@ -57,24 +59,87 @@ func (s *Simulator) newDelivery(typ string, p *payment, now time.Time) delivery 
 	return d
 }
 
-// deliverNow posts d once, with ctx, and on failure retries it in the
-// background.
-func (s *Simulator) deliverNow(ctx context.Context, d delivery) {
-	if s.cfg.WebhookURL == "" || d.body == nil {
+// redelivery is the attempt number logged for a Redeliver.
+const redelivery = 0
+
+// send hands a batch of webhooks, in sending order, to delivery through the
+// faults in force. With wait, each webhook's first attempt (one per copy)
+// is made with ctx before send returns; without it, or when Faults.Delay
+// holds the batch back, the batch is sent in the background, in order, and
+// what is still waiting at Close is abandoned. A failed attempt is retried
+// in the background.
+func (s *Simulator) send(ctx context.Context, batch []delivery, wait bool) {
+	if s.cfg.WebhookURL == "" {
 		return
 	}
-	if s.post(ctx, d, 1) == nil {
+	batch = slices.DeleteFunc(slices.Clone(batch), func(d delivery) bool { return d.body == nil })
+	if len(batch) == 0 {
 		return
 	}
-	s.retry(d, 2)
+	p := s.plan(batch)
+	if len(p.deliveries) == 0 {
+		return
+	}
+	if wait && p.delay == 0 {
+		s.sendPlan(ctx, p)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		for _, d := range p.deliveries {
+			s.log.Warn().Str(fieldWebhookID, d.id).Str(fieldWebhookType, d.typ).Str(fieldPaymentRef, d.paymentRef).
+				Msg("rapydsim: simulator closed; webhook not sent")
+		}
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.sendPlan(s.ctx, p)
+	}()
 }
 
-// deliverLater posts d in the background, retrying on failure.
-func (s *Simulator) deliverLater(d delivery) {
-	if s.cfg.WebhookURL == "" || d.body == nil {
-		return
+// sendPlan makes the first attempts of a planned batch, in order, waiting
+// p.delay before each webhook; the copies of one webhook are posted
+// concurrently. It stops when ctx ends during a wait.
+func (s *Simulator) sendPlan(ctx context.Context, p plan) {
+	for i, d := range p.deliveries {
+		if p.delay > 0 && !sleep(ctx, p.delay) {
+			for _, d := range p.deliveries[i:] {
+				s.log.Warn().Str(fieldWebhookID, d.id).Str(fieldWebhookType, d.typ).Str(fieldPaymentRef, d.paymentRef).
+					Msg("rapydsim: simulator closed; delayed webhook not sent")
+			}
+			return
+		}
+		first := func() {
+			if s.post(ctx, d, 1) != nil {
+				s.retry(d, 2)
+			}
+		}
+		if p.copies == 1 {
+			first()
+			continue
+		}
+		var wg sync.WaitGroup
+		for range p.copies {
+			wg.Go(first)
+		}
+		wg.Wait()
 	}
-	s.retry(d, 1)
+}
+
+// sleep waits d, or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // retry posts d in the background from attempt first on, with exponential

@@ -57,8 +57,9 @@ const (
 // Config configures a Client.
 type Config struct {
 	// SecretKey is the account's secret (sk_test_…, sk_live_…) or
-	// restricted (rk_…) key. Required. It is sent only in the Authorization
-	// header and never logged or put in an error.
+	// restricted (rk_test_…, rk_live_…) key. Required. Its mode, test or
+	// live, is the mode of the webhooks ParseWebhook accepts. It is sent
+	// only in the Authorization header and never logged or put in an error.
 	SecretKey string
 	// BaseURL is where the Stripe API lives: "" is https://api.stripe.com;
 	// anything else is stripe-mock or the sandbox simulator, such as
@@ -88,7 +89,9 @@ type Config struct {
 // Client is the Stripe provider. It is safe for concurrent use.
 type Client struct {
 	api           *client.API
+	livemode      bool // the key is a live key: only live events are accepted
 	webhookSecret string
+	secretHint    string // the webhook secret's prefix and last 4, for Event.Verification
 	tolerance     time.Duration
 	boletoDays    int64
 	qrLifetime    time.Duration
@@ -97,10 +100,12 @@ type Client struct {
 
 var _ providers.Provider = (*Client)(nil)
 
-// New returns a Client for cfg. A missing or malformed secret key, an
-// unusable BaseURL or an out-of-range duration is an EINVALID error.
+// New returns a Client for cfg. A missing or malformed secret key (one
+// that is not sk_ or rk_, test or live), an unusable BaseURL or an
+// out-of-range duration is an EINVALID error.
 func New(cfg Config) (*Client, error) {
-	if err := validKey(cfg.SecretKey); err != nil {
+	live, err := validKey(cfg.SecretKey)
+	if err != nil {
 		return nil, err
 	}
 	baseURL := stripego.APIURL
@@ -122,7 +127,9 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	c := &Client{
+		livemode:      live,
 		webhookSecret: cfg.WebhookSecret,
+		secretHint:    keyHint(cfg.WebhookSecret),
 		tolerance:     orDefault(cfg.WebhookTolerance, DefaultWebhookTolerance),
 		boletoDays:    orDefault(cfg.BoletoExpiresAfterDays, DefaultBoletoExpiresAfterDays),
 		qrLifetime:    orDefault(cfg.PayNowQRLifetime, DefaultPayNowQRLifetime),
@@ -150,17 +157,42 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// validKey checks the shape of a secret key without ever quoting it.
-func validKey(key string) error {
+// validKey checks the shape of a secret key without ever quoting it, and
+// reports whether it is a live key.
+func validKey(key string) (live bool, err error) {
 	switch {
 	case key == "":
-		return paygate.Errorf(paygate.EINVALID, "stripe: secret key is required")
+		return false, paygate.Errorf(paygate.EINVALID, "stripe: secret key is required")
 	case !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_"):
-		return paygate.Errorf(paygate.EINVALID, "stripe: secret key must start with sk_ or rk_ (a publishable pk_ key cannot create payments)")
+		return false, paygate.Errorf(paygate.EINVALID, "stripe: secret key must start with sk_ or rk_ (a publishable pk_ key cannot create payments)")
 	case strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r > '~' }):
-		return paygate.Errorf(paygate.EINVALID, "stripe: secret key contains whitespace or non-ASCII characters")
+		return false, paygate.Errorf(paygate.EINVALID, "stripe: secret key contains whitespace or non-ASCII characters")
 	}
-	return nil
+	switch mode := key[len("sk_"):]; {
+	case strings.HasPrefix(mode, "live_"):
+		return true, nil
+	case strings.HasPrefix(mode, "test_"):
+		return false, nil
+	}
+	return false, paygate.Errorf(paygate.EINVALID, "stripe: secret key must be a test (sk_test_, rk_test_) or live (sk_live_, rk_live_) key: webhooks are checked against its mode")
+}
+
+// keyHint names a key without revealing it: its prefix up to the last "_"
+// of its first 8 characters ("whsec_", "sk_test_") and, if the key has 16
+// characters or more, "…" and its last 4. A key without such a prefix shows
+// only the last 4, and a short one nothing but "…".
+func keyHint(key string) string {
+	printable := func(s string) bool {
+		return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
+	}
+	prefix, last := "", ""
+	if i := strings.LastIndexByte(key[:min(len(key), 8)], '_'); i >= 0 && printable(key[:i+1]) {
+		prefix = key[:i+1]
+	}
+	if len(key) >= 16 && printable(key[len(key)-4:]) {
+		last = key[len(key)-4:]
+	}
+	return prefix + "…" + last
 }
 
 func orDefault[T comparable](v, def T) T {

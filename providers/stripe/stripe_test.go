@@ -185,6 +185,8 @@ func TestNew(t *testing.T) {
 		{"no key", Config{}, false},
 		{"publishable key", Config{SecretKey: "pk_test_1"}, false},
 		{"key with a newline", Config{SecretKey: "sk_test_1\n"}, false},
+		{"key of no mode", Config{SecretKey: "sk_1234567890"}, false},
+		{"restricted key of no mode", Config{SecretKey: "rk_sandbox_1"}, false},
 		{"relative base URL", Config{SecretKey: "sk_test_1", BaseURL: "/sandbox/stripe"}, false},
 		{"ftp base URL", Config{SecretKey: "sk_test_1", BaseURL: "ftp://127.0.0.1/"}, false},
 		{"base URL with credentials", Config{SecretKey: "sk_test_1", BaseURL: "http://u:p@127.0.0.1/"}, false},

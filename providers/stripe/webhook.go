@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,11 @@ import (
 // HeaderSignature is the header that carries a webhook's signature.
 const HeaderSignature = "Stripe-Signature"
 
+// MaxWebhookBody is the largest webhook body ParseWebhook reads, 256 KiB:
+// Stripe's events are a few KiB. The webhook endpoint should refuse larger
+// bodies before reading them (http.MaxBytesReader); this is the second line.
+const MaxWebhookBody = 256 << 10
+
 // ParseWebhook verifies a Stripe webhook and returns its one event.
 //
 // The Stripe-Signature header must hold one t= timestamp and a v1 HMAC of
@@ -28,17 +34,29 @@ const HeaderSignature = "Stripe-Signature"
 // window is checked here. Events of any API version are accepted (stripe-go
 // would refuse all but 2023-10-16); a version other than that is logged.
 //
+// The event must be for this account in this key's mode: an event with a
+// top-level "account" (a Connect event about a connected account; paygate
+// is not a Connect platform) is refused, and so is one whose "livemode" is
+// missing or differs from the secret key's mode (sk_live_/rk_live_ take
+// only livemode true, sk_test_/rk_test_ only false). Each event's
+// Verification names the scheme, the webhook secret (its prefix and last 4
+// characters) and the signed timestamp.
+//
 // Events map to paygate's types: payment_intent.succeeded and
 // charge.succeeded to EventPaymentSucceeded, payment_intent.processing to
 // EventPaymentProcessing, payment_intent.payment_failed to
 // EventPaymentFailed (EventPaymentExpired when the attempt expired),
 // payment_intent.canceled to EventPaymentCanceled, and every other type to
-// EventOther. A missing, malformed or non-matching signature, a timestamp
-// outside the window, a body that is not an event, or a payment event
+// EventOther. A body over MaxWebhookBody, a missing, malformed or
+// non-matching signature, a timestamp outside the window, a body that is
+// not an event, an event of another account or mode, or a payment event
 // without a PaymentIntent or with an unknown currency is an EINVALID error.
 func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
 	if c.webhookSecret == "" {
 		return nil, paygate.Errorf(paygate.EINTERNAL, "stripe webhook: no webhook secret is configured")
+	}
+	if len(w.Body) > MaxWebhookBody {
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: the body is %d bytes, over the %d-byte limit", len(w.Body), MaxWebhookBody)
 	}
 	headers := w.Header.Values(HeaderSignature)
 	switch {
@@ -88,6 +106,10 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkAccount(e, w.Body); err != nil {
+		return nil, err
+	}
+	ev.Verification = fmt.Sprintf("stripe-signature v1 hmac-sha256, secret %s, t=%d", c.secretHint, signed.Unix())
 	l := c.logger(ctx)
 	if e.APIVersion != stripego.APIVersion {
 		l.Warn().
@@ -102,6 +124,32 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 		Str(FieldPaymentRef, ev.PaymentRef).
 		Msg("stripe webhook verified")
 	return []providers.Event{ev}, nil
+}
+
+// checkAccount refuses a verified event that is not for this account in
+// this key's mode: a Connect event about a connected account, or an event
+// whose livemode is missing or is not the key's.
+func (c *Client) checkAccount(e stripego.Event, body []byte) error {
+	if e.Account != "" {
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s is about connected account %q; paygate is not a Connect platform and takes only its own account's events", e.ID, truncate(e.Account))
+	}
+	var mode struct {
+		Livemode *bool `json:"livemode"`
+	}
+	if err := json.Unmarshal(body, &mode); err != nil || mode.Livemode == nil {
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has no livemode to check against the key's mode", e.ID)
+	}
+	if *mode.Livemode != c.livemode {
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s is a %s event but the secret key is a %s key", e.ID, modeName(*mode.Livemode), modeName(c.livemode))
+	}
+	return nil
+}
+
+func modeName(live bool) string {
+	if live {
+		return "live-mode"
+	}
+	return "test-mode"
 }
 
 // signedAt reads a Stripe-Signature header ("t=1495999758,v1=ab…,v1=cd…")

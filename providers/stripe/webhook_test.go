@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -98,10 +99,12 @@ func TestParseWebhookEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			body := loadPayload(t, tt.file)
-			got, err := c.ParseWebhook(context.Background(), delivery(body, signedHeader(body, testWebhookSecret, receivedAt.Add(-2*time.Second))))
+			signed := receivedAt.Add(-2 * time.Second)
+			got, err := c.ParseWebhook(context.Background(), delivery(body, signedHeader(body, testWebhookSecret, signed)))
 			if err != nil {
 				t.Fatalf("ParseWebhook(%s) = %v", tt.file, err)
 			}
+			tt.want.Verification = fmt.Sprintf("stripe-signature v1 hmac-sha256, secret whsec_…cret, t=%d", signed.Unix())
 			if want := []providers.Event{tt.want}; !reflect.DeepEqual(got, want) {
 				t.Fatalf("ParseWebhook(%s) =\n%+v\nwant\n%+v", tt.file, got, want)
 			}
@@ -291,7 +294,10 @@ func TestParseWebhookWithoutSecret(t *testing.T) {
 
 // FuzzParseWebhook checks that ParseWebhook never panics, that input not
 // signed with the secret is always EINVALID, and that a signed input is
-// either events or EINVALID.
+// either events or EINVALID; what it accepts is within MaxWebhookBody, a
+// test-mode event of no connected account (the key is a test key), and
+// carries a Verification that does not reveal the secret. The seeds are
+// below and in testdata/fuzz/FuzzParseWebhook.
 func FuzzParseWebhook(f *testing.F) {
 	for _, name := range []string{
 		"payment_intent.succeeded.json", "payment_intent.payment_failed.expired.json",
@@ -333,6 +339,19 @@ func FuzzParseWebhook(f *testing.F) {
 		if ev := events[0]; ev.Type != providers.EventOther && (ev.PaymentRef == "" || !ev.Amount.Currency.Valid()) {
 			t.Fatalf("payment event %+v has no ref or currency", ev)
 		}
+		if len(body) > MaxWebhookBody {
+			t.Fatalf("ParseWebhook accepted a body of %d bytes, over MaxWebhookBody", len(body))
+		}
+		var top struct {
+			Account  string `json:"account"`
+			Livemode *bool  `json:"livemode"`
+		}
+		if err := json.Unmarshal(body, &top); err != nil || top.Account != "" || top.Livemode == nil || *top.Livemode {
+			t.Fatalf("ParseWebhook(%q) accepted an event of account %q, livemode %v (%v), want a test-mode event of no connected account", body, top.Account, top.Livemode, err)
+		}
+		if v := events[0].Verification; !strings.HasPrefix(v, "stripe-signature v1 hmac-sha256, secret whsec_…") || strings.Contains(v, testWebhookSecret) {
+			t.Fatalf("ParseWebhook: Verification %q", v)
+		}
 	})
 }
 
@@ -360,4 +379,139 @@ func hasValidSignature(body []byte, header string) bool {
 		}
 	}
 	return false
+}
+
+// TestParseWebhookAccount checks that a correctly signed event of another
+// account or of the other mode than the key's is refused.
+func TestParseWebhookAccount(t *testing.T) {
+	body := loadPayload(t, "payment_intent.succeeded.json")
+	const testMode = `"livemode": false,
+  "pending_webhooks"`
+	if !bytes.Contains(body, []byte(testMode)) {
+		t.Fatal("the sample's top-level livemode was not found")
+	}
+	withTop := func(field string) []byte {
+		return bytes.Replace(body, []byte(testMode), []byte(field+`
+  "pending_webhooks"`), 1)
+	}
+	live := withTop(`"livemode": true,`)
+	connect := withTop(`"livemode": false, "account": "acct_1PaYgtOtherAcct1",`)
+	noMode := withTop(``)
+	nullMode := withTop(`"livemode": null,`)
+
+	tests := []struct {
+		name    string
+		key     string
+		body    []byte
+		message string // "" when accepted
+	}{
+		{"test key, test event", "sk_test_51PaygateSecret4242", body, ""},
+		{"restricted test key, test event", "rk_test_51PaygateSecret4242", body, ""},
+		{"live key, live event", "sk_live_51PaygateSecret4242", live, ""},
+		{"restricted live key, live event", "rk_live_51PaygateSecret4242", live, ""},
+		{"test key, live event", "sk_test_51PaygateSecret4242", live, "a live-mode event but the secret key is a test-mode key"},
+		{"live key, test event", "sk_live_51PaygateSecret4242", body, "a test-mode event but the secret key is a live-mode key"},
+		{"restricted live key, test event", "rk_live_51PaygateSecret4242", body, "a test-mode event but the secret key is a live-mode key"},
+		{"no livemode", "sk_test_51PaygateSecret4242", noMode, "has no livemode"},
+		{"livemode null", "sk_test_51PaygateSecret4242", nullMode, "has no livemode"},
+		{"connected account", "sk_test_51PaygateSecret4242", connect, `connected account "acct_1PaYgtOtherAcct1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(Config{SecretKey: tt.key, WebhookSecret: testWebhookSecret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.ParseWebhook(context.Background(), delivery(tt.body, signedHeader(tt.body, testWebhookSecret, receivedAt)))
+			if tt.message == "" {
+				if err != nil || len(got) != 1 || got[0].Type != providers.EventPaymentSucceeded {
+					t.Fatalf("ParseWebhook(%s) = %+v, %v, want one payment.succeeded", tt.name, got, err)
+				}
+				return
+			}
+			if got != nil {
+				t.Errorf("ParseWebhook(%s) returned events %+v with an error", tt.name, got)
+			}
+			wantCode(t, "ParseWebhook("+tt.name+")", err, paygate.EINVALID)
+			if msg := paygate.ErrorMessage(err); !strings.Contains(msg, tt.message) {
+				t.Errorf("ParseWebhook(%s): message %q does not contain %q", tt.name, msg, tt.message)
+			}
+		})
+	}
+}
+
+// TestParseWebhookBodyLimit checks that the client itself refuses a body
+// over MaxWebhookBody, signed or not, and takes one of exactly that size.
+func TestParseWebhookBodyLimit(t *testing.T) {
+	c := newTestClient(t, "http://127.0.0.1:1")
+	body := loadPayload(t, "payment_intent.succeeded.json")
+	// JSON allows trailing whitespace: the padded event is still the event.
+	pad := func(n int) []byte { return append(bytes.Clone(body), bytes.Repeat([]byte(" "), n-len(body))...) }
+	tests := []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"exactly the limit", pad(MaxWebhookBody), true},
+		{"one byte over", pad(MaxWebhookBody + 1), false},
+		{"a megabyte", pad(1 << 20), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.ParseWebhook(context.Background(), delivery(tt.body, signedHeader(tt.body, testWebhookSecret, receivedAt)))
+			if tt.ok {
+				if err != nil || len(got) != 1 {
+					t.Fatalf("ParseWebhook(%d bytes) = %+v, %v, want one event", len(tt.body), got, err)
+				}
+				return
+			}
+			wantCode(t, fmt.Sprintf("ParseWebhook(%d bytes)", len(tt.body)), err, paygate.EINVALID)
+			if msg := paygate.ErrorMessage(err); !strings.Contains(msg, "over the 262144-byte limit") {
+				t.Errorf("ParseWebhook(%d bytes): message %q, want it to name the limit", len(tt.body), msg)
+			}
+		})
+	}
+	t.Run("refused before the signature is checked", func(t *testing.T) {
+		big := pad(MaxWebhookBody + 1)
+		_, err := c.ParseWebhook(context.Background(), delivery(big, "t=1,v1=00"))
+		if msg := paygate.ErrorMessage(err); !strings.Contains(msg, "byte limit") {
+			t.Fatalf("ParseWebhook(unsigned, too large) = %v, want the size refused first", err)
+		}
+	})
+}
+
+// TestParseWebhookVerification checks the audit trail of a verified event:
+// the scheme, the secret's prefix and last 4 characters, the signed time,
+// and never the secret itself.
+func TestParseWebhookVerification(t *testing.T) {
+	body := loadPayload(t, "charge.succeeded.json")
+	tests := []struct {
+		secret string
+		want   string
+	}{
+		{"whsec_5hG2q9LmX0rTzA8vB3nC7dE1fK4pW6yQ", "stripe-signature v1 hmac-sha256, secret whsec_…W6yQ, t=1764158400"},
+		{testWebhookSecret, "stripe-signature v1 hmac-sha256, secret whsec_…cret, t=1764158400"},
+		// Too short to show any of it.
+		{"whsec_short", "stripe-signature v1 hmac-sha256, secret whsec_…, t=1764158400"},
+		// No whsec_ prefix.
+		{"0123456789abcdefXYZW", "stripe-signature v1 hmac-sha256, secret …XYZW, t=1764158400"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			c, err := New(Config{SecretKey: testKey, WebhookSecret: tt.secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.ParseWebhook(context.Background(), delivery(body, signedHeader(body, tt.secret, receivedAt)))
+			if err != nil || len(got) != 1 {
+				t.Fatalf("ParseWebhook = %+v, %v", got, err)
+			}
+			if got[0].Verification != tt.want {
+				t.Errorf("Verification = %q, want %q", got[0].Verification, tt.want)
+			}
+			if strings.Contains(got[0].Verification, tt.secret) || strings.Contains(got[0].Verification, testKey) {
+				t.Errorf("Verification %q reveals a secret", got[0].Verification)
+			}
+		})
+	}
 }

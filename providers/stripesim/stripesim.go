@@ -20,6 +20,10 @@
 // Approve, Decline and Expire are the sandbox's test helpers: they settle a
 // payment as the buyer's bank would and send the webhook events Stripe
 // would send, signed with the endpoint secret exactly as Stripe signs them.
+// SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
+// reordered, late, lost), and Redeliver resends a payment's events as
+// Stripe's dashboard does. The simulator is a test-mode Stripe: its events
+// carry livemode false.
 //
 // Supported methods are ideal (eur), paynow (sgd) and boleto (brl). State
 // lives in memory and is lost when the process ends.
@@ -73,6 +77,9 @@ type Config struct {
 	// later attempt waits twice as long as the one before, up to 8 attempts
 	// in all. Zero is 1 s.
 	RetryBackoff time.Duration
+	// Seed seeds the generator behind Faults.DropRate, so that a run with
+	// dropped webhooks can be replayed; 0 is a seed like any other.
+	Seed uint64
 }
 
 // Simulator is the simulated Stripe API and its hosted pages. Its methods
@@ -90,6 +97,9 @@ type Simulator struct {
 	methods map[string]*paymentMethod
 	charges map[string]*intent // by charge id
 	idem    map[string]*idemEntry
+	history map[string][]*event // by intent id: every event produced, for Redeliver
+
+	faults *faultState
 
 	bgMu   sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -136,6 +146,8 @@ func New(cfg Config) *Simulator {
 		methods: make(map[string]*paymentMethod),
 		charges: make(map[string]*intent),
 		idem:    make(map[string]*idemEntry),
+		history: make(map[string][]*event),
+		faults:  newFaultState(cfg.Seed),
 		done:    make(chan struct{}),
 	}
 	if s.now == nil {
@@ -160,8 +172,8 @@ func New(cfg Config) *Simulator {
 // paths relative to the mount.
 func (s *Simulator) Handler() http.Handler { return s.handler }
 
-// Close stops the background webhook retries, abandoning attempts in
-// flight, and waits for them to end. Approve, Decline and Expire still work
+// Close stops the background webhook retries and delayed deliveries,
+// abandoning attempts in flight, and waits for them to end. Approve, Decline and Expire still work
 // after Close but no longer retry.
 func (s *Simulator) Close() {
 	s.bgMu.Lock()
@@ -190,7 +202,8 @@ const (
 //
 // Each event is delivered once before Approve returns; an event whose
 // delivery fails (a network error or an answer other than 2xx) is retried
-// in the background until Close, and Approve still returns nil.
+// in the background until Close, and Approve still returns nil. Faults set
+// with SetFaults may duplicate, reorder, delay or drop the events.
 func (s *Simulator) Approve(ctx context.Context, ref string) error {
 	_, err := s.settle(ctx, ref, outcomeApprove, "")
 	return err
@@ -280,6 +293,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 		target.CanceledAt, target.CancellationReason = 0, ""
 		events = append(events, newEvent(eventPaymentFailed, pi.ID, target.toJSON(expansions{}), now, "", ""))
 	}
+	events = s.record(pi.ID, events)
 	out := *pi
 	method := ""
 	if out.LastMethod != nil {
@@ -288,7 +302,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 	s.mu.Unlock()
 	s.log.Info().Str(fieldPaymentIntent, out.ID).Str(fieldPaymentMethod, method).Str(fieldIntentStatus, out.Status).
 		Msg("stripesim: payment settled")
-	s.sendNow(ctx, events)
+	s.send(ctx, events, true)
 	return out, nil
 }
 
@@ -413,7 +427,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		pi, aerr = s.confirm(id, f, now)
 	case opCancel:
 		if pi, aerr = s.cancel(id, f, now); aerr == nil {
-			events = append(events, newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key))
+			events = s.record(pi.ID, []*event{newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key)})
 		}
 	case opCharge:
 		if aerr = checkParams(f, []string{"expand"}); aerr == nil {
@@ -440,7 +454,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	s.pruneIdem(now)
 	s.mu.Unlock()
-	s.sendLater(events)
+	s.send(r.Context(), events, false)
 	return status, body
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -93,78 +94,122 @@ func (s *Simulator) deliver(ctx context.Context, ev *event) error {
 	return nil
 }
 
-// sendNow delivers each event once, in order, then leaves the failed ones
-// to background retries.
-func (s *Simulator) sendNow(ctx context.Context, events []*event) {
-	if s.cfg.WebhookURL == "" {
+// send hands a batch of events, in sending order, to delivery through the
+// faults in force. With wait, each event's first attempt (one per copy) is
+// made with ctx before send returns; without it, or when Faults.Delay holds
+// the batch back, the batch is sent in the background, in order, and what
+// is still waiting at Close is abandoned. A failed attempt is retried in the
+// background.
+func (s *Simulator) send(ctx context.Context, batch []*event, wait bool) {
+	if s.cfg.WebhookURL == "" || len(batch) == 0 {
 		return
 	}
-	for _, ev := range events {
-		err := s.deliver(ctx, ev)
-		s.logAttempt(ev, 1, err)
-		if err != nil {
-			s.background(ev, 2)
+	p := s.plan(batch)
+	if len(p.events) == 0 {
+		return
+	}
+	if wait && p.delay == 0 {
+		s.sendPlan(ctx, p)
+		return
+	}
+	if !s.spawn(func(ctx context.Context) { s.sendPlan(ctx, p) }) {
+		for _, ev := range p.events {
+			s.log.Warn().Str(fieldEventID, ev.ID).Str(fieldEventType, ev.Type).Str(fieldPaymentIntent, ev.Intent).
+				Msg("stripesim: simulator closed; webhook not sent")
 		}
 	}
 }
 
-// sendLater delivers events in the background, first attempt included.
-func (s *Simulator) sendLater(events []*event) {
-	if s.cfg.WebhookURL == "" {
-		return
-	}
-	for _, ev := range events {
-		s.background(ev, 1)
+// sendPlan makes the first attempts of a planned batch, in order, waiting
+// p.delay before each event; the copies of one event are posted
+// concurrently. It stops when ctx ends during a wait.
+func (s *Simulator) sendPlan(ctx context.Context, p plan) {
+	for i, ev := range p.events {
+		if p.delay > 0 && !sleep(ctx, p.delay) {
+			for _, ev := range p.events[i:] {
+				s.log.Warn().Str(fieldEventID, ev.ID).Str(fieldEventType, ev.Type).Str(fieldPaymentIntent, ev.Intent).
+					Msg("stripesim: simulator closed; delayed webhook not sent")
+			}
+			return
+		}
+		first := func() {
+			err := s.deliver(ctx, ev)
+			s.logAttempt(ev, 1, err)
+			if err != nil {
+				s.background(ev, 2)
+			}
+		}
+		if p.copies == 1 {
+			first()
+			continue
+		}
+		var wg sync.WaitGroup
+		for range p.copies {
+			wg.Go(first)
+		}
+		wg.Wait()
 	}
 }
 
 // background runs attempts from..maxAttempts of ev in a goroutine that
 // Close stops. After Close it does nothing.
 func (s *Simulator) background(ev *event, from int) {
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if s.closed {
-		s.log.Warn().Str(fieldEventID, ev.ID).Str(fieldEventType, ev.Type).Str(fieldPaymentIntent, ev.Intent).
-			Msg("stripesim: simulator closed; webhook not retried")
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	ok := s.spawn(func(ctx context.Context) {
 		for attempt := from; attempt <= maxAttempts; attempt++ {
-			if attempt > 1 {
-				t := time.NewTimer(s.cfg.RetryBackoff << (attempt - 2))
-				select {
-				case <-s.done:
-					t.Stop()
-					return
-				case <-t.C:
-				}
+			if attempt > 1 && !sleep(ctx, s.cfg.RetryBackoff<<(attempt-2)) {
+				return
 			}
 			// The attempt is abandoned when Close is called.
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-s.done:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
 			err := s.deliver(ctx, ev)
-			cancel()
 			s.logAttempt(ev, attempt, err)
-			if err == nil {
+			if err == nil || ctx.Err() != nil {
 				return
-			}
-			select {
-			case <-s.done:
-				return
-			default:
 			}
 		}
 		s.log.Error().Str(fieldEventID, ev.ID).Str(fieldEventType, ev.Type).Str(fieldPaymentIntent, ev.Intent).
 			Int(fieldAttempt, maxAttempts).Msg("stripesim: webhook undeliverable; giving up")
+	})
+	if !ok {
+		s.log.Warn().Str(fieldEventID, ev.ID).Str(fieldEventType, ev.Type).Str(fieldPaymentIntent, ev.Intent).
+			Msg("stripesim: simulator closed; webhook not retried")
+	}
+}
+
+// spawn runs fn in a goroutine that Close waits for, with a context that
+// Close cancels. After Close it runs nothing and returns false.
+func (s *Simulator) spawn(fn func(ctx context.Context)) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		fn(ctx)
 	}()
+	return true
+}
+
+// sleep waits d, or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (s *Simulator) logAttempt(ev *event, attempt int, err error) {
