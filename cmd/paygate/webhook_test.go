@@ -291,3 +291,74 @@ func TestReplayCLI(t *testing.T) {
 		t.Fatalf("replay without --id or --since succeeded:\n%s", out)
 	}
 }
+
+// signStripe signs a body as Stripe does.
+func signStripe(secret string, body []byte) string {
+	ts := fmt.Sprint(time.Now().Unix())
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + string(body)))
+	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// TestRefundBeforeSuccess: Stripe's charge.refunded arrives before the
+// payment's success. It is kept (deferred), and applied once the success is:
+// finance gets an item, the order is paid once.
+func TestRefundBeforeSuccess(t *testing.T) {
+	const secret = "whsec_test_refund_order"
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startAppWith(t, b, appConfig{stripeWebhookSecret: secret})
+			po := ta.createOrder(t, methodCases[0])
+			var a attemptJSON
+			ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a)
+			refund, _ := json.Marshal(map[string]any{
+				"id": "evt_refund_early", "object": "event", "api_version": "2023-10-16", "created": time.Now().Unix(),
+				"type": "charge.refunded", "livemode": false,
+				"data": map[string]any{"object": map[string]any{
+					"id": "ch_1", "object": "charge", "amount": 1975, "amount_refunded": 500, "currency": "eur",
+					"payment_intent": a.ProviderRef, "metadata": map[string]string{"payment_order": po.Number, "attempt": a.ID},
+				}},
+			})
+			if s, out := postWebhook(t, ta.url, string(refund), signStripe(secret, refund)); s != 200 {
+				t.Fatalf("refund = %d %s", s, out)
+			}
+			var trail struct {
+				Events []struct {
+					EventID string `json:"event_id"`
+					Status  string `json:"status"`
+					Outcome string `json:"outcome"`
+				} `json:"events"`
+			}
+			ta.callWith(t, testFinanceKey, "", "GET", "/v1/webhooks/events?payment_order="+po.Number, nil, &trail)
+			if len(trail.Events) != 1 || trail.Events[0].Status != "deferred" {
+				t.Fatalf("refund before the payment: %+v, want it deferred", trail.Events)
+			}
+			body, sig := signedStripeEvent(t, secret, "evt_paid_after_refund", "payment_intent.succeeded", po, a, 1975)
+			if s, out := postWebhook(t, ta.url, body, sig); s != 200 {
+				t.Fatalf("success = %d %s", s, out)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				ta.callWith(t, testFinanceKey, "", "GET", "/v1/webhooks/events?payment_order="+po.Number, nil, &trail)
+				statuses := map[string]string{}
+				for _, e := range trail.Events {
+					statuses[e.EventID] = e.Status + "/" + e.Outcome
+				}
+				if statuses["evt_refund_early"] == "processed/for_finance" && statuses["evt_paid_after_refund"] == "processed/paid" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("events of %s: %v", po.Number, statuses)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var items struct {
+				Items []struct{ Kind, Amount string } `json:"items"`
+			}
+			ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/items", nil, &items)
+			if len(items.Items) != 1 || items.Items[0].Kind != "provider_refund" || items.Items[0].Amount != "5.00" {
+				t.Fatalf("finance items = %+v, want the 5.00 EUR refund", items.Items)
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ const (
 	typePaymentExpired   = "PAYMENT_EXPIRED"
 	typePaymentCanceled  = "PAYMENT_CANCELED"
 	typePaymentCancelled = "PAYMENT_CANCELLED"
+	typeRefundCompleted  = "REFUND_COMPLETED" // money went back to the payer
 )
 
 // MaxWebhookBody is the largest webhook body ParseWebhook reads, 256 KiB:
@@ -45,6 +46,8 @@ func eventType(rapydType string) providers.EventType {
 		return providers.EventPaymentExpired
 	case typePaymentCanceled, typePaymentCancelled:
 		return providers.EventPaymentCanceled
+	case typeRefundCompleted:
+		return providers.EventRefunded
 	default:
 		return providers.EventOther
 	}
@@ -159,8 +162,12 @@ func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webho
 	ev.Attempt = firstOf(md.Attempt, p.MerchantReferenceID)
 	ev.FailureReason = firstOf(p.FailureMessage, p.FailureCode, p.CancelReason)
 
-	amount, err := parseAmount(p.Amount, p.CurrencyCode)
-	if err != nil && !acts {
+	cur := p.CurrencyCode
+	if cur == "" {
+		cur = p.Currency
+	}
+	amount, err := parseAmount(p.Amount, cur)
+	if err != nil && (!acts || ev.Type == providers.EventRefunded) {
 		// A refund or another object may spell its currency otherwise:
 		// its amount is not paygate's to act on.
 		amount, err = paygate.Money{}, nil

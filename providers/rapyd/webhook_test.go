@@ -126,7 +126,7 @@ func TestParseWebhookFields(t *testing.T) {
 				Amount: paygate.New(15000, paygate.KRW), OccurredAt: webhookTime.UTC()}},
 		{"refund: the payment is data.payment",
 			`{"id":"wh_5","type":"REFUND_COMPLETED","created_at":1700000000,"data":{"id":"refund_1","payment":"payment_5","amount":100,"currency":"KRW","status":"Completed"}}`,
-			providers.Event{ID: "wh_5", Type: providers.EventOther, ProviderType: "REFUND_COMPLETED", PaymentRef: "payment_5",
+			providers.Event{ID: "wh_5", Type: providers.EventRefunded, ProviderType: "REFUND_COMPLETED", PaymentRef: "payment_5", Amount: paygate.New(100, paygate.KRW),
 				OccurredAt: time.Unix(1700000000, 0).UTC()}},
 		{"other type with odd data is stored",
 			`{"id":"wh_6","type":"CHECKOUT_COMPLETED","created_at":1700000000,"data":{"id":7,"status":{"x":1}}}`,
@@ -331,7 +331,7 @@ func TestSampleWebhooks(t *testing.T) {
 		{"webhook_payment_failed.json", providers.EventPaymentFailed, true},
 		{"webhook_payment_expired.json", providers.EventPaymentExpired, true},
 		{"webhook_payment_canceled.json", providers.EventPaymentCanceled, true},
-		{"webhook_refund_completed.json", providers.EventOther, true},
+		{"webhook_refund_completed.json", providers.EventRefunded, true},
 		{"webhook_payment_completed_fractional_krw.json", "", false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -363,7 +363,9 @@ func TestSampleWebhooks(t *testing.T) {
 			if evs[0].Type != tc.want || !strings.HasPrefix(evs[0].ID, "wh_") || evs[0].PaymentRef != testPaymentID {
 				t.Fatalf("ParseWebhook(%s) = %+v, want type %s, a wh_ id and payment %s", tc.file, evs[0], tc.want, testPaymentID)
 			}
-			if tc.want != providers.EventOther && (evs[0].PaymentOrder != "P12345678" || evs[0].Amount != paygate.New(15000, paygate.KRW)) {
+			// A refund's metadata is the refund's own: it names no payment order.
+			wantOrder := tc.want != providers.EventOther && tc.want != providers.EventRefunded
+			if wantOrder && evs[0].PaymentOrder != "P12345678" || tc.want != providers.EventOther && evs[0].Amount != paygate.New(15000, paygate.KRW) {
 				t.Fatalf("ParseWebhook(%s) = %+v, want P12345678 and 15000 KRW", tc.file, evs[0])
 			}
 		})

@@ -59,6 +59,7 @@ type payment struct {
 	Status              string          `json:"status"`
 	Amount              json.RawMessage `json:"amount"`
 	CurrencyCode        string          `json:"currency_code"`
+	Currency            string          `json:"currency"` // a refund's currency
 	RedirectURL         string          `json:"redirect_url"`
 	MerchantReferenceID string          `json:"merchant_reference_id"`
 	Metadata            json.RawMessage `json:"metadata"`

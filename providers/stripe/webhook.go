@@ -270,6 +270,47 @@ func event(e stripego.Event) (providers.Event, error) {
 			ev.PaymentOrder, ev.Attempt = metadata(ch.PaymentIntent.Metadata)
 		}
 		return ev, nil
+
+	case stripego.EventTypeChargeRefunded, stripego.EventTypeChargeDisputeCreated:
+		// A refund or dispute names its payment; paygate keeps it until
+		// that payment's success is known.
+		var obj struct {
+			Object         string            `json:"object"`
+			PaymentIntent  json.RawMessage   `json:"payment_intent"`
+			Amount         int64             `json:"amount"`
+			AmountRefunded int64             `json:"amount_refunded"`
+			Currency       string            `json:"currency"`
+			Metadata       map[string]string `json:"metadata"`
+		}
+		if err := json.Unmarshal(e.Data.Raw, &obj); err != nil {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", truncate(e.ID), e.Type)
+		}
+		var pi string
+		if json.Unmarshal(obj.PaymentIntent, &pi) != nil {
+			var expanded struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(obj.PaymentIntent, &expanded)
+			pi = expanded.ID
+		}
+		if pi == "" {
+			return ev, nil // not about a PaymentIntent of paygate's
+		}
+		cur, err := currency(stripego.Currency(obj.Currency))
+		if err != nil {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+		}
+		amount := obj.Amount
+		ev.Type = providers.EventDisputed
+		if e.Type == stripego.EventTypeChargeRefunded {
+			amount, ev.Type = obj.AmountRefunded, providers.EventRefunded
+		}
+		if amount < 0 {
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+		}
+		ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: amount, Currency: cur}
+		ev.PaymentOrder, ev.Attempt = metadata(obj.Metadata)
+		return ev, nil
 	}
 
 	// Any other event about a PaymentIntent still names it, best effort,

@@ -91,6 +91,15 @@ func TestParseWebhookEvents(t *testing.T) {
 			PaymentRef: "pi_3PaYho2eZvKYlo2C1paynow3", PaymentOrder: "P78901234", Attempt: "att_01HZX9G5",
 			Amount: paygate.New(5000, paygate.SGD), OccurredAt: time.Unix(1764108001, 0).UTC(),
 		}},
+		{"charge.refunded.json", providers.Event{
+			ID: "evt_3PaYi82eZvKYlo2C1refIde1", Type: providers.EventRefunded, ProviderType: "charge.refunded",
+			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", PaymentOrder: "P12345678", Attempt: "att_01HZX3K5",
+			Amount: paygate.New(1000, paygate.EUR), OccurredAt: time.Unix(1764195000, 0).UTC(),
+		}},
+		{"charge.dispute.created.json", providers.Event{
+			ID: "evt_3PaYiI2eZvKYlo2C1dispIde", Type: providers.EventDisputed, ProviderType: "charge.dispute.created",
+			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", Amount: paygate.New(2500, paygate.EUR), OccurredAt: time.Unix(1764281400, 0).UTC(),
+		}},
 		{"payout.paid.json", providers.Event{
 			ID: "evt_1PaYhy2eZvKYlo2CpayoutPd", Type: providers.EventOther, ProviderType: "payout.paid",
 			OccurredAt: time.Unix(1764288000, 0).UTC(),
