@@ -9,6 +9,7 @@ package sandbox
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -17,13 +18,26 @@ import (
 	"github.com/paygate/paygate/server"
 )
 
-// Simulator is a provider's sandbox: its API and pages, and the test
-// helpers that settle a payment and send the webhook.
+// Simulator is a provider's sandbox: its API and pages, the test helpers
+// that settle a payment and send the webhook, and the faults its webhook
+// delivery can suffer.
 type Simulator interface {
 	Handler() http.Handler
 	Approve(ctx context.Context, ref string) error
 	Decline(ctx context.Context, ref string) error
 	Expire(ctx context.Context, ref string) error
+	SetFaults(f Faults) error
+	Redeliver(ctx context.Context, ref string) error
+}
+
+// Faults make a simulator's webhooks misbehave as real providers' do, for
+// the deliveries that follow (see stripesim.Faults, of the same shape).
+type Faults struct {
+	Duplicate int           `json:"duplicate"` // extra copies of each event
+	Reorder   bool          `json:"reorder"`   // newest event first
+	Delay     time.Duration `json:"delay"`     // before each delivery (nanoseconds in JSON)
+	Drop      int           `json:"drop"`      // lose the next N events, never retried
+	DropRate  float64       `json:"drop_rate"` // lose each event with this probability
 }
 
 // Sandbox is the mounted simulators and the control API.
@@ -40,14 +54,39 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 
 // Routes mounts each simulator at /sandbox/{provider}/ and the control API
 // at POST /sandbox/payment-orders/{number}/{approve|decline|expire}
-// (marketplace key; ?attempt=ID picks an attempt other than the latest).
+// (marketplace key; ?attempt=ID picks an attempt other than the latest;
+// redeliver re-sends every webhook of the payment), and
+// PUT /sandbox/faults/{provider} with a Faults body.
 func (s *Sandbox) Routes(r *mux.Router) {
 	for name, sim := range s.simulators {
 		prefix := "/sandbox/" + name
 		r.PathPrefix(prefix + "/").Handler(http.StripPrefix(prefix, sim.Handler()))
 	}
 	auth := s.keys.Require(server.RoleMarketplace)
-	r.Handle("/sandbox/payment-orders/{number}/{action:approve|decline|expire}", auth(http.HandlerFunc(s.handleAction))).Methods(http.MethodPost)
+	r.Handle("/sandbox/payment-orders/{number}/{action:approve|decline|expire|redeliver}", auth(http.HandlerFunc(s.handleAction))).Methods(http.MethodPost)
+	r.Handle("/sandbox/faults/{provider}", auth(http.HandlerFunc(s.handleFaults))).Methods(http.MethodPut)
+}
+
+// SetFaults sets the faults of a provider's simulator.
+func (s *Sandbox) SetFaults(provider string, f Faults) error {
+	sim := s.simulators[provider]
+	if sim == nil {
+		return paygate.Errorf(paygate.ENOTFOUND, "no simulator of provider %q", provider)
+	}
+	return sim.SetFaults(f)
+}
+
+func (s *Sandbox) handleFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if err := server.DecodeJSON(r, &f); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	if err := s.SetFaults(mux.Vars(r)["provider"], f); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, f)
 }
 
 // Act applies action to the payment of the payment order's latest attempt,
@@ -72,6 +111,8 @@ func (s *Sandbox) Act(ctx context.Context, p paygate.PaymentOrderNumber, attempt
 		err = sim.Decline(ctx, a.ProviderRef)
 	case "expire":
 		err = sim.Expire(ctx, a.ProviderRef)
+	case "redeliver":
+		err = sim.Redeliver(ctx, a.ProviderRef)
 	default:
 		err = paygate.Errorf(paygate.EINVALID, "unknown sandbox action %q", action)
 	}

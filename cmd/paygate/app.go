@@ -181,7 +181,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 			BaseURL: rapydURL, AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey,
 			WebhookURL: publicURL + "/webhooks/rapyd", Logger: log.With().Str("component", "rapydsim").Logger(),
 		})
-		sims[providers.Stripe], sims[providers.Rapyd] = ss, rs
+		sims[providers.Stripe], sims[providers.Rapyd] = stripeSim{ss}, rapydSim{rs}
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
 	if c.stripeSecretKey != "" {
@@ -230,3 +230,13 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 	return a, nil
 }
+
+// stripeSim and rapydSim adapt the simulators' own fault types to the
+// sandbox's, which have the same shape.
+type stripeSim struct{ *stripesim.Simulator }
+
+func (s stripeSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(stripesim.Faults(f)) }
+
+type rapydSim struct{ *rapydsim.Simulator }
+
+func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }

@@ -53,8 +53,15 @@ func startAppWith(t testing.TB, b storagetest.Backend, c appConfig) *testApp {
 // startAppOn starts the app in sandbox mode on the database named by dsn.
 func startAppOn(t testing.TB, dsn string, c appConfig) *testApp {
 	t.Helper()
+	return startAppClock(t, dsn, c, nil)
+}
+
+// startAppClock starts the app with the database clock now (time.Now if
+// nil).
+func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
+	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
