@@ -362,3 +362,30 @@ func TestRefundBeforeSuccess(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownPaymentIsFlagged: a verified event for a payment paygate never
+// created is stored and acknowledged, changes no money and is shown to
+// finance.
+func TestUnknownPaymentIsFlagged(t *testing.T) {
+	const secret = "whsec_test_unknown"
+	ta := startAppWith(t, storagetest.Backends(t)[0], appConfig{stripeWebhookSecret: secret})
+	po := orderJSON{Number: "P99999999", Currency: "EUR"}
+	a := attemptJSON{ID: "att_nobody", ProviderRef: "pi_never_created", Method: "ideal"}
+	body, sig := signedStripeEvent(t, secret, "evt_unknown", "payment_intent.succeeded", po, a, 5000)
+	if s, out := postWebhook(t, ta.url, body, sig); s != 200 {
+		t.Fatalf("unknown payment = %d %s, want it acknowledged", s, out)
+	}
+	var items struct {
+		Items []struct{ Kind, Amount, Reference string } `json:"items"`
+	}
+	ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/items", nil, &items)
+	if len(items.Items) != 1 || items.Items[0].Kind != "unknown_payment" || items.Items[0].Reference != "stripe:evt_unknown" {
+		t.Fatalf("finance items = %+v", items.Items)
+	}
+	ctx := context.Background()
+	var n int
+	ta.db.View(ctx, func(tx *storage.Tx) error { return tx.Get(ctx, &n, `SELECT COUNT(*) FROM ledger_transactions`) })
+	if n != 0 {
+		t.Fatalf("an unknown payment posted %d ledger transactions", n)
+	}
+}
