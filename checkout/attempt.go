@@ -175,7 +175,19 @@ func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber
 			a.FailureReason = pay.FailureReason
 		}
 		att = a
-		return setAttempt(ctx, tx, a)
+		if err := setAttempt(ctx, tx, a); err != nil {
+			return err
+		}
+		// A voucher stays payable until its due date, and the bank takes
+		// days to clear it: the order waits for it rather than turning a
+		// payment made in time into a late one.
+		if na := pay.NextAction; na.Type == providers.ActionVoucher && !na.ExpiresAt.IsZero() {
+			if _, err := tx.Exec(ctx, `UPDATE payment_orders SET expires_at = ? WHERE number = ? AND expires_at < ?`,
+				na.ExpiresAt.Add(VoucherClearing).UTC(), string(p), na.ExpiresAt.Add(VoucherClearing).UTC()); err != nil {
+				return fmt.Errorf("checkout: extend %s for its voucher: %w", p, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Attempt{}, err

@@ -9,6 +9,10 @@ import (
 	"github.com/paygate/paygate/storage"
 )
 
+// VoucherClearing is how long a bank may take to report a voucher paid on
+// its due date.
+const VoucherClearing = 72 * time.Hour
+
 // StuckRules say when an open attempt is overdue, so the janitor asks its
 // provider instead of waiting for a webhook that may have been lost.
 type StuckRules struct {
@@ -27,7 +31,7 @@ func (r StuckRules) withDefaults() StuckRules {
 		r.QRGrace = 5 * time.Minute
 	}
 	if r.VoucherGrace == 0 {
-		r.VoucherGrace = 72 * time.Hour
+		r.VoucherGrace = VoucherClearing
 	}
 	if r.Creating == 0 {
 		r.Creating = 10 * time.Minute

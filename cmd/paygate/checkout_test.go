@@ -296,6 +296,15 @@ func TestPayEachMethod(t *testing.T) {
 						if a.NextAction.Number == "" || a.NextAction.URL == "" || a.NextAction.ExpiresAt == "" {
 							t.Fatalf("voucher next action = %+v", a.NextAction)
 						}
+						// The order waits for the voucher's due date and clearing.
+						var withVoucher struct {
+							ExpiresAt time.Time `json:"expires_at"`
+						}
+						ta.call(t, "GET", "/v1/payment-orders/"+po.Number, nil, &withVoucher)
+						due, _ := time.Parse(time.RFC3339, a.NextAction.ExpiresAt)
+						if withVoucher.ExpiresAt.Before(due.Add(72 * time.Hour)) {
+							t.Fatalf("order expires at %v, before its voucher's due date %v plus clearing", withVoucher.ExpiresAt, due)
+						}
 					}
 					ta.pay(t, po, a)
 
