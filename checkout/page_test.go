@@ -536,8 +536,20 @@ func TestPageQRAndVoucher(t *testing.T) {
 				if strings.Contains(p.body, `name="method"`) {
 					t.Errorf("the waiting page offers the methods (a refresh would wipe a form)")
 				}
-				if want := `id="voucher-expires">` + formatTime(po.ExpiresAt, tt.cur) + "<"; tt.method == providers.Boleto && !strings.Contains(p.body, want) {
-					t.Errorf("a voucher that outlives the order is not shown payable until the order expires (%s)", want)
+				if tt.method == providers.Boleto {
+					// The order now waits for its voucher (due date plus bank
+					// clearing), so the voucher's own due date is shown.
+					got, err := pt.s.Get(context.Background(), po.Number)
+					if err != nil {
+						t.Fatal(err)
+					}
+					due := got.Attempts[len(got.Attempts)-1].NextAction.ExpiresAt
+					if !got.ExpiresAt.After(due) {
+						t.Errorf("the order expires at %v, not after its voucher's due date %v", got.ExpiresAt, due)
+					}
+					if want := `id="voucher-expires">` + formatTime(due, tt.cur) + "<"; !strings.Contains(p.body, want) {
+						t.Errorf("the voucher is not shown payable until its due date (%s)", want)
+					}
 				}
 				csp := p.header.Get("Content-Security-Policy")
 				if tt.img != "" && !strings.Contains(csp, "img-src 'self' "+tt.img+";") {
