@@ -235,7 +235,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 // sandbox's, which have the same shape.
 type stripeSim struct{ *stripesim.Simulator }
 
-func (s stripeSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(stripesim.Faults(f)) }
+func (s stripeSim) SetFaults(f sandbox.Faults) error {
+	return s.Simulator.SetFaults(stripesim.Faults(f))
+}
 
 type rapydSim struct{ *rapydsim.Simulator }
 

@@ -49,7 +49,7 @@ func TestJanitorRecoversLostWebhooks(t *testing.T) {
 			paid := ta.createOrder(t, methodCases[3]) // KakaoPay
 			var pa attemptJSON
 			ta.call(t, "POST", "/v1/payment-orders/"+paid.Number+"/attempts", map[string]any{"method": "kakaopay"}, &pa)
-			ta.pay(t, paid, pa) // approved at Rapyd; its webhook is lost
+			ta.pay(t, paid, pa)                          // approved at Rapyd; its webhook is lost
 			expired := ta.createOrder(t, methodCases[1]) // PayNow
 			var ea attemptJSON
 			ta.call(t, "POST", "/v1/payment-orders/"+expired.Number+"/attempts", map[string]any{"method": "paynow"}, &ea)
