@@ -264,7 +264,7 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 	// Rapyd says PAYMENT_SUCCEEDED once the payment is created. It is sent
 	// in the background: the caller may be waiting on this response inside a
 	// database transaction that the webhook's receiver needs.
-	s.send(r.Context(), batch, false)
+	s.hooks.Send(r.Context(), batch, false)
 }
 
 // validate checks a create request and returns the amount in won, or what
@@ -347,7 +347,7 @@ func (s *Simulator) cancelPayment(w http.ResponseWriter, r *http.Request, _ []by
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, out)
-	s.send(r.Context(), batch, false)
+	s.hooks.Send(r.Context(), batch, false)
 }
 
 // listMethods serves GET /v1/payment_methods/countries/{country}.

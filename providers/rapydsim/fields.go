@@ -1,12 +1,12 @@
 package rapydsim
 
-// Log field names written by this package; method, path and status are
-// the server package's names for the same things.
+// Log field names written by this package and, for webhooks, by its
+// simkit.Deliverer; method and path are the server package's names for the
+// same things.
 const (
 	fieldComponent   = "component"        // always "rapydsim"
 	fieldMethod      = "method"           // the HTTP method of a request
 	fieldPath        = "path"             // the path of a request below the mount
-	fieldStatus      = "status"           // the HTTP status of a webhook delivery
 	fieldReason      = "reason"           // why a request was refused
 	fieldPaymentRef  = "payment_ref"      // a simulated payment's id (payment_…)
 	fieldWebhookID   = "webhook_id"       // a webhook's id (wh_…)

@@ -45,6 +45,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/rapyd"
+	"github.com/paygate/paygate/providers/simkit"
 )
 
 // Defaults of Config.
@@ -53,7 +54,7 @@ const (
 	DefaultWebhookTimeout = 10 * time.Second
 	// MaxDeliveryAttempts is how many times a webhook is posted, the first
 	// time included, before the simulator gives up on it.
-	MaxDeliveryAttempts = 8
+	MaxDeliveryAttempts = simkit.MaxAttempts
 	// requestWindow is how far a request's timestamp may be from now.
 	requestWindow = 60 * time.Second
 	// idempotencyTTL is how long an idempotency key replays.
@@ -100,18 +101,13 @@ type Simulator struct {
 	pages       *template.Template
 	handler     http.Handler
 
-	ctx    context.Context // canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // background deliveries
-
 	mu          sync.Mutex
-	closed      bool
 	payments    map[string]*payment
 	idempotency map[string]replay
-	history     map[string][]delivery // by payment id: every webhook produced, for Redeliver
-	held        map[string][]delivery // by payment id: webhooks held back by Faults.Reorder
+	history     map[string][]*simkit.Webhook // by payment id: every webhook produced, for Redeliver
+	held        map[string][]*simkit.Webhook // by payment id: webhooks held back by Faults.Reorder
 
-	faults *faultState
+	hooks *simkit.Deliverer // the webhooks' delivery, through the Faults in force
 }
 
 // payment is a simulated payment.
@@ -174,9 +170,8 @@ func New(cfg Config) *Simulator {
 		pages:       template.Must(template.ParseFS(templates, "templates/*.html")),
 		payments:    map[string]*payment{},
 		idempotency: map[string]replay{},
-		history:     map[string][]delivery{},
-		held:        map[string][]delivery{},
-		faults:      newFaultState(cfg.Seed),
+		history:     map[string][]*simkit.Webhook{},
+		held:        map[string][]*simkit.Webhook{},
 	}
 	types := rapyd.DefaultMethodTypes()
 	for m, t := range cfg.MethodTypes {
@@ -193,7 +188,18 @@ func New(cfg Config) *Simulator {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	hc := simkit.Config{
+		Name:       "rapydsim",
+		Logger:     s.log,
+		Fields:     simkit.LogFields{ID: fieldWebhookID, Type: fieldWebhookType, Ref: fieldPaymentRef, Attempt: fieldAttempt},
+		Backoff:    cfg.RetryBackoff,
+		MaxBackoff: maxBackoff,
+		Seed:       cfg.Seed,
+	}
+	if cfg.WebhookURL != "" {
+		hc.Post = s.post
+	}
+	s.hooks = simkit.New(hc)
 	s.handler = s.routes()
 	return s
 }
@@ -205,13 +211,7 @@ func (s *Simulator) Handler() http.Handler { return s.handler }
 // Close stops the background webhook retries and delayed deliveries and
 // waits for them to end. Webhooks still undelivered are dropped. Approve, Decline and Expire still
 // work after Close, but no longer retry.
-func (s *Simulator) Close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
-}
+func (s *Simulator) Close() { s.hooks.Close() }
 
 // Approve simulates the buyer paying: the payment becomes CLO and a
 // PAYMENT_COMPLETED webhook is sent, whatever the payment's state was (a
@@ -257,7 +257,7 @@ func (s *Simulator) settle(ctx context.Context, ref, webhookType string, change 
 	batch := s.queue(s.newDelivery(webhookType, p, now), true)
 	s.mu.Unlock()
 
-	s.send(ctx, batch, true)
+	s.hooks.Send(ctx, batch, true)
 	return nil
 }
 

@@ -12,7 +12,7 @@ const (
 	fieldIntentStatus  = "intent_status"  // a PaymentIntent status
 	fieldEventID       = "event_id"       // a webhook event id (evt_…)
 	fieldEventType     = "event_type"     // a webhook event type
-	fieldAttempt       = "attempt"        // the webhook delivery attempt, from 1
+	fieldAttempt       = "attempt"        // the webhook delivery attempt, from 1; 0 for a Redeliver
 	fieldErrorCode     = "error_code"     // a Stripe error code sent to a client
 	fieldParam         = "param"          // the parameter a Stripe error names
 )

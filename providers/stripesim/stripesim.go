@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers/simkit"
 	"github.com/rs/zerolog"
 )
 
@@ -97,14 +98,9 @@ type Simulator struct {
 	methods map[string]*paymentMethod
 	charges map[string]*intent // by charge id
 	idem    map[string]*idemEntry
-	history map[string][]*event // by intent id: every event produced, for Redeliver
+	history map[string][]*simkit.Webhook // by intent id: every event produced, for Redeliver
 
-	faults *faultState
-
-	bgMu   sync.Mutex // guards closed and wg.Add
-	closed bool
-	done   chan struct{}
-	wg     sync.WaitGroup
+	hooks *simkit.Deliverer // the events' delivery, through the Faults in force
 }
 
 // idemEntry is the saved result of a request made with an Idempotency-Key.
@@ -146,9 +142,7 @@ func New(cfg Config) *Simulator {
 		methods: make(map[string]*paymentMethod),
 		charges: make(map[string]*intent),
 		idem:    make(map[string]*idemEntry),
-		history: make(map[string][]*event),
-		faults:  newFaultState(cfg.Seed),
-		done:    make(chan struct{}),
+		history: make(map[string][]*simkit.Webhook),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -156,6 +150,18 @@ func New(cfg Config) *Simulator {
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
+	hc := simkit.Config{
+		Name:   "stripesim",
+		Logger: s.log,
+		Fields: simkit.LogFields{ID: fieldEventID, Type: fieldEventType, Ref: fieldPaymentIntent, Attempt: fieldAttempt},
+		// Backoff is uncapped: 8 attempts wait at most 64 × RetryBackoff.
+		Backoff: cfg.RetryBackoff,
+		Seed:    cfg.Seed,
+	}
+	if cfg.WebhookURL != "" {
+		hc.Post = s.post
+	}
+	s.hooks = simkit.New(hc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/payment_intents", s.api(opCreate))
 	mux.HandleFunc("GET /v1/payment_intents/{id}", s.api(opRetrieve))
@@ -175,15 +181,7 @@ func (s *Simulator) Handler() http.Handler { return s.handler }
 // Close stops the background webhook retries and delayed deliveries,
 // abandoning attempts in flight, and waits for them to end. Approve, Decline and Expire still work
 // after Close but no longer retry.
-func (s *Simulator) Close() {
-	s.bgMu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.done)
-	}
-	s.bgMu.Unlock()
-	s.wg.Wait()
-}
+func (s *Simulator) Close() { s.hooks.Close() }
 
 // outcome is how a buyer's bank settles a payment.
 type outcome int
@@ -238,7 +236,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 		return intent{}, &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripesim: no such payment intent: " + ref}
 	}
 	now := s.now()
-	var events []*event
+	var events []*simkit.Webhook
 	switch o {
 	case outcomeApprove:
 		pm := pi.Method
@@ -302,7 +300,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 	s.mu.Unlock()
 	s.log.Info().Str(fieldPaymentIntent, out.ID).Str(fieldPaymentMethod, method).Str(fieldIntentStatus, out.Status).
 		Msg("stripesim: payment settled")
-	s.send(ctx, events, true)
+	s.hooks.Send(ctx, events, true)
 	return out, nil
 }
 
@@ -409,7 +407,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	var (
 		pi     *intent
-		events []*event
+		events []*simkit.Webhook
 		status = http.StatusOK
 		body   []byte
 	)
@@ -427,7 +425,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		pi, aerr = s.confirm(id, f, now)
 	case opCancel:
 		if pi, aerr = s.cancel(id, f, now); aerr == nil {
-			events = s.record(pi.ID, []*event{newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key)})
+			events = s.record(pi.ID, []*simkit.Webhook{newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key)})
 		}
 	case opCharge:
 		if aerr = checkParams(f, []string{"expand"}); aerr == nil {
@@ -454,7 +452,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	s.pruneIdem(now)
 	s.mu.Unlock()
-	s.send(r.Context(), events, false)
+	s.hooks.Send(r.Context(), events, false)
 	return status, body
 }
 
