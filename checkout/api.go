@@ -19,14 +19,13 @@ type Middleware struct {
 }
 
 // Routes registers the API: creating and reading payment orders, starting
-// attempts, reading sales orders.
+// attempts. (Sales orders are the orders package's.)
 func (s *Service) Routes(r *mux.Router, m Middleware) {
 	market := m.Keys.Require(server.RoleMarketplace)
 	read := m.Keys.Require(server.RoleMarketplace, server.RoleFinance)
 	r.Handle("/v1/payment-orders", market(m.Idempotency(http.HandlerFunc(s.handleCreate)))).Methods(http.MethodPost)
 	r.Handle("/v1/payment-orders/{number}", read(http.HandlerFunc(s.handleGet))).Methods(http.MethodGet)
 	r.Handle("/v1/payment-orders/{number}/attempts", market(m.Idempotency(http.HandlerFunc(s.handleAttempt)))).Methods(http.MethodPost)
-	r.Handle("/v1/sales-orders/{number}", read(http.HandlerFunc(s.handleSalesOrder))).Methods(http.MethodGet)
 }
 
 // The JSON of the API. Amounts are decimal strings in major units beside
@@ -212,18 +211,4 @@ func (s *Service) handleAttempt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	server.WriteJSON(w, http.StatusCreated, attemptJSONOf(a))
-}
-
-func (s *Service) handleSalesOrder(w http.ResponseWriter, r *http.Request) {
-	k, err := paygate.ParseSalesOrderNumber(mux.Vars(r)["number"])
-	if err != nil {
-		server.WriteError(w, r, paygate.Errorf(paygate.ENOTFOUND, "%s", paygate.ErrorMessage(err)))
-		return
-	}
-	so, err := s.SalesOrder(r.Context(), k)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	server.WriteJSON(w, http.StatusOK, salesOrderJSONOf(so))
 }

@@ -303,17 +303,6 @@ func setAttempt(ctx context.Context, tx *storage.Tx, a Attempt) error {
 	return nil
 }
 
-// SalesOrder returns one sales order, or ENOTFOUND.
-func (s *Service) SalesOrder(ctx context.Context, k paygate.SalesOrderNumber) (orders.SalesOrder, error) {
-	var so orders.SalesOrder
-	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
-		var err error
-		so, err = orders.Get(ctx, tx, k)
-		return err
-	})
-	return so, err
-}
-
 // Checks are the payment orders' ledger invariants, for ledger verify: a
 // paid payment order was settled exactly once and names the attempt that
 // paid it; any other was never settled.

@@ -53,8 +53,15 @@ type SalesOrder struct {
 	Amount       paygate.Money
 	Description  string
 	Status       Status
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// StatusAt is when the order entered its status; its timer counts
+	// from it.
+	StatusAt time.Time
+	// Refunded is how much of the amount went back to the buyer (all of it
+	// when refunded; part of it when a dispute was split).
+	Refunded  paygate.Money
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	History   []HistoryEntry // filled by Get
 }
 
 // New is a sales order to create.
@@ -77,9 +84,9 @@ func Create(ctx context.Context, tx *storage.Tx, rnd io.Reader, p paygate.Paymen
 			if err != nil {
 				return nil, err
 			}
-			res, err := tx.Exec(ctx, `INSERT INTO sales_orders (number, payment_order, position, buyer_id, seller_id, amount, currency, description, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
-				string(k), string(p), i, buyerID, it.SellerID, it.Amount.Minor, string(it.Amount.Currency), it.Description, string(AwaitingPayment), tx.Now(), tx.Now())
+			res, err := tx.Exec(ctx, `INSERT INTO sales_orders (number, payment_order, position, buyer_id, seller_id, amount, currency, description, status, created_at, updated_at, status_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
+				string(k), string(p), i, buyerID, it.SellerID, it.Amount.Minor, string(it.Amount.Currency), it.Description, string(AwaitingPayment), tx.Now(), tx.Now(), tx.Now())
 			if err != nil {
 				return nil, fmt.Errorf("orders: create: %w", err)
 			}
@@ -105,6 +112,8 @@ type row struct {
 	Currency     string    `db:"currency"`
 	Description  string    `db:"description"`
 	Status       string    `db:"status"`
+	StatusAt     time.Time `db:"status_at"`
+	Refunded     int64     `db:"refunded"`
 	CreatedAt    time.Time `db:"created_at"`
 	UpdatedAt    time.Time `db:"updated_at"`
 }
@@ -113,16 +122,32 @@ func (r row) salesOrder() SalesOrder {
 	return SalesOrder{
 		Number: paygate.SalesOrderNumber(r.Number), PaymentOrder: paygate.PaymentOrderNumber(r.PaymentOrder),
 		BuyerID: r.BuyerID, SellerID: r.SellerID, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)),
-		Description: r.Description, Status: Status(r.Status), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Description: r.Description, Status: Status(r.Status), StatusAt: r.StatusAt.UTC(),
+		Refunded:  paygate.New(r.Refunded, paygate.Currency(r.Currency)),
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 
-const columns = `number, payment_order, buyer_id, seller_id, amount, currency, description, status, created_at, updated_at`
+const columns = `number, payment_order, buyer_id, seller_id, amount, currency, description, status, status_at, refunded, created_at, updated_at`
 
-// Get returns a sales order, or ENOTFOUND.
+// Get returns a sales order with its history, or ENOTFOUND.
 func Get(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber) (SalesOrder, error) {
+	so, err := get(ctx, tx, k, false)
+	if err != nil {
+		return SalesOrder{}, err
+	}
+	so.History, err = history(ctx, tx, k)
+	return so, err
+}
+
+// get reads a sales order; lock locks it for the rest of tx.
+func get(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber, lock bool) (SalesOrder, error) {
+	q := `SELECT ` + columns + ` FROM sales_orders WHERE number = ?`
+	if lock {
+		q += tx.ForUpdate()
+	}
 	var r row
-	err := tx.Get(ctx, &r, `SELECT `+columns+` FROM sales_orders WHERE number = ?`, string(k))
+	err := tx.Get(ctx, &r, q, string(k))
 	if errors.Is(err, sql.ErrNoRows) {
 		return SalesOrder{}, paygate.Errorf(paygate.ENOTFOUND, "sales order %s not found", k)
 	}
@@ -160,11 +185,77 @@ func Cancel(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (
 }
 
 func move(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, from, to Status) ([]SalesOrder, error) {
-	if _, err := tx.Exec(ctx, `UPDATE sales_orders SET status = ?, updated_at = ? WHERE payment_order = ? AND status = ?`,
-		string(to), tx.Now(), string(p), string(from)); err != nil {
-		return nil, fmt.Errorf("orders: %s → %s for %s: %w", from, to, p, err)
+	all, err := OfPaymentOrder(ctx, tx, p)
+	if err != nil {
+		return nil, err
 	}
-	return OfPaymentOrder(ctx, tx, p)
+	for i, so := range all {
+		if so.Status != from {
+			continue
+		}
+		if err := setStatus(ctx, tx, so, to, step{action: string(to), actor: ActorSystem}); err != nil {
+			return nil, err
+		}
+		all[i].Status, all[i].StatusAt = to, tx.Now()
+	}
+	return all, nil
+}
+
+// step is one transition, as the history records it.
+type step struct {
+	action, actor, reason, description string
+	// refunded, if not nil, is the new refunded amount in minor units.
+	refunded *int64
+}
+
+// setStatus moves a sales order to status to and appends the history
+// entry, in tx.
+func setStatus(ctx context.Context, tx *storage.Tx, so SalesOrder, to Status, st step) error {
+	q := `UPDATE sales_orders SET status = ?, status_at = ?, updated_at = ?`
+	args := []any{string(to), tx.Now(), tx.Now()}
+	if st.refunded != nil {
+		q += `, refunded = ?`
+		args = append(args, *st.refunded)
+	}
+	if _, err := tx.Exec(ctx, q+` WHERE number = ?`, append(args, string(so.Number))...); err != nil {
+		return fmt.Errorf("orders: %s %s → %s: %w", so.Number, so.Status, to, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sales_order_history (number, action, actor, from_status, to_status, reason, description, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(so.Number), st.action, st.actor, string(so.Status), string(to), st.reason, st.description, tx.Now()); err != nil {
+		return fmt.Errorf("orders: history of %s: %w", so.Number, err)
+	}
+	return nil
+}
+
+// HistoryEntry is one step of a sales order's life.
+type HistoryEntry struct {
+	Action      string
+	Actor       string
+	From, To    Status
+	Reason      string
+	Description string
+	At          time.Time
+}
+
+func history(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber) ([]HistoryEntry, error) {
+	var rows []struct {
+		Action      string    `db:"action"`
+		Actor       string    `db:"actor"`
+		From        string    `db:"from_status"`
+		To          string    `db:"to_status"`
+		Reason      string    `db:"reason"`
+		Description string    `db:"description"`
+		At          time.Time `db:"at"`
+	}
+	if err := tx.Select(ctx, &rows, `SELECT action, actor, from_status, to_status, reason, description, at
+		FROM sales_order_history WHERE number = ? ORDER BY id`, string(k)); err != nil {
+		return nil, fmt.Errorf("orders: history of %s: %w", k, err)
+	}
+	out := make([]HistoryEntry, len(rows))
+	for i, r := range rows {
+		out[i] = HistoryEntry{Action: r.Action, Actor: r.Actor, From: Status(r.From), To: Status(r.To), Reason: r.Reason, Description: r.Description, At: r.At.UTC()}
+	}
+	return out, nil
 }
 
 // Checks are the sales orders' ledger invariants, for ledger verify: a sales

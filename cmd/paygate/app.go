@@ -61,16 +61,21 @@ type appConfig struct {
 	rapydAccessKey      string
 	rapydSecretKey      string
 	rapydAPIURL         string
+
+	rules orders.Rules // the marketplace's durations and commission
 }
 
 // app is the wired service.
 type app struct {
-	checkout *checkout.Service
-	inbox    *webhooks.Inbox
-	janitor  *janitor.Janitor
-	sandbox  *sandbox.Sandbox // nil in live mode
-	closers  []func()
-	workers  sync.WaitGroup
+	checkout  *checkout.Service
+	inbox     *webhooks.Inbox
+	janitor   *janitor.Janitor
+	lifecycle *orders.Lifecycle
+	sweeper   *sweeper
+	now       func() time.Time // the database clock
+	sandbox   *sandbox.Sandbox // nil in live mode
+	closers   []func()
+	workers   sync.WaitGroup
 }
 
 // start runs the background workers until ctx is done.
@@ -84,6 +89,11 @@ func (a *app) start(ctx context.Context) {
 	go func() {
 		defer a.workers.Done()
 		a.janitor.Run(ctx, time.Minute)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.sweeper.run(ctx, a.now, time.Minute)
 	}()
 }
 
@@ -217,7 +227,12 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 	a.checkout = co
 	r := srv.Router()
-	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idempotency.New(db).Middleware})
+	idem := idempotency.New(db).Middleware
+	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idem})
+	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}
+	(&orders.API{Lifecycle: a.lifecycle, Keys: keys, Idempotency: idem}).Routes(r)
+	a.sweeper = &sweeper{checkout: co, lifecycle: a.lifecycle, log: log.With().Str("component", "sweeper").Logger()}
+	a.now = db.Now
 	co.PageRoutes(r)
 	(&finance.API{DB: db, Ledger: l, Keys: keys}).Routes(r)
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})

@@ -5,6 +5,7 @@
 //	paygate serve            [--addr 127.0.0.1:8080] [--db paygate.db]
 //	paygate ledger verify    [--db paygate.db]
 //	paygate webhooks replay  [--db paygate.db] --id N | --since TIME
+//	paygate sweep            [--db paygate.db] [--as-of RFC3339]
 package main
 
 import (
@@ -35,6 +36,7 @@ Usage:
   paygate serve [flags]           run the HTTP server
   paygate ledger verify [flags]   re-derive the ledger; exit 1 on any drift
   paygate webhooks replay [flags] re-apply stored webhook events (--id N | --since TIME)
+  paygate sweep [--as-of TIME]    apply every due timer (expiry, delivery, confirmation, refund windows)
 
 Run "paygate COMMAND -h" for the flags of a command. Every flag has an
 environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL).
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stderr)
 	case cmd == "ledger" && len(rest) > 0 && rest[0] == "verify":
 		return verify(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "sweep":
+		return sweep(ctx, rest, getenv, stdout, stderr)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":
 		return replay(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

@@ -27,6 +27,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
+	var err error
+	if ac.rules, err = rulesFromEnv(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
