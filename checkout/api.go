@@ -90,7 +90,9 @@ type nextActionJSON struct {
 	ExpiresAt *time.Time           `json:"expires_at,omitempty"`
 }
 
-func (s *Service) orderJSON(po PaymentOrder) paymentOrderJSON {
+// orderJSON renders an order; withBalance adds the balance method (the
+// buyer's balance covers the order).
+func (s *Service) orderJSON(po PaymentOrder, withBalance bool) paymentOrderJSON {
 	out := paymentOrderJSON{
 		Number: string(po.Number), Status: po.Status, BuyerID: po.BuyerID, Amount: po.Amount.Amount(),
 		Currency: po.Amount.Currency, ReturnURL: po.ReturnURL, CheckoutURL: s.CheckoutURL(po.Number),
@@ -99,6 +101,9 @@ func (s *Service) orderJSON(po PaymentOrder) paymentOrderJSON {
 	}
 	for _, mi := range providers.MethodsFor(po.Amount.Currency) {
 		out.Methods = append(out.Methods, string(mi.Method))
+	}
+	if withBalance {
+		out.Methods = append(out.Methods, string(MethodBalance))
 	}
 	for _, so := range po.Items {
 		j := salesOrderJSONOf(so)
@@ -172,7 +177,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/payment-orders/"+string(po.Number))
-	server.WriteJSON(w, http.StatusCreated, s.orderJSON(po))
+	server.WriteJSON(w, http.StatusCreated, s.orderJSON(po, s.CanPayWithBalance(r.Context(), po)))
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +191,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	server.WriteJSON(w, http.StatusOK, s.orderJSON(po))
+	server.WriteJSON(w, http.StatusOK, s.orderJSON(po, !po.Status.Final() && s.CanPayWithBalance(r.Context(), po)))
 }
 
 type attemptRequest struct {

@@ -79,6 +79,9 @@ func (s *Service) newAttemptID() (string, error) {
 // The buyer's return from a gateway proves nothing: only a verified event
 // (ApplyEvent) marks an order paid.
 func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber, method providers.Method, payer providers.Payer) (Attempt, error) {
+	if method == MethodBalance {
+		return s.payWithBalance(ctx, p)
+	}
 	mi, ok := providers.Lookup(method)
 	if !ok {
 		return Attempt{}, paygate.Errorf(paygate.EINVALID, "unknown payment method %q", clip(string(method)))

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -335,14 +336,17 @@ func (p *pages) attemptView(a Attempt, po PaymentOrder) *attemptView {
 }
 
 // methods lists the methods of the order's currency whose provider is
-// configured.
-func (p *pages) methods(cur paygate.Currency) []methodView {
+// configured, and the buyer's balance when it covers the order.
+func (p *pages) methods(ctx context.Context, po PaymentOrder) []methodView {
 	var out []methodView
-	for _, mi := range providers.MethodsFor(cur) {
+	for _, mi := range providers.MethodsFor(po.Amount.Currency) {
 		if _, err := p.s.provider(mi); err != nil {
 			continue
 		}
 		out = append(out, methodView{Method: string(mi.Method), Label: mi.Label, NeedsPayer: mi.NeedsPayer, Action: mi.Action})
+	}
+	if p.s.CanPayWithBalance(ctx, po) {
+		out = append(out, methodView{Method: string(MethodBalance), Label: "Your balance", Action: providers.ActionNone})
 	}
 	return out
 }
@@ -350,7 +354,7 @@ func (p *pages) methods(cur paygate.Currency) []methodView {
 // checkoutView builds the checkout page of an order. change shows the
 // methods although an attempt is open; goOn sends the buyer on to the open
 // attempt's gateway.
-func (p *pages) checkoutView(po PaymentOrder, now time.Time, change, goOn bool) view {
+func (p *pages) checkoutView(ctx context.Context, po PaymentOrder, now time.Time, change, goOn bool) view {
 	v := p.baseView(po, now)
 	a, hasAttempt := latest(po)
 	switch {
@@ -376,7 +380,7 @@ func (p *pages) checkoutView(po PaymentOrder, now time.Time, change, goOn bool) 
 		}
 		return v
 	}
-	v.State, v.Methods = "choose", p.methods(po.Amount.Currency)
+	v.State, v.Methods = "choose", p.methods(ctx, po)
 	return v
 }
 
@@ -413,7 +417,7 @@ func (p *pages) handleShow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := p.checkoutView(po, p.s.cfg.DB.Now(), q.Get(paramChange) == "1", q.Get(paramGo) == "1")
+	v := p.checkoutView(r.Context(), po, p.s.cfg.DB.Now(), q.Get(paramChange) == "1", q.Get(paramGo) == "1")
 	if v.State == "choose" {
 		cookie, err := p.csrfCookie(w, r)
 		if err != nil {
@@ -488,7 +492,7 @@ func (p *pages) attemptFailed(w http.ResponseWriter, r *http.Request, n paygate.
 		p.failed(w, r, errors.Join(cause, err))
 		return
 	}
-	v := p.checkoutView(po, p.s.cfg.DB.Now(), true, false)
+	v := p.checkoutView(r.Context(), po, p.s.cfg.DB.Now(), true, false)
 	if v.State == "choose" {
 		cookie, err := p.csrfCookie(w, r)
 		if err != nil {

@@ -251,3 +251,73 @@ func TestPaymentOrderExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestPayWithBalance: refunds make a buyer balance; the checkout offers it
+// when it covers an order, pays at once, and never overdraws when payments
+// race.
+func TestPayWithBalance(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			po := paidOrder(t, ta, 3)
+			for i := range 3 {
+				ta.mustAct(t, po.Items[i].Number, "refund", map[string]any{"user_id": fmt.Sprintf("S%d", i+1), "reason": "cannot_deliver"}, "refunded")
+			}
+			if got := ta.balance(t, "U1"); got != "30.00" {
+				t.Fatalf("buyer balance = %s, want 30.00", got)
+			}
+			// Ten orders of 10.00 race for 30.00: exactly three are paid.
+			var orders []orderJSON
+			for range 10 {
+				o := ta.createOrder(t, methodCase{method: "paynow", currency: paygate.SGD, amounts: []string{"10.00"}})
+				var full struct {
+					Methods []string `json:"methods"`
+				}
+				ta.call(t, "GET", "/v1/payment-orders/"+o.Number, nil, &full)
+				if !strings.Contains(strings.Join(full.Methods, ","), "balance") {
+					t.Fatalf("methods of %s = %v, want balance offered", o.Number, full.Methods)
+				}
+				orders = append(orders, o)
+			}
+			statuses := make([]int, len(orders))
+			done := make(chan struct{})
+			for i, o := range orders {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					statuses[i] = ta.call(t, "POST", "/v1/payment-orders/"+o.Number+"/attempts", map[string]any{"method": "balance"}, nil)
+				}()
+			}
+			for range orders {
+				<-done
+			}
+			paid, refused := 0, 0
+			for _, s := range statuses {
+				switch s {
+				case 201:
+					paid++
+				case 422:
+					refused++
+				default:
+					t.Fatalf("balance payment = %d, want 201 or 422", s)
+				}
+			}
+			if paid != 3 || refused != 7 || ta.balance(t, "U1") != "0.00" {
+				t.Fatalf("%d paid, %d refused, balance %s; want 3, 7, 0.00", paid, refused, ta.balance(t, "U1"))
+			}
+			var left struct {
+				Status  string   `json:"status"`
+				Methods []string `json:"methods"`
+			}
+			for _, o := range orders {
+				ta.call(t, "GET", "/v1/payment-orders/"+o.Number, nil, &left)
+				if left.Status != "paid" && strings.Contains(strings.Join(left.Methods, ","), "balance") {
+					t.Fatalf("an empty balance is still offered for %s", o.Number)
+				}
+			}
+			r, err := ledger.New(ta.db).Verify(context.Background(), verifyChecks()...)
+			if err != nil || !r.OK() {
+				t.Fatalf("verify: %v %+v", err, r)
+			}
+		})
+	}
+}
