@@ -1,6 +1,8 @@
 package finance
 
 import (
+	"encoding/csv"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -144,6 +146,9 @@ func (a *API) handleBalances(w http.ResponseWriter, r *http.Request) {
 	server.WriteJSON(w, http.StatusOK, out)
 }
 
+// handleStatement answers GET /v1/users/{id}/statement?currency=EUR with
+// optional from and to (RFC 3339), cursor and limit; format=csv gives every
+// line in the range as CSV instead of a JSON page.
 func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 	id, name, err := userAccount(r)
 	if err != nil {
@@ -156,6 +161,18 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "currency: %s", paygate.ErrorMessage(err)))
 		return
 	}
+	var from, to time.Time
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
+				server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s must be an RFC 3339 time such as 2026-11-25T00:00:00Z", p.name))
+				return
+			}
+		}
+	}
 	limit := 0
 	if s := q.Get("limit"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil {
@@ -163,13 +180,46 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	csvOut := q.Get("format") == "csv"
+	if f := q.Get("format"); f != "" && f != "csv" && f != "json" {
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "format must be json or csv"))
+		return
+	}
 	var page ledger.StatementPage
+	var all []ledger.StatementLine
 	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
-		page, err = a.Ledger.Statement(r.Context(), tx, name, cur, q.Get("cursor"), limit)
-		return err
+		if !csvOut {
+			page, err = a.Ledger.StatementBetween(r.Context(), tx, name, cur, from, to, q.Get("cursor"), limit)
+			return err
+		}
+		// CSV: every page of the range, in one snapshot.
+		cursor := ""
+		for {
+			p, err := a.Ledger.StatementBetween(r.Context(), tx, name, cur, from, to, cursor, ledger.MaxStatementLimit)
+			if err != nil {
+				return err
+			}
+			all = append(all, p.Lines...)
+			if p.Next == "" {
+				return nil
+			}
+			cursor = p.Next
+		}
 	})
 	if err != nil {
 		server.WriteError(w, r, err)
+		return
+	}
+	if csvOut {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%s.csv"`, id, cur))
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"entry", "created_at", "transaction", "description", "change", "balance", "currency"})
+		for _, l := range all {
+			cw.Write([]string{strconv.FormatInt(l.EntryID, 10), l.CreatedAt.Format(time.RFC3339), l.TransactionKey,
+				l.Description, l.Change.Amount(), l.Balance.Amount(), string(cur)})
+		}
+		cw.Flush()
 		return
 	}
 	type line struct {

@@ -80,6 +80,12 @@ const MaxStatementLimit = 500
 // the running balance after it. cursor is "" for the newest page or the Next
 // of the previous page; limit is 1 to MaxStatementLimit (0 means 100).
 func (l *Ledger) Statement(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, cursor string, limit int) (StatementPage, error) {
+	return l.StatementBetween(ctx, tx, name, currency, time.Time{}, time.Time{}, cursor, limit)
+}
+
+// StatementBetween is Statement restricted to entries posted at or after
+// from and before to (either zero: unbounded).
+func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, from, to time.Time, cursor string, limit int) (StatementPage, error) {
 	class, err := Classify(name)
 	if err != nil {
 		return StatementPage{}, err
@@ -107,13 +113,22 @@ func (l *Ledger) Statement(ctx context.Context, tx *storage.Tx, name string, cur
 		Credits     int64     `db:"account_credits"`
 		CreatedAt   time.Time `db:"created_at"`
 	}
-	err = tx.Select(ctx, &rows, `SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
+	q := `SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
 			e.account_debits, e.account_credits, t.created_at
 		FROM ledger_entries e
 		JOIN ledger_accounts a ON a.id = e.account_id
 		JOIN ledger_transactions t ON t.id = e.transaction_id
-		WHERE a.name = ? AND a.currency = ? AND e.id < ?
-		ORDER BY e.id DESC LIMIT ?`, name, string(currency), before, limit+1)
+		WHERE a.name = ? AND a.currency = ? AND e.id < ?`
+	args := []any{name, string(currency), before}
+	if !from.IsZero() {
+		q += ` AND t.created_at >= ?`
+		args = append(args, from.UTC())
+	}
+	if !to.IsZero() {
+		q += ` AND t.created_at < ?`
+		args = append(args, to.UTC())
+	}
+	err = tx.Select(ctx, &rows, q+` ORDER BY e.id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +315,34 @@ func TestPayWithBalance(t *testing.T) {
 				if left.Status != "paid" && strings.Contains(strings.Join(left.Methods, ","), "balance") {
 					t.Fatalf("an empty balance is still offered for %s", o.Number)
 				}
+			}
+			// The statement: 3 refunds in, 3 payments out, newest first.
+			var st struct {
+				Lines []struct{ Change, Balance, Transaction string } `json:"lines"`
+				Next  string                                          `json:"next"`
+			}
+			ta.call(t, "GET", "/v1/users/U1/statement?currency=SGD&limit=4", nil, &st)
+			if len(st.Lines) != 4 || st.Next == "" || st.Lines[0].Balance != "0.00" || st.Lines[0].Change != "-10.00" {
+				t.Fatalf("statement page 1 = %+v", st)
+			}
+			req, _ := http.NewRequest("GET", ta.url+"/v1/users/U1/statement?currency=SGD&format=csv", nil)
+			req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := csv.NewReader(resp.Body).ReadAll()
+			resp.Body.Close()
+			if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || len(rows) != 7 || rows[0][0] != "entry" || rows[6][5] != "10.00" {
+				t.Fatalf("CSV statement = %v %v %q", rows, err, resp.Header.Get("Content-Type"))
+			}
+			future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			ta.call(t, "GET", "/v1/users/U1/statement?currency=SGD&from="+future, nil, &st)
+			if len(st.Lines) != 0 {
+				t.Fatalf("statement from the future = %+v", st.Lines)
+			}
+			if s := ta.call(t, "GET", "/v1/users/U1/statement?currency=SGD&from=yesterday", nil, nil); s != 400 {
+				t.Fatalf("bad from = %d, want 400", s)
 			}
 			r, err := ledger.New(ta.db).Verify(context.Background(), verifyChecks()...)
 			if err != nil || !r.OK() {
