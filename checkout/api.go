@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
@@ -162,7 +163,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	n := NewPaymentOrder{BuyerID: req.BuyerID, Currency: cur, ReturnURL: req.ReturnURL}
+	n := NewPaymentOrder{BuyerID: req.BuyerID, Currency: cur, ReturnURL: req.ReturnURL, RequestKey: idempotency.RequestKey(r.Context())}
 	for i, it := range req.Items {
 		m, err := paygate.ParseMoney(it.Amount, cur)
 		if err != nil {

@@ -38,6 +38,9 @@ type NewPaymentOrder struct {
 	Currency  paygate.Currency
 	Items     []NewItem
 	ReturnURL string
+	// RequestKey, if not "", identifies the creating request: creating
+	// again with the same key returns the order created the first time.
+	RequestKey string
 }
 
 // validID accepts what a ledger account name accepts: 1 to 64 characters of
@@ -126,14 +129,29 @@ func (s *Service) Create(ctx context.Context, n NewPaymentOrder) (PaymentOrder, 
 		return PaymentOrder{}, err
 	}
 	var p paygate.PaymentOrderNumber
+	existed := false
 	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		if n.RequestKey != "" {
+			err := tx.Get(ctx, &p, `SELECT number FROM payment_orders WHERE request_key = ?`, n.RequestKey)
+			if err == nil {
+				existed = true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var key any
+		if n.RequestKey != "" {
+			key = n.RequestKey
+		}
 		for try := 0; ; try++ {
 			if p, err = paygate.NewPaymentOrderNumber(s.cfg.Rand); err != nil {
 				return err
 			}
-			res, err := tx.Exec(ctx, `INSERT INTO payment_orders (number, buyer_id, currency, amount, status, return_url, created_at, updated_at, expires_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
-				string(p), n.BuyerID, string(n.Currency), total.Minor, string(Created), n.ReturnURL, tx.Now(), tx.Now(), tx.Now().Add(s.cfg.OrderTTL))
+			res, err := tx.Exec(ctx, `INSERT INTO payment_orders (number, buyer_id, currency, amount, status, return_url, created_at, updated_at, expires_at, request_key)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING`,
+				string(p), n.BuyerID, string(n.Currency), total.Minor, string(Created), n.ReturnURL, tx.Now(), tx.Now(), tx.Now().Add(s.cfg.OrderTTL), key)
 			if err != nil {
 				return fmt.Errorf("checkout: create payment order: %w", err)
 			}
@@ -154,7 +172,9 @@ func (s *Service) Create(ctx context.Context, n NewPaymentOrder) (PaymentOrder, 
 	if err != nil {
 		return PaymentOrder{}, err
 	}
-	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(p)).Str(FieldAmount, total.String()).Int("items", len(n.Items)).Msg("payment order created")
+	if !existed {
+		s.cfg.Logger.Info().Str(FieldPaymentOrder, string(p)).Str(FieldAmount, total.String()).Int("items", len(n.Items)).Msg("payment order created")
+	}
 	return s.Get(ctx, p)
 }
 

@@ -109,7 +109,7 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 				l.Error().Err(err).Msg("store idempotent response")
 			}
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), keyCtx{}, role+":"+key)))
 	})
 }
 
@@ -190,4 +190,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.wroteHeader = true
 	r.body.Write(p)
 	return r.ResponseWriter.Write(p)
+}
+
+type keyCtx struct{}
+
+// RequestKey returns the role-qualified Idempotency-Key of the request being
+// handled ("" outside the middleware). A handler whose effect must survive a
+// crash between its commit and the stored response records it with what it
+// creates, and finds it again when the request is retried.
+func RequestKey(ctx context.Context) string {
+	k, _ := ctx.Value(keyCtx{}).(string)
+	return k
 }

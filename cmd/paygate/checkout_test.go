@@ -500,6 +500,27 @@ func TestAuthAndIdempotency(t *testing.T) {
 	if first.Number == "" || again.Number != first.Number {
 		t.Fatalf("replayed create = %s, first %s: want the same order", again.Number, first.Number)
 	}
+	// The process died after creating the order but before storing the
+	// response: the claim's lease ran out and the request is retried. The
+	// order created the first time is found, not made again.
+	ctx := context.Background()
+	err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE idempotency_requests SET status = NULL, body = NULL, locked_until = ? WHERE key = 'create-1'`,
+			tx.Now().Add(-time.Second))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retried orderJSON
+	if status := ta.callWith(t, testAPIKey, "create-1", "POST", "/v1/payment-orders", body, &retried); status != 201 || retried.Number != first.Number {
+		t.Fatalf("retry after a lost response = %d %s, want 201 and the first order %s", status, retried.Number, first.Number)
+	}
+	var orders int
+	ta.db.View(ctx, func(tx *storage.Tx) error { return tx.Get(ctx, &orders, `SELECT COUNT(*) FROM payment_orders`) })
+	if orders != 1 {
+		t.Fatalf("%d payment orders after the retry, want 1", orders)
+	}
 	body["buyer_id"] = "U2"
 	if status := ta.callWith(t, testAPIKey, "create-1", "POST", "/v1/payment-orders", body, &e); status != 409 {
 		t.Errorf("same key, other body = %d, want 409", status)
