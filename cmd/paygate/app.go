@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
@@ -227,6 +229,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 	a.checkout = co
 	r := srv.Router()
+	r.Handle("/openapi.json", apidoc.Handler()).Methods(http.MethodGet)
 	idem := idempotency.New(db).Middleware
 	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idem})
 	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}
