@@ -63,6 +63,10 @@ func (f *fakeProvider) GetPayment(ctx context.Context, ref string) (providers.Pa
 
 func (f *fakeProvider) CancelPayment(ctx context.Context, ref string) error { return nil }
 
+func (f *fakeProvider) Refund(ctx context.Context, req providers.RefundRequest) (providers.Refund, error) {
+	return providers.Refund{}, providers.ErrUnsupported
+}
+
 func (f *fakeProvider) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
 	return nil, providers.ErrUnsupported
 }

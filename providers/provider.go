@@ -4,8 +4,9 @@
 //
 // A Provider creates a payment for one attempt of a payment order and says
 // what the buyer must do next (go to a URL, scan a QR code, pay a voucher),
-// fetches a payment's current status, cancels a pending payment, and
-// verifies and parses the provider's webhooks into provider-neutral events.
+// fetches a payment's current status, cancels a pending payment, refunds
+// part or all of a paid one to the payer's original method, and verifies
+// and parses the provider's webhooks into provider-neutral events.
 // Stripe (providers/stripe) serves ideal, paynow and boleto; Rapyd
 // (providers/rapyd) serves kakaopay and samsungpay. Their sandbox
 // simulators live beside them.
@@ -60,16 +61,22 @@ type MethodInfo struct {
 	// NeedsPayer: the method needs the payer's name, email, address and tax
 	// id (Boleto's CPF or CNPJ).
 	NeedsPayer bool
+	// Refundable: the provider can send the method's payments back to the
+	// payer (Provider.Refund). Stripe's Boleto has no refunds at all, so
+	// its refunds need another route (a manual payout by finance staff).
+	// Rapyd's refunds of KakaoPay and Samsung Pay are unverified: the
+	// rapyd client can override them in its configuration.
+	Refundable bool
 }
 
 // Catalog returns every method, in the order a checkout page lists them.
 func Catalog() []MethodInfo {
 	return []MethodInfo{
-		{Method: IDEAL, Label: "iDEAL", Currency: paygate.EUR, Provider: Stripe, Action: ActionRedirect},
-		{Method: PayNow, Label: "PayNow QR", Currency: paygate.SGD, Provider: Stripe, Action: ActionQR},
+		{Method: IDEAL, Label: "iDEAL", Currency: paygate.EUR, Provider: Stripe, Action: ActionRedirect, Refundable: true},
+		{Method: PayNow, Label: "PayNow QR", Currency: paygate.SGD, Provider: Stripe, Action: ActionQR, Refundable: true},
 		{Method: Boleto, Label: "Boleto", Currency: paygate.BRL, Provider: Stripe, Action: ActionVoucher, NeedsPayer: true},
-		{Method: KakaoPay, Label: "KakaoPay", Currency: paygate.KRW, Provider: Rapyd, Action: ActionRedirect},
-		{Method: SamsungPay, Label: "Samsung Pay", Currency: paygate.KRW, Provider: Rapyd, Action: ActionRedirect},
+		{Method: KakaoPay, Label: "KakaoPay", Currency: paygate.KRW, Provider: Rapyd, Action: ActionRedirect, Refundable: true},
+		{Method: SamsungPay, Label: "Samsung Pay", Currency: paygate.KRW, Provider: Rapyd, Action: ActionRedirect, Refundable: true},
 	}
 }
 
@@ -166,6 +173,49 @@ type Payment struct {
 	FailureReason string
 }
 
+// RefundRequest asks a provider to send money of a paid payment back to
+// the payer's original payment method.
+type RefundRequest struct {
+	// PaymentRef is the provider's payment to refund ("pi_…", "payment_…").
+	PaymentRef string
+	// Amount is how much to send back, in the payment's currency: at most
+	// what the payment collected minus what was refunded before.
+	Amount paygate.Money
+	// IdempotencyKey makes the provider call safe to retry; the caller
+	// derives it from its own refund id, so a retry after a crash refunds
+	// nothing twice.
+	IdempotencyKey string
+	// Reason is free text for the provider (its dashboard, its reports).
+	Reason string
+	// Refund is our refund id. It is sent to the provider (Stripe's
+	// metadata, Rapyd's merchant_reference_id) and comes back in the
+	// refund's webhooks as Event.Refund.
+	Refund string
+}
+
+// RefundStatus is a refund's state at its provider, in provider-neutral
+// terms.
+type RefundStatus string
+
+// The refund statuses. Pending is not final: a webhook (EventRefunded or
+// EventRefundFailed) says how it ends.
+const (
+	RefundPending   RefundStatus = "pending"   // accepted; the money is on its way, or waits on the payer's bank
+	RefundSucceeded RefundStatus = "succeeded" // the money went back to the payer
+	RefundFailed    RefundStatus = "failed"    // the money did not go back (refused, returned, canceled)
+)
+
+// Final reports whether the status can no longer change.
+func (s RefundStatus) Final() bool { return s == RefundSucceeded || s == RefundFailed }
+
+// Refund is a provider's refund of (part of) a payment.
+type Refund struct {
+	Ref           string // the provider's id ("re_…", "refund_…")
+	Status        RefundStatus
+	Amount        paygate.Money
+	FailureReason string // why it failed, when Status is RefundFailed
+}
+
 // EventType is what happened, in provider-neutral terms.
 type EventType string
 
@@ -178,8 +228,17 @@ const (
 	EventPaymentCanceled   EventType = "payment.canceled"
 	EventPaymentExpired    EventType = "payment.expired"
 	// EventRefunded: money of a payment went back to the payer at the
-	// provider (Amount says how much).
+	// provider (Amount says how much). With Event.Refund set, it is about
+	// one refund paygate asked for, and Amount is that refund's amount.
+	// Without it, it may be about a refund made at the provider's dashboard:
+	// Stripe's charge.refunded, whose Amount is everything refunded of the
+	// payment so far, and which Stripe also sends for paygate's own refunds.
 	EventRefunded EventType = "refund.succeeded"
+	// EventRefundFailed: a refund did not reach the payer (the provider or
+	// the payer's bank refused or returned it, or it was canceled); the
+	// money stays with the merchant. Event.Refund names paygate's refund
+	// when it was one of paygate's.
+	EventRefundFailed EventType = "refund.failed"
 	// EventDisputed: the payer disputed the payment with their bank.
 	EventDisputed EventType = "dispute.opened"
 	EventOther    EventType = "other"
@@ -193,8 +252,12 @@ type Event struct {
 	PaymentRef   string    // the provider's payment id
 	PaymentOrder string    // the P-number from the payment's metadata, if any
 	Attempt      string    // our attempt id from the payment's metadata, if any
-	// Amount is what the event says was paid (or attempted); zero when the
-	// event carries none.
+	// Refund is our refund id, read back from the provider's refund
+	// (Stripe's metadata, Rapyd's merchant_reference_id), for the refund
+	// events of refunds paygate asked for; empty otherwise.
+	Refund string
+	// Amount is what the event says was paid (or attempted, or refunded);
+	// zero when the event carries none.
 	Amount        paygate.Money
 	FailureReason string
 	OccurredAt    time.Time
@@ -215,7 +278,9 @@ type Webhook struct {
 }
 
 // ErrUnsupported is returned by operations a provider does not offer (or
-// does not offer yet).
+// does not offer yet), such as Refund for a method without refunds (a
+// Stripe boleto). Providers wrap it in an error that names the operation
+// and the method; test for it with IsUnsupported.
 var ErrUnsupported = &paygate.Error{Code: paygate.EINVALID, Message: "not supported by this provider"}
 
 // ErrNotCancelable says a pending payment cannot be canceled at its
@@ -241,6 +306,16 @@ type Provider interface {
 	GetPayment(ctx context.Context, ref string) (Payment, error)
 	// CancelPayment cancels a pending payment, or returns ErrNotCancelable.
 	CancelPayment(ctx context.Context, ref string) error
+	// Refund sends req.Amount of a paid payment back to the payer's
+	// original payment method and returns the refund. Calling it again with
+	// the same IdempotencyKey (and Refund) returns the same refund, not a
+	// second one. A refund the provider accepted but that failed is a
+	// Refund with Status RefundFailed, not an error. A payment whose method
+	// has no refunds at its provider is an error wrapping ErrUnsupported,
+	// returned without asking the provider; a payment that has not
+	// succeeded is ECONFLICT; an amount over what is left to refund, or of
+	// another currency, is EINVALID; an unknown payment ENOTFOUND.
+	Refund(ctx context.Context, req RefundRequest) (Refund, error)
 	// ParseWebhook verifies a webhook's signature and time window and
 	// returns its events; a webhook that fails verification or cannot be
 	// parsed is an EINVALID error and must not be stored.

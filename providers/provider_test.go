@@ -9,23 +9,26 @@ import (
 
 func TestCatalog(t *testing.T) {
 	want := map[providers.Method]struct {
-		currency paygate.Currency
-		provider string
-		action   providers.ActionType
+		currency   paygate.Currency
+		provider   string
+		action     providers.ActionType
+		refundable bool
 	}{
-		providers.IDEAL:      {paygate.EUR, providers.Stripe, providers.ActionRedirect},
-		providers.PayNow:     {paygate.SGD, providers.Stripe, providers.ActionQR},
-		providers.Boleto:     {paygate.BRL, providers.Stripe, providers.ActionVoucher},
-		providers.KakaoPay:   {paygate.KRW, providers.Rapyd, providers.ActionRedirect},
-		providers.SamsungPay: {paygate.KRW, providers.Rapyd, providers.ActionRedirect},
+		providers.IDEAL:  {paygate.EUR, providers.Stripe, providers.ActionRedirect, true},
+		providers.PayNow: {paygate.SGD, providers.Stripe, providers.ActionQR, true},
+		// Stripe's Boleto has no refunds (reliability.md §0 item 1).
+		providers.Boleto: {paygate.BRL, providers.Stripe, providers.ActionVoucher, false},
+		// Unverified at Rapyd; the rapyd client's Config can override them.
+		providers.KakaoPay:   {paygate.KRW, providers.Rapyd, providers.ActionRedirect, true},
+		providers.SamsungPay: {paygate.KRW, providers.Rapyd, providers.ActionRedirect, true},
 	}
 	if len(providers.Catalog()) != len(want) {
 		t.Fatalf("catalog has %d methods, want %d", len(providers.Catalog()), len(want))
 	}
 	for m, w := range want {
 		mi, ok := providers.Lookup(m)
-		if !ok || mi.Currency != w.currency || mi.Provider != w.provider || mi.Action != w.action {
-			t.Errorf("Lookup(%s) = %+v, %v; want %s at %s with %s", m, mi, ok, w.currency, w.provider, w.action)
+		if !ok || mi.Currency != w.currency || mi.Provider != w.provider || mi.Action != w.action || mi.Refundable != w.refundable {
+			t.Errorf("Lookup(%s) = %+v, %v; want %s at %s with %s, refundable %v", m, mi, ok, w.currency, w.provider, w.action, w.refundable)
 		}
 	}
 	if _, ok := providers.Lookup("bitcoin"); ok {
@@ -44,5 +47,12 @@ func TestCatalog(t *testing.T) {
 	}
 	if providers.StatusPending.Final() || providers.StatusProcessing.Final() {
 		t.Error("pending or processing is final")
+	}
+	for s, final := range map[providers.RefundStatus]bool{
+		providers.RefundPending: false, providers.RefundSucceeded: true, providers.RefundFailed: true,
+	} {
+		if s.Final() != final {
+			t.Errorf("%s.Final() = %v, want %v", s, s.Final(), final)
+		}
 	}
 }

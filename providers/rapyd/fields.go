@@ -14,5 +14,7 @@ const (
 	fieldPaymentRef  = "payment_ref"        // Rapyd's payment id (payment_…)
 	fieldWebhookID   = "webhook_id"         // Rapyd's webhook id (wh_…)
 	fieldWebhookType = "webhook_type"       // Rapyd's webhook type, such as PAYMENT_COMPLETED
-	fieldRapydStatus = "rapyd_status"       // a payment's status at Rapyd: ACT, CLO, …
+	fieldRapydStatus = "rapyd_status"       // a payment's or refund's status at Rapyd: ACT, CLO, Pending, …
+	fieldRefund      = "refund"             // paygate's refund id
+	fieldRefundRef   = "refund_ref"         // Rapyd's refund id (refund_…)
 )

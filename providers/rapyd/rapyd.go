@@ -9,7 +9,10 @@
 //
 // An order is paid on the PAYMENT_COMPLETED webhook (status CLO), not on
 // PAYMENT_SUCCEEDED, which Rapyd sends when the payment is created and the
-// buyer has not paid yet.
+// buyer has not paid yet. A refund (POST /v1/refunds, closed payments only)
+// goes from Pending to Completed (REFUND_COMPLETED) or Rejected
+// (PAYMENT_REFUND_REJECTED); whether KakaoPay and Samsung Pay refunds are
+// supported at Rapyd is unverified (Config.Refundable, CheckRefundable).
 //
 // The payment method type names of KakaoPay and Samsung Pay at Rapyd were
 // not found in any source (the defaults kr_kakaopay_ewallet and
@@ -84,6 +87,13 @@ type Config struct {
 	// MethodTypes maps a method to its Rapyd payment method type; entries
 	// override DefaultMethodTypes.
 	MethodTypes map[providers.Method]string
+	// Refundable says, per method, whether Refund asks Rapyd to refund its
+	// payments; entries override the catalog's MethodInfo.Refundable (true
+	// for KakaoPay and Samsung Pay). Rapyd's refund support for them is
+	// unverified: CheckRefundable compares this with Rapyd's is_refundable.
+	// A method set false here makes Refund return an error wrapping
+	// providers.ErrUnsupported without calling Rapyd.
+	Refundable map[providers.Method]bool
 	// Country is the country whose payment methods CheckMethodTypes lists;
 	// "" means DefaultCountry.
 	Country string
@@ -114,6 +124,7 @@ type Client struct {
 	baseURL              string
 	webhookURL           string
 	methodTypes          map[providers.Method]string
+	refundable           map[providers.Method]bool
 	country              string
 	http                 *http.Client
 	tolerance            time.Duration
@@ -129,7 +140,7 @@ var _ providers.Provider = (*Client)(nil)
 
 // New returns a client. It returns an EINVALID error for missing keys, a
 // BaseURL or WebhookURL that is not an absolute http(s) URL, or a method
-// type for a method that Rapyd does not serve.
+// type or refundability for a method that Rapyd does not serve.
 func New(cfg Config) (*Client, error) {
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
 		return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the access key and the secret key are required")
@@ -168,6 +179,18 @@ func New(cfg Config) (*Client, error) {
 			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the payment method type of %s is empty", m)
 		}
 		c.methodTypes[m] = t
+	}
+	c.refundable = map[providers.Method]bool{}
+	for _, mi := range providers.Catalog() {
+		if mi.Provider == providers.Rapyd {
+			c.refundable[mi.Method] = mi.Refundable
+		}
+	}
+	for m, ok := range cfg.Refundable {
+		if mi, known := providers.Lookup(m); !known || mi.Provider != providers.Rapyd {
+			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: method %q is not served by Rapyd", m)
+		}
+		c.refundable[m] = ok
 	}
 	if c.country == "" {
 		c.country = DefaultCountry

@@ -22,8 +22,16 @@ const (
 	typePaymentExpired   = "PAYMENT_EXPIRED"
 	typePaymentCanceled  = "PAYMENT_CANCELED"
 	typePaymentCancelled = "PAYMENT_CANCELLED"
-	typeRefundCompleted  = "REFUND_COMPLETED" // money went back to the payer
+	typeRefundCompleted  = "REFUND_COMPLETED"        // money went back to the payer
+	typeRefundFailed     = "PAYMENT_REFUND_FAILED"   // the refund failed (its payment is not closed)
+	typeRefundRejected   = "PAYMENT_REFUND_REJECTED" // the refund was rejected: status Rejected
 )
+
+// refundType reports whether a webhook type is about a refund, whose data
+// is the refund (Rapyd's prefixes are inconsistent: REFUND_…, PAYMENT_REFUND_…).
+func refundType(rapydType string) bool {
+	return strings.HasPrefix(rapydType, "REFUND") || strings.HasPrefix(rapydType, "PAYMENT_REFUND")
+}
 
 // MaxWebhookBody is the largest webhook body ParseWebhook reads, 256 KiB:
 // Rapyd's webhooks are a few KiB. The webhook endpoint should refuse larger
@@ -48,6 +56,8 @@ func eventType(rapydType string) providers.EventType {
 		return providers.EventPaymentCanceled
 	case typeRefundCompleted:
 		return providers.EventRefunded
+	case typeRefundFailed, typeRefundRejected:
+		return providers.EventRefundFailed
 	default:
 		return providers.EventOther
 	}
@@ -66,6 +76,14 @@ func eventType(rapydType string) providers.EventType {
 // data.amount in major units; OccurredAt from created_at; Verification names
 // the scheme, the URL signed over, the access key (its prefix and last 4
 // characters), the salt and the timestamp.
+//
+// A refund webhook's data is the refund: REFUND_COMPLETED is EventRefunded,
+// PAYMENT_REFUND_FAILED and PAYMENT_REFUND_REJECTED are EventRefundFailed
+// (FailureReason from data.failure_reason), and any other REFUND_… or
+// PAYMENT_REFUND_… type (Rapyd's "refund updated", whose name is
+// unverified) is EventOther. PaymentRef is then data.payment, Refund is our
+// refund id from data.merchant_reference_id (or data.metadata.refund), and
+// Amount the refund's data.amount in data.currency, zero if unreadable.
 //
 // Whose webhook it is rests on the signature alone: Rapyd's webhooks carry
 // no documented account or environment field (no merchant id, no
@@ -150,24 +168,32 @@ func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webho
 		return nil
 	}
 	ev.PaymentRef = p.ID
-	if strings.HasPrefix(env.Type, "REFUND") || strings.HasPrefix(env.Type, "PAYMENT_REFUND") {
-		// A refund's data is the refund; its payment is data.payment.
+	md := decodeMetadata(p.Metadata)
+	ev.PaymentOrder = md.PaymentOrder
+	if refundType(env.Type) {
+		// A refund's data is the refund; its payment is data.payment, and
+		// its merchant_reference_id (and metadata) our refund id.
 		var ref string
 		if json.Unmarshal(p.Payment, &ref) == nil && ref != "" {
 			ev.PaymentRef = ref
 		}
+		ev.Refund = firstOf(p.MerchantReferenceID, decodeRefundMetadata(p.Metadata))
+		ev.Attempt = md.Attempt
+		ev.FailureReason = firstOf(p.FailureReason, p.FailureMessage, p.FailureCode)
+		if ev.Type == providers.EventRefundFailed && ev.FailureReason == "" {
+			ev.FailureReason = strings.ToLower(strings.TrimPrefix(env.Type, "PAYMENT_")) + " at Rapyd"
+		}
+	} else {
+		ev.Attempt = firstOf(md.Attempt, p.MerchantReferenceID)
+		ev.FailureReason = firstOf(p.FailureMessage, p.FailureCode, p.CancelReason)
 	}
-	md := decodeMetadata(p.Metadata)
-	ev.PaymentOrder = md.PaymentOrder
-	ev.Attempt = firstOf(md.Attempt, p.MerchantReferenceID)
-	ev.FailureReason = firstOf(p.FailureMessage, p.FailureCode, p.CancelReason)
 
 	cur := p.CurrencyCode
 	if cur == "" {
 		cur = p.Currency
 	}
 	amount, err := parseAmount(p.Amount, cur)
-	if err != nil && (!acts || ev.Type == providers.EventRefunded) {
+	if err != nil && (!acts || ev.Type == providers.EventRefunded || ev.Type == providers.EventRefundFailed) {
 		// A refund or another object may spell its currency otherwise:
 		// its amount is not paygate's to act on.
 		amount, err = paygate.Money{}, nil

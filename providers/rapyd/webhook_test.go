@@ -128,6 +128,30 @@ func TestParseWebhookFields(t *testing.T) {
 			`{"id":"wh_5","type":"REFUND_COMPLETED","created_at":1700000000,"data":{"id":"refund_1","payment":"payment_5","amount":100,"currency":"KRW","status":"Completed"}}`,
 			providers.Event{ID: "wh_5", Type: providers.EventRefunded, ProviderType: "REFUND_COMPLETED", PaymentRef: "payment_5", Amount: paygate.New(100, paygate.KRW),
 				OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund: our refund id is merchant_reference_id, not an attempt",
+			`{"id":"wh_7","type":"REFUND_COMPLETED","created_at":1700000000,"data":{"id":"refund_1","payment":"payment_5","amount":100,"currency":"KRW","status":"Completed","merchant_reference_id":"RF-7","metadata":{"refund":"RF-other"}}}`,
+			providers.Event{ID: "wh_7", Type: providers.EventRefunded, ProviderType: "REFUND_COMPLETED", PaymentRef: "payment_5", Refund: "RF-7",
+				Amount: paygate.New(100, paygate.KRW), OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund: our refund id from the metadata",
+			`{"id":"wh_8","type":"REFUND_COMPLETED","created_at":1700000000,"data":{"id":"refund_1","payment":"payment_5","amount":100,"currency":"KRW","status":"Completed","metadata":{"refund":"RF-8","attempt":"A-8"}}}`,
+			providers.Event{ID: "wh_8", Type: providers.EventRefunded, ProviderType: "REFUND_COMPLETED", PaymentRef: "payment_5", Refund: "RF-8", Attempt: "A-8",
+				Amount: paygate.New(100, paygate.KRW), OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund failed: the payment is not closed",
+			`{"id":"wh_9","type":"PAYMENT_REFUND_FAILED","created_at":1700000000,"data":{"id":"refund_2","payment":"payment_9","amount":100,"currency":"KRW","status":"Error","merchant_reference_id":"RF-9","failure_reason":"The payment is not closed."}}`,
+			providers.Event{ID: "wh_9", Type: providers.EventRefundFailed, ProviderType: "PAYMENT_REFUND_FAILED", PaymentRef: "payment_9", Refund: "RF-9",
+				FailureReason: "The payment is not closed.", Amount: paygate.New(100, paygate.KRW), OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund rejected without a reason",
+			`{"id":"wh_10","type":"PAYMENT_REFUND_REJECTED","created_at":1700000000,"data":{"id":"refund_3","payment":"payment_10","amount":100,"currency":"KRW","status":"Rejected","merchant_reference_id":"RF-10"}}`,
+			providers.Event{ID: "wh_10", Type: providers.EventRefundFailed, ProviderType: "PAYMENT_REFUND_REJECTED", PaymentRef: "payment_10", Refund: "RF-10",
+				FailureReason: "refund_rejected at Rapyd", Amount: paygate.New(100, paygate.KRW), OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund rejected with an unreadable amount",
+			`{"id":"wh_11","type":"PAYMENT_REFUND_REJECTED","created_at":1700000000,"data":{"id":"refund_3","payment":"payment_10","amount":100.5,"currency":"KRW","status":"Rejected","merchant_reference_id":"RF-11","failure_message":"declined"}}`,
+			providers.Event{ID: "wh_11", Type: providers.EventRefundFailed, ProviderType: "PAYMENT_REFUND_REJECTED", PaymentRef: "payment_10", Refund: "RF-11",
+				FailureReason: "declined", OccurredAt: time.Unix(1700000000, 0).UTC()}},
+		{"refund updated is stored",
+			`{"id":"wh_12","type":"REFUND_UPDATED","created_at":1700000000,"data":{"id":"refund_4","payment":"payment_12","amount":100,"currency":"KRW","status":"Pending","merchant_reference_id":"RF-12"}}`,
+			providers.Event{ID: "wh_12", Type: providers.EventOther, ProviderType: "REFUND_UPDATED", PaymentRef: "payment_12", Refund: "RF-12",
+				Amount: paygate.New(100, paygate.KRW), OccurredAt: time.Unix(1700000000, 0).UTC()}},
 		{"other type with odd data is stored",
 			`{"id":"wh_6","type":"CHECKOUT_COMPLETED","created_at":1700000000,"data":{"id":7,"status":{"x":1}}}`,
 			providers.Event{ID: "wh_6", Type: providers.EventOther, ProviderType: "CHECKOUT_COMPLETED", OccurredAt: time.Unix(1700000000, 0).UTC()}},
@@ -332,6 +356,7 @@ func TestSampleWebhooks(t *testing.T) {
 		{"webhook_payment_expired.json", providers.EventPaymentExpired, true},
 		{"webhook_payment_canceled.json", providers.EventPaymentCanceled, true},
 		{"webhook_refund_completed.json", providers.EventRefunded, true},
+		{"webhook_refund_rejected.json", providers.EventRefundFailed, true},
 		{"webhook_payment_completed_fractional_krw.json", "", false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -363,10 +388,22 @@ func TestSampleWebhooks(t *testing.T) {
 			if evs[0].Type != tc.want || !strings.HasPrefix(evs[0].ID, "wh_") || evs[0].PaymentRef != testPaymentID {
 				t.Fatalf("ParseWebhook(%s) = %+v, want type %s, a wh_ id and payment %s", tc.file, evs[0], tc.want, testPaymentID)
 			}
-			// A refund's metadata is the refund's own: it names no payment order.
-			wantOrder := tc.want != providers.EventOther && tc.want != providers.EventRefunded
-			if wantOrder && evs[0].PaymentOrder != "P12345678" || tc.want != providers.EventOther && evs[0].Amount != paygate.New(15000, paygate.KRW) {
-				t.Fatalf("ParseWebhook(%s) = %+v, want P12345678 and 15000 KRW", tc.file, evs[0])
+			// A refund's metadata is the refund's own: it names no payment
+			// order, and its merchant_reference_id is our refund id.
+			switch ev := evs[0]; tc.want {
+			case providers.EventOther:
+			case providers.EventRefunded:
+				if ev.Refund != "R-1" || ev.Attempt != "" || ev.Amount != paygate.New(15000, paygate.KRW) {
+					t.Fatalf("ParseWebhook(%s) = %+v, want refund R-1 of 15000 KRW and no attempt", tc.file, ev)
+				}
+			case providers.EventRefundFailed:
+				if ev.Refund != "R-2" || ev.Attempt != "" || ev.Amount != paygate.New(5000, paygate.KRW) || ev.FailureReason != "The wallet provider refused the refund." {
+					t.Fatalf("ParseWebhook(%s) = %+v, want refund R-2 of 5000 KRW refused, and no attempt", tc.file, ev)
+				}
+			default:
+				if ev.PaymentOrder != "P12345678" || ev.Amount != paygate.New(15000, paygate.KRW) {
+					t.Fatalf("ParseWebhook(%s) = %+v, want P12345678 and 15000 KRW", tc.file, ev)
+				}
 			}
 		})
 	}

@@ -69,6 +69,96 @@ type payment struct {
 	PaymentMethodType   string          `json:"payment_method_type"`
 	// Payment is a refund's payment id; payment objects do not have it.
 	Payment json.RawMessage `json:"payment"`
+	// FailureReason is why a refund failed; payment objects do not have it.
+	FailureReason string `json:"failure_reason"`
+}
+
+// createRefund is the body of POST /v1/refunds. Its field order is the
+// order of the JSON sent, which is the order the tests pin down.
+type createRefund struct {
+	Payment             string         `json:"payment"`
+	Amount              json.Number    `json:"amount"`
+	Reason              string         `json:"reason,omitempty"`
+	MerchantReferenceID string         `json:"merchant_reference_id"`
+	Metadata            refundMetadata `json:"metadata"`
+}
+
+// refundMetadata is what paygate writes into a refund's metadata.
+type refundMetadata struct {
+	Refund string `json:"refund"`
+}
+
+// refund is Rapyd's refund object, the fields paygate reads. The
+// failure_message and failure_code fields are read as third-party clients
+// describe them; Rapyd's own schema has failure_reason.
+type refund struct {
+	ID                  string          `json:"id"`
+	Payment             string          `json:"payment"`
+	Amount              json.RawMessage `json:"amount"`
+	Currency            string          `json:"currency"`
+	Status              string          `json:"status"`
+	MerchantReferenceID string          `json:"merchant_reference_id"`
+	Metadata            json.RawMessage `json:"metadata"`
+	FailureReason       string          `json:"failure_reason"`
+	FailureMessage      string          `json:"failure_message"`
+	FailureCode         string          `json:"failure_code"`
+}
+
+// paymentRefunds is what Refund reads of a payment besides toPayment's
+// fields: how much was refunded, and the refunds themselves (Rapyd's
+// payment object lists them as a list object, data first).
+type paymentRefunds struct {
+	RefundedAmount json.RawMessage `json:"refunded_amount"`
+	Refunds        *struct {
+		Data    []refund `json:"data"`
+		HasMore bool     `json:"has_more"`
+	} `json:"refunds"`
+}
+
+// The refund statuses of Rapyd, Title-case words. Canceled is
+// unverified.
+const (
+	refundPending   = "Pending"
+	refundCompleted = "Completed"
+	refundRejected  = "Rejected"
+	refundError     = "Error"
+	refundCanceled  = "Canceled"
+)
+
+// refundStatus maps a refund's status, ignoring case. known is false for a
+// status this version does not know, which is taken as pending: not final,
+// so the caller waits for the refund's webhook.
+func refundStatus(s string) (status providers.RefundStatus, known bool) {
+	switch {
+	case strings.EqualFold(s, refundPending):
+		return providers.RefundPending, true
+	case strings.EqualFold(s, refundCompleted):
+		return providers.RefundSucceeded, true
+	case strings.EqualFold(s, refundRejected), strings.EqualFold(s, refundError), strings.EqualFold(s, refundCanceled):
+		return providers.RefundFailed, true
+	}
+	return providers.RefundPending, false
+}
+
+// toRefund maps Rapyd's refund object to a providers.Refund.
+func toRefund(r refund) (providers.Refund, bool, error) {
+	if r.ID == "" {
+		return providers.Refund{}, false, paygate.Errorf(paygate.EUNAVAILABLE, "rapyd: the response has no refund id")
+	}
+	amount, err := parseAmount(r.Amount, r.Currency)
+	if err != nil {
+		return providers.Refund{}, false, &paygate.Error{
+			Code:    paygate.EUNAVAILABLE,
+			Message: fmt.Sprintf("rapyd: refund %s has an unreadable amount", truncate(r.ID)),
+			Err:     err,
+		}
+	}
+	status, known := refundStatus(r.Status)
+	out := providers.Refund{Ref: r.ID, Status: status, Amount: amount}
+	if status == providers.RefundFailed {
+		out.FailureReason = firstOf(r.FailureReason, r.FailureMessage, r.FailureCode, "refund "+strings.ToLower(r.Status)+" at Rapyd")
+	}
+	return out, known, nil
 }
 
 // methodType is one item of List Payment Methods by Country.
@@ -147,6 +237,18 @@ func decodeMetadata(raw json.RawMessage) paymentMetadata {
 	_ = json.Unmarshal(m["payment_order"], &md.PaymentOrder)
 	_ = json.Unmarshal(m["attempt"], &md.Attempt)
 	return md
+}
+
+// decodeRefundMetadata reads our refund id from a refund's metadata,
+// ignoring anything else.
+func decodeRefundMetadata(raw json.RawMessage) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return ""
+	}
+	var id string
+	_ = json.Unmarshal(m["refund"], &id)
+	return id
 }
 
 // The payment statuses of Rapyd.

@@ -27,6 +27,8 @@ func (s *Simulator) routes() http.Handler {
 	mux.Handle("POST /v1/payments", s.signed(s.createPayment))
 	mux.Handle("GET /v1/payments/{id}", s.signed(s.getPayment))
 	mux.Handle("DELETE /v1/payments/{id}", s.signed(s.cancelPayment))
+	mux.Handle("POST /v1/refunds", s.signed(s.createRefund))
+	mux.Handle("GET /v1/refunds/{id}", s.signed(s.getRefund))
 	mux.Handle("GET /v1/payment_methods/countries/{country}", s.signed(s.listMethods))
 	mux.Handle("/v1/", s.signed(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		s.apiError(w, http.StatusNotFound, "NOT_FOUND", "The request tried an endpoint that the Rapyd sandbox simulator does not have.")
@@ -90,6 +92,7 @@ type paymentObject struct {
 	PaidAt                    int64           `json:"paid_at"`
 	Refunded                  bool            `json:"refunded"`
 	RefundedAmount            json.Number     `json:"refunded_amount"`
+	Refunds                   refundList      `json:"refunds"`
 	FailureCode               string          `json:"failure_code"`
 	FailureMessage            string          `json:"failure_message"`
 	CancelReason              *string         `json:"cancel_reason"`
@@ -132,7 +135,8 @@ func (s *Simulator) object(p *payment) paymentObject {
 		NextAction:                "not_applicable",
 		Captured:                  true,
 		Paid:                      p.status == statusClosed,
-		RefundedAmount:            "0",
+		RefundedAmount:            json.Number(strconv.FormatInt(p.refunded(), 10)),
+		Refunds:                   refundList{Data: []refundObject{}},
 		FailureCode:               p.failureCode,
 		FailureMessage:            p.failureMessage,
 		Expiration:                p.expiration,
@@ -142,6 +146,11 @@ func (s *Simulator) object(p *payment) paymentObject {
 	if p.status == statusActive {
 		o.NextAction = "pending_confirmation"
 	}
+	o.Refunded = o.RefundedAmount != "0"
+	for i := len(p.refunds) - 1; i >= 0; i-- { // newest first
+		o.Refunds.Data = append(o.Refunds.Data, p.refunds[i].object(p))
+	}
+	o.Refunds.TotalCount = len(p.refunds)
 	if !p.paidAt.IsZero() {
 		o.PaidAt = p.paidAt.Unix()
 	}
@@ -363,7 +372,7 @@ func (s *Simulator) listMethods(w http.ResponseWriter, r *http.Request, _ []byte
 				items = append(items, methodTypeObject{
 					Type: t, Name: mi.Label, Category: "ewallet", Country: "KR",
 					Currencies:   []string{string(paygate.KRW)},
-					IsCancelable: true, IsExpirable: true, IsOnline: true,
+					IsCancelable: true, IsExpirable: true, IsOnline: true, IsRefundable: true,
 					PaymentFlowType: "redirect_url",
 				})
 			}

@@ -20,6 +20,8 @@
 //	POST   /v1/payments                          create (idempotency header replays the first response)
 //	GET    /v1/payments/{id}                     retrieve
 //	DELETE /v1/payments/{id}                     cancel an ACT payment (PAYMENT_CANCELED)
+//	POST   /v1/refunds                           refund (part of) a CLO payment (REFUND_COMPLETED)
+//	GET    /v1/refunds/{id}                      retrieve a refund
 //	GET    /v1/payment_methods/countries/{cc}    the configured method types
 //	GET    /pay/{id}                             the hosted wallet page (redirect_url)
 //	POST   /pay/{id}/approve, /pay/{id}/decline  the buyer's answer
@@ -27,6 +29,13 @@
 // Like Rapyd, it sends PAYMENT_SUCCEEDED when a payment is created (status
 // ACT: the buyer has not paid) and PAYMENT_COMPLETED when the buyer pays
 // (status CLO): an integration that ships on PAYMENT_SUCCEEDED is caught here.
+//
+// A refund is answered Pending and completes at once (Rapyd's own sandbox
+// waits for POST /v1/refunds/complete, which the simulator does not
+// serve): REFUND_COMPLETED follows the answer. FailNextRefund makes the next one Rejected instead
+// (PAYMENT_REFUND_REJECTED). As in Rapyd's default configuration, the
+// idempotency header replays Create Payment only, not refunds; the
+// payment object lists its refunds (refunds.data) and refunded_amount.
 package rapydsim
 
 import (
@@ -106,6 +115,8 @@ type Simulator struct {
 	idempotency map[string]replay
 	history     map[string][]*simkit.Webhook // by payment id: every webhook produced, for Redeliver
 	held        map[string][]*simkit.Webhook // by payment id: webhooks held back by Faults.Reorder
+	refunds     map[string]*refund           // by refund id
+	failRefunds int                          // how many of the next refunds are rejected (FailNextRefund)
 
 	hooks *simkit.Deliverer // the webhooks' delivery, through the Faults in force
 }
@@ -128,6 +139,7 @@ type payment struct {
 	failureCode    string
 	failureMessage string
 	cancelReason   string
+	refunds        []*refund // oldest first
 }
 
 // replay is a stored response to a create request with an idempotency key.
@@ -152,6 +164,9 @@ const (
 	typeFailed    = "PAYMENT_FAILED"
 	typeExpired   = "PAYMENT_EXPIRED"
 	typeCanceled  = "PAYMENT_CANCELED"
+
+	typeRefundCompleted = "REFUND_COMPLETED"
+	typeRefundRejected  = "PAYMENT_REFUND_REJECTED"
 )
 
 // New returns a simulator. It does nothing until its handler serves or one
@@ -172,6 +187,7 @@ func New(cfg Config) *Simulator {
 		idempotency: map[string]replay{},
 		history:     map[string][]*simkit.Webhook{},
 		held:        map[string][]*simkit.Webhook{},
+		refunds:     map[string]*refund{},
 	}
 	types := rapyd.DefaultMethodTypes()
 	for m, t := range cfg.MethodTypes {

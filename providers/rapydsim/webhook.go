@@ -20,13 +20,13 @@ const maxBackoff = time.Hour
 
 // webhookEnvelope is the body of a webhook, as Rapyd sends it.
 type webhookEnvelope struct {
-	ID                 string        `json:"id"`
-	Type               string        `json:"type"`
-	Data               paymentObject `json:"data"`
-	TriggerOperationID string        `json:"trigger_operation_id"`
-	Status             string        `json:"status"` // of the webhook: NEW
-	CreatedAt          int64         `json:"created_at"`
-	ExtendedTimestamp  int64         `json:"extended_timestamp"`
+	ID                 string `json:"id"`
+	Type               string `json:"type"`
+	Data               any    `json:"data"` // a paymentObject, or a refundObject for a refund's webhooks
+	TriggerOperationID string `json:"trigger_operation_id"`
+	Status             string `json:"status"` // of the webhook: NEW
+	CreatedAt          int64  `json:"created_at"`
+	ExtendedTimestamp  int64  `json:"extended_timestamp"`
 }
 
 // newDelivery builds the webhook of an event on p, encoded once: each
@@ -34,11 +34,21 @@ type webhookEnvelope struct {
 // still within the receiver's time window. Its ID is the webhook id (wh_…)
 // and its Ref the payment's id. Call it with s.mu held.
 func (s *Simulator) newDelivery(typ string, p *payment, now time.Time) *simkit.Webhook {
-	d := &simkit.Webhook{ID: newID("wh_"), Type: typ, Ref: p.id}
+	return s.delivery(typ, p.id, s.object(p), now)
+}
+
+// newRefundDelivery builds the webhook of an event on refund r of p, whose
+// data is the refund, as newDelivery does. Call it with s.mu held.
+func (s *Simulator) newRefundDelivery(typ string, p *payment, r *refund, now time.Time) *simkit.Webhook {
+	return s.delivery(typ, p.id, r.object(p), now)
+}
+
+func (s *Simulator) delivery(typ, paymentID string, data any, now time.Time) *simkit.Webhook {
+	d := &simkit.Webhook{ID: newID("wh_"), Type: typ, Ref: paymentID}
 	body, err := encodeJSON(webhookEnvelope{
 		ID:                 d.ID,
 		Type:               typ,
-		Data:               s.object(p),
+		Data:               data,
 		TriggerOperationID: newID("op_"),
 		Status:             "NEW",
 		CreatedAt:          now.Unix(),

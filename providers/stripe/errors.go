@@ -21,7 +21,10 @@ import (
 //     message, which quotes part of the key, is dropped;
 //   - 404: ENOTFOUND;
 //   - payment_intent_unexpected_state: ECONFLICT, the PaymentIntent's state
-//     does not allow it (canceling a succeeded one);
+//     does not allow it (canceling a succeeded one); likewise a refund of a
+//     charge already refunded, disputed or no longer refundable
+//     (charge_already_refunded, charge_disputed, refund_disputed_payment,
+//     charge_not_refundable);
 //   - any other 4xx (invalid_request_error, card_error, idempotency_error):
 //     EINVALID with Stripe's message.
 //
@@ -43,7 +46,7 @@ func apiError(op string, err error) error {
 		}
 	case status == http.StatusNotFound:
 		return &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
-	case se.Code == stripego.ErrorCodePaymentIntentUnexpectedState:
+	case conflictCode(se.Code):
 		return &paygate.Error{Code: paygate.ECONFLICT, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
 	case status >= 400 && status < 500:
 		return &paygate.Error{Code: paygate.EINVALID, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
@@ -51,6 +54,20 @@ func apiError(op string, err error) error {
 	// A Stripe error object with no or an odd status: not Stripe's usual
 	// answer, so retry later.
 	return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: unexpected answer %d; retry later", op, status), Err: err}
+}
+
+// conflictCode reports whether a Stripe error code says the state of the
+// PaymentIntent or charge does not allow the request.
+func conflictCode(c stripego.ErrorCode) bool {
+	switch c {
+	case stripego.ErrorCodePaymentIntentUnexpectedState,
+		stripego.ErrorCodeChargeAlreadyRefunded,
+		stripego.ErrorCodeChargeDisputed,
+		stripego.ErrorCodeRefundDisputedPayment,
+		stripego.ErrorCodeChargeNotRefundable:
+		return true
+	}
+	return false
 }
 
 // stripeMessage is Stripe's message of an error, or its code or type when

@@ -14,4 +14,7 @@ const (
 	FieldEventID         = "event_id"          // a webhook event id, evt_…
 	FieldEventType       = "event_type"        // a webhook event type as Stripe spells it
 	FieldAPIVersion      = "api_version"       // a webhook event's Stripe API version
+	FieldRefund          = "refund"            // paygate's refund id
+	FieldRefundRef       = "refund_ref"        // Stripe's Refund id, re_…
+	FieldRefundStatus    = "refund_status"     // a providers.RefundStatus
 )

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	stripego "github.com/stripe/stripe-go/v76"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 )
@@ -123,4 +125,54 @@ func TestStripeMockInvalidRequest(t *testing.T) {
 	if msg := paygate.ErrorMessage(err); !strings.Contains(msg, "additional properties") {
 		t.Errorf("message %q does not carry stripe-mock's reason", msg)
 	}
+}
+
+// TestStripeMockRefund sends the refund request Refund builds to
+// stripe-mock, which checks it against Stripe's OpenAPI specification.
+// Refund itself first retrieves the PaymentIntent, and stripe-mock's never
+// succeeds, so the refund call is made directly.
+func TestStripeMockRefund(t *testing.T) {
+	c := stripeMock(t)
+	req := providers.RefundRequest{
+		PaymentRef:     "pi_3MockRefund",
+		Amount:         paygate.New(500, paygate.EUR),
+		IdempotencyKey: "refund:RF-42",
+		Reason:         "item returned",
+		Refund:         "RF-42",
+	}
+	params, err := refundParams(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params.Context = context.Background()
+	r, err := c.createRefund(params)
+	if err != nil {
+		t.Fatalf("create refund = %v", apiError("refund", err))
+	}
+	if r.LastResponse == nil || r.LastResponse.IdempotencyKey != req.IdempotencyKey {
+		t.Fatalf("echoed Idempotency-Key = %+v, want %q", r.LastResponse, req.IdempotencyKey)
+	}
+	got, err := c.refund(context.Background(), r)
+	if err != nil {
+		t.Fatalf("refund mapping = %v", err)
+	}
+	// stripe-mock echoes the amount; its fixture's currency is usd.
+	if !strings.HasPrefix(got.Ref, "re_") || got.Amount.Minor != 500 || !got.Amount.Currency.Valid() {
+		t.Errorf("refund = %+v, want re_… of the echoed 500", got)
+	}
+	if got.Status != providers.RefundSucceeded {
+		t.Errorf("status = %q, want succeeded from the fixture", got.Status)
+	}
+
+	// stripe-mock refuses what Stripe would: a reason outside its enum.
+	params, _ = refundParams(req)
+	params.Context = context.Background()
+	params.Reason = stripego.String("finance said so")
+	_, err = c.createRefund(params)
+	wantCode(t, "create refund with a free-text reason", apiError("refund", err), paygate.EINVALID)
+
+	// Refund reads stripe-mock's PaymentIntent fixture, which has not
+	// succeeded: nothing to refund, and no refund is asked for.
+	_, err = c.Refund(context.Background(), req)
+	wantCode(t, "Refund of the fixture", err, paygate.ECONFLICT)
 }

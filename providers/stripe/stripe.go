@@ -1,6 +1,8 @@
 // Package stripe is the Stripe provider: iDEAL (EUR, redirect), PayNow (SGD,
 // QR code) and Boleto (BRL, voucher) as PaymentIntents, through stripe-go v76
-// (API version 2023-10-16).
+// (API version 2023-10-16). iDEAL and PayNow payments are refunded with
+// Stripe's Refunds; Boleto has none at Stripe, and Refund says so without
+// asking.
 //
 // A Client talks to one Stripe account with its own secret key and HTTP
 // client; it never touches stripe-go's package-level key or backends, so

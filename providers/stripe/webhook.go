@@ -46,11 +46,18 @@ const MaxWebhookBody = 256 << 10
 // charge.succeeded to EventPaymentSucceeded, payment_intent.processing to
 // EventPaymentProcessing, payment_intent.payment_failed to
 // EventPaymentFailed (EventPaymentExpired when the attempt expired),
-// payment_intent.canceled to EventPaymentCanceled, and every other type to
-// EventOther. A body over MaxWebhookBody, a missing, malformed or
+// payment_intent.canceled to EventPaymentCanceled, charge.refunded to
+// EventRefunded (Amount: everything refunded of the charge so far; no
+// Event.Refund, since the charge does not say which refund it was),
+// charge.dispute.created to EventDisputed, refund.created, refund.updated
+// and charge.refund.updated by the refund's status (see refundEvent: a
+// succeeded one is EventRefunded, a failed or canceled one
+// EventRefundFailed, with Event.Refund from the refund's metadata), and
+// every other type to EventOther. A body over MaxWebhookBody, a missing, malformed or
 // non-matching signature, a timestamp outside the window, a body that is
-// not an event, an event of another account or mode, or a payment event
-// without a PaymentIntent or with an unknown currency is an EINVALID error.
+// not an event, an event of another account or mode, or a payment or
+// refund event whose object is malformed or in an unknown currency is an
+// EINVALID error.
 func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]providers.Event, error) {
 	if c.webhookSecret == "" {
 		return nil, paygate.Errorf(paygate.EINTERNAL, "stripe webhook: no webhook secret is configured")
@@ -285,14 +292,7 @@ func event(e stripego.Event) (providers.Event, error) {
 		if err := json.Unmarshal(e.Data.Raw, &obj); err != nil {
 			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", truncate(e.ID), e.Type)
 		}
-		var pi string
-		if json.Unmarshal(obj.PaymentIntent, &pi) != nil {
-			var expanded struct {
-				ID string `json:"id"`
-			}
-			json.Unmarshal(obj.PaymentIntent, &expanded)
-			pi = expanded.ID
-		}
+		pi := objectID(obj.PaymentIntent)
 		if pi == "" {
 			return ev, nil // not about a PaymentIntent of paygate's
 		}
@@ -311,6 +311,9 @@ func event(e stripego.Event) (providers.Event, error) {
 		ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: amount, Currency: cur}
 		ev.PaymentOrder, ev.Attempt = metadata(obj.Metadata)
 		return ev, nil
+
+	case stripego.EventTypeRefundCreated, stripego.EventTypeRefundUpdated, stripego.EventTypeChargeRefundUpdated:
+		return refundEvent(ev, e)
 	}
 
 	// Any other event about a PaymentIntent still names it, best effort,
@@ -326,6 +329,67 @@ func event(e stripego.Event) (providers.Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// refundEvent maps refund.created, refund.updated and charge.refund.updated,
+// whose object is a Refund, by the refund's status: succeeded is
+// EventRefunded, failed and canceled are EventRefundFailed (with the
+// refund's failure_reason, or "canceled"), and pending or requires_action
+// is EventOther, still naming the payment and the refund. Event.Refund is
+// the refund's metadata refund (our refund id), Amount the refund's own
+// amount. A refund of a charge without a PaymentIntent is none of
+// paygate's: EventOther.
+func refundEvent(ev providers.Event, e stripego.Event) (providers.Event, error) {
+	var r struct {
+		Object        string            `json:"object"`
+		ID            string            `json:"id"`
+		Amount        int64             `json:"amount"`
+		Currency      string            `json:"currency"`
+		Status        string            `json:"status"`
+		FailureReason string            `json:"failure_reason"`
+		PaymentIntent json.RawMessage   `json:"payment_intent"`
+		Metadata      map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(e.Data.Raw, &r); err != nil || r.Object != "refund" || r.ID == "" {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a refund", truncate(e.ID), e.Type)
+	}
+	pi := objectID(r.PaymentIntent)
+	if pi == "" {
+		return ev, nil // not about a PaymentIntent of paygate's
+	}
+	cur, err := currency(stripego.Currency(r.Currency))
+	if err != nil {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+	}
+	if r.Amount < 0 {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+	}
+	ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: r.Amount, Currency: cur}
+	ev.Refund = r.Metadata[MetadataRefund]
+	status, reason, _ := refundStatus(stripego.RefundStatus(r.Status), r.FailureReason)
+	switch status {
+	case providers.RefundSucceeded:
+		ev.Type = providers.EventRefunded
+	case providers.RefundFailed:
+		ev.Type, ev.FailureReason = providers.EventRefundFailed, reason
+	}
+	return ev, nil
+}
+
+// objectID reads a field that holds an object's id, or the object itself
+// when expanded; "" when it holds neither.
+func objectID(raw json.RawMessage) string {
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		return id
+	}
+	var expanded struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &expanded) == nil {
+		return expanded.ID
+	}
+	return ""
 }
 
 // eventIntent decodes the PaymentIntent of a payment_intent.* event.

@@ -100,6 +100,28 @@ func TestParseWebhookEvents(t *testing.T) {
 			ID: "evt_3PaYiI2eZvKYlo2C1dispIde", Type: providers.EventDisputed, ProviderType: "charge.dispute.created",
 			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", Amount: paygate.New(2500, paygate.EUR), OccurredAt: time.Unix(1764281400, 0).UTC(),
 		}},
+		{"refund.updated.json", providers.Event{
+			ID: "evt_3PaYiS2eZvKYlo2C1refUpdS", Type: providers.EventRefunded, ProviderType: "refund.updated",
+			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", Refund: "RF-01HZXA1B2C",
+			Amount: paygate.New(1000, paygate.EUR), OccurredAt: time.Unix(1764195060, 0).UTC(),
+		}},
+		{"refund.updated.failed.json", providers.Event{
+			ID: "evt_3PaYic2eZvKYlo2C0refFail", Type: providers.EventRefundFailed, ProviderType: "refund.updated",
+			PaymentRef: "pi_3PaYhe2eZvKYlo2C1paynow2", Refund: "RF-01HZXB3D4E", FailureReason: "unknown",
+			Amount: paygate.New(12345, paygate.SGD), OccurredAt: time.Unix(1764367800, 0).UTC(),
+		}},
+		{"charge.refund.updated.canceled.json", providers.Event{
+			ID: "evt_3PaYim2eZvKYlo2C1refCanc", Type: providers.EventRefundFailed, ProviderType: "charge.refund.updated",
+			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", Refund: "RF-01HZXC5F6G", FailureReason: "canceled",
+			Amount: paygate.New(500, paygate.EUR), OccurredAt: time.Unix(1764368400, 0).UTC(),
+		}},
+		// Pending is not final: stored, not acted on, but it names the
+		// payment and the refund.
+		{"refund.created.pending.json", providers.Event{
+			ID: "evt_3PaYiw2eZvKYlo2C1refCrPn", Type: providers.EventOther, ProviderType: "refund.created",
+			PaymentRef: "pi_3PaYhe2eZvKYlo2C1paynow2", Refund: "RF-01HZXB3D4E",
+			Amount: paygate.New(12345, paygate.SGD), OccurredAt: time.Unix(1764195600, 0).UTC(),
+		}},
 		{"payout.paid.json", providers.Event{
 			ID: "evt_1PaYhy2eZvKYlo2CpayoutPd", Type: providers.EventOther, ProviderType: "payout.paid",
 			OccurredAt: time.Unix(1764288000, 0).UTC(),
@@ -196,6 +218,81 @@ func TestParseWebhookWindow(t *testing.T) {
 }
 
 func mustFail(_ []providers.Event, err error) error { return err }
+
+// TestParseWebhookRefunds covers the refund objects' edge cases: every
+// status, an expanded payment_intent, a refund of a charge without a
+// PaymentIntent, a refund made at the dashboard (no metadata), and
+// malformed ones.
+func TestParseWebhookRefunds(t *testing.T) {
+	c := newTestClient(t, "http://127.0.0.1:1")
+	event := func(typ, object string) []byte {
+		return []byte(`{"id":"evt_1Refund","object":"event","api_version":"2023-10-16","created":1764195000,"livemode":false,` +
+			`"type":"` + typ + `","data":{"object":` + object + `}}`)
+	}
+	refund := func(fields string) string {
+		return `{"id":"re_1","object":"refund","amount":700,"currency":"eur","payment_intent":"pi_1","metadata":{"refund":"RF-1"}` + fields + `}`
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		want    providers.Event // ID, ProviderType and OccurredAt are filled in
+		message string          // an EINVALID error's message, instead
+	}{
+		{"succeeded", event("refund.updated", refund(`,"status":"succeeded"`)),
+			providers.Event{Type: providers.EventRefunded, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"created succeeded at once", event("refund.created", refund(`,"status":"succeeded"`)),
+			providers.Event{Type: providers.EventRefunded, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"failed without a reason", event("charge.refund.updated", refund(`,"status":"failed"`)),
+			providers.Event{Type: providers.EventRefundFailed, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR), FailureReason: "unknown"}, ""},
+		{"failed, lost card", event("refund.updated", refund(`,"status":"failed","failure_reason":"lost_or_stolen_card"`)),
+			providers.Event{Type: providers.EventRefundFailed, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR), FailureReason: "lost_or_stolen_card"}, ""},
+		{"requires action", event("refund.updated", refund(`,"status":"requires_action"`)),
+			providers.Event{Type: providers.EventOther, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"unknown status", event("refund.updated", refund(`,"status":"reticulating"`)),
+			providers.Event{Type: providers.EventOther, PaymentRef: "pi_1", Refund: "RF-1", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"expanded payment_intent", event("refund.updated",
+			`{"id":"re_1","object":"refund","amount":700,"currency":"eur","status":"succeeded","payment_intent":{"id":"pi_2","object":"payment_intent"},"metadata":{}}`),
+			providers.Event{Type: providers.EventRefunded, PaymentRef: "pi_2", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"dashboard refund: no metadata", event("refund.updated",
+			`{"id":"re_1","object":"refund","amount":700,"currency":"eur","status":"succeeded","payment_intent":"pi_1"}`),
+			providers.Event{Type: providers.EventRefunded, PaymentRef: "pi_1", Amount: paygate.New(700, paygate.EUR)}, ""},
+		{"refund of a bare charge", event("refund.updated",
+			`{"id":"re_1","object":"refund","amount":700,"currency":"eur","status":"succeeded","charge":"ch_1","payment_intent":null}`),
+			providers.Event{Type: providers.EventOther}, ""},
+		{"not a refund", event("refund.updated", `{"id":"ch_1","object":"charge","amount":700,"currency":"eur","payment_intent":"pi_1"}`),
+			providers.Event{}, "does not hold a refund"},
+		{"refund without id", event("refund.updated", `{"object":"refund","amount":700,"currency":"eur","payment_intent":"pi_1"}`),
+			providers.Event{}, "does not hold a refund"},
+		{"unknown currency", event("refund.updated", `{"id":"re_1","object":"refund","amount":700,"currency":"zzz","status":"succeeded","payment_intent":"pi_1"}`),
+			providers.Event{}, "unknown currency"},
+		{"negative amount", event("refund.updated", `{"id":"re_1","object":"refund","amount":-700,"currency":"eur","status":"succeeded","payment_intent":"pi_1"}`),
+			providers.Event{}, "negative amount"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.ParseWebhook(context.Background(), delivery(tt.body, signedHeader(tt.body, testWebhookSecret, receivedAt)))
+			if tt.message != "" {
+				wantCode(t, "ParseWebhook("+tt.name+")", err, paygate.EINVALID)
+				if msg := paygate.ErrorMessage(err); !strings.Contains(msg, tt.message) {
+					t.Fatalf("ParseWebhook(%s): message %q does not contain %q", tt.name, msg, tt.message)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 {
+				t.Fatalf("ParseWebhook(%s) = %+v, %v", tt.name, got, err)
+			}
+			want := tt.want
+			want.ID, want.OccurredAt = "evt_1Refund", time.Unix(1764195000, 0).UTC()
+			var typ struct{ Type string }
+			json.Unmarshal(tt.body, &typ)
+			want.ProviderType = typ.Type
+			want.Verification = got[0].Verification
+			if got[0] != want {
+				t.Fatalf("ParseWebhook(%s) =\n%+v\nwant\n%+v", tt.name, got[0], want)
+			}
+		})
+	}
+}
 
 func TestParseWebhookRefused(t *testing.T) {
 	c := newTestClient(t, "http://127.0.0.1:1")
@@ -310,7 +407,7 @@ func TestParseWebhookWithoutSecret(t *testing.T) {
 func FuzzParseWebhook(f *testing.F) {
 	for _, name := range []string{
 		"payment_intent.succeeded.json", "payment_intent.payment_failed.expired.json",
-		"charge.succeeded.json", "payout.paid.json",
+		"charge.succeeded.json", "payout.paid.json", "refund.updated.json", "refund.updated.failed.json",
 	} {
 		body := loadPayload(f, name)
 		f.Add(body, signedHeader(body, testWebhookSecret, receivedAt), true)

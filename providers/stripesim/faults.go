@@ -14,11 +14,13 @@ import (
 // well-behaved Stripe.
 //
 // They apply to each batch of events as it is handed to delivery: the
-// events of one Approve, Decline or Expire, or of one cancel request.
+// events of one Approve, Decline or Expire, or of one cancel or refund
+// request.
 // Duplicate's copies carry the same event id and body, each signed afresh,
 // as Stripe's at-least-once delivery may send them. Reorder sends the
 // events of one batch newest first: Approve's charge.succeeded before its
-// payment_intent.succeeded; a batch of one event is sent as is. A delayed
+// payment_intent.succeeded, a refund's refund.updated before its
+// charge.refunded; a batch of one event is sent as is. A delayed
 // batch is sent in the background, so Approve, Decline and Expire return
 // before its events arrive. Faults never change the simulator's state: a
 // payment intent whose events were dropped is still retrieved as it really

@@ -102,7 +102,8 @@ type faultEnv struct {
 	sim    *stripesim.Simulator
 	client *stripe.Client
 	ep     *endpoint
-	n      int // payments created
+	base   string // the mount's URL
+	n      int    // payments created
 }
 
 func newFaultEnv(t *testing.T, seed uint64) *faultEnv {
@@ -138,7 +139,7 @@ func newFaultEnv(t *testing.T, seed uint64) *faultEnv {
 			t.Errorf("a webhook failed verification: %v", err)
 		}
 	})
-	return &faultEnv{sim: sim, client: client, ep: ep}
+	return &faultEnv{sim: sim, client: client, ep: ep, base: api.URL + faultMount}
 }
 
 // pay creates an iDEAL payment.

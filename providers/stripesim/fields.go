@@ -15,4 +15,6 @@ const (
 	fieldAttempt       = "attempt"        // the webhook delivery attempt, from 1; 0 for a Redeliver
 	fieldErrorCode     = "error_code"     // a Stripe error code sent to a client
 	fieldParam         = "param"          // the parameter a Stripe error names
+	fieldRefund        = "refund"         // a Refund id (re_…)
+	fieldRefundStatus  = "refund_status"  // a Refund status
 )

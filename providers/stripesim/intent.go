@@ -125,6 +125,7 @@ type charge struct {
 	Method             *paymentMethod
 	MethodType         string
 	Reference          string // paynow
+	Refunded           int64  // amount_refunded: refunds pending or succeeded
 }
 
 // nextAction is what a confirmed intent asks of the buyer, fixed at
@@ -458,7 +459,7 @@ func (pi *intent) toJSON(exp expansions) *intentJSON {
 func (pi *intent) chargeJSON() *chargeJSON {
 	ch := pi.Charge
 	j := &chargeJSON{
-		ID: ch.ID, Object: "charge", Amount: pi.Amount, AmountCaptured: pi.Amount,
+		ID: ch.ID, Object: "charge", Amount: pi.Amount, AmountCaptured: pi.Amount, AmountRefunded: ch.Refunded,
 		BalanceTransaction: ch.BalanceTransaction, BillingDetails: ch.Method.billing(),
 		Captured: true, Created: ch.Created, Currency: pi.Currency, Description: optStr(pi.Description),
 		Metadata: copyMap(pi.Metadata),
@@ -467,6 +468,7 @@ func (pi *intent) chargeJSON() *chargeJSON {
 			"seller_message": "Payment complete.", "type": "authorized",
 		},
 		Paid: true, PaymentIntent: pi.ID, ReceiptEmail: optStr(pi.ReceiptEmail), Status: "succeeded",
+		Refunded: ch.Refunded > 0 && ch.Refunded >= pi.Amount,
 	}
 	if ch.Method != nil {
 		j.PaymentMethod = &ch.Method.ID

@@ -8,7 +8,8 @@
 //
 //   - the API: POST /v1/payment_intents, GET /v1/payment_intents/{id},
 //     POST /v1/payment_intents/{id}/confirm, POST
-//     /v1/payment_intents/{id}/cancel and GET /v1/charges/{id}, form-encoded
+//     /v1/payment_intents/{id}/cancel, GET /v1/charges/{id}, POST
+//     /v1/refunds and GET /v1/refunds/{id}, form-encoded
 //     as stripe-go sends them, answered in the 2023-10-16 JSON shapes, with
 //     Bearer authentication, Idempotency-Key replay and Stripe's error
 //     bodies;
@@ -20,6 +21,9 @@
 // Approve, Decline and Expire are the sandbox's test helpers: they settle a
 // payment as the buyer's bank would and send the webhook events Stripe
 // would send, signed with the endpoint secret exactly as Stripe signs them.
+// Refunds of iDEAL and PayNow payments succeed at once (charge.refunded and
+// refund.updated are sent); a boleto refund is refused, as Stripe has none;
+// FailNextRefund makes a refund fail, as a payer's bank may refuse it.
 // SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
 // reordered, late, lost), and Redeliver resends a payment's events as
 // Stripe's dashboard does. The simulator is a test-mode Stripe: its events
@@ -97,8 +101,11 @@ type Simulator struct {
 	intents map[string]*intent
 	methods map[string]*paymentMethod
 	charges map[string]*intent // by charge id
+	refunds map[string]*refund
 	idem    map[string]*idemEntry
 	history map[string][]*simkit.Webhook // by intent id: every event produced, for Redeliver
+	// failRefunds is how many of the next refunds fail (FailNextRefund).
+	failRefunds int
 
 	hooks *simkit.Deliverer // the events' delivery, through the Faults in force
 }
@@ -141,6 +148,7 @@ func New(cfg Config) *Simulator {
 		intents: make(map[string]*intent),
 		methods: make(map[string]*paymentMethod),
 		charges: make(map[string]*intent),
+		refunds: make(map[string]*refund),
 		idem:    make(map[string]*idemEntry),
 		history: make(map[string][]*simkit.Webhook),
 	}
@@ -168,6 +176,8 @@ func New(cfg Config) *Simulator {
 	mux.HandleFunc("POST /v1/payment_intents/{id}/confirm", s.api(opConfirm))
 	mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", s.api(opCancel))
 	mux.HandleFunc("GET /v1/charges/{id}", s.api(opCharge))
+	mux.HandleFunc("POST /v1/refunds", s.api(opRefund))
+	mux.HandleFunc("GET /v1/refunds/{id}", s.api(opGetRefund))
 	mux.HandleFunc("/v1/", s.api(opNotFound))
 	s.routePages(mux)
 	s.handler = mux
@@ -313,6 +323,8 @@ const (
 	opConfirm
 	opCancel
 	opCharge
+	opRefund
+	opGetRefund
 	opNotFound
 )
 
@@ -344,7 +356,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	if op == opNotFound {
 		aerr := &apiError{Status: 404, Type: "invalid_request_error",
-			Message: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + "). The Stripe sandbox serves payment_intents create, retrieve, confirm and cancel, and charges retrieve."}
+			Message: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + "). The Stripe sandbox serves payment_intents create, retrieve, confirm and cancel, charges retrieve, and refunds create and retrieve."}
 		return aerr.Status, aerr.body()
 	}
 	raw := r.URL.RawQuery
@@ -436,6 +448,10 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 				body = marshal(owner.chargeJSON())
 			}
 		}
+	case opRefund:
+		body, events, aerr = s.createRefund(f, now, reqID, key)
+	case opGetRefund:
+		body, aerr = s.getRefund(id, f)
 	}
 	switch {
 	case aerr != nil:

@@ -1,0 +1,221 @@
+package rapydsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate"
+)
+
+// The refund statuses.
+const (
+	refundPending   = "Pending"
+	refundCompleted = "Completed"
+	refundRejected  = "Rejected"
+)
+
+// maxRefundReferenceLen is the longest merchant_reference_id Rapyd takes on
+// a refund.
+const maxRefundReferenceLen = 255
+
+// rejectedReason is the failure_reason of a refund FailNextRefund rejects.
+const rejectedReason = "The wallet provider rejected the refund (Rapyd sandbox: FailNextRefund)."
+
+// refund is a simulated refund of a payment.
+type refund struct {
+	id            string
+	paymentID     string
+	won           int64
+	status        string
+	reason        string
+	reference     string
+	metadata      json.RawMessage
+	failureReason string
+	createdAt     time.Time
+	updatedAt     time.Time
+}
+
+// refundRequest is the body of POST /v1/refunds.
+type refundRequest struct {
+	Payment             string          `json:"payment"`
+	Amount              json.Number     `json:"amount"`
+	Currency            string          `json:"currency"`
+	Reason              string          `json:"reason"`
+	MerchantReferenceID string          `json:"merchant_reference_id"`
+	Metadata            json.RawMessage `json:"metadata"`
+}
+
+// refundObject is Rapyd's refund object, the fields the simulator fills.
+type refundObject struct {
+	ID                      string          `json:"id"`
+	Amount                  json.Number     `json:"amount"`
+	Payment                 string          `json:"payment"`
+	Currency                string          `json:"currency"`
+	FailureReason           string          `json:"failure_reason"`
+	Metadata                json.RawMessage `json:"metadata"`
+	Reason                  string          `json:"reason"`
+	Status                  string          `json:"status"`
+	CreatedAt               int64           `json:"created_at"`
+	UpdatedAt               int64           `json:"updated_at"`
+	MerchantReferenceID     string          `json:"merchant_reference_id"`
+	PaymentCreatedAt        int64           `json:"payment_created_at"`
+	PaymentMethodType       string          `json:"payment_method_type"`
+	ProportionalRefund      bool            `json:"proportional_refund"`
+	MerchantDebitedAmount   json.Number     `json:"merchant_debited_amount"`
+	MerchantDebitedCurrency string          `json:"merchant_debited_currency"`
+}
+
+// refundList is the refunds of a payment object, as a Rapyd list object.
+type refundList struct {
+	Data       []refundObject `json:"data"`
+	HasMore    bool           `json:"has_more"`
+	TotalCount int            `json:"total_count"`
+	URL        string         `json:"url"`
+}
+
+// object renders a refund of p as Rapyd does. Call it with s.mu held or on
+// copies.
+func (r *refund) object(p *payment) refundObject {
+	won := json.Number(strconv.FormatInt(r.won, 10))
+	return refundObject{
+		ID: r.id, Amount: won, Payment: p.id, Currency: string(paygate.KRW), FailureReason: r.failureReason,
+		Metadata: r.metadata, Reason: r.reason, Status: r.status,
+		CreatedAt: r.createdAt.Unix(), UpdatedAt: r.updatedAt.Unix(), MerchantReferenceID: r.reference,
+		PaymentCreatedAt: p.createdAt.Unix(), PaymentMethodType: p.methodType,
+		MerchantDebitedAmount: won, MerchantDebitedCurrency: string(paygate.KRW),
+	}
+}
+
+// refunded is how much of p is refunded or being refunded: its refunds
+// that are not rejected. Call it with s.mu held.
+func (p *payment) refunded() int64 {
+	var n int64
+	for _, r := range p.refunds {
+		if r.status != refundRejected {
+			n += r.won
+		}
+	}
+	return n
+}
+
+// FailNextRefund makes the next refund created fail as a wallet may refuse
+// it: it is answered Pending, then becomes Rejected at once (with a
+// failure_reason) and PAYMENT_REFUND_REJECTED is sent instead of
+// REFUND_COMPLETED; it does not count as refunded, so the amount can be
+// refunded again. Each call fails one more refund. It is safe to call
+// concurrently with everything else.
+func (s *Simulator) FailNextRefund() {
+	s.mu.Lock()
+	s.failRefunds++
+	s.mu.Unlock()
+}
+
+// createRefund serves POST /v1/refunds: a refund of a CLO payment, of the
+// amount given (the rest of the payment when omitted) up to what is not yet
+// refunded. It is answered Pending; it then completes at once and
+// REFUND_COMPLETED is sent, in the background, as create sends
+// PAYMENT_SUCCEEDED. The idempotency header is not checked, as in Rapyd's
+// default configuration.
+func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []byte) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.apiError(w, http.StatusBadRequest, "INVALID_CONTENT_TYPE", "The request must have Content-Type application/json.")
+		return
+	}
+	var req refundRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		s.apiError(w, http.StatusBadRequest, "INVALID_REQUEST_BODY", "The request body is not a JSON object of a refund.")
+		return
+	}
+	if len(req.MerchantReferenceID) > maxRefundReferenceLen {
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The merchant_reference_id is longer than 255 characters.")
+		return
+	}
+	if len(req.Metadata) > 0 && req.Metadata[0] != '{' && string(req.Metadata) != "null" {
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The metadata must be a JSON object.")
+		return
+	}
+	if req.Currency != "" && req.Currency != string(paygate.KRW) {
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund in "+strconv.Quote(truncate(req.Currency))+", but the payment is in KRW.")
+		return
+	}
+	var won int64
+	if req.Amount != "" {
+		m, err := paygate.ParseMoney(string(req.Amount), paygate.KRW)
+		if err != nil || m.Minor <= 0 {
+			s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund an invalid amount. Send a positive whole number of won, as an integer.")
+			return
+		}
+		won = m.Minor
+	}
+
+	now := s.now()
+	s.mu.Lock()
+	p, ok := s.payments[req.Payment]
+	if !ok {
+		s.mu.Unlock()
+		s.apiError(w, http.StatusNotFound, "ERROR_GET_PAYMENT", "The request tried to refund a payment, but the payment was not found.")
+		return
+	}
+	if p.status != statusClosed {
+		st := p.status
+		s.mu.Unlock()
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND",
+			"The request tried to refund a payment whose status is "+st+". Only a closed payment (CLO) can be refunded.")
+		return
+	}
+	left := p.won - p.refunded()
+	if won == 0 {
+		won = left
+	}
+	if won <= 0 || won > left {
+		s.mu.Unlock()
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND",
+			"The request tried to refund "+strconv.FormatInt(won, 10)+" KRW, but only "+strconv.FormatInt(max(left, 0), 10)+" KRW of the payment is not refunded.")
+		return
+	}
+	rf := &refund{
+		id: newID("refund_"), paymentID: p.id, won: won, status: refundPending, reason: req.Reason,
+		reference: req.MerchantReferenceID, metadata: req.Metadata, createdAt: now, updatedAt: now,
+	}
+	if len(rf.metadata) == 0 || string(rf.metadata) == "null" {
+		rf.metadata = json.RawMessage(`{}`)
+	}
+	p.refunds = append(p.refunds, rf)
+	s.refunds[rf.id] = rf
+	out := s.response(rf.object(p))
+
+	// The sandbox settles it at once, after the Pending answer.
+	typ := typeRefundCompleted
+	rf.status = refundCompleted
+	if s.failRefunds > 0 {
+		s.failRefunds--
+		typ, rf.status, rf.failureReason = typeRefundRejected, refundRejected, rejectedReason
+	}
+	batch := s.queue(s.newRefundDelivery(typ, p, rf, now), true)
+	s.mu.Unlock()
+
+	s.log.Info().Str(fieldPaymentRef, p.id).Str(fieldRefundRef, rf.id).Str(fieldWebhookType, typ).Msg("rapydsim: refund created")
+	writeJSON(w, http.StatusOK, out)
+	s.hooks.Send(r.Context(), batch, false)
+}
+
+// getRefund serves GET /v1/refunds/{id}.
+func (s *Simulator) getRefund(w http.ResponseWriter, r *http.Request, _ []byte) {
+	s.mu.Lock()
+	rf, ok := s.refunds[r.PathValue("id")]
+	var out []byte
+	if ok {
+		out = s.response(rf.object(s.payments[rf.paymentID]))
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.apiError(w, http.StatusNotFound, "ERROR_GET_REFUND", "The request tried to retrieve a refund, but the refund was not found.")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
