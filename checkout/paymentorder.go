@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
@@ -336,4 +337,32 @@ func Checks() []ledger.Check {
 		HAVING (p.status = 'paid' AND (COUNT(t.id) <> 1 OR p.paid_attempt IS NULL))
 		    OR (p.status <> 'paid' AND (COUNT(t.id) <> 0 OR p.paid_attempt IS NOT NULL))
 		ORDER BY p.number`)}
+}
+
+// PaidAttempts lists the payments a buyer made through providers in a
+// currency, newest first (for refunds to source).
+func (s *Service) PaidAttempts(ctx context.Context, buyerID string, c paygate.Currency) ([]finance.PaidAttempt, error) {
+	var rows []struct {
+		ID        string    `db:"id"`
+		Method    string    `db:"method"`
+		Provider  string    `db:"provider"`
+		Ref       string    `db:"provider_ref"`
+		Amount    int64     `db:"amount"`
+		UpdatedAt time.Time `db:"updated_at"`
+	}
+	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
+		return tx.Select(ctx, &rows, `SELECT a.id, a.method, a.provider, a.provider_ref, a.amount, a.updated_at
+			FROM payment_attempts a JOIN payment_orders p ON p.number = a.payment_order
+			WHERE p.buyer_id = ? AND a.currency = ? AND a.status = ? AND a.provider <> ? AND a.provider_ref IS NOT NULL
+			ORDER BY a.updated_at DESC, a.id`, buyerID, string(c), string(AttemptSucceeded), ProviderInternal)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkout: payments of %s: %w", buyerID, err)
+	}
+	out := make([]finance.PaidAttempt, len(rows))
+	for i, r := range rows {
+		out[i] = finance.PaidAttempt{Attempt: r.ID, Method: providers.Method(r.Method), Provider: r.Provider,
+			PaymentRef: r.Ref, Amount: paygate.New(r.Amount, c), PaidAt: r.UpdatedAt.UTC()}
+	}
+	return out, nil
 }

@@ -68,13 +68,30 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		}
 		att.Status = AttemptProcessing
 		return OutcomeUpdated, setAttempt(ctx, tx, att)
-	case providers.EventRefunded, providers.EventDisputed:
+	case providers.EventRefunded, providers.EventRefundFailed, providers.EventDisputed:
 		if att.Status != AttemptSucceeded {
 			return OutcomeDeferred, nil
 		}
+		// One of paygate's refunds to source: confirmed, or failed and the
+		// buyer's balance given back.
+		if ok, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, ev); ok || err != nil {
+			return OutcomeUpdated, err
+		}
+		// Stripe's charge.refunded names no refund of ours but sums every
+		// refund of the payment: when paygate's own refunds explain it, it
+		// is not news.
+		if ev.Type == providers.EventRefunded {
+			explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
+			if err != nil || explained {
+				return OutcomeUnchanged, err
+			}
+		}
 		kind, what := finance.ProviderRefund, "refunded"
-		if ev.Type == providers.EventDisputed {
+		switch ev.Type {
+		case providers.EventDisputed:
 			kind, what = finance.Dispute, "disputed"
+		case providers.EventRefundFailed:
+			what = "refund failed"
 		}
 		return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
 			Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,

@@ -15,11 +15,13 @@ import (
 	"github.com/paygate/paygate/storage"
 )
 
-// API serves finance items and user balances.
+// API serves finance items, user balances, and refunds of balances.
 type API struct {
-	DB     *storage.DB
-	Ledger *ledger.Ledger
-	Keys   server.Keys
+	DB          *storage.DB
+	Ledger      *ledger.Ledger
+	Keys        server.Keys
+	Refunds     *Refunds
+	Idempotency func(http.Handler) http.Handler
 }
 
 // Routes registers GET /v1/finance/items (finance key), and
@@ -31,6 +33,104 @@ func (a *API) Routes(r *mux.Router) {
 	r.Handle("/v1/finance/items", fin(http.HandlerFunc(a.handleItems))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/balances", read(http.HandlerFunc(a.handleBalances))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/statement", read(http.HandlerFunc(a.handleStatement))).Methods(http.MethodGet)
+	r.Handle("/v1/users/{id}/refunds-to-source", fin(a.Idempotency(http.HandlerFunc(a.handleRefund)))).Methods(http.MethodPost)
+	r.Handle("/v1/users/{id}/refunds-to-source", fin(http.HandlerFunc(a.handleRefunds))).Methods(http.MethodGet)
+	r.Handle("/v1/users/{id}/payouts", fin(a.Idempotency(http.HandlerFunc(a.handlePayout)))).Methods(http.MethodPost)
+}
+
+type refundRequest struct {
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	Reason   string `json:"reason"`
+}
+
+func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
+	id, _, err := userAccount(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var body refundRequest
+	if err := server.DecodeJSON(r, &body); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	cur, err := paygate.ParseCurrency(body.Currency)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	amount, err := paygate.ParseMoney(body.Amount, cur)
+	if err != nil {
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err)))
+		return
+	}
+	refunds, err := a.Refunds.ToSource(r.Context(), id, amount, clip(body.Reason, 500))
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	for i := range refunds {
+		refunds[i].Amount = paygate.New(refunds[i].Minor, cur).Amount()
+	}
+	server.WriteJSON(w, http.StatusCreated, map[string]any{"refunds": refunds})
+}
+
+func (a *API) handleRefunds(w http.ResponseWriter, r *http.Request) {
+	id, _, err := userAccount(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var refunds []SourceRefund
+	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		refunds, err = SourceRefunds(r.Context(), tx, id)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	if refunds == nil {
+		refunds = []SourceRefund{}
+	}
+	server.WriteJSON(w, http.StatusOK, map[string]any{"refunds": refunds})
+}
+
+type payoutRequest struct {
+	Amount        string `json:"amount"`
+	Currency      string `json:"currency"`
+	Beneficiary   string `json:"beneficiary"`
+	BankReference string `json:"bank_reference"`
+}
+
+func (a *API) handlePayout(w http.ResponseWriter, r *http.Request) {
+	id, _, err := userAccount(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var body payoutRequest
+	if err := server.DecodeJSON(r, &body); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	cur, err := paygate.ParseCurrency(body.Currency)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	amount, err := paygate.ParseMoney(body.Amount, cur)
+	if err != nil {
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err)))
+		return
+	}
+	p, err := a.Refunds.ManualPayout(r.Context(), id, amount, body.Beneficiary, body.BankReference)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	server.WriteJSON(w, http.StatusCreated, p)
 }
 
 type itemJSON struct {

@@ -74,8 +74,10 @@ type app struct {
 	janitor   *janitor.Janitor
 	lifecycle *orders.Lifecycle
 	sweeper   *sweeper
-	now       func() time.Time // the database clock
-	sandbox   *sandbox.Sandbox // nil in live mode
+	stripeSim *stripesim.Simulator // nil in live mode
+	rapydSim  *rapydsim.Simulator  // nil in live mode
+	now       func() time.Time     // the database clock
+	sandbox   *sandbox.Sandbox     // nil in live mode
 	closers   []func()
 	workers   sync.WaitGroup
 }
@@ -194,6 +196,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 			WebhookURL: publicURL + "/webhooks/rapyd", Logger: log.With().Str("component", "rapydsim").Logger(),
 		})
 		sims[providers.Stripe], sims[providers.Rapyd] = stripeSim{ss}, rapydSim{rs}
+		a.stripeSim, a.rapydSim = ss, rs
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
 	if c.stripeSecretKey != "" {
@@ -237,7 +240,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.sweeper = &sweeper{checkout: co, lifecycle: a.lifecycle, log: log.With().Str("component", "sweeper").Logger()}
 	a.now = db.Now
 	co.PageRoutes(r)
-	(&finance.API{DB: db, Ledger: l, Keys: keys}).Routes(r)
+	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: &finance.Refunds{
+		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
+	}}).Routes(r)
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)

@@ -1,0 +1,353 @@
+package finance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+// PaidAttempt is a payment a buyer made through a provider.
+type PaidAttempt struct {
+	Attempt    string
+	Method     providers.Method
+	Provider   string
+	PaymentRef string
+	Amount     paygate.Money
+	PaidAt     time.Time
+}
+
+// Refund statuses of a source refund.
+const (
+	RefundRequested = "requested" // debited from the balance; the provider not asked yet (or did not answer)
+	RefundPending   = "pending"   // the provider accepted it; its webhook confirms
+	RefundSucceeded = "succeeded"
+	RefundFailed    = "failed" // the provider refused it; the debit was reversed
+)
+
+// SourceRefund is part of a buyer's balance sent back to one of their
+// payments.
+type SourceRefund struct {
+	ID             string    `json:"id" db:"id"`
+	UserID         string    `json:"user_id" db:"user_id"`
+	Attempt        string    `json:"attempt" db:"attempt"`
+	Provider       string    `json:"provider" db:"provider"`
+	PaymentRef     string    `json:"payment_ref" db:"payment_ref"`
+	Minor          int64     `json:"-" db:"amount"`
+	Currency       string    `json:"currency" db:"currency"`
+	Amount         string    `json:"amount" db:"-"`
+	Status         string    `json:"status" db:"status"`
+	ProviderRefund string    `json:"provider_refund,omitempty" db:"provider_refund"`
+	FailureReason  string    `json:"failure_reason,omitempty" db:"failure_reason"`
+	CreatedAt      time.Time `json:"created_at" db:"created_at"`
+}
+
+// Refunds sends buyers' balances back to their payment methods.
+type Refunds struct {
+	DB        *storage.DB
+	Ledger    *ledger.Ledger
+	Providers map[string]providers.Provider
+	// Payments lists a buyer's payments in a currency, newest first.
+	Payments func(ctx context.Context, buyerID string, c paygate.Currency) ([]PaidAttempt, error)
+	Rand     io.Reader // nil = crypto/rand
+	Logger   zerolog.Logger
+}
+
+func (r *Refunds) newID(prefix string) (string, error) {
+	rnd := r.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	b := make([]byte, 12)
+	if _, err := io.ReadFull(rnd, b); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
+
+// ToSource refunds amount of a buyer's balance to the methods they paid
+// with, newest payments first, never more of a payment than it collected
+// (less what was refunded of it before), and only through methods that
+// have refunds. The balance is debited at once, in one transaction with the
+// refund records (a balance that does not cover it is refused whole); each
+// provider is then asked, and a refusal reverses its part of the debit. The
+// provider's refund webhook confirms the rest (ApplyRefundEvent).
+func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
+	if amount.Minor <= 0 {
+		return nil, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
+	}
+	payments, err := r.Payments(ctx, userID, amount.Currency)
+	if err != nil {
+		return nil, err
+	}
+	var created []SourceRefund
+	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
+		created = nil
+		refunded, err := refundedByAttempt(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		left := amount.Minor
+		var unrefundable []string
+		for _, p := range payments {
+			if left == 0 {
+				break
+			}
+			if mi, ok := providers.Lookup(p.Method); !ok || !mi.Refundable || r.Providers[p.Provider] == nil {
+				unrefundable = append(unrefundable, string(p.Method))
+				continue
+			}
+			room := p.Amount.Minor - refunded[p.Attempt]
+			if room <= 0 {
+				continue
+			}
+			part := min(room, left)
+			id, err := r.newID("ref_")
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
+				RefundRequested, tx.Now(), tx.Now()); err != nil {
+				return fmt.Errorf("finance: record refund: %w", err)
+			}
+			_, err = r.Ledger.Post(ctx, tx, ledger.Transfer("refund:"+id+":debited",
+				fmt.Sprintf("balance of %s refunded to %s payment %s", userID, p.Method, p.PaymentRef),
+				ledger.UserBalance(userID), ledger.ProviderClearing(p.Provider), paygate.New(part, amount.Currency)))
+			if err != nil {
+				var short *ledger.InsufficientFundsError
+				if errors.As(err, &short) {
+					return paygate.Errorf(paygate.EINSUFFICIENT, "the balance of %s (%s) does not cover %s", userID, short.Available, amount)
+				}
+				return err
+			}
+			created = append(created, SourceRefund{ID: id, UserID: userID, Attempt: p.Attempt, Provider: p.Provider,
+				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, CreatedAt: tx.Now()})
+			left -= part
+		}
+		if left > 0 {
+			msg := fmt.Sprintf("only %s of %s's payments can be refunded to their methods", paygate.New(amount.Minor-left, amount.Currency), userID)
+			if len(unrefundable) > 0 {
+				msg += fmt.Sprintf(" (%s has no refunds: record a manual bank payout instead)", strings.Join(unique(unrefundable), ", "))
+			}
+			return paygate.Errorf(paygate.ECONFLICT, "%s", msg)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range created {
+		created[i] = r.ask(ctx, created[i], reason)
+	}
+	return created, nil
+}
+
+func unique(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// refundedByAttempt sums the refunds of a user's payments that did not fail.
+func refundedByAttempt(ctx context.Context, tx *storage.Tx, userID string) (map[string]int64, error) {
+	var rows []struct {
+		Attempt string `db:"attempt"`
+		Sum     int64  `db:"total"`
+	}
+	if err := tx.Select(ctx, &rows, `SELECT attempt, SUM(amount) AS total FROM source_refunds
+		WHERE user_id = ? AND status <> ? GROUP BY attempt`, userID, RefundFailed); err != nil {
+		return nil, fmt.Errorf("finance: refunded so far: %w", err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Attempt] = r.Sum
+	}
+	return out, nil
+}
+
+// ask asks the provider for one refund and records its answer: accepted
+// (pending or succeeded), or refused (failed, and the debit reversed). A
+// provider that cannot be reached leaves it requested, for a retry with the
+// same idempotency key.
+func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) SourceRefund {
+	prov := r.Providers[sr.Provider]
+	ref, err := prov.Refund(ctx, providers.RefundRequest{
+		PaymentRef: sr.PaymentRef, Amount: paygate.New(sr.Minor, paygate.Currency(sr.Currency)),
+		IdempotencyKey: "refund:" + sr.ID, Reason: reason, Refund: sr.ID,
+	})
+	log := r.Logger.With().Str("refund", sr.ID).Str("payment_ref", sr.PaymentRef).Logger()
+	switch {
+	case err == nil:
+		status := RefundPending
+		switch ref.Status {
+		case providers.RefundSucceeded:
+			status = RefundSucceeded
+		case providers.RefundFailed:
+			status = RefundFailed
+		}
+		if uerr := r.settle(ctx, sr.ID, status, ref.Ref, ref.FailureReason); uerr != nil {
+			log.Error().Err(uerr).Msg("record provider refund")
+		}
+		sr.Status, sr.ProviderRefund, sr.FailureReason = status, ref.Ref, ref.FailureReason
+	case paygate.ErrorCode(err) == paygate.EUNAVAILABLE:
+		log.Warn().Err(err).Msg("provider unavailable; the refund stays requested")
+	default:
+		reason := paygate.ErrorMessage(err)
+		if uerr := r.settle(ctx, sr.ID, RefundFailed, "", reason); uerr != nil {
+			log.Error().Err(uerr).Msg("reverse refused refund")
+		}
+		sr.Status, sr.FailureReason = RefundFailed, reason
+		log.Warn().Err(err).Msg("provider refused the refund; debit reversed")
+	}
+	return sr
+}
+
+// settle records a refund's new status in its own transaction.
+func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure string) error {
+	return r.DB.Update(ctx, func(tx *storage.Tx) error {
+		_, err := setRefund(ctx, tx, r.Ledger, id, status, providerRef, failure)
+		return err
+	})
+}
+
+// setRefund moves a refund forward (requested → pending → succeeded |
+// failed; a final refund never changes) and reverses the balance debit of
+// one that failed. It reports whether the refund exists.
+func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status, providerRef, failure string) (bool, error) {
+	var cur struct {
+		Status   string `db:"status"`
+		UserID   string `db:"user_id"`
+		Provider string `db:"provider"`
+		Amount   int64  `db:"amount"`
+		Currency string `db:"currency"`
+	}
+	err := tx.Get(ctx, &cur, `SELECT status, user_id, provider, amount, currency FROM source_refunds WHERE id = ?`+tx.ForUpdate(), id)
+	if err != nil {
+		if strings.Contains(err.Error(), "no rows") {
+			return false, nil
+		}
+		return false, err
+	}
+	if cur.Status == RefundSucceeded || cur.Status == RefundFailed || (cur.Status == RefundPending && status == RefundPending) {
+		return true, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
+			failure_reason = ?, updated_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), id); err != nil {
+		return true, err
+	}
+	if status == RefundFailed {
+		_, err := l.Post(ctx, tx, ledger.Transfer("refund:"+id+":reversed", "refund "+id+" failed: the balance is given back",
+			ledger.ProviderClearing(cur.Provider), ledger.UserBalance(cur.UserID), paygate.New(cur.Amount, paygate.Currency(cur.Currency))))
+		if err != nil {
+			return true, fmt.Errorf("finance: reverse refund %s: %w", id, err)
+		}
+	}
+	return true, nil
+}
+
+// ApplyRefundEvent applies a provider's refund webhook about one of
+// paygate's refunds (Event.Refund set) in tx: succeeded, or failed with the
+// debit reversed. It reports false for an event about no refund of
+// paygate's.
+func ApplyRefundEvent(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, ev providers.Event) (bool, error) {
+	if ev.Refund == "" {
+		return false, nil
+	}
+	status := RefundSucceeded
+	if ev.Type == providers.EventRefundFailed {
+		status = RefundFailed
+	}
+	return setRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
+}
+
+// SourceRefunds lists a user's refunds to source, newest first.
+func SourceRefunds(ctx context.Context, tx *storage.Tx, userID string) ([]SourceRefund, error) {
+	var out []SourceRefund
+	if err := tx.Select(ctx, &out, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund, failure_reason, created_at
+		FROM source_refunds WHERE user_id = ? ORDER BY created_at DESC, id`, userID); err != nil {
+		return nil, fmt.Errorf("finance: refunds of %s: %w", userID, err)
+	}
+	for i := range out {
+		out[i].Amount = paygate.New(out[i].Minor, paygate.Currency(out[i].Currency)).Amount()
+		out[i].CreatedAt = out[i].CreatedAt.UTC()
+	}
+	return out, nil
+}
+
+// Payout is a manual bank payout of a user's balance.
+type Payout struct {
+	ID            string    `json:"id"`
+	UserID        string    `json:"user_id"`
+	Amount        string    `json:"amount"`
+	Currency      string    `json:"currency"`
+	Beneficiary   string    `json:"beneficiary"`
+	BankReference string    `json:"bank_reference"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// ManualPayout records that finance paid part of a user's balance to their
+// bank by hand (for a method without refunds): the balance is debited to
+// bank:settlement at once, where reconciliation finds it.
+func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygate.Money, beneficiary, bankRef string) (Payout, error) {
+	beneficiary, bankRef = strings.TrimSpace(beneficiary), strings.TrimSpace(bankRef)
+	switch {
+	case amount.Minor <= 0:
+		return Payout{}, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
+	case beneficiary == "" || len(beneficiary) > 200:
+		return Payout{}, paygate.Errorf(paygate.EINVALID, "beneficiary is required (at most 200 characters)")
+	case bankRef == "" || len(bankRef) > 100:
+		return Payout{}, paygate.Errorf(paygate.EINVALID, "bank_reference is required (at most 100 characters)")
+	}
+	id, err := r.newID("pay_")
+	if err != nil {
+		return Payout{}, err
+	}
+	var p Payout
+	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO manual_payouts (id, user_id, amount, currency, beneficiary, bank_reference, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, userID, amount.Minor, string(amount.Currency), beneficiary, bankRef, tx.Now()); err != nil {
+			return err
+		}
+		_, err := r.Ledger.Post(ctx, tx, ledger.Transfer("payout:"+id, "manual bank payout "+bankRef+" to "+beneficiary,
+			ledger.UserBalance(userID), ledger.BankSettlement, amount))
+		var short *ledger.InsufficientFundsError
+		if errors.As(err, &short) {
+			return paygate.Errorf(paygate.EINSUFFICIENT, "the balance of %s (%s) does not cover %s", userID, short.Available, amount)
+		}
+		p = Payout{ID: id, UserID: userID, Amount: amount.Amount(), Currency: string(amount.Currency),
+			Beneficiary: beneficiary, BankReference: bankRef, CreatedAt: tx.Now()}
+		return err
+	})
+	return p, err
+}
+
+// Explained reports whether paygate's own refunds of a payment that did not
+// fail add up to at least amount: a provider event that reports that much
+// refunded in all is about them.
+func Explained(ctx context.Context, tx *storage.Tx, provider, paymentRef string, amount paygate.Money) (bool, error) {
+	var sum int64
+	if err := tx.Get(ctx, &sum, `SELECT COALESCE(SUM(amount), 0) FROM source_refunds
+		WHERE provider = ? AND payment_ref = ? AND currency = ? AND status <> ?`,
+		provider, paymentRef, string(amount.Currency), RefundFailed); err != nil {
+		return false, fmt.Errorf("finance: refunds of %s: %w", paymentRef, err)
+	}
+	return sum > 0 && sum >= amount.Minor, nil
+}
