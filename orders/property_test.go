@@ -214,3 +214,72 @@ func TestPropertyLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentSweeps: several instances sweep one database at once; each
+// due timer is applied exactly once.
+func TestConcurrentSweeps(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	opts := storage.Options{Now: clk.Now, Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations()}}
+	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		l := ledger.New(db)
+		var ks []paygate.SalesOrderNumber
+		for i := range 20 {
+			p := paygate.PaymentOrderNumber(fmt.Sprintf("P%08d", 100+i))
+			err := db.Update(ctx, func(tx *storage.Tx) error {
+				sos, err := orders.Create(ctx, tx, nil, p, "B1", []orders.New{{SellerID: "S1", Amount: paygate.New(500, paygate.EUR), Description: "x"}})
+				if err != nil {
+					return err
+				}
+				ks = append(ks, sos[0].Number)
+				if _, err := l.Post(ctx, tx, ledger.Transfer("payment:"+string(p)+":settled", "", ledger.ProviderClearing("stripe"),
+					ledger.Escrow(string(sos[0].Number)), sos[0].Amount)); err != nil {
+					return err
+				}
+				_, err = orders.MarkPaid(ctx, tx, p)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.advance(73 * time.Hour) // every delivery window is over
+		var wg sync.WaitGroup
+		moved := make([]int, 4)
+		errs := make([]error, 4)
+		for i := range moved {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lc := &orders.Lifecycle{DB: db, Ledger: l}
+				res, err := lc.Sweep(ctx, clk.Now())
+				moved[i], errs[i] = res[orders.WaitingDelivery], err
+			}()
+		}
+		wg.Wait()
+		total := 0
+		for i := range moved {
+			if errs[i] != nil {
+				t.Fatalf("sweep %d: %v", i, errs[i])
+			}
+			total += moved[i]
+		}
+		if total != len(ks) {
+			t.Fatalf("4 concurrent sweeps moved %d orders, want each of %d once", total, len(ks))
+		}
+		for _, k := range ks {
+			var so orders.SalesOrder
+			db.View(ctx, func(tx *storage.Tx) error {
+				var err error
+				so, err = orders.Get(ctx, tx, k)
+				return err
+			})
+			if so.Status != orders.Refunded || len(so.History) != 2 {
+				t.Fatalf("%s: %s with history %+v, want refunded once", k, so.Status, so.History)
+			}
+		}
+		if r, err := l.Verify(ctx, orders.Checks()...); err != nil || !r.OK() {
+			t.Fatalf("verify: %v %+v", err, r)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +350,25 @@ func TestPayWithBalance(t *testing.T) {
 				t.Fatalf("verify: %v %+v", err, r)
 			}
 		})
+	}
+}
+
+// TestSweepCLI applies due timers with the real binary, as of a time.
+func TestSweepCLI(t *testing.T) {
+	dsn := storagetest.Backends(t)[0].DSN(t)
+	ta := startAppOn(t, dsn, appConfig{})
+	po := paidOrder(t, ta, 2)
+	asOf := time.Now().Add(73 * time.Hour).UTC().Format(time.RFC3339)
+	out, err := exec.Command(binary, "sweep", "--db", dsn, "--as-of", asOf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2 not delivered (refunded)") {
+		t.Fatalf("sweep = %v\n%s", err, out)
+	}
+	var so salesOrderJSON
+	ta.call(t, "GET", "/v1/sales-orders/"+po.Items[0].Number, nil, &so)
+	if so.Status != "refunded" {
+		t.Fatalf("after the sweep: %s, want refunded", so.Status)
+	}
+	if out, err := exec.Command(binary, "sweep", "--db", dsn, "--as-of", "tomorrow").CombinedOutput(); err == nil {
+		t.Fatalf("sweep with a bad time succeeded:\n%s", out)
 	}
 }
