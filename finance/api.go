@@ -38,10 +38,27 @@ func (a *API) Routes(r *mux.Router) {
 	r.Handle("/v1/users/{id}/payouts", fin(a.Idempotency(http.HandlerFunc(a.handlePayout)))).Methods(http.MethodPost)
 }
 
-type refundRequest struct {
+// moneyRequest is the amount of a request body.
+type moneyRequest struct {
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
-	Reason   string `json:"reason"`
+}
+
+func (m moneyRequest) money() (paygate.Money, error) {
+	cur, err := paygate.ParseCurrency(m.Currency)
+	if err != nil {
+		return paygate.Money{}, err
+	}
+	amount, err := paygate.ParseMoney(m.Amount, cur)
+	if err != nil {
+		return paygate.Money{}, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err))
+	}
+	return amount, nil
+}
+
+type refundRequest struct {
+	moneyRequest
+	Reason string `json:"reason"`
 }
 
 func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
@@ -55,14 +72,9 @@ func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	cur, err := paygate.ParseCurrency(body.Currency)
+	amount, err := body.money()
 	if err != nil {
 		server.WriteError(w, r, err)
-		return
-	}
-	amount, err := paygate.ParseMoney(body.Amount, cur)
-	if err != nil {
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err)))
 		return
 	}
 	refunds, err := a.Refunds.ToSource(r.Context(), id, amount, clip(body.Reason, 500))
@@ -71,7 +83,7 @@ func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range refunds {
-		refunds[i].Amount = paygate.New(refunds[i].Minor, cur).Amount()
+		refunds[i].Amount = paygate.New(refunds[i].Minor, amount.Currency).Amount()
 	}
 	server.WriteJSON(w, http.StatusCreated, map[string]any{"refunds": refunds})
 }
@@ -98,8 +110,7 @@ func (a *API) handleRefunds(w http.ResponseWriter, r *http.Request) {
 }
 
 type payoutRequest struct {
-	Amount        string `json:"amount"`
-	Currency      string `json:"currency"`
+	moneyRequest
 	Beneficiary   string `json:"beneficiary"`
 	BankReference string `json:"bank_reference"`
 }
@@ -115,14 +126,9 @@ func (a *API) handlePayout(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	cur, err := paygate.ParseCurrency(body.Currency)
+	amount, err := body.money()
 	if err != nil {
 		server.WriteError(w, r, err)
-		return
-	}
-	amount, err := paygate.ParseMoney(body.Amount, cur)
-	if err != nil {
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err)))
 		return
 	}
 	p, err := a.Refunds.ManualPayout(r.Context(), id, amount, body.Beneficiary, body.BankReference)
