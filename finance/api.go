@@ -31,6 +31,7 @@ func (a *API) Routes(r *mux.Router) {
 	fin := a.Keys.Require(server.RoleFinance)
 	read := a.Keys.Require(server.RoleMarketplace, server.RoleFinance)
 	r.Handle("/v1/finance/items", fin(http.HandlerFunc(a.handleItems))).Methods(http.MethodGet)
+	r.Handle("/v1/finance/trial-balance", fin(http.HandlerFunc(a.handleTrialBalance))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/balances", read(http.HandlerFunc(a.handleBalances))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/statement", read(http.HandlerFunc(a.handleStatement))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/refunds-to-source", fin(a.Idempotency(http.HandlerFunc(a.handleRefund)))).Methods(http.MethodPost)
@@ -345,6 +346,52 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 	for _, l := range page.Lines {
 		out.Lines = append(out.Lines, line{Entry: l.EntryID, Transaction: l.TransactionKey, Description: l.Description,
 			Change: l.Change.Amount(), Balance: l.Balance.Amount(), CreatedAt: l.CreatedAt})
+	}
+	server.WriteJSON(w, http.StatusOK, out)
+}
+
+// handleTrialBalance answers the ledger's totals by account type and
+// currency, and whether each currency sums to zero.
+func (a *API) handleTrialBalance(w http.ResponseWriter, r *http.Request) {
+	var lines []ledger.TrialLine
+	err := a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		var err error
+		lines, err = a.Ledger.TrialBalance(r.Context(), tx)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	type lineJSON struct {
+		Type     ledger.Type      `json:"type"`
+		Currency paygate.Currency `json:"currency"`
+		Accounts int64            `json:"accounts"`
+		Debits   string           `json:"debits"`
+		Credits  string           `json:"credits"`
+		Balance  string           `json:"balance"`
+	}
+	type totalJSON struct {
+		Currency paygate.Currency `json:"currency"`
+		Balance  string           `json:"balance"`
+		Balanced bool             `json:"balanced"`
+	}
+	out := struct {
+		Lines  []lineJSON  `json:"lines"`
+		Totals []totalJSON `json:"totals"`
+	}{Lines: []lineJSON{}, Totals: []totalJSON{}}
+	sums := map[paygate.Currency]int64{}
+	var order []paygate.Currency
+	for _, l := range lines {
+		out.Lines = append(out.Lines, lineJSON{Type: l.Type, Currency: l.Currency, Accounts: l.Accounts,
+			Debits: l.Debits.Amount(), Credits: l.Credits.Amount(), Balance: l.Balance.Amount()})
+		if _, seen := sums[l.Currency]; !seen {
+			order = append(order, l.Currency)
+		}
+		sums[l.Currency] += l.Balance.Minor
+	}
+	for _, c := range order {
+		out.Totals = append(out.Totals, totalJSON{Currency: c, Balance: paygate.New(sums[c], c).Amount(), Balanced: sums[c] == 0})
 	}
 	server.WriteJSON(w, http.StatusOK, out)
 }

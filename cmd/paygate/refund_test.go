@@ -145,3 +145,36 @@ func TestRefundToSource(t *testing.T) {
 		})
 	}
 }
+
+// TestTrialBalance: after payments, refunds and payouts, every currency sums
+// to zero by account type.
+func TestTrialBalance(t *testing.T) {
+	ta := startApp(t, storagetest.Backends(t)[0])
+	refundedBuyer(t, ta, methodCases[0])
+	var tb struct {
+		Lines []struct {
+			Type, Currency, Balance string
+		} `json:"lines"`
+		Totals []struct {
+			Currency string
+			Balance  string
+			Balanced bool
+		} `json:"totals"`
+	}
+	if s := ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/trial-balance", nil, &tb); s != 200 {
+		t.Fatalf("trial balance = %d", s)
+	}
+	if len(tb.Totals) != 1 || !tb.Totals[0].Balanced || tb.Totals[0].Balance != "0.00" {
+		t.Fatalf("totals = %+v", tb.Totals)
+	}
+	byType := map[string]string{}
+	for _, l := range tb.Lines {
+		byType[l.Type] = l.Balance
+	}
+	if byType["asset"] != "19.75" || byType["liability"] != "-19.75" {
+		t.Fatalf("lines = %+v, want 19.75 at the provider owed to the buyer", tb.Lines)
+	}
+	if s := ta.call(t, "GET", "/v1/finance/trial-balance", nil, nil); s != 403 {
+		t.Fatalf("trial balance with the marketplace key = %d, want 403", s)
+	}
+}
