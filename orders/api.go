@@ -25,6 +25,7 @@ func (a *API) Routes(r *mux.Router) {
 	read := a.Keys.Require(server.RoleMarketplace, server.RoleFinance)
 	act := a.Keys.Require(server.RoleMarketplace, server.RoleFinance)
 	r.Handle("/v1/sales-orders/{number}", read(http.HandlerFunc(a.handleGet))).Methods(http.MethodGet)
+	r.Handle("/v1/finance/escrow", a.Keys.Require(server.RoleFinance)(http.HandlerFunc(a.handleEscrow))).Methods(http.MethodGet)
 	r.Handle("/v1/sales-orders/{number}/{action:deliver|confirm|refund|request-refund|agree-refund|refuse-refund|dispute|resolve}",
 		act(a.Idempotency(http.HandlerFunc(a.handleAction)))).Methods(http.MethodPost)
 }
@@ -146,4 +147,34 @@ func (a *API) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	server.WriteJSON(w, http.StatusOK, ToJSON(so))
+}
+
+// handleEscrow answers the money held for sales orders, by status and
+// currency (finance key).
+func (a *API) handleEscrow(w http.ResponseWriter, r *http.Request) {
+	var lines []EscrowLine
+	err := a.Lifecycle.DB.View(r.Context(), func(tx *storage.Tx) error {
+		var err error
+		lines, err = EscrowByStatus(r.Context(), tx)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	type lineJSON struct {
+		Status   Status           `json:"status"`
+		Currency paygate.Currency `json:"currency"`
+		Orders   int64            `json:"orders"`
+		Amount   string           `json:"amount"`
+		Held     string           `json:"held"`
+	}
+	out := struct {
+		Lines []lineJSON `json:"lines"`
+	}{Lines: []lineJSON{}}
+	for _, l := range lines {
+		out.Lines = append(out.Lines, lineJSON{Status: l.Status, Currency: l.Amount.Currency, Orders: l.Orders,
+			Amount: l.Amount.Amount(), Held: l.Held.Amount()})
+	}
+	server.WriteJSON(w, http.StatusOK, out)
 }

@@ -274,3 +274,38 @@ func Checks() []ledger.Check {
 				AND COALESCE(a.credits - a.debits, 0) <> 0)
 		ORDER BY s.number`)}
 }
+
+// EscrowLine is the money held for the sales orders of one status and
+// currency.
+type EscrowLine struct {
+	Status Status
+	Orders int64
+	Amount paygate.Money // the orders' amounts
+	Held   paygate.Money // what their escrow accounts hold
+}
+
+// EscrowByStatus sums the sales orders and their escrow by status and
+// currency: held equals amount while the money is held, and is zero before
+// payment and once final.
+func EscrowByStatus(ctx context.Context, tx *storage.Tx) ([]EscrowLine, error) {
+	var rows []struct {
+		Status   string `db:"status"`
+		Currency string `db:"currency"`
+		Orders   int64  `db:"orders"`
+		Amount   int64  `db:"amount"`
+		Held     int64  `db:"held"`
+	}
+	if err := tx.Select(ctx, &rows, `SELECT s.status, s.currency, COUNT(*) AS orders, SUM(s.amount) AS amount,
+			COALESCE(SUM(a.credits - a.debits), 0) AS held
+		FROM sales_orders s
+		LEFT JOIN ledger_accounts a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
+		GROUP BY s.status, s.currency ORDER BY s.currency, s.status`); err != nil {
+		return nil, fmt.Errorf("orders: escrow by status: %w", err)
+	}
+	out := make([]EscrowLine, len(rows))
+	for i, r := range rows {
+		c := paygate.Currency(r.Currency)
+		out[i] = EscrowLine{Status: Status(r.Status), Orders: r.Orders, Amount: paygate.New(r.Amount, c), Held: paygate.New(r.Held, c)}
+	}
+	return out, nil
+}

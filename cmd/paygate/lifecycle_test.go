@@ -204,6 +204,18 @@ func TestLifecycle(t *testing.T) {
 				r.WriteTo(&b)
 				t.Fatalf("verify: %v\n%s", err, b.String())
 			}
+			var esc struct {
+				Lines []struct{ Status, Amount, Held string } `json:"lines"`
+			}
+			ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/escrow", nil, &esc)
+			for _, l := range esc.Lines {
+				if l.Held != "0.00" {
+					t.Errorf("escrow of %s orders holds %s, want 0.00 (all final)", l.Status, l.Held)
+				}
+			}
+			if len(esc.Lines) != 2 {
+				t.Errorf("escrow lines = %+v, want completed and refunded", esc.Lines)
+			}
 			var commission, escrow int64
 			ta.db.View(ctx, func(tx *storage.Tx) error {
 				tx.Get(ctx, &commission, `SELECT credits - debits FROM ledger_accounts WHERE name = 'platform:commission' AND currency = 'SGD'`)
