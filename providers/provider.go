@@ -13,10 +13,16 @@
 package providers
 
 import (
+	"bufio"
 	"context"
+	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -320,18 +326,305 @@ type Provider interface {
 	// returns its events; a webhook that fails verification or cannot be
 	// parsed is an EINVALID error and must not be stored.
 	ParseWebhook(ctx context.Context, w Webhook) ([]Event, error)
-	// ParseSettlementReport reads a settlement report line by line
-	// (reconciliation; ErrUnsupported until then).
+	// ParseSettlementReport reads the provider's settlement report from r
+	// as it streams, and calls fn once per row, in order. A row it cannot
+	// read is a ReportLine with Err set (EINVALID, naming the line), and
+	// the parse goes on. It returns an EINVALID error for a report it
+	// cannot read at all (no header, a required column missing), r's
+	// error, ctx's error, or fn's error, which stops the parse.
 	ParseSettlementReport(ctx context.Context, r io.Reader, fn func(ReportLine) error) error
 }
 
-// ReportLine is one line of a provider's settlement report. It is filled in
-// by the reconciliation work.
+// ReportLine is one line of a provider's settlement report, in
+// provider-neutral terms. Amounts are signed minor units of the line's
+// currency, as the provider's balance moved: a charge has a positive Gross
+// and (usually) a positive Fee, a refund a negative Gross; Net = Gross - Fee.
+//
+// A line the parser could not read has Err set (an EINVALID *paygate.Error
+// whose message names the line and the column) and Line, plus whatever
+// fields were read before the bad one; its other fields must not be used.
 type ReportLine struct {
-	Line       int
+	// Line is the 1-based line of the file where the row starts (the
+	// header is usually line 1; blank lines count).
+	Line int
+	// ID is the provider's id of the line: Stripe's balance transaction
+	// (txn_…), Rapyd's transaction id.
+	ID string
+	// PaymentRef is the provider's payment ("pi_…", "payment_…"), if the
+	// line has one.
 	PaymentRef string
-	Category   string
-	Gross      paygate.Money
-	Fee        paygate.Money
-	Net        paygate.Money
+	// PaymentOrder and Attempt are paygate's P-number and attempt id, read
+	// back from the payment's metadata when the report carries them.
+	PaymentOrder string
+	Attempt      string
+	// Category is provider-neutral: one of the Report* categories.
+	// ProviderCategory is the provider's own name for it, as written.
+	Category         string
+	ProviderCategory string
+	Gross            paygate.Money
+	Fee              paygate.Money
+	Net              paygate.Money
+	// CreatedAt is when the balance changed, in UTC.
+	CreatedAt time.Time
+	// Err is set on a line that could not be read; see ReportLine.
+	Err error
+}
+
+// The provider-neutral categories of ReportLine.Category. A provider
+// category the parser does not know is ReportOther, not an error.
+const (
+	ReportCharge     = "charge"     // a payment collected
+	ReportRefund     = "refund"     // money sent back to a payer (or a failed refund coming back)
+	ReportFee        = "fee"        // a fee billed on its own line
+	ReportPayout     = "payout"     // money sent to (or returned from) the merchant's bank
+	ReportDispute    = "dispute"    // a chargeback, or its reversal
+	ReportAdjustment = "adjustment" // a correction by the provider
+	ReportOther      = "other"      // anything else
+)
+
+// ReportField is a field of ReportLine that a column of a settlement
+// report fills.
+type ReportField string
+
+// The report fields. ReportPaymentRef, ReportPaymentOrder and ReportAttempt
+// are optional: a report without their columns leaves them empty. The
+// others are required.
+const (
+	ReportID           ReportField = "id"
+	ReportCreated      ReportField = "created"
+	ReportCategory     ReportField = "category"
+	ReportGross        ReportField = "gross"
+	ReportFeeAmount    ReportField = "fee"
+	ReportNet          ReportField = "net"
+	ReportCurrency     ReportField = "currency"
+	ReportPaymentRef   ReportField = "payment_ref"
+	ReportPaymentOrder ReportField = "payment_order"
+	ReportAttempt      ReportField = "attempt"
+)
+
+// ReportFields returns every report field, required ones first.
+func ReportFields() []ReportField {
+	return []ReportField{ReportID, ReportCreated, ReportCategory, ReportGross, ReportFeeAmount, ReportNet, ReportCurrency,
+		ReportPaymentRef, ReportPaymentOrder, ReportAttempt}
+}
+
+// Required reports whether a report must have the field's column.
+func (f ReportField) Required() bool {
+	switch f {
+	case ReportPaymentRef, ReportPaymentOrder, ReportAttempt:
+		return false
+	}
+	return slices.Contains(ReportFields(), f)
+}
+
+// ReportFormat says how ParseCSVReport reads one provider's report.
+type ReportFormat struct {
+	// Provider prefixes error messages ("stripe").
+	Provider string
+	// Columns maps each field to its column header. Headers are matched
+	// ignoring case and surrounding spaces; other columns are ignored, in
+	// any order. Every required field must be mapped.
+	Columns map[ReportField]string
+	// Category maps a provider category (trimmed, as written) to a
+	// Report* category; nil makes every line ReportOther.
+	Category func(string) string
+}
+
+// ParseCSVReport reads a settlement report in CSV, as a provider's
+// ParseSettlementReport does, and calls fn once per row, in order. It
+// streams: one row is in memory at a time.
+//
+// It accepts a UTF-8 byte order mark, CRLF line endings, quoted fields
+// (with commas, quotes and line breaks), blank lines and rows whose fields
+// are all empty (skipped), and extra columns. Amounts are decimal major
+// units of the row's currency (case-insensitive ISO code), read with
+// paygate.ParseSignedMoney (so "1500" and "1500.0" KRW, not "1500.5").
+// Times are "2006-01-02 15:04:05" (UTC), RFC 3339, or Unix seconds.
+//
+// A bad row does not stop the parse: fn gets a ReportLine with Err set
+// (unreadable CSV, a missing or extra field, an empty id, a bad time or
+// amount, an unsupported currency, Gross - Fee != Net). ParseCSVReport
+// returns an EINVALID error for a report without a header or without a
+// required column (or with one twice), the error of r, ctx's error if it is
+// done between rows, or fn's error, unchanged, which stops the parse.
+func ParseCSVReport(ctx context.Context, r io.Reader, f ReportFormat, fn func(ReportLine) error) error {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+
+	var (
+		idx    = map[ReportField]int{}
+		width  int
+		header bool
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := cr.Read()
+		if err == io.EOF {
+			if !header {
+				return paygate.Errorf(paygate.EINVALID, "%s: the report is empty: it has no header", f.Provider)
+			}
+			return nil
+		}
+		var pe *csv.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			return fmt.Errorf("%s: read report: %w", f.Provider, err)
+		}
+		if !header {
+			if pe != nil {
+				return paygate.Errorf(paygate.EINVALID, "%s: report header (line %d) is not valid CSV: %s", f.Provider, pe.StartLine, pe.Err)
+			}
+			if blankRecord(rec) {
+				continue
+			}
+			if idx, err = reportColumns(f, rec); err != nil {
+				return err
+			}
+			width, header = len(rec), true
+			continue
+		}
+		var l ReportLine
+		switch {
+		case pe != nil:
+			l = ReportLine{Line: pe.StartLine}
+			l.Err = paygate.Errorf(paygate.EINVALID, "%s: report line %d is not valid CSV: %s", f.Provider, pe.StartLine, pe.Err)
+		case blankRecord(rec):
+			continue
+		default:
+			line, _ := cr.FieldPos(0)
+			l = parseReportRow(f, idx, width, line, rec)
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+}
+
+const utf8BOM = "\uFEFF"
+
+func blankRecord(rec []string) bool {
+	for _, s := range rec {
+		if strings.TrimSpace(s) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// reportColumns finds the column of each field in the header.
+func reportColumns(f ReportFormat, header []string) (map[ReportField]int, error) {
+	idx := map[ReportField]int{}
+	for _, field := range ReportFields() {
+		name, mapped := f.Columns[field]
+		if !mapped || name == "" {
+			if field.Required() {
+				return nil, paygate.Errorf(paygate.EINVALID, "%s: no column is configured for the report field %q", f.Provider, field)
+			}
+			continue
+		}
+		for i, h := range header {
+			if !strings.EqualFold(strings.TrimSpace(h), strings.TrimSpace(name)) {
+				continue
+			}
+			if _, dup := idx[field]; dup {
+				return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has the column %q twice", f.Provider, truncate(name))
+			}
+			idx[field] = i
+		}
+		if _, ok := idx[field]; !ok && field.Required() {
+			return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has no column %q", f.Provider, truncate(name))
+		}
+	}
+	return idx, nil
+}
+
+// parseReportRow reads one data row; line is where it starts.
+func parseReportRow(f ReportFormat, idx map[ReportField]int, width, line int, rec []string) ReportLine {
+	l := ReportLine{Line: line}
+	bad := func(field ReportField, format string, args ...any) ReportLine {
+		l.Err = paygate.Errorf(paygate.EINVALID, "%s: report line %d, column %q: %s",
+			f.Provider, line, truncate(f.Columns[field]), fmt.Sprintf(format, args...))
+		return l
+	}
+	if len(rec) != width {
+		l.Err = paygate.Errorf(paygate.EINVALID, "%s: report line %d has %d fields, the header %d", f.Provider, line, len(rec), width)
+		return l
+	}
+	get := func(field ReportField) string {
+		if i, ok := idx[field]; ok {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	if l.ID = get(ReportID); l.ID == "" {
+		return bad(ReportID, "the id is empty")
+	}
+	l.PaymentRef = get(ReportPaymentRef)
+	l.PaymentOrder = get(ReportPaymentOrder)
+	l.Attempt = get(ReportAttempt)
+	l.ProviderCategory = get(ReportCategory)
+	if l.ProviderCategory == "" {
+		return bad(ReportCategory, "the category is empty")
+	}
+	l.Category = ReportOther
+	if f.Category != nil {
+		l.Category = f.Category(l.ProviderCategory)
+	}
+	t, err := parseReportTime(get(ReportCreated))
+	if err != nil {
+		return bad(ReportCreated, "%s", paygate.ErrorMessage(err))
+	}
+	l.CreatedAt = t
+	cur, err := paygate.ParseCurrency(strings.ToUpper(get(ReportCurrency)))
+	if err != nil {
+		return bad(ReportCurrency, "%s", paygate.ErrorMessage(err))
+	}
+	for _, a := range []struct {
+		field ReportField
+		m     *paygate.Money
+	}{{ReportGross, &l.Gross}, {ReportFeeAmount, &l.Fee}, {ReportNet, &l.Net}} {
+		if *a.m, err = paygate.ParseSignedMoney(get(a.field), cur); err != nil {
+			return bad(a.field, "%s", paygate.ErrorMessage(err))
+		}
+	}
+	if want, err := l.Gross.Sub(l.Fee); err != nil || want != l.Net {
+		return bad(ReportNet, "net %s is not gross %s minus fee %s", l.Net.Amount(), l.Gross.Amount(), l.Fee.Amount())
+	}
+	return l
+}
+
+// reportTimeLayouts are the time layouts ParseCSVReport accepts, besides
+// Unix seconds.
+var reportTimeLayouts = [...]string{"2006-01-02 15:04:05", time.RFC3339Nano, "2006-01-02T15:04:05"}
+
+func parseReportTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, paygate.Errorf(paygate.EINVALID, "the time is empty")
+	}
+	if len(s) <= 12 && !strings.ContainsAny(s, "-: ") {
+		if sec, err := strconv.ParseInt(s, 10, 64); err == nil && sec >= 0 {
+			return time.Unix(sec, 0).UTC(), nil
+		}
+	}
+	for _, layout := range reportTimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, paygate.Errorf(paygate.EINVALID, "time %q is not like \"2006-01-02 15:04:05\"", truncate(s))
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	const maxQuoted = 32
+	if len(s) > maxQuoted {
+		return s[:maxQuoted] + "…"
+	}
+	return s
 }

@@ -448,11 +448,3 @@ func TestMethodTypes(t *testing.T) {
 		t.Fatalf("CheckMethodTypes with offered types = %v, want nil", err)
 	}
 }
-
-func TestParseSettlementReport(t *testing.T) {
-	c := newClient(t, rapyd.Config{})
-	err := c.ParseSettlementReport(context.Background(), strings.NewReader("a,b\n"), func(providers.ReportLine) error { return nil })
-	if !providers.IsUnsupported(err) {
-		t.Fatalf("ParseSettlementReport = %v, want ErrUnsupported", err)
-	}
-}

@@ -94,6 +94,12 @@ type Config struct {
 	// A method set false here makes Refund return an error wrapping
 	// providers.ErrUnsupported without calling Rapyd.
 	Refundable map[providers.Method]bool
+	// ReportColumns maps a report field to the column header of Rapyd's
+	// reconciliation report that holds it; entries override
+	// DefaultReportColumns, whose names are invented (Rapyd's are not
+	// public). An entry for an optional field with an empty header drops
+	// that column.
+	ReportColumns map[providers.ReportField]string
 	// Country is the country whose payment methods CheckMethodTypes lists;
 	// "" means DefaultCountry.
 	Country string
@@ -126,6 +132,7 @@ type Client struct {
 	methodTypes          map[providers.Method]string
 	refundable           map[providers.Method]bool
 	country              string
+	report               providers.ReportFormat
 	http                 *http.Client
 	tolerance            time.Duration
 	expiration           time.Duration
@@ -140,7 +147,9 @@ var _ providers.Provider = (*Client)(nil)
 
 // New returns a client. It returns an EINVALID error for missing keys, a
 // BaseURL or WebhookURL that is not an absolute http(s) URL, or a method
-// type or refundability for a method that Rapyd does not serve.
+// type or refundability for a method that Rapyd does not serve, or a
+// ReportColumns entry for an unknown field, an empty header of a required
+// field, or two fields on one header.
 func New(cfg Config) (*Client, error) {
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
 		return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the access key and the secret key are required")
@@ -192,6 +201,11 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.refundable[m] = ok
 	}
+	report, err := reportFormat(cfg.ReportColumns)
+	if err != nil {
+		return nil, err
+	}
+	c.report = report
 	if c.country == "" {
 		c.country = DefaultCountry
 	}
@@ -353,10 +367,83 @@ func cancelOutcome(p providers.Payment) error {
 	}
 }
 
-// ParseSettlementReport returns providers.ErrUnsupported: Rapyd's
-// reconciliation report columns are not known yet.
+// DefaultReportColumns returns the column headers of Rapyd's reconciliation
+// report that ParseSettlementReport reads when Config.ReportColumns does not
+// name them. Rapyd does not publish the report's columns: these names are
+// invented and unverified; set Config.ReportColumns to the headers of a
+// real report. The attempt is the payment's merchant_reference_id, which
+// CreatePayment sets to the attempt id.
+func DefaultReportColumns() map[providers.ReportField]string {
+	return map[providers.ReportField]string{
+		providers.ReportID:           "transaction_id",
+		providers.ReportCreated:      "created_at",
+		providers.ReportCategory:     "transaction_type",
+		providers.ReportGross:        "gross_amount",
+		providers.ReportFeeAmount:    "fee_amount",
+		providers.ReportNet:          "net_amount",
+		providers.ReportCurrency:     "currency",
+		providers.ReportPaymentRef:   "payment_id",
+		providers.ReportPaymentOrder: "metadata_payment_order",
+		providers.ReportAttempt:      "merchant_reference_id",
+	}
+}
+
+// reportFormat merges cfg over DefaultReportColumns and checks it.
+func reportFormat(cfg map[providers.ReportField]string) (providers.ReportFormat, error) {
+	cols := DefaultReportColumns()
+	for f, h := range cfg {
+		if _, known := cols[f]; !known {
+			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a report field", truncate(string(f)))
+		}
+		h = strings.TrimSpace(h)
+		if h == "" && f.Required() {
+			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: the report column of %q is empty", f)
+		}
+		cols[f] = h
+	}
+	seen := map[string]providers.ReportField{}
+	for _, f := range providers.ReportFields() {
+		h := strings.ToLower(cols[f])
+		if h == "" {
+			continue
+		}
+		if g, dup := seen[h]; dup {
+			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: the report fields %q and %q have the same column %q", g, f, truncate(cols[f]))
+		}
+		seen[h] = f
+	}
+	return providers.ReportFormat{Provider: "rapyd", Columns: cols, Category: ReportCategory}, nil
+}
+
+// ReportCategory maps a Rapyd transaction type of the reconciliation report
+// to a provider-neutral report category (providers.ReportOther for any it
+// does not know). Rapyd's names are unverified: these follow its API's
+// vocabulary (payments, refunds, chargebacks, payouts, fees).
+func ReportCategory(t string) string {
+	switch strings.ToLower(t) {
+	case "payment", "collect":
+		return providers.ReportCharge
+	case "refund", "reversal":
+		return providers.ReportRefund
+	case "fee", "fees":
+		return providers.ReportFee
+	case "payout", "settlement":
+		return providers.ReportPayout
+	case "chargeback", "dispute":
+		return providers.ReportDispute
+	case "adjustment":
+		return providers.ReportAdjustment
+	}
+	return providers.ReportOther
+}
+
+// ParseSettlementReport reads Rapyd's merchant reconciliation report as
+// CSV, streaming, and calls fn per row; see providers.ParseCSVReport for
+// the rules and errors. Columns are found by the headers of
+// Config.ReportColumns (DefaultReportColumns). Amounts are major units
+// ("15000" KRW), signed as the balance moved, with net = gross - fee.
 func (c *Client) ParseSettlementReport(ctx context.Context, r io.Reader, fn func(providers.ReportLine) error) error {
-	return providers.ErrUnsupported
+	return providers.ParseCSVReport(ctx, r, c.report, fn)
 }
 
 // MethodType is one payment method type Rapyd offers in a country.

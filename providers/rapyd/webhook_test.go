@@ -19,7 +19,7 @@ import (
 	"github.com/paygate/paygate/providers/rapyd"
 )
 
-var update = flag.Bool("update", false, "rewrite the .headers files of the sample webhooks in testdata/rapyd")
+var update = flag.Bool("update", false, "rewrite the .headers files of the sample webhooks in testdata/rapyd and the .golden.json files of the sample reports in testdata/rapyd/reports")
 
 // webhookTime is when the test webhooks are signed and received.
 var webhookTime = time.Unix(1700000400, 0)

@@ -449,10 +449,61 @@ func validRef(ref string) error {
 	return nil
 }
 
-// ParseSettlementReport is not offered yet: it returns
-// providers.ErrUnsupported.
+// ParseSettlementReport reads a Stripe itemized balance-change or payout
+// reconciliation report (balance_change_from_activity.itemized.*,
+// payout_reconciliation.itemized.*) as CSV, streaming, and calls fn per
+// row; see providers.ParseCSVReport for the rules and errors. Columns are
+// found by name (ReportColumns), so request at least those with
+// columns[] when running the report: Stripe's default set is unverified.
+// gross, fee and net are major units ("12.50"; "15000" KRW), with
+// net = gross - fee. reporting_category maps to a provider-neutral category
+// (ReportCategory).
 func (c *Client) ParseSettlementReport(ctx context.Context, r io.Reader, fn func(providers.ReportLine) error) error {
-	return providers.ErrUnsupported
+	return providers.ParseCSVReport(ctx, r, reportFormat, fn)
+}
+
+var reportFormat = providers.ReportFormat{
+	Provider: "stripe",
+	Columns:  ReportColumns(),
+	Category: ReportCategory,
+}
+
+// ReportColumns returns the report columns ParseSettlementReport reads:
+// the columns[] to ask for when running a report.
+func ReportColumns() map[providers.ReportField]string {
+	return map[providers.ReportField]string{
+		providers.ReportID:           "balance_transaction_id",
+		providers.ReportCreated:      "created_utc",
+		providers.ReportCategory:     "reporting_category",
+		providers.ReportGross:        "gross",
+		providers.ReportFeeAmount:    "fee",
+		providers.ReportNet:          "net",
+		providers.ReportCurrency:     "currency",
+		providers.ReportPaymentRef:   "payment_intent_id",
+		providers.ReportPaymentOrder: "payment_metadata[" + MetadataPaymentOrder + "]",
+		providers.ReportAttempt:      "payment_metadata[" + MetadataAttempt + "]",
+	}
+}
+
+// ReportCategory maps a Stripe reporting_category to a provider-neutral
+// report category (providers.ReportOther for any it does not know; Stripe's
+// full list is unverified).
+func ReportCategory(rc string) string {
+	switch strings.ToLower(rc) {
+	case "charge":
+		return providers.ReportCharge
+	case "refund", "refund_failure":
+		return providers.ReportRefund
+	case "fee", "network_cost":
+		return providers.ReportFee
+	case "payout", "payout_reversal":
+		return providers.ReportPayout
+	case "dispute", "dispute_reversal":
+		return providers.ReportDispute
+	case "adjustment", "other_adjustment":
+		return providers.ReportAdjustment
+	}
+	return providers.ReportOther
 }
 
 // logger returns the request's logger from ctx, if it has one, else the

@@ -725,11 +725,3 @@ func TestCancelPayment(t *testing.T) {
 		})
 	}
 }
-
-func TestParseSettlementReport(t *testing.T) {
-	c := newTestClient(t, "http://127.0.0.1:1")
-	err := c.ParseSettlementReport(context.Background(), strings.NewReader("a,b\n"), func(providers.ReportLine) error { return nil })
-	if !providers.IsUnsupported(err) {
-		t.Fatalf("ParseSettlementReport = %v, want ErrUnsupported", err)
-	}
-}
