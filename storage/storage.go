@@ -52,6 +52,12 @@ type DB struct {
 	write   *sqlx.DB
 	read    *sqlx.DB // the same pool as write on PostgreSQL
 	now     func() time.Time
+	// writeTurn orders SQLite's writers first come, first served: the one
+	// writing connection is a token in this channel, and goroutines blocked
+	// on a channel are woken in the order they came (database/sql's pool
+	// hands a freed connection to a random waiter, which makes the tail
+	// latency of a busy writer grow with the queue). Nil on PostgreSQL.
+	writeTurn chan struct{}
 }
 
 // IsPostgresDSN reports whether dsn selects PostgreSQL (a postgres:// or
@@ -118,6 +124,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db.write, db.read = w, r
+	db.writeTurn = make(chan struct{}, 1)
 	return nil
 }
 
@@ -184,6 +191,7 @@ type Tx struct {
 	readOnly    bool
 	afterCommit []func()
 	done        bool
+	release     func() // gives the writer's turn to the next one
 }
 
 // BeginTx starts a write transaction. On SQLite it holds the database's
@@ -191,11 +199,21 @@ type Tx struct {
 // COMMITTED, and writers serialize on the rows they update. The caller must
 // Commit or Rollback it.
 func (db *DB) BeginTx(ctx context.Context) (*Tx, error) {
+	release := func() {}
+	if db.writeTurn != nil {
+		select {
+		case db.writeTurn <- struct{}{}:
+			release = func() { <-db.writeTurn }
+		case <-ctx.Done():
+			return nil, db.wrapErr("begin", ctx.Err())
+		}
+	}
 	t, err := db.write.BeginTxx(ctx, nil)
 	if err != nil {
+		release()
 		return nil, db.wrapErr("begin", err)
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now()}, nil
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release}, nil
 }
 
 // BeginRead starts a read-only transaction that sees one consistent
@@ -276,7 +294,9 @@ func (tx *Tx) Commit() error {
 		return errors.New("storage: transaction already finished")
 	}
 	tx.done = true
-	if err := tx.tx.Commit(); err != nil {
+	err := tx.tx.Commit()
+	tx.finish()
+	if err != nil {
 		return tx.wrapErr("commit", err)
 	}
 	for _, fn := range tx.afterCommit {
@@ -292,7 +312,17 @@ func (tx *Tx) Rollback() error {
 		return nil
 	}
 	tx.done = true
-	return tx.tx.Rollback()
+	err := tx.tx.Rollback()
+	tx.finish()
+	return err
+}
+
+// finish gives up the writer's turn, once.
+func (tx *Tx) finish() {
+	if tx.release != nil {
+		tx.release()
+		tx.release = nil
+	}
 }
 
 func (tx *Tx) rebind(q string) string {
