@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -63,6 +64,11 @@ type Config struct {
 type Inbox struct {
 	cfg   Config
 	wakec chan struct{}
+	// jobs feeds the group committer while Run runs on SQLite (nil
+	// otherwise): deliveries that arrive while one commits share the next
+	// commit.
+	jobs       chan *job
+	committing atomic.Bool
 }
 
 // New returns the inbox.
@@ -73,7 +79,11 @@ func New(cfg Config) *Inbox {
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = time.Second
 	}
-	return &Inbox{cfg: cfg, wakec: make(chan struct{}, 1)}
+	in := &Inbox{cfg: cfg, wakec: make(chan struct{}, 1)}
+	if cfg.DB != nil && cfg.DB.Dialect() == storage.SQLite {
+		in.jobs = make(chan *job, maxBatch)
+	}
+	return in
 }
 
 // Routes registers POST /webhooks/{provider} for each configured provider.
@@ -146,7 +156,7 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 			return Result{}, paygate.Errorf(paygate.EINVALID, "webhook event without an id")
 		}
 	}
-	res, err := in.store(ctx, provider, body, events, true)
+	res, err := in.storeApplied(ctx, provider, body, events)
 	if err == nil {
 		return res, nil
 	}
@@ -165,9 +175,19 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 // transaction, otherwise it leaves them pending.
 func (in *Inbox) store(ctx context.Context, provider string, body []byte, events []providers.Event, apply bool) (Result, error) {
 	var res Result
-	log := server.Logger(ctx)
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
-		res = Result{}
+		var err error
+		res, err = in.storeTx(ctx, tx, provider, body, events, apply)
+		return err
+	})
+	return res, err
+}
+
+// storeTx is store in the caller's transaction.
+func (in *Inbox) storeTx(ctx context.Context, tx *storage.Tx, provider string, body []byte, events []providers.Event, apply bool) (Result, error) {
+	var res Result
+	log := server.Logger(ctx)
+	err := func() error {
 		for _, ev := range events {
 			evJSON, err := json.Marshal(ev)
 			if err != nil {
@@ -206,7 +226,7 @@ func (in *Inbox) store(ctx context.Context, provider string, body []byte, events
 				Str(checkout.FieldPaymentOrder, ev.PaymentOrder).Str(checkout.FieldOutcome, string(outcome)).Msg("webhook event applied")
 		}
 		return nil
-	})
+	}()
 	return res, err
 }
 
