@@ -366,3 +366,36 @@ func (s *Service) PaidAttempts(ctx context.Context, buyerID string, c paygate.Cu
 	}
 	return out, nil
 }
+
+// AttemptByRef returns the attempt of a provider's payment, or ENOTFOUND.
+func (s *Service) AttemptByRef(ctx context.Context, tx *storage.Tx, provider, ref string) (Attempt, error) {
+	var r attemptRow
+	err := tx.Get(ctx, &r, `SELECT `+attemptColumns+` FROM payment_attempts WHERE provider = ? AND provider_ref = ?`, provider, ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Attempt{}, paygate.Errorf(paygate.ENOTFOUND, "no attempt of %s payment %s", provider, ref)
+	}
+	if err != nil {
+		return Attempt{}, fmt.Errorf("checkout: attempt of %s %s: %w", provider, ref, err)
+	}
+	return r.attempt()
+}
+
+// SucceededBetween lists the provider refs of a provider's succeeded
+// attempts last updated in [from, to], for reconciliation.
+func (s *Service) SucceededBetween(ctx context.Context, tx *storage.Tx, provider string, from, to time.Time) (map[string]paygate.Money, error) {
+	var rows []struct {
+		Ref      string `db:"provider_ref"`
+		Amount   int64  `db:"amount"`
+		Currency string `db:"currency"`
+	}
+	if err := tx.Select(ctx, &rows, `SELECT provider_ref, amount, currency FROM payment_attempts
+		WHERE provider = ? AND status = ? AND provider_ref IS NOT NULL AND updated_at >= ? AND updated_at <= ?`,
+		provider, string(AttemptSucceeded), from, to); err != nil {
+		return nil, fmt.Errorf("checkout: succeeded attempts of %s: %w", provider, err)
+	}
+	out := make(map[string]paygate.Money, len(rows))
+	for _, r := range rows {
+		out[r.Ref] = paygate.New(r.Amount, paygate.Currency(r.Currency))
+	}
+	return out, nil
+}

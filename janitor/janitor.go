@@ -46,7 +46,7 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 		}
 		for _, a := range atts {
 			res.Polled++
-			applied, err := j.poll(ctx, a)
+			applied, err := j.Poll(ctx, a)
 			switch {
 			case err != nil:
 				res.Errors++
@@ -58,8 +58,11 @@ func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
 	}
 }
 
-// poll asks the provider about one attempt and applies what it says.
-func (j *Janitor) poll(ctx context.Context, a checkout.Attempt) (bool, error) {
+// Poll asks the provider about one attempt and applies what it says
+// through the inbox, as its webhook would have been; it reports whether
+// that moved the attempt on. Reconciliation uses it to settle a payment the
+// provider reports settled but paygate never heard of.
+func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
 	ev := providers.Event{PaymentRef: a.ProviderRef, PaymentOrder: string(a.PaymentOrder), Attempt: a.ID}
 	if a.ProviderRef == "" {
 		// The call that creates the payment never answered: the buyer was

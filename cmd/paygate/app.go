@@ -24,6 +24,7 @@ import (
 	"github.com/paygate/paygate/providers/rapydsim"
 	"github.com/paygate/paygate/providers/stripe"
 	"github.com/paygate/paygate/providers/stripesim"
+	"github.com/paygate/paygate/recon"
 	"github.com/paygate/paygate/sandbox"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -73,6 +74,7 @@ type app struct {
 	inbox     *webhooks.Inbox
 	janitor   *janitor.Janitor
 	lifecycle *orders.Lifecycle
+	recon     *recon.Reconciler
 	sweeper   *sweeper
 	stripeSim *stripesim.Simulator // nil in live mode
 	rapydSim  *rapydsim.Simulator  // nil in live mode
@@ -247,6 +249,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
+	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
+	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/sandbox"
+	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/storage/storagetest"
+)
+
+type reconJSON struct {
+	Lines  int `json:"lines"`
+	Posted int `json:"posted"`
+	Totals []struct {
+		Status, Currency string
+		Lines            int
+	} `json:"totals"`
+	Unmatched []struct {
+		Status     string `json:"status"`
+		PaymentRef string `json:"payment_ref"`
+		Detail     string `json:"detail"`
+	} `json:"unmatched"`
+}
+
+func (ta *testApp) reconcile(t *testing.T, report string) reconJSON {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ta.url+"/v1/reconciliations?provider=stripe", strings.NewReader(report))
+	req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+	req.Header.Set("Idempotency-Key", fmt.Sprintf("recon-%d", ta.key.Add(1)))
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out reconJSON
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("reconcile = %d %s", resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func count(r reconJSON, status string) int {
+	n := 0
+	for _, t := range r.Totals {
+		if t.Status == status {
+			n += t.Lines
+		}
+	}
+	return n
+}
+
+// TestReconcileStripeReport: three iDEAL payments, one of whose webhooks is
+// lost; Stripe's report lists the three, a charge paygate never made, a fee
+// and a payout. Matching finds each kind; fees and payouts are posted once
+// even when the report is imported twice; the one-command fix settles the
+// lost payment through the inbox, after which it matches.
+func TestReconcileStripeReport(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			var refs []string
+			var lost orderJSON
+			for i := range 3 {
+				po := ta.createOrder(t, methodCase{method: "ideal", currency: "EUR", amounts: []string{"10.00"}})
+				var a attemptJSON
+				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a)
+				if i == 2 { // its webhooks are lost
+					ta.app.sandbox.SetFaults("stripe", sandbox.Faults{Drop: 100})
+					lost = po
+				}
+				ta.pay(t, po, a)
+				refs = append(refs, a.ProviderRef)
+			}
+			ta.app.sandbox.SetFaults("stripe", sandbox.Faults{})
+			now := time.Now().UTC().Format("2006-01-02 15:04:05")
+			report := "balance_transaction_id,created_utc,reporting_category,gross,fee,net,currency,payment_intent_id\r\n"
+			for i, ref := range refs {
+				report += fmt.Sprintf("txn_c%d,%s,charge,10.00,0.45,9.55,eur,%s\r\n", i, now, ref)
+			}
+			report += fmt.Sprintf("txn_x,%s,charge,5.00,0.30,4.70,eur,pi_not_ours\r\n", now)
+			report += fmt.Sprintf("txn_f,%s,fee,-1.00,0.00,-1.00,eur,\r\n", now)
+			report += fmt.Sprintf("txn_p,%s,payout,-25.00,0.00,-25.00,eur,\r\n", now)
+			report += "txn_bad,not a time,charge,1.00,0.00,1.00,eur,pi_x\r\n"
+
+			r := ta.reconcile(t, report)
+			if count(r, "matched") != 2 || count(r, "missing_in_ledger") != 2 || count(r, "fee") != 1 ||
+				count(r, "payout") != 1 || count(r, "invalid") != 1 {
+				t.Fatalf("reconciliation = %+v", r)
+			}
+			fix := ""
+			for _, u := range r.Unmatched {
+				if u.PaymentRef == refs[2] {
+					fix = u.Detail
+				}
+			}
+			if !strings.Contains(fix, "lost webhook") || !strings.Contains(fix, lost.Number) {
+				t.Fatalf("the lost payment's line says %q", fix)
+			}
+			// Fees of 4 charges (0.45 × 3 + 0.30) and the fee line, and the payout.
+			if r.Posted != 6 {
+				t.Fatalf("posted %d ledger transactions, want 6", r.Posted)
+			}
+			if again := ta.reconcile(t, report); again.Posted != 0 {
+				t.Fatalf("the same report imported twice posted %d more", again.Posted)
+			}
+			// The one-command fix: settle from the provider's own status.
+			var out map[string]any
+			if s := ta.callWith(t, testFinanceKey, "settle-1", "POST", "/v1/finance/settle-payment",
+				map[string]any{"provider": "stripe", "payment_ref": refs[2]}, &out); s != 200 || out["status"] != "paid" {
+				t.Fatalf("settle-payment = %d %v", s, out)
+			}
+			r = ta.reconcile(t, report)
+			if count(r, "matched") != 3 || count(r, "missing_in_ledger") != 1 {
+				t.Fatalf("after the fix: %+v", r)
+			}
+			ctx := context.Background()
+			var fees, bank int64
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				tx.Get(ctx, &fees, `SELECT debits - credits FROM ledger_accounts WHERE name = 'platform:provider_fees' AND currency = 'EUR'`)
+				return tx.Get(ctx, &bank, `SELECT debits - credits FROM ledger_accounts WHERE name = 'bank:settlement' AND currency = 'EUR'`)
+			})
+			if fees != 265 || bank != 2500 {
+				t.Fatalf("provider fees %d, bank %d; want 265 and 2500", fees, bank)
+			}
+			res, err := ledger.New(ta.db).Verify(ctx, verifyChecks()...)
+			if err != nil || !res.OK() {
+				t.Fatalf("verify: %v %+v", err, res)
+			}
+		})
+	}
+}

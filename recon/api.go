@@ -1,0 +1,194 @@
+package recon
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/gorilla/mux"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+)
+
+// Settler settles one attempt from its provider's own status, the way its
+// webhook would have (the janitor).
+type Settler interface {
+	Poll(ctx context.Context, a checkout.Attempt) (bool, error)
+}
+
+// API serves reconciliation to finance staff.
+type API struct {
+	Reconciler  *Reconciler
+	Settler     Settler
+	Keys        server.Keys
+	Idempotency func(http.Handler) http.Handler
+}
+
+// MaxReportBytes bounds an uploaded report.
+const MaxReportBytes = 512 << 20
+
+// Routes registers POST /v1/reconciliations?provider=…&format=json|csv|table
+// (the report as the body) and POST /v1/finance/settle-payment (finance key).
+func (a *API) Routes(r *mux.Router) {
+	fin := a.Keys.Require(server.RoleFinance)
+	r.Handle("/v1/reconciliations", fin(a.Idempotency(http.HandlerFunc(a.handleRun)))).Methods(http.MethodPost)
+	r.Handle("/v1/finance/settle-payment", fin(a.Idempotency(http.HandlerFunc(a.handleSettle)))).Methods(http.MethodPost)
+}
+
+func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "json" && format != "csv" && format != "table" {
+		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "format must be json, csv or table"))
+		return
+	}
+	rep, err := a.Reconciler.Run(r.Context(), q.Get("provider"), r.Body)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	switch format {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		WriteCSV(w, rep)
+	case "table":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		WriteTable(w, rep)
+	default:
+		server.WriteJSON(w, http.StatusOK, JSON(rep))
+	}
+}
+
+type settleRequest struct {
+	Provider   string `json:"provider"`
+	PaymentRef string `json:"payment_ref"`
+}
+
+// handleSettle is the one-command fix for a payment the provider settled
+// and paygate never heard of: it asks the provider for the payment's status
+// and applies it through the inbox, as the lost webhook would have.
+func (a *API) handleSettle(w http.ResponseWriter, r *http.Request) {
+	var body settleRequest
+	if err := server.DecodeJSON(r, &body); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var att checkout.Attempt
+	err := a.Reconciler.DB.View(r.Context(), func(tx *storage.Tx) error {
+		var err error
+		att, err = a.Reconciler.Checkout.AttemptByRef(r.Context(), tx, body.Provider, body.PaymentRef)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	moved, err := a.Settler.Poll(r.Context(), att)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	po, err := a.Reconciler.Checkout.Get(r.Context(), att.PaymentOrder)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	server.WriteJSON(w, http.StatusOK, map[string]any{
+		"payment_order": po.Number, "status": po.Status, "attempt": att.ID, "changed": moved,
+	})
+}
+
+// lineJSON is a report line as the API shows it.
+type lineJSON struct {
+	Line       int    `json:"line,omitempty"`
+	ID         string `json:"id,omitempty"`
+	Category   string `json:"category"`
+	PaymentRef string `json:"payment_ref,omitempty"`
+	Status     Status `json:"status"`
+	Gross      string `json:"gross"`
+	Fee        string `json:"fee"`
+	Net        string `json:"net"`
+	Currency   string `json:"currency"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+type totalJSON struct {
+	Status   Status `json:"status"`
+	Currency string `json:"currency"`
+	Lines    int    `json:"lines"`
+	Gross    string `json:"gross"`
+	Fee      string `json:"fee"`
+	Net      string `json:"net"`
+}
+
+// ReportJSON is a report as the API shows it.
+type ReportJSON struct {
+	Provider  string      `json:"provider"`
+	Lines     int         `json:"lines"`
+	Posted    int         `json:"posted"`
+	Totals    []totalJSON `json:"totals"`
+	Unmatched []lineJSON  `json:"unmatched"`
+}
+
+func amt(m paygate.Money) string {
+	if m.Currency == "" {
+		return ""
+	}
+	return m.Amount()
+}
+
+// JSON renders a report for the API.
+func JSON(rep Report) ReportJSON {
+	out := ReportJSON{Provider: rep.Provider, Lines: rep.Lines, Posted: rep.Posted, Totals: []totalJSON{}, Unmatched: []lineJSON{}}
+	for _, t := range rep.Totals {
+		out.Totals = append(out.Totals, totalJSON{Status: t.Status, Currency: string(t.Currency), Lines: t.Lines,
+			Gross: amt(t.Gross), Fee: amt(t.Fee), Net: amt(t.Net)})
+	}
+	for _, l := range rep.Unmatched {
+		out.Unmatched = append(out.Unmatched, lineJSON{Line: l.Line, ID: l.ID, Category: l.Category, PaymentRef: l.PaymentRef,
+			Status: l.Status, Gross: amt(l.Gross), Fee: amt(l.Fee), Net: amt(l.Net), Currency: string(l.Gross.Currency), Detail: l.Detail})
+	}
+	return out
+}
+
+// WriteCSV writes the totals and then every unmatched line.
+func WriteCSV(w io.Writer, rep Report) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"kind", "status", "currency", "lines", "line", "id", "category", "payment_ref", "gross", "fee", "net", "detail"})
+	for _, t := range rep.Totals {
+		cw.Write([]string{"total", string(t.Status), string(t.Currency), strconv.Itoa(t.Lines), "", "", "", "", amt(t.Gross), amt(t.Fee), amt(t.Net), ""})
+	}
+	for _, l := range rep.Unmatched {
+		cw.Write([]string{"unmatched", string(l.Status), string(l.Gross.Currency), "", strconv.Itoa(l.Line), l.ID, l.Category, l.PaymentRef,
+			amt(l.Gross), amt(l.Fee), amt(l.Net), l.Detail})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteTable writes the report for a person at a terminal.
+func WriteTable(w io.Writer, rep Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "reconciliation of a %s report: %d lines, %d ledger transactions posted now\n\n", rep.Provider, rep.Lines, rep.Posted)
+	fmt.Fprintln(tw, "STATUS\tCURRENCY\tLINES\tGROSS\tFEE\tNET")
+	for _, t := range rep.Totals {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Status, t.Currency, t.Lines, amt(t.Gross), amt(t.Fee), amt(t.Net))
+	}
+	if len(rep.Unmatched) > 0 {
+		fmt.Fprintln(tw, "\nUNMATCHED\tLINE\tPAYMENT\tGROSS\tDETAIL")
+		for _, l := range rep.Unmatched {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s %s\t%s\n", l.Status, l.Line, l.PaymentRef, amt(l.Gross), l.Gross.Currency, l.Detail)
+		}
+	}
+	return tw.Flush()
+}

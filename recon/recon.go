@@ -1,0 +1,285 @@
+// Package recon reconciles a provider's settlement report with the ledger:
+// each line is matched to paygate's payments by the provider's reference;
+// fees and payouts are posted (clearing → provider fees, clearing → bank),
+// once however often a report is imported; and what does not match is
+// listed for finance.
+package recon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+// Status is how a report line compares with the ledger.
+type Status string
+
+// The statuses.
+const (
+	Matched           Status = "matched"             // a charge paygate settled, for the same amount
+	MissingInLedger   Status = "missing_in_ledger"   // settled at the provider, not in paygate (a lost webhook?)
+	MissingAtProvider Status = "missing_at_provider" // settled in paygate, absent from the report
+	AmountMismatch    Status = "amount_mismatch"     // the same payment, another amount or currency
+	Refund            Status = "refund"              // a refund line
+	Fee               Status = "fee"                 // a fee line (posted)
+	Payout            Status = "payout"              // a payout to the bank (posted)
+	Other             Status = "other"               // disputes, adjustments, unknown categories
+	Invalid           Status = "invalid"             // a line that could not be read
+)
+
+// Line is one report line and what reconciliation made of it.
+type Line struct {
+	providers.ReportLine
+	Status Status
+	Detail string
+}
+
+// Total sums lines of one status and currency.
+type Total struct {
+	Status   Status
+	Currency paygate.Currency
+	Lines    int
+	Gross    paygate.Money
+	Fee      paygate.Money
+	Net      paygate.Money
+}
+
+// Report is the outcome of one reconciliation.
+type Report struct {
+	Provider  string
+	Lines     int
+	Totals    []Total
+	Unmatched []Line // every line that is not matched (and not a posted fee or payout)
+	Posted    int    // ledger transactions posted by this run (fees, payouts); 0 on a re-import
+}
+
+// Reconciler reconciles reports.
+type Reconciler struct {
+	DB        *storage.DB
+	Ledger    *ledger.Ledger
+	Checkout  *checkout.Service
+	Providers map[string]providers.Provider
+	Logger    zerolog.Logger
+}
+
+const chunk = 500 // lines per database transaction
+
+// Run reconciles one report of a provider, streaming it: lines are matched
+// and their fees and payouts posted chunk by chunk, so memory does not grow
+// with the report (beyond the set of payment references seen, to find the
+// payments missing from it).
+func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader) (Report, error) {
+	prov := r.Providers[provider]
+	if prov == nil {
+		return Report{}, paygate.Errorf(paygate.EINVALID, "unknown provider %q", provider)
+	}
+	rep := Report{Provider: provider}
+	totals := map[[2]string]*Total{}
+	seen := map[string]bool{}
+	var first, last time.Time
+	var pending []providers.ReportLine
+	add := func(l Line) {
+		rep.Lines++
+		k := [2]string{string(l.Status), string(l.Gross.Currency)}
+		t := totals[k]
+		if t == nil {
+			c := l.Gross.Currency
+			t = &Total{Status: l.Status, Currency: c, Gross: paygate.New(0, c), Fee: paygate.New(0, c), Net: paygate.New(0, c)}
+			totals[k] = t
+		}
+		t.Lines++
+		t.Gross.Minor += l.Gross.Minor
+		t.Fee.Minor += l.Fee.Minor
+		t.Net.Minor += l.Net.Minor
+		switch l.Status {
+		case Matched, Fee, Payout, Refund:
+		default:
+			rep.Unmatched = append(rep.Unmatched, l)
+		}
+	}
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		lines, posted, err := r.match(ctx, provider, pending)
+		if err != nil {
+			return err
+		}
+		rep.Posted += posted
+		for _, l := range lines {
+			add(l)
+		}
+		pending = pending[:0]
+		return nil
+	}
+	err := prov.ParseSettlementReport(ctx, report, func(rl providers.ReportLine) error {
+		if rl.Err != nil {
+			add(Line{ReportLine: rl, Status: Invalid, Detail: paygate.ErrorMessage(rl.Err)})
+			return nil
+		}
+		if rl.PaymentRef != "" && rl.Category == providers.ReportCharge {
+			seen[rl.PaymentRef] = true
+		}
+		if !rl.CreatedAt.IsZero() && (first.IsZero() || rl.CreatedAt.Before(first)) {
+			first = rl.CreatedAt
+		}
+		if rl.CreatedAt.After(last) {
+			last = rl.CreatedAt
+		}
+		pending = append(pending, rl)
+		if len(pending) == chunk {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return Report{}, err
+	}
+	// Settled in paygate within the report's period, absent from it.
+	if !first.IsZero() {
+		var ours map[string]paygate.Money
+		err := r.DB.View(ctx, func(tx *storage.Tx) error {
+			var err error
+			ours, err = r.Checkout.SucceededBetween(ctx, tx, provider, first, last)
+			return err
+		})
+		if err != nil {
+			return Report{}, err
+		}
+		refs := make([]string, 0, len(ours))
+		for ref := range ours {
+			if !seen[ref] {
+				refs = append(refs, ref)
+			}
+		}
+		sort.Strings(refs)
+		for _, ref := range refs {
+			m := ours[ref]
+			add(Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge, Gross: m,
+				Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,
+				Detail: "settled in paygate but not in the provider's report for this period"})
+		}
+	}
+	for _, t := range totals {
+		rep.Totals = append(rep.Totals, *t)
+	}
+	sort.Slice(rep.Totals, func(i, j int) bool {
+		if rep.Totals[i].Currency != rep.Totals[j].Currency {
+			return rep.Totals[i].Currency < rep.Totals[j].Currency
+		}
+		return rep.Totals[i].Status < rep.Totals[j].Status
+	})
+	return rep, nil
+}
+
+// match classifies a chunk of lines and posts their fees and payouts, in
+// one transaction. Postings are keyed by the provider's line id, so a report
+// imported twice posts once.
+func (r *Reconciler) match(ctx context.Context, provider string, chunk []providers.ReportLine) ([]Line, int, error) {
+	var out []Line
+	posted := 0
+	clearing := ledger.ProviderClearing(provider)
+	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
+		out, posted = out[:0], 0
+		var postings []ledger.Transaction
+		for _, rl := range chunk {
+			l := Line{ReportLine: rl}
+			switch rl.Category {
+			case providers.ReportCharge:
+				l.Status, l.Detail = r.charge(ctx, tx, provider, rl)
+			case providers.ReportRefund:
+				l.Status = Refund
+			case providers.ReportFee:
+				l.Status = Fee
+			case providers.ReportPayout:
+				l.Status = Payout
+			default:
+				l.Status, l.Detail = Other, "a "+rl.ProviderCategory+" line: for finance"
+			}
+			// The provider's fee on any line: clearing → provider fees.
+			if fee := feeOf(rl); fee.Minor != 0 {
+				t := ledger.Transfer("recon:"+provider+":"+rl.ID+":fee", fmt.Sprintf("%s fee on %s (%s)", provider, rl.ID, rl.ProviderCategory),
+					ledger.PlatformProviderFees, clearing, abs(fee))
+				if fee.Minor < 0 { // a fee given back
+					t = ledger.Transfer(t.Key, t.Description, clearing, ledger.PlatformProviderFees, abs(fee))
+				}
+				postings = append(postings, t)
+			}
+			// A payout moves the net from the provider to the bank.
+			if rl.Category == providers.ReportPayout && rl.Net.Minor != 0 {
+				t := ledger.Transfer("recon:"+provider+":"+rl.ID+":payout", fmt.Sprintf("%s payout %s", provider, rl.ID),
+					ledger.BankSettlement, clearing, abs(rl.Net))
+				if rl.Net.Minor > 0 { // money coming back from the bank
+					t = ledger.Transfer(t.Key, t.Description, clearing, ledger.BankSettlement, abs(rl.Net))
+				}
+				postings = append(postings, t)
+			}
+			out = append(out, l)
+		}
+		if len(postings) == 0 {
+			return nil
+		}
+		rs, err := r.Ledger.PostBatch(ctx, tx, postings)
+		if err != nil {
+			return err
+		}
+		for i, res := range rs {
+			if res.Err != nil {
+				return fmt.Errorf("recon: post %s: %w", postings[i].Key, res.Err)
+			}
+			if res.Status == ledger.Created {
+				posted++
+			}
+		}
+		return nil
+	})
+	return out, posted, err
+}
+
+// feeOf is the fee a line carries: the Fee column, or the whole line for a
+// fee line (whose gross is the fee, as a negative amount).
+func feeOf(rl providers.ReportLine) paygate.Money {
+	if rl.Category == providers.ReportFee && rl.Fee.IsZero() {
+		return paygate.New(-rl.Net.Minor, rl.Net.Currency)
+	}
+	return rl.Fee
+}
+
+func abs(m paygate.Money) paygate.Money {
+	if m.Minor < 0 {
+		return m.Neg()
+	}
+	return m
+}
+
+// charge matches a charge line with paygate's attempt of its payment.
+func (r *Reconciler) charge(ctx context.Context, tx *storage.Tx, provider string, rl providers.ReportLine) (Status, string) {
+	if rl.PaymentRef == "" {
+		return MissingInLedger, "a charge without a payment reference"
+	}
+	a, err := r.Checkout.AttemptByRef(ctx, tx, provider, rl.PaymentRef)
+	if err != nil {
+		return MissingInLedger, "no payment of paygate's has this reference"
+	}
+	if a.Status != checkout.AttemptSucceeded {
+		return MissingInLedger, fmt.Sprintf("payment order %s: paygate holds the attempt as %s (a lost webhook?); settle it with: paygate recon settle --provider %s --ref %s",
+			a.PaymentOrder, a.Status, provider, rl.PaymentRef)
+	}
+	if rl.Gross != a.Amount {
+		return AmountMismatch, fmt.Sprintf("payment order %s: the provider settled %s, paygate %s", a.PaymentOrder, rl.Gross, a.Amount)
+	}
+	return Matched, ""
+}
