@@ -201,26 +201,12 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		a.stripeSim, a.rapydSim = ss, rs
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
-	if c.stripeSecretKey != "" {
-		sc, err := stripe.New(stripe.Config{
-			SecretKey: c.stripeSecretKey, BaseURL: stripeURL, WebhookSecret: c.stripeWebhookSecret,
-			Logger: log.With().Str(checkout.FieldProvider, providers.Stripe).Logger(),
-		})
-		if err != nil {
-			return nil, err
-		}
-		provs[providers.Stripe] = sc
+	clients, err := providerClients(c, stripeURL, rapydURL, publicURL, log)
+	if err != nil {
+		return nil, err
 	}
-	if c.rapydAccessKey != "" {
-		rc, err := rapyd.New(rapyd.Config{
-			AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey, BaseURL: rapydURL,
-			WebhookURL: publicURL + "/webhooks/rapyd",
-			Logger:     log.With().Str(checkout.FieldProvider, providers.Rapyd).Logger(),
-		})
-		if err != nil {
-			return nil, err
-		}
-		provs[providers.Rapyd] = rc
+	for name, p := range clients {
+		provs[name] = p
 	}
 
 	l := ledger.New(db)
@@ -269,3 +255,30 @@ func (s stripeSim) SetFaults(f sandbox.Faults) error {
 type rapydSim struct{ *rapydsim.Simulator }
 
 func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }
+
+// providerClients makes the clients of the providers that have credentials.
+func providerClients(c appConfig, stripeURL, rapydURL, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+	provs := map[string]providers.Provider{}
+	if c.stripeSecretKey != "" {
+		sc, err := stripe.New(stripe.Config{
+			SecretKey: c.stripeSecretKey, BaseURL: stripeURL, WebhookSecret: c.stripeWebhookSecret,
+			Logger: log.With().Str(checkout.FieldProvider, providers.Stripe).Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs[providers.Stripe] = sc
+	}
+	if c.rapydAccessKey != "" {
+		rc, err := rapyd.New(rapyd.Config{
+			AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey, BaseURL: rapydURL,
+			WebhookURL: publicURL + "/webhooks/rapyd",
+			Logger:     log.With().Str(checkout.FieldProvider, providers.Rapyd).Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs[providers.Rapyd] = rc
+	}
+	return provs, nil
+}

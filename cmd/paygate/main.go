@@ -6,6 +6,7 @@
 //	paygate ledger verify    [--db paygate.db]
 //	paygate webhooks replay  [--db paygate.db] --id N | --since TIME
 //	paygate sweep            [--db paygate.db] [--as-of RFC3339]
+//	paygate recon            [--db paygate.db] --provider stripe|rapyd --report FILE [--format table|csv|json]
 package main
 
 import (
@@ -37,6 +38,7 @@ Usage:
   paygate ledger verify [flags]   re-derive the ledger; exit 1 on any drift
   paygate webhooks replay [flags] re-apply stored webhook events (--id N | --since TIME)
   paygate sweep [--as-of TIME]    apply every due timer (expiry, delivery, confirmation, refund windows)
+  paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
 
 Run "paygate COMMAND -h" for the flags of a command. Every flag has an
 environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL).
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stderr)
 	case cmd == "ledger" && len(rest) > 0 && rest[0] == "verify":
 		return verify(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "recon":
+		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case cmd == "sweep":
 		return sweep(ctx, rest, getenv, stdout, stderr)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,30 @@ func TestReconcileStripeReport(t *testing.T) {
 				t.Fatalf("verify: %v %+v", err, res)
 			}
 		})
+	}
+}
+
+// TestReconCLI reconciles a report file with the real binary.
+func TestReconCLI(t *testing.T) {
+	dsn := storagetest.Backends(t)[0].DSN(t)
+	ta := startAppOn(t, dsn, appConfig{})
+	po := ta.createOrder(t, methodCase{method: "ideal", currency: "EUR", amounts: []string{"10.00"}})
+	var a attemptJSON
+	ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a)
+	ta.pay(t, po, a)
+	file := t.TempDir() + "/report.csv"
+	report := "\ufeffbalance_transaction_id,created_utc,reporting_category,gross,fee,net,currency,payment_intent_id\n" +
+		fmt.Sprintf("txn_1,%s,charge,10.00,0.45,9.55,eur,%s\n", time.Now().UTC().Format("2006-01-02 15:04:05"), a.ProviderRef)
+	if err := os.WriteFile(file, []byte(report), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "csv", "json"} {
+		out, err := exec.Command(binary, "recon", "--db", dsn, "--provider", "stripe", "--report", file, "--format", format).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "matched") {
+			t.Fatalf("recon --format %s = %v\n%s", format, err, out)
+		}
+	}
+	if out, err := exec.Command(binary, "recon", "--db", dsn, "--provider", "stripe").CombinedOutput(); err == nil {
+		t.Fatalf("recon without a report succeeded:\n%s", out)
 	}
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/recon"
+)
+
+// reconcile reconciles one settlement report file with the ledger and
+// prints the result: paygate recon --provider stripe|rapyd --report FILE
+// [--format table|csv|json]. Fees and payouts are posted once however often
+// the report is imported. Safe beside a serving process.
+func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var c config
+	fs := newFlags("recon", stderr)
+	c.dbFlag(fs, getenv)
+	provider := fs.String("provider", "", "stripe or rapyd")
+	file := fs.String("report", "", "the settlement report (CSV)")
+	format := fs.String("format", "table", "table, csv or json")
+	if err := parse(fs, args); err != nil {
+		return exitError
+	}
+	if *provider == "" || *file == "" || (*format != "table" && *format != "csv" && *format != "json") {
+		fmt.Fprintln(stderr, "paygate recon: give --provider stripe|rapyd, --report FILE and --format table|csv|json")
+		return exitError
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	defer f.Close()
+	db, err := openDB(ctx, c.db)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	defer db.Close()
+	log := zerolog.New(stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	// Parsing a report calls no provider: the clients need only their
+	// configuration (sandbox mode makes placeholder keys).
+	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox),
+		stripeSecretKey: getenv("STRIPE_SECRET_KEY"), stripeWebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
+		rapydAccessKey: getenv("RAPYD_ACCESS_KEY"), rapydSecretKey: getenv("RAPYD_SECRET_KEY"),
+		apiKey: getenv("PAYGATE_API_KEY"), financeKey: getenv("PAYGATE_FINANCE_KEY")}
+	if err := ac.resolve(); err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	l := ledger.New(db)
+	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	rep, err := (&recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log}).Run(ctx, *provider, f)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	switch *format {
+	case "csv":
+		err = recon.WriteCSV(stdout, rep)
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(recon.JSON(rep))
+	default:
+		err = recon.WriteTable(stdout, rep)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
