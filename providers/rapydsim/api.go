@@ -33,6 +33,7 @@ func (s *Simulator) routes() http.Handler {
 	mux.Handle("/v1/", s.signed(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		s.apiError(w, http.StatusNotFound, "NOT_FOUND", "The request tried an endpoint that the Rapyd sandbox simulator does not have.")
 	}))
+	mux.HandleFunc("GET /reports/settlement.csv", s.serveReport)
 	mux.HandleFunc("GET /pay/{id}", s.payPage)
 	mux.HandleFunc("POST /pay/{id}/approve", s.payAnswer)
 	mux.HandleFunc("POST /pay/{id}/decline", s.payAnswer)

@@ -25,6 +25,7 @@
 //	GET    /v1/payment_methods/countries/{cc}    the configured method types
 //	GET    /pay/{id}                             the hosted wallet page (redirect_url)
 //	POST   /pay/{id}/approve, /pay/{id}/decline  the buyer's answer
+//	GET    /reports/settlement.csv?from=…&to=…   the settlement report (SettlementReport; RFC 3339 bounds, unsigned: sandbox data)
 //
 // Like Rapyd, it sends PAYMENT_SUCCEEDED when a payment is created (status
 // ACT: the buyer has not paid) and PAYMENT_COMPLETED when the buyer pays

@@ -16,7 +16,10 @@
 //   - the buyer's pages: an iDEAL bank page (/ideal/{id}), a PayNow "bank
 //     app" page (/paynow/{id}) with the QR code image (/qr/{id}.png and
 //     .svg), and a boleto voucher (/boleto/{id}, /boleto/{id}/voucher.pdf),
-//     each with sandbox buttons that approve or decline the payment.
+//     each with sandbox buttons that approve or decline the payment;
+//   - the settlement report of what it settled (GET
+//     /reports/settlement.csv?from=…&to=…, RFC 3339, without an API key:
+//     it is sandbox data), as SettlementReport writes it.
 //
 // Approve, Decline and Expire are the sandbox's test helpers: they settle a
 // payment as the buyer's bank would and send the webhook events Stripe
@@ -179,6 +182,7 @@ func New(cfg Config) *Simulator {
 	mux.HandleFunc("POST /v1/refunds", s.api(opRefund))
 	mux.HandleFunc("GET /v1/refunds/{id}", s.api(opGetRefund))
 	mux.HandleFunc("/v1/", s.api(opNotFound))
+	mux.HandleFunc("GET /reports/settlement.csv", s.serveReport)
 	s.routePages(mux)
 	s.handler = mux
 	return s
