@@ -169,3 +169,43 @@ func TestReconCLI(t *testing.T) {
 		t.Fatalf("recon without a report succeeded:\n%s", out)
 	}
 }
+
+// TestReconcileSandboxDay reconciles the simulators' own report of a day:
+// every charge matches, fees and payouts are posted, and the clearing
+// account of the fully reconciled day is zero.
+func TestReconcileSandboxDay(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			for _, c := range []methodCase{methodCases[0], methodCases[0], methodCases[1]} {
+				po := ta.createOrder(t, c)
+				var a attemptJSON
+				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": c.method}, &a)
+				ta.pay(t, po, a)
+			}
+			resp, err := http.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			report, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			r := ta.reconcile(t, string(report))
+			if count(r, "matched") != 3 || len(r.Unmatched) != 0 || count(r, "payout") != 2 {
+				t.Fatalf("sandbox day = %+v\n%s", r, report)
+			}
+			ctx := context.Background()
+			var clearing []int64
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Select(ctx, &clearing, `SELECT debits - credits FROM ledger_accounts WHERE name = 'provider:stripe:clearing'`)
+			})
+			for _, c := range clearing {
+				if c != 0 {
+					t.Fatalf("clearing after a fully reconciled day = %v, want 0 in every currency", clearing)
+				}
+			}
+			if len(clearing) != 2 {
+				t.Fatalf("clearing accounts = %v, want EUR and SGD", clearing)
+			}
+		})
+	}
+}
