@@ -32,6 +32,7 @@ func (a *API) Routes(r *mux.Router) {
 	read := a.Keys.Require(server.RoleMarketplace, server.RoleFinance)
 	r.Handle("/v1/finance/items", fin(http.HandlerFunc(a.handleItems))).Methods(http.MethodGet)
 	r.Handle("/v1/finance/trial-balance", fin(http.HandlerFunc(a.handleTrialBalance))).Methods(http.MethodGet)
+	r.Handle("/v1/finance/audit", fin(http.HandlerFunc(a.handleAudit))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/balances", read(http.HandlerFunc(a.handleBalances))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/statement", read(http.HandlerFunc(a.handleStatement))).Methods(http.MethodGet)
 	r.Handle("/v1/users/{id}/refunds-to-source", fin(a.Idempotency(http.HandlerFunc(a.handleRefund)))).Methods(http.MethodPost)
@@ -392,6 +393,35 @@ func (a *API) handleTrialBalance(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, c := range order {
 		out.Totals = append(out.Totals, totalJSON{Currency: c, Balance: paygate.New(sums[c], c).Amount(), Balanced: sums[c] == 0})
+	}
+	server.WriteJSON(w, http.StatusOK, out)
+}
+
+// handleAudit lists the audit log, of one subject with ?subject=.
+func (a *API) handleAudit(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := pageParams(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	var entries []AuditEntry
+	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
+		entries, err = AuditLog(r.Context(), tx, r.URL.Query().Get("subject"), after, limit)
+		return err
+	})
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []AuditEntry{}
+	}
+	out := struct {
+		Entries []AuditEntry `json:"entries"`
+		Next    string       `json:"next,omitempty"`
+	}{Entries: entries}
+	if len(entries) == limit {
+		out.Next = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
 	server.WriteJSON(w, http.StatusOK, out)
 }

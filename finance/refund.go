@@ -137,6 +137,13 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, CreatedAt: tx.Now()})
 			left -= part
 		}
+		if left == 0 {
+			parts := make([]string, len(created))
+			for i, c := range created {
+				parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, amount.Currency), c.PaymentRef)
+			}
+			return Audit(ctx, tx, "refund_to_source", userID, "", strings.Join(parts, "; "), reason)
+		}
 		if left > 0 {
 			msg := fmt.Sprintf("only %s of %s's payments can be refunded to their methods", paygate.New(amount.Minor-left, amount.Currency), userID)
 			if len(unrefundable) > 0 {
@@ -332,9 +339,12 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 		if errors.As(err, &short) {
 			return paygate.Errorf(paygate.EINSUFFICIENT, "the balance of %s (%s) does not cover %s", userID, short.Available, amount)
 		}
+		if err != nil {
+			return err
+		}
 		p = Payout{ID: id, UserID: userID, Amount: amount.Amount(), Currency: string(amount.Currency),
 			Beneficiary: beneficiary, BankReference: bankRef, CreatedAt: tx.Now()}
-		return err
+		return Audit(ctx, tx, "manual_payout", userID, "", fmt.Sprintf("%s %s to %s (%s)", id, amount, beneficiary, bankRef), "")
 	})
 	return p, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 )
@@ -109,7 +110,11 @@ func (l *Lifecycle) Act(ctx context.Context, k paygate.SalesOrderNumber, req Req
 			return err
 		}
 		out, err = Get(ctx, tx, k)
-		return err
+		if err != nil || req.Action != Resolve {
+			return err
+		}
+		return finance.Audit(ctx, tx, "resolve_dispute", string(k), string(so.Status),
+			fmt.Sprintf("%s; %s refunded to %s, the rest to %s", out.Status, req.RefundAmount, so.BuyerID, so.SellerID), req.Description)
 	})
 	if err == nil {
 		l.Logger.Info().Str("sales_order", string(k)).Str("action", string(req.Action)).Str("status", string(out.Status)).Msg("sales order moved")

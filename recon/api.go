@@ -13,6 +13,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -53,6 +54,14 @@ func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := a.Reconciler.Run(r.Context(), q.Get("provider"), r.Body)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error {
+		return finance.Audit(r.Context(), tx, "reconcile", rep.Provider+" report", "",
+			fmt.Sprintf("%d lines, %d unmatched, %d ledger transactions posted", rep.Lines, len(rep.Unmatched), rep.Posted), "")
+	})
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -99,6 +108,14 @@ func (a *API) handleSettle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	po, err := a.Reconciler.Checkout.Get(r.Context(), att.PaymentOrder)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error {
+		return finance.Audit(r.Context(), tx, "settle_payment", string(po.Number), string(att.Status),
+			fmt.Sprintf("%s (from %s's status of %s)", po.Status, body.Provider, body.PaymentRef), "")
+	})
 	if err != nil {
 		server.WriteError(w, r, err)
 		return

@@ -221,6 +221,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.checkout = co
 	r := srv.Router()
 	r.Handle("/openapi.json", apidoc.Handler()).Methods(http.MethodGet)
+	r.Use(finance.ActorMiddleware)
 	idem := idempotency.New(db).Middleware
 	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idem})
 	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}

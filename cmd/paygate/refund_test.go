@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +180,53 @@ func TestTrialBalance(t *testing.T) {
 	if s := ta.call(t, "GET", "/v1/finance/trial-balance", nil, nil); s != 403 {
 		t.Fatalf("trial balance with the marketplace key = %d, want 403", s)
 	}
+}
+
+// TestAuditLog: finance actions are logged with who did them, before and
+// after, and the log cannot be changed.
+func TestAuditLog(t *testing.T) {
+	ta := startApp(t, storagetest.Backends(t)[0])
+	refundedBuyer(t, ta, methodCases[0]) // U1 holds 19.75 EUR
+	post := func(path, key string, body any) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ta.url+path, strings.NewReader(mustJSON(body)))
+		req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set("X-Actor", "alice@example.com")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post("/v1/users/U1/refunds-to-source", "a1", map[string]any{"amount": "5.00", "currency": "EUR", "reason": "asked by phone"}); s != 201 {
+		t.Fatalf("refund = %d", s)
+	}
+	if s := post("/v1/users/U1/payouts", "a2", map[string]any{"amount": "1.00", "currency": "EUR", "beneficiary": "U1", "bank_reference": "SEPA-1"}); s != 201 {
+		t.Fatalf("payout = %d", s)
+	}
+	var log struct {
+		Entries []struct {
+			Actor, Action, Subject, After, Reason string
+		} `json:"entries"`
+	}
+	ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/audit?subject=U1", nil, &log)
+	if len(log.Entries) != 2 || log.Entries[0].Action != "refund_to_source" || log.Entries[0].Actor != "finance:alice@example.com" ||
+		log.Entries[0].Reason != "asked by phone" || log.Entries[1].Action != "manual_payout" {
+		t.Fatalf("audit log = %+v", log.Entries)
+	}
+	ctx := context.Background()
+	err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE audit_log SET actor = 'mallory'`)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("changing the audit log = %v, want refused", err)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
