@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -40,17 +41,15 @@ const MaxReportBytes = 512 << 20
 func (a *API) Routes(r *mux.Router) {
 	fin := a.Keys.Require(server.RoleFinance)
 	r.Handle("/v1/reconciliations", fin(a.Idempotency(http.HandlerFunc(a.handleRun)))).Methods(http.MethodPost)
+	r.Handle("/v1/reconciliations/{id}", fin(http.HandlerFunc(a.handleGetRun))).Methods(http.MethodGet)
 	r.Handle("/v1/finance/settle-payment", fin(a.Idempotency(http.HandlerFunc(a.handleSettle)))).Methods(http.MethodPost)
 }
 
 func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	format := q.Get("format")
-	if format == "" {
-		format = "json"
-	}
-	if format != "json" && format != "csv" && format != "table" {
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "format must be json, csv or table"))
+	format, err := formatOf(r)
+	if err != nil {
+		server.WriteError(w, r, err)
 		return
 	}
 	rep, err := a.Reconciler.Run(r.Context(), q.Get("provider"), r.Body)
@@ -66,16 +65,55 @@ func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
+	saved, err := a.Reconciler.Save(r.Context(), rep)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/reconciliations/"+saved.ID)
+	writeRun(w, r, format, saved)
+}
+
+// formatOf reads ?format=json|csv|table|html (default json).
+func formatOf(r *http.Request) (string, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "":
+		return "json", nil
+	case "json", "csv", "table", "html":
+		return f, nil
+	}
+	return "", paygate.Errorf(paygate.EINVALID, "format must be json, csv, table or html")
+}
+
+func writeRun(w http.ResponseWriter, r *http.Request, format string, run ReportJSON) {
 	switch format {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		WriteCSV(w, rep)
+		writeCSV(w, run)
 	case "table":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		WriteTable(w, rep)
+		writeTable(w, run)
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		WriteHTML(w, run)
 	default:
-		server.WriteJSON(w, http.StatusOK, JSON(rep))
+		server.WriteJSON(w, http.StatusOK, run)
 	}
+}
+
+func (a *API) handleGetRun(w http.ResponseWriter, r *http.Request) {
+	format, err := formatOf(r)
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	run, err := a.Reconciler.Load(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	writeRun(w, r, format, run)
 }
 
 type settleRequest struct {
@@ -150,6 +188,8 @@ type totalJSON struct {
 
 // ReportJSON is a report as the API shows it.
 type ReportJSON struct {
+	ID        string      `json:"id,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
 	Provider  string      `json:"provider"`
 	Lines     int         `json:"lines"`
 	Posted    int         `json:"posted"`
@@ -179,32 +219,36 @@ func JSON(rep Report) ReportJSON {
 }
 
 // WriteCSV writes the totals and then every unmatched line.
-func WriteCSV(w io.Writer, rep Report) error {
+func WriteCSV(w io.Writer, rep Report) error { return writeCSV(w, JSON(rep)) }
+
+func writeCSV(w io.Writer, rep ReportJSON) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"kind", "status", "currency", "lines", "line", "id", "category", "payment_ref", "gross", "fee", "net", "detail"})
 	for _, t := range rep.Totals {
-		cw.Write([]string{"total", string(t.Status), string(t.Currency), strconv.Itoa(t.Lines), "", "", "", "", amt(t.Gross), amt(t.Fee), amt(t.Net), ""})
+		cw.Write([]string{"total", string(t.Status), t.Currency, strconv.Itoa(t.Lines), "", "", "", "", t.Gross, t.Fee, t.Net, ""})
 	}
 	for _, l := range rep.Unmatched {
-		cw.Write([]string{"unmatched", string(l.Status), string(l.Gross.Currency), "", strconv.Itoa(l.Line), l.ID, l.Category, l.PaymentRef,
-			amt(l.Gross), amt(l.Fee), amt(l.Net), l.Detail})
+		cw.Write([]string{"unmatched", string(l.Status), l.Currency, "", strconv.Itoa(l.Line), l.ID, l.Category, l.PaymentRef,
+			l.Gross, l.Fee, l.Net, l.Detail})
 	}
 	cw.Flush()
 	return cw.Error()
 }
 
 // WriteTable writes the report for a person at a terminal.
-func WriteTable(w io.Writer, rep Report) error {
+func WriteTable(w io.Writer, rep Report) error { return writeTable(w, JSON(rep)) }
+
+func writeTable(w io.Writer, rep ReportJSON) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "reconciliation of a %s report: %d lines, %d ledger transactions posted now\n\n", rep.Provider, rep.Lines, rep.Posted)
 	fmt.Fprintln(tw, "STATUS\tCURRENCY\tLINES\tGROSS\tFEE\tNET")
 	for _, t := range rep.Totals {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Status, t.Currency, t.Lines, amt(t.Gross), amt(t.Fee), amt(t.Net))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Status, t.Currency, t.Lines, t.Gross, t.Fee, t.Net)
 	}
 	if len(rep.Unmatched) > 0 {
 		fmt.Fprintln(tw, "\nUNMATCHED\tLINE\tPAYMENT\tGROSS\tDETAIL")
 		for _, l := range rep.Unmatched {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s %s\t%s\n", l.Status, l.Line, l.PaymentRef, amt(l.Gross), l.Gross.Currency, l.Detail)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s %s\t%s\n", l.Status, l.Line, l.PaymentRef, l.Gross, l.Currency, l.Detail)
 		}
 	}
 	return tw.Flush()

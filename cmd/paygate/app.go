@@ -35,7 +35,7 @@ import (
 func migrations() []storage.Migrations {
 	return []storage.Migrations{
 		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
-		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(),
+		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
 	}
 }
 

@@ -19,8 +19,9 @@ import (
 )
 
 type reconJSON struct {
-	Lines  int `json:"lines"`
-	Posted int `json:"posted"`
+	ID     string `json:"id"`
+	Lines  int    `json:"lines"`
+	Posted int    `json:"posted"`
 	Totals []struct {
 		Status, Currency string
 		Lines            int
@@ -140,6 +141,31 @@ func TestReconcileStripeReport(t *testing.T) {
 			res, err := ledger.New(ta.db).Verify(ctx, verifyChecks()...)
 			if err != nil || !res.OK() {
 				t.Fatalf("verify: %v %+v", err, res)
+			}
+			// The run is kept: read it again in each format.
+			var run struct {
+				ID    string `json:"id"`
+				Lines int    `json:"lines"`
+			}
+			ta.callWith(t, testFinanceKey, "", "GET", "/v1/reconciliations/"+r.ID, nil, &run)
+			if run.ID != r.ID || run.Lines != r.Lines {
+				t.Fatalf("stored run = %+v, want %s", run, r.ID)
+			}
+			for format, want := range map[string]string{"csv": "kind,status", "table": "STATUS", "html": "<h1>Reconciliation " + r.ID} {
+				req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+r.ID+"?format="+format, nil)
+				req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+					t.Fatalf("run as %s = %d %s", format, resp.StatusCode, body)
+				}
+			}
+			if s := ta.callWith(t, testFinanceKey, "", "GET", "/v1/reconciliations/rec_nope", nil, nil); s != 404 {
+				t.Fatalf("unknown run = %d, want 404", s)
 			}
 		})
 	}
