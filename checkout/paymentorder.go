@@ -399,3 +399,30 @@ func (s *Service) SucceededBetween(ctx context.Context, tx *storage.Tx, provider
 	}
 	return out, nil
 }
+
+// AttemptsByRefs returns the attempts of a provider's payments, by
+// reference (refs without an attempt are absent), in one query.
+func (s *Service) AttemptsByRefs(ctx context.Context, tx *storage.Tx, provider string, refs []string) (map[string]Attempt, error) {
+	out := make(map[string]Attempt, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(refs)+1)
+	args = append(args, provider)
+	for _, r := range refs {
+		args = append(args, r)
+	}
+	var rows []attemptRow
+	if err := tx.Select(ctx, &rows, `SELECT `+attemptColumns+` FROM payment_attempts WHERE provider = ? AND provider_ref IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(refs)), ", ")+`)`, args...); err != nil {
+		return nil, fmt.Errorf("checkout: attempts of %s payments: %w", provider, err)
+	}
+	for _, r := range rows {
+		a, err := r.attempt()
+		if err != nil {
+			return nil, err
+		}
+		out[a.ProviderRef] = a
+	}
+	return out, nil
+}

@@ -194,12 +194,22 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 	clearing := ledger.ProviderClearing(provider)
 	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
 		out, posted = out[:0], 0
+		var refs []string
+		for _, rl := range chunk {
+			if rl.Category == providers.ReportCharge && rl.PaymentRef != "" {
+				refs = append(refs, rl.PaymentRef)
+			}
+		}
+		attempts, err := r.Checkout.AttemptsByRefs(ctx, tx, provider, refs)
+		if err != nil {
+			return err
+		}
 		var postings []ledger.Transaction
 		for _, rl := range chunk {
 			l := Line{ReportLine: rl}
 			switch rl.Category {
 			case providers.ReportCharge:
-				l.Status, l.Detail = r.charge(ctx, tx, provider, rl)
+				l.Status, l.Detail = charge(provider, rl, attempts)
 			case providers.ReportRefund:
 				l.Status = Refund
 			case providers.ReportFee:
@@ -266,16 +276,16 @@ func abs(m paygate.Money) paygate.Money {
 }
 
 // charge matches a charge line with paygate's attempt of its payment.
-func (r *Reconciler) charge(ctx context.Context, tx *storage.Tx, provider string, rl providers.ReportLine) (Status, string) {
+func charge(provider string, rl providers.ReportLine, attempts map[string]checkout.Attempt) (Status, string) {
 	if rl.PaymentRef == "" {
 		return MissingInLedger, "a charge without a payment reference"
 	}
-	a, err := r.Checkout.AttemptByRef(ctx, tx, provider, rl.PaymentRef)
-	if err != nil {
+	a, ok := attempts[rl.PaymentRef]
+	if !ok {
 		return MissingInLedger, "no payment of paygate's has this reference"
 	}
 	if a.Status != checkout.AttemptSucceeded {
-		return MissingInLedger, fmt.Sprintf("payment order %s: paygate holds the attempt as %s (a lost webhook?); settle it with: paygate recon settle --provider %s --ref %s",
+		return MissingInLedger, fmt.Sprintf("payment order %s: paygate holds the attempt as %s (a lost webhook?); settle it with POST /v1/finance/settle-payment {\"provider\":%q,\"payment_ref\":%q}",
 			a.PaymentOrder, a.Status, provider, rl.PaymentRef)
 	}
 	if rl.Gross != a.Amount {
