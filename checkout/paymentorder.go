@@ -380,24 +380,28 @@ func (s *Service) AttemptByRef(ctx context.Context, tx *storage.Tx, provider, re
 	return r.attempt()
 }
 
-// SucceededBetween lists the provider refs of a provider's succeeded
-// attempts last updated in [from, to], for reconciliation.
-func (s *Service) SucceededBetween(ctx context.Context, tx *storage.Tx, provider string, from, to time.Time) (map[string]paygate.Money, error) {
-	var rows []struct {
-		Ref      string `db:"provider_ref"`
-		Amount   int64  `db:"amount"`
-		Currency string `db:"currency"`
-	}
-	if err := tx.Select(ctx, &rows, `SELECT provider_ref, amount, currency FROM payment_attempts
+// EachSucceededBetween calls fn with the reference and amount of each of a
+// provider's succeeded attempts last updated in [from, to], streaming the
+// rows (reconciliation walks a day's payments without holding them).
+func (s *Service) EachSucceededBetween(ctx context.Context, tx *storage.Tx, provider string, from, to time.Time, fn func(ref string, m paygate.Money) error) error {
+	rows, err := tx.Query(ctx, `SELECT provider_ref, amount, currency FROM payment_attempts
 		WHERE provider = ? AND status = ? AND provider_ref IS NOT NULL AND updated_at >= ? AND updated_at <= ?`,
-		provider, string(AttemptSucceeded), from, to); err != nil {
-		return nil, fmt.Errorf("checkout: succeeded attempts of %s: %w", provider, err)
+		provider, string(AttemptSucceeded), from, to)
+	if err != nil {
+		return fmt.Errorf("checkout: succeeded attempts of %s: %w", provider, err)
 	}
-	out := make(map[string]paygate.Money, len(rows))
-	for _, r := range rows {
-		out[r.Ref] = paygate.New(r.Amount, paygate.Currency(r.Currency))
+	defer rows.Close()
+	for rows.Next() {
+		var ref, cur string
+		var amount int64
+		if err := rows.Scan(&ref, &amount, &cur); err != nil {
+			return fmt.Errorf("checkout: succeeded attempts of %s: %w", provider, err)
+		}
+		if err := fn(ref, paygate.New(amount, paygate.Currency(cur))); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return rows.Err()
 }
 
 // AttemptsByRefs returns the attempts of a provider's payments, by

@@ -85,7 +85,7 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 	}
 	rep := Report{Provider: provider}
 	totals := map[[2]string]*Total{}
-	seen := map[string]bool{}
+	seen := map[string]bool{} // the charges' payment references: the one thing Run holds per line
 	var first, last time.Time
 	var pending []providers.ReportLine
 	add := func(l Line) {
@@ -150,27 +150,23 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 	}
 	// Settled in paygate within the report's period, absent from it.
 	if !first.IsZero() {
-		var ours map[string]paygate.Money
+		var missing []Line
 		err := r.DB.View(ctx, func(tx *storage.Tx) error {
-			var err error
-			ours, err = r.Checkout.SucceededBetween(ctx, tx, provider, first, last)
-			return err
+			return r.Checkout.EachSucceededBetween(ctx, tx, provider, first, last, func(ref string, m paygate.Money) error {
+				if !seen[ref] {
+					missing = append(missing, Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge,
+						Gross: m, Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,
+						Detail: "settled in paygate but not in the provider's report for this period"})
+				}
+				return nil
+			})
 		})
 		if err != nil {
 			return Report{}, err
 		}
-		refs := make([]string, 0, len(ours))
-		for ref := range ours {
-			if !seen[ref] {
-				refs = append(refs, ref)
-			}
-		}
-		sort.Strings(refs)
-		for _, ref := range refs {
-			m := ours[ref]
-			add(Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge, Gross: m,
-				Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,
-				Detail: "settled in paygate but not in the provider's report for this period"})
+		sort.Slice(missing, func(i, j int) bool { return missing[i].PaymentRef < missing[j].PaymentRef })
+		for _, l := range missing {
+			add(l)
 		}
 	}
 	for _, t := range totals {
