@@ -2,6 +2,7 @@ package finance
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -247,10 +248,10 @@ func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status
 		Currency string `db:"currency"`
 	}
 	err := tx.Get(ctx, &cur, `SELECT status, user_id, provider, amount, currency FROM source_refunds WHERE id = ?`+tx.ForUpdate(), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "no rows") {
-			return false, nil
-		}
 		return false, err
 	}
 	if cur.Status == RefundSucceeded || cur.Status == RefundFailed || (cur.Status == RefundPending && status == RefundPending) {
