@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/financeui"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/janitor"
 	"github.com/paygate/paygate/ledger"
@@ -238,6 +239,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
+	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)
