@@ -29,12 +29,16 @@ import (
 	"github.com/paygate/paygate/webhooks"
 )
 
-var linesFlag = flag.Int("recon.lines", 100000, "lines (and payments) of BenchmarkReconcile")
+var (
+	linesFlag = flag.Int("recon.lines", 100000, "lines (and payments) of BenchmarkReconcile")
+	limitFlag = flag.Int64("recon.memlimit", 150<<20, "soft memory limit of BenchmarkReconcile, as paygate recon sets it (0: none)")
+)
 
 // BenchmarkReconcile reconciles a generated Stripe report of N charge lines
 // (each with a fee, so N fee postings) against a SQLite ledger of N paid
 // attempts, streaming the report from a generator. It reports the run's
-// seconds, lines/s and the peak heap in use. For the size:
+// seconds, lines/s and the peak heap in use, under the soft memory limit
+// paygate recon sets (-recon.memlimit). For the size:
 //
 //	go test -run '^$' -bench Reconcile -benchtime 1x -timeout 30m ./recon -recon.lines 1000000
 func BenchmarkReconcile(b *testing.B) {
@@ -71,6 +75,9 @@ func BenchmarkReconcile(b *testing.B) {
 			pw.Close()
 		}()
 		debug.FreeOSMemory() // the setup's garbage is not the run's memory
+		if *limitFlag > 0 {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(*limitFlag))
+		}
 		var peak atomic.Uint64
 		stop := make(chan struct{})
 		var wg sync.WaitGroup

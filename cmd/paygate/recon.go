@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/rs/zerolog"
 
@@ -13,6 +14,10 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/recon"
 )
+
+// reconMemoryLimit is paygate recon's soft memory limit (see BENCHMARKS.md:
+// a 1,000,000-line report in under 300 MB).
+const reconMemoryLimit = 150 << 20
 
 // reconcile reconciles one settlement report file with the ledger and
 // prints the result: paygate recon --provider stripe|rapyd --report FILE
@@ -31,6 +36,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if *provider == "" || *file == "" || (*format != "table" && *format != "csv" && *format != "json") {
 		fmt.Fprintln(stderr, "paygate recon: give --provider stripe|rapyd, --report FILE and --format table|csv|json")
 		return exitError
+	}
+	// A report may be large: the run streams it, and a soft memory limit
+	// keeps the garbage collector from letting the heap grow to twice what
+	// is live (GOMEMLIMIT in the environment overrides it).
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(reconMemoryLimit)
 	}
 	f, err := os.Open(*file)
 	if err != nil {
