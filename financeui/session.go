@@ -6,14 +6,15 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // sessions signs and checks the session cookie and the forms' CSRF tokens.
-// A session token is "v1.<expiry unix seconds>.<random nonce>.<HMAC>": it
-// names no key, and the HMAC key is derived from the finance key, so
+// A session token is "v1.<expiry unix seconds>.<random nonce>.<actor>.<HMAC>",
+// the actor (who signed in) base64url-encoded: it names no key, and the HMAC key is derived from the finance key, so
 // rotating the finance key ends every session.
 type sessions struct {
 	secret []byte
@@ -44,30 +45,42 @@ func nonce() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// issue returns a new session token that expires ttl after now.
-func (s *sessions) issue(now time.Time) string {
-	body := "v1." + strconv.FormatInt(now.Add(s.ttl).Unix(), 10) + "." + nonce()
+// issue returns a new session token of actor that expires ttl after now.
+func (s *sessions) issue(now time.Time, actor string) string {
+	body := "v1." + strconv.FormatInt(now.Add(s.ttl).Unix(), 10) + "." + nonce() + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(actor))
 	return body + "." + s.mac("session", body)
 }
 
-// valid reports whether token is a session token of ours that has not
-// expired at now.
-func (s *sessions) valid(token string, now time.Time) bool {
+// valid returns the actor of token if it is a session token of ours that
+// has not expired at now, and whether it is.
+func (s *sessions) valid(token string, now time.Time) (string, bool) {
 	i := strings.LastIndexByte(token, '.')
 	if i < 0 {
-		return false
+		return "", false
 	}
 	body, sig := token[:i], token[i+1:]
 	if !hmac.Equal([]byte(sig), []byte(s.mac("session", body))) {
-		return false
+		return "", false
 	}
 	parts := strings.Split(body, ".")
-	if len(parts) != 3 || parts[0] != "v1" {
-		return false
+	if len(parts) != 4 || parts[0] != "v1" {
+		return "", false
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	return err == nil && now.Unix() < exp
+	if err != nil || now.Unix() >= exp {
+		return "", false
+	}
+	actor, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if err != nil || !actorPattern.MatchString(string(actor)) {
+		return "", false
+	}
+	return string(actor), true
 }
+
+// actorPattern is what a staff member's name may be: finance's X-Actor
+// pattern (finance.ActorHeader), so the audit log reads the same either way.
+var actorPattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,100}$`)
 
 // csrf returns the form token that goes with a double-submit cookie value.
 func (s *sessions) csrf(cookie string) string { return s.mac("csrf", cookie) }

@@ -8,6 +8,10 @@
 //	GET  /finance/trial-balance           the ledger's trial balance
 //	GET  /finance/escrow                  escrow by sales order status
 //	GET  /finance/items                   open finance items with their audit trail
+//	POST /finance/items/{id}/resolve      mark an item resolved, with a reason
+//	POST /finance/items/{id}/resolve-dispute  resolve a disputed sales order of the item's payment order
+//	POST /finance/items/{id}/settle       settle a lost payment from its provider's status
+//	POST /finance/items/{id}/refund       refund the buyer's balance to the payment's source
 //	GET  /finance/reconciliations         reconciliation runs, newest first
 //	GET  /finance/reconciliations/{id}    one run with its unmatched lines
 //
@@ -28,11 +32,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -50,6 +56,7 @@ const (
 	csrfCookie    = "paygate_finance_csrf"
 	fieldCSRF     = "csrf"
 	fieldKey      = "key"
+	fieldActor    = "actor" // who signs in: a name or email, for the audit log
 	cookiePath    = "/finance/"
 	fieldReason   = "reason" // the log field that says why a login was refused
 	loginPath     = "/finance/login"
@@ -72,6 +79,12 @@ type UI struct {
 	Reconciler *recon.Reconciler
 	Keys       server.Keys // the finance key logs in
 	PublicURL  string      // https: the cookies are Secure
+
+	// The services the open items' actions use.
+	Checkout  *checkout.Service
+	Lifecycle *orders.Lifecycle
+	Refunds   *finance.Refunds
+	Settler   recon.Settler
 
 	sessions  *sessions
 	pages     map[string]*template.Template
@@ -97,6 +110,10 @@ func (u *UI) Routes(r *mux.Router) {
 	r.Handle("/finance/trial-balance", u.auth(u.handleTrial)).Methods(http.MethodGet)
 	r.Handle("/finance/escrow", u.auth(u.handleEscrow)).Methods(http.MethodGet)
 	r.Handle("/finance/items", u.auth(u.handleItems)).Methods(http.MethodGet)
+	r.Handle("/finance/items/{id}/resolve", u.auth(u.action(u.markResolved))).Methods(http.MethodPost)
+	r.Handle("/finance/items/{id}/resolve-dispute", u.auth(u.action(u.resolveDispute))).Methods(http.MethodPost)
+	r.Handle("/finance/items/{id}/settle", u.auth(u.action(u.settle))).Methods(http.MethodPost)
+	r.Handle("/finance/items/{id}/refund", u.auth(u.action(u.refund))).Methods(http.MethodPost)
 	r.Handle("/finance/reconciliations", u.auth(u.handleRuns)).Methods(http.MethodGet)
 	r.Handle("/finance/reconciliations/{id}", u.auth(u.handleRun)).Methods(http.MethodGet)
 }
@@ -187,26 +204,32 @@ func (u *UI) cookie(name, value string, maxAge int, site http.SameSite) *http.Co
 	return &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge, HttpOnly: true, Secure: u.secure, SameSite: site}
 }
 
-// sessionToken returns the request's valid session token, or "".
-func (u *UI) sessionToken(r *http.Request) string {
+// sessionToken returns the request's valid session token and who signed
+// in with it, or "".
+func (u *UI) sessionToken(r *http.Request) (token, actor string) {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || !u.sessions.valid(c.Value, u.DB.Now()) {
-		return ""
+	if err != nil {
+		return "", ""
 	}
-	return c.Value
+	actor, ok := u.sessions.valid(c.Value, u.DB.Now())
+	if !ok {
+		return "", ""
+	}
+	return c.Value, actor
 }
 
 // auth lets through requests with a valid session and sends the others to
-// the login. The handler gets the session's CSRF token for its logout form.
+// the login. The handler gets the session's CSRF token for its forms, and
+// a context that names the signed-in staff member (finance.WithActor).
 func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := u.sessionToken(r)
+		token, actor := u.sessionToken(r)
 		if token == "" {
 			u.headers(w)
 			http.Redirect(w, r, loginPath, http.StatusSeeOther)
 			return
 		}
-		h(w, r, u.sessions.csrf(token))
+		h(w, r.WithContext(finance.WithActor(r.Context(), actor)), u.sessions.csrf(token))
 	})
 }
 
@@ -222,7 +245,7 @@ func (u *UI) sameOrigin(r *http.Request) bool {
 }
 
 func (u *UI) handleLoginForm(w http.ResponseWriter, r *http.Request) {
-	if u.sessionToken(r) != "" {
+	if t, _ := u.sessionToken(r); t != "" {
 		http.Redirect(w, r, cookiePath, http.StatusSeeOther)
 		return
 	}
@@ -249,14 +272,20 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		u.loginPage(w, r, http.StatusUnauthorized, "That is not the finance key.")
 		return
 	}
+	actor := strings.TrimSpace(r.PostForm.Get(fieldActor))
+	if !actorPattern.MatchString(actor) {
+		l.Warn().Str(fieldReason, "actor").Msg("finance login refused")
+		u.loginPage(w, r, http.StatusBadRequest, "Your name or email: 1 to 100 letters, digits or . _ @ + - (no spaces).")
+		return
+	}
 	http.SetCookie(w, u.cookie(csrfCookie, "", -1, http.SameSiteStrictMode))
-	http.SetCookie(w, u.cookie(sessionCookie, u.sessions.issue(u.DB.Now()), int(SessionTTL/time.Second), http.SameSiteStrictMode))
+	http.SetCookie(w, u.cookie(sessionCookie, u.sessions.issue(u.DB.Now(), actor), int(SessionTTL/time.Second), http.SameSiteStrictMode))
 	u.headers(w)
 	http.Redirect(w, r, cookiePath, http.StatusSeeOther)
 }
 
 func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
-	token := u.sessionToken(r)
+	token, _ := u.sessionToken(r)
 	if token != "" {
 		if err := r.ParseForm(); err != nil || !u.sameOrigin(r) || !u.sessions.validCSRF(token, r.PostForm.Get(fieldCSRF)) {
 			u.render(w, r, http.StatusForbidden, "message", view{Title: "Refused",
@@ -343,44 +372,6 @@ func (u *UI) handleEscrow(w http.ResponseWriter, r *http.Request, csrf string) {
 		return
 	}
 	u.render(w, r, http.StatusOK, "escrow", view{Title: "Escrow", Nav: "escrow", CSRF: csrf, Data: lines})
-}
-
-// itemView is an open item with its payment order's audit trail.
-type itemView struct {
-	finance.Item
-	Audit []finance.AuditEntry
-}
-
-func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
-	ctx := r.Context()
-	var out []itemView
-	err := u.DB.View(ctx, func(tx *storage.Tx) error {
-		items, err := finance.Items(ctx, tx, finance.Open, 0, maxItems)
-		if err != nil {
-			return err
-		}
-		trails := map[string][]finance.AuditEntry{}
-		for _, it := range items {
-			v := itemView{Item: it}
-			if it.PaymentOrder != "" {
-				a, ok := trails[it.PaymentOrder]
-				if !ok {
-					if a, err = finance.AuditLog(ctx, tx, it.PaymentOrder, 0, maxAudit); err != nil {
-						return err
-					}
-					trails[it.PaymentOrder] = a
-				}
-				v.Audit = a
-			}
-			out = append(out, v)
-		}
-		return nil
-	})
-	if err != nil {
-		u.failed(w, r, err)
-		return
-	}
-	u.render(w, r, http.StatusOK, "items", view{Title: "Open items", Nav: "items", CSRF: csrf, Data: out})
 }
 
 // run is one row of recon_runs.

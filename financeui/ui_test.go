@@ -11,7 +11,7 @@ import (
 func TestFinanceSessions(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	s := newSessions("finance-key", time.Hour)
-	tok := s.issue(now)
+	tok := s.issue(now, "alice@example.com")
 	if strings.Contains(tok, "finance-key") {
 		t.Fatalf("token %q holds the key", tok)
 	}
@@ -30,9 +30,11 @@ func TestFinanceSessions(t *testing.T) {
 		{"tampered expiry", s, strings.Replace(tok, "v1.1", "v1.9", 1), now, false},
 		{"empty", s, "", now, false},
 		{"no signature", s, "v1.99999999999.abc", now, false},
+		{"bad actor", s, s.issue(now, "not a name"), now, false},
 	} {
-		if got := tt.s.valid(tt.token, tt.at); got != tt.want {
-			t.Errorf("%s: valid(%q) = %v, want %v", tt.name, tt.token, got, tt.want)
+		actor, got := tt.s.valid(tt.token, tt.at)
+		if got != tt.want || got && actor != "alice@example.com" {
+			t.Errorf("%s: valid(%q) = %q, %v, want %v", tt.name, tt.token, actor, got, tt.want)
 		}
 	}
 	if !s.validCSRF("c", s.csrf("c")) || s.validCSRF("c", s.csrf("d")) || s.validCSRF("", s.csrf("")) {

@@ -230,16 +230,18 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.sweeper = &sweeper{checkout: co, lifecycle: a.lifecycle, log: log.With().Str("component", "sweeper").Logger()}
 	a.now = db.Now
 	co.PageRoutes(r)
-	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: &finance.Refunds{
+	refunds := &finance.Refunds{
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
-	}}).Routes(r)
+	}
+	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
-	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL}).Routes(r)
+	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL,
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -78,14 +78,20 @@ func (fc *financeClient) csrf(page string) string {
 	return m[1]
 }
 
-// login signs in with key and returns the answer to the form.
+// login signs in as alice with key and returns the answer to the form.
 func (fc *financeClient) login(key string) (int, *http.Response) {
+	fc.t.Helper()
+	return fc.loginAs("alice", key)
+}
+
+// loginAs signs in as actor with key and returns the answer to the form.
+func (fc *financeClient) loginAs(actor, key string) (int, *http.Response) {
 	fc.t.Helper()
 	status, page, _ := fc.get("/finance/login")
 	if status != http.StatusOK {
 		fc.t.Fatalf("GET /finance/login = %d", status)
 	}
-	status, _, resp := fc.post("/finance/login", url.Values{"csrf": {fc.csrf(page)}, "key": {key}})
+	status, _, resp := fc.post("/finance/login", url.Values{"csrf": {fc.csrf(page)}, "key": {key}, "actor": {actor}})
 	return status, resp
 }
 
@@ -308,6 +314,7 @@ func TestFinanceBrowser(t *testing.T) {
 	tb.waitText("Finance API key", "Sign in")
 	tb.checkStyled()
 	tb.shot("1-login")
+	tb.do("type the name", chromedp.SetValue(chromedp.CSS("#actor"), "alice"))
 	tb.do("type the key", chromedp.SetValue(chromedp.CSS("#key"), testFinanceKey))
 	tb.click("form.login button")
 	tb.waitText("Settled volume per method per day", "39.50 EUR", "30.00 SGD")
@@ -333,4 +340,144 @@ func TestFinanceBrowser(t *testing.T) {
 	}
 	tb.click("form.logout button")
 	tb.waitText("Finance API key")
+}
+
+// TestFinanceItemActions closes open items from the page as a named staff
+// member: a forged form changes nothing; "Mark resolved" and "Refund
+// balance to source" close their items, and the audit log says who and why.
+func TestFinanceItemActions(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			fc := newFinanceClient(t, ta)
+			if status, _ := fc.loginAs("not a name", testFinanceKey); status != http.StatusBadRequest {
+				t.Fatalf("login with a malformed name = %d, want 400", status)
+			}
+			if status, _ := fc.loginAs("bob@example.com", testFinanceKey); status != http.StatusSeeOther {
+				t.Fatalf("login as bob = %d, want 303", status)
+			}
+			first, _ := ta.payAndReconcile(t)
+
+			// A late payment of 5.00 EUR credited to the first order's buyer.
+			ctx := context.Background()
+			var buyer string
+			var mismatch, late int64
+			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+				if err := tx.Get(ctx, &buyer, `SELECT buyer_id FROM payment_orders WHERE number = ?`, first.Number); err != nil {
+					return err
+				}
+				paid := paygate.New(500, paygate.EUR)
+				if _, err := ledger.New(ta.db).Post(ctx, tx, ledger.Transfer("test:late", "late payment", ledger.ProviderClearing("stripe"),
+					ledger.UserBalance(buyer), paid)); err != nil {
+					return err
+				}
+				if err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_test_late",
+					PaymentOrder: first.Number, Provider: "stripe", Amount: paid, Description: "paid late"}); err != nil {
+					return err
+				}
+				items, err := finance.Items(ctx, tx, finance.Open, 0, 10)
+				for _, it := range items {
+					switch it.Kind {
+					case finance.AmountMismatch:
+						mismatch = it.ID
+					case finance.LatePayment:
+						late = it.ID
+					}
+				}
+				return err
+			})
+			if err != nil || mismatch == 0 || late == 0 {
+				t.Fatalf("setup: %v (items %d, %d)", err, mismatch, late)
+			}
+
+			page := fc.page("/finance/items")
+			for _, want := range []string{fmt.Sprintf(`action="/finance/items/%d/resolve"`, mismatch),
+				fmt.Sprintf(`action="/finance/items/%d/refund"`, late), "Refund balance to source", "Mark resolved"} {
+				if !strings.Contains(page, want) {
+					t.Fatalf("items page lacks %q:\n%s", want, page)
+				}
+			}
+			csrf := fc.csrf(page)
+			openItems := func() map[int64]bool {
+				t.Helper()
+				m := map[int64]bool{}
+				ta.db.View(ctx, func(tx *storage.Tx) error {
+					items, err := finance.Items(ctx, tx, finance.Open, 0, 100)
+					for _, it := range items {
+						m[it.ID] = true
+					}
+					return err
+				})
+				return m
+			}
+
+			// A forged token is refused and changes nothing.
+			path := fmt.Sprintf("/finance/items/%d/resolve", mismatch)
+			if status, body, _ := fc.post(path, url.Values{"csrf": {"forged"}, "reason": {"x"}}); status != http.StatusForbidden ||
+				!strings.Contains(body, "Nothing was changed") {
+				t.Fatalf("resolve with a forged csrf = %d:\n%s", status, body)
+			}
+			if !openItems()[mismatch] {
+				t.Fatal("a forged form resolved the item")
+			}
+			// Without a reason: 400, still open.
+			if status, _, _ := fc.post(path, url.Values{"csrf": {csrf}}); status != http.StatusBadRequest || !openItems()[mismatch] {
+				t.Fatalf("resolve without a reason = %d, want 400 and the item open", status)
+			}
+
+			// Mark resolved: the item leaves the open list, the audit log says who and why.
+			status, _, resp := fc.post(path, url.Values{"csrf": {csrf}, "reason": {"refunded by bank transfer"}})
+			if status != http.StatusSeeOther || resp.Header.Get("Location") != "/finance/items" {
+				t.Fatalf("mark resolved = %d to %q, want 303 to /finance/items", status, resp.Header.Get("Location"))
+			}
+			page = fc.page("/finance/items")
+			if !strings.Contains(page, fmt.Sprintf("Item #%d marked resolved.", mismatch)) ||
+				strings.Contains(page, fmt.Sprintf(`action="/finance/items/%d/resolve"`, mismatch)) || openItems()[mismatch] {
+				t.Fatalf("after mark resolved, the items page:\n%s", page)
+			}
+			if status, _, _ := fc.post(path, url.Values{"csrf": {csrf}, "reason": {"again"}}); status != http.StatusConflict {
+				t.Errorf("resolving a resolved item = %d, want 409", status)
+			}
+			var audit []finance.AuditEntry
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				var err error
+				audit, err = finance.AuditLog(ctx, tx, first.Number, 0, 100)
+				return err
+			})
+			found := false
+			for _, a := range audit {
+				found = found || a.Action == "resolve_item" && a.Actor == "finance:bob@example.com" && a.Reason == "refunded by bank transfer"
+			}
+			if !found {
+				t.Errorf("audit log of %s lacks bob's resolve_item: %+v", first.Number, audit)
+			}
+
+			// Refund the late payment's balance to source.
+			status, body, _ := fc.post(fmt.Sprintf("/finance/items/%d/refund", late), url.Values{"csrf": {csrf}, "amount": {"5.00"}, "reason": {"buyer asked"}})
+			if status != http.StatusSeeOther {
+				t.Fatalf("refund = %d, want 303:\n%s", status, body)
+			}
+			page = fc.page("/finance/items")
+			if !strings.Contains(page, "Refunded 5.00 EUR of "+buyer) || openItems()[late] {
+				t.Fatalf("after the refund, the items page:\n%s", page)
+			}
+			var refunds []finance.SourceRefund
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				var err error
+				refunds, err = finance.SourceRefunds(ctx, tx, buyer)
+				return err
+			})
+			if len(refunds) != 1 || refunds[0].Minor != 500 || refunds[0].Currency != "EUR" {
+				t.Errorf("refunds of %s = %+v, want one of 5.00 EUR", buyer, refunds)
+			}
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				var err error
+				audit, err = finance.AuditLog(ctx, tx, buyer, 0, 100)
+				return err
+			})
+			if len(audit) != 1 || audit[0].Action != "refund_to_source" || audit[0].Actor != "finance:bob@example.com" || audit[0].Reason != "buyer asked" {
+				t.Errorf("audit of %s = %+v, want bob's refund_to_source", buyer, audit)
+			}
+		})
+	}
 }

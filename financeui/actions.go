@@ -1,0 +1,319 @@
+package financeui
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/storage"
+)
+
+// The open items' forms' fields, and the cookie that carries an action's
+// result to the page it redirects to.
+const (
+	fieldItemReason = "reason"
+	fieldAmount     = "amount"
+	fieldSalesOrder = "sales_order"
+	fieldPaymentRef = "payment_ref"
+	flashCookie     = "paygate_finance_flash"
+	itemsPath       = "/finance/items"
+)
+
+// itemView is an open item with its payment order's audit trail and what
+// its actions need.
+type itemView struct {
+	finance.Item
+	Audit []finance.AuditEntry
+	// Disputed are the item's payment order's sales orders in dispute,
+	// each with a Resolve form.
+	Disputed []orders.SalesOrder
+	// PaymentRef is an unknown payment's provider reference, for "Settle
+	// from provider"; "" when the item names none.
+	PaymentRef string
+	// Refundable: a late payment, credited to the buyer's balance.
+	Refundable bool
+}
+
+// unknownRef finds the payment reference in an unknown payment's
+// description (checkout.ApplyEvent writes `for payment "pi_…"`).
+var unknownRef = regexp.MustCompile(`for payment "([^"]+)"`)
+
+func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
+	msg := ""
+	if c, err := r.Cookie(flashCookie); err == nil {
+		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
+			msg = string(b)
+		}
+		http.SetCookie(w, u.cookie(flashCookie, "", -1, http.SameSiteStrictMode))
+	}
+	u.itemsPage(w, r, http.StatusOK, csrf, msg, "")
+}
+
+// itemsPage shows the open items with a message or an error.
+func (u *UI) itemsPage(w http.ResponseWriter, r *http.Request, status int, csrf, msg, errMsg string) {
+	out, err := u.openItems(r.Context())
+	if err != nil {
+		u.failed(w, r, err)
+		return
+	}
+	u.render(w, r, status, "items", view{Title: "Open items", Nav: "items", CSRF: csrf, Data: out, Message: msg, Error: errMsg})
+}
+
+func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
+	var out []itemView
+	err := u.DB.View(ctx, func(tx *storage.Tx) error {
+		out = nil
+		items, err := finance.Items(ctx, tx, finance.Open, 0, maxItems)
+		if err != nil {
+			return err
+		}
+		trails := map[string][]finance.AuditEntry{}
+		disputed := map[string][]orders.SalesOrder{}
+		for _, it := range items {
+			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != ""}
+			if it.Kind == finance.UnknownPayment && it.Provider != "" {
+				if m := unknownRef.FindStringSubmatch(it.Description); m != nil {
+					v.PaymentRef = m[1]
+				}
+			}
+			if it.PaymentOrder != "" {
+				a, ok := trails[it.PaymentOrder]
+				if !ok {
+					if a, err = finance.AuditLog(ctx, tx, it.PaymentOrder, 0, maxAudit); err != nil {
+						return err
+					}
+					trails[it.PaymentOrder] = a
+					sos, err := orders.OfPaymentOrder(ctx, tx, paygate.PaymentOrderNumber(it.PaymentOrder))
+					if err != nil {
+						return err
+					}
+					for _, so := range sos {
+						if so.Status == orders.Disputed {
+							disputed[it.PaymentOrder] = append(disputed[it.PaymentOrder], so)
+						}
+					}
+				}
+				v.Audit, v.Disputed = a, disputed[it.PaymentOrder]
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// itemAction does one action on an open item with the posted form and
+// returns the message to show. Its context names the staff member.
+type itemAction func(ctx context.Context, it finance.Item, form url.Values) (string, error)
+
+// action checks an item form's origin and CSRF field, runs f, and
+// redirects (303) to the items page with f's message, or shows the page
+// with f's error: a 4xx for what the staff member can fix, a 5xx otherwise.
+func (u *UI) action(f itemAction) func(w http.ResponseWriter, r *http.Request, csrf string) {
+	return func(w http.ResponseWriter, r *http.Request, csrf string) {
+		ctx := r.Context()
+		l := server.Logger(ctx)
+		err := r.ParseForm()
+		if field := r.PostForm.Get(fieldCSRF); err != nil || !u.sameOrigin(r) || field == "" ||
+			subtle.ConstantTimeCompare([]byte(field), []byte(csrf)) != 1 {
+			l.Warn().Str(fieldReason, "csrf").Msg("finance action refused")
+			u.itemsPage(w, r, http.StatusForbidden, csrf, "", "The form expired or came from another site. Nothing was changed.")
+			return
+		}
+		id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+		var it finance.Item
+		if err != nil {
+			err = paygate.Errorf(paygate.ENOTFOUND, "no such item")
+		} else {
+			err = u.DB.View(ctx, func(tx *storage.Tx) error {
+				it, err = finance.GetItem(ctx, tx, id)
+				return err
+			})
+		}
+		if err == nil && it.Status != finance.Open {
+			err = paygate.Errorf(paygate.ECONFLICT, "item #%d is already %s", it.ID, it.Status)
+		}
+		var msg string
+		if err == nil {
+			msg, err = f(ctx, it, r.PostForm)
+		}
+		if err != nil {
+			status := server.ErrorStatus(err)
+			if status >= http.StatusInternalServerError {
+				u.failed(w, r, err)
+				return
+			}
+			u.itemsPage(w, r, status, csrf, "", paygate.ErrorMessage(err))
+			return
+		}
+		http.SetCookie(w, u.cookie(flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60, http.SameSiteStrictMode))
+		u.headers(w)
+		http.Redirect(w, r, itemsPath, http.StatusSeeOther)
+	}
+}
+
+// reason is the form's reason, required.
+func reason(form url.Values) (string, error) {
+	s := strings.TrimSpace(form.Get(fieldItemReason))
+	if s == "" {
+		return "", paygate.Errorf(paygate.EINVALID, "please give a reason")
+	}
+	return s, nil
+}
+
+// resolve marks it resolved in its own transaction.
+func (u *UI) resolve(ctx context.Context, it finance.Item, why string) error {
+	return u.DB.Update(ctx, func(tx *storage.Tx) error { return finance.ResolveItem(ctx, tx, it.ID, why) })
+}
+
+// markResolved closes an item with a reason and nothing else.
+func (u *UI) markResolved(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+	why, err := reason(form)
+	if err != nil {
+		return "", err
+	}
+	if err := u.resolve(ctx, it, why); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Item #%d marked resolved.", it.ID), nil
+}
+
+// resolveDispute splits a disputed sales order of the item's payment order
+// (orders Resolve) and closes the item when none of them is disputed any
+// more.
+func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+	why, err := reason(form)
+	if err != nil {
+		return "", err
+	}
+	k := paygate.SalesOrderNumber(form.Get(fieldSalesOrder))
+	var so orders.SalesOrder
+	err = u.DB.View(ctx, func(tx *storage.Tx) error {
+		so, err = orders.Get(ctx, tx, k)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if it.PaymentOrder == "" || string(so.PaymentOrder) != it.PaymentOrder {
+		return "", paygate.Errorf(paygate.EINVALID, "sales order %s is not of item #%d's payment order", k, it.ID)
+	}
+	refund, err := paygate.ParseMoney(strings.TrimSpace(form.Get(fieldAmount)), so.Amount.Currency)
+	if err != nil {
+		return "", paygate.Errorf(paygate.EINVALID, "refund amount: %s", paygate.ErrorMessage(err))
+	}
+	out, err := u.Lifecycle.Act(ctx, k, orders.Request{Action: orders.Resolve, Actor: orders.ActorFinance, RefundAmount: refund, Description: why})
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("Sales order %s resolved: %s refunded to the buyer, now %s.", k, refund, out.Status)
+	var left int
+	err = u.DB.View(ctx, func(tx *storage.Tx) error {
+		sos, err := orders.OfPaymentOrder(ctx, tx, so.PaymentOrder)
+		for _, s := range sos {
+			if s.Status == orders.Disputed {
+				left++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if left == 0 {
+		if err := u.resolve(ctx, it, fmt.Sprintf("dispute of %s resolved (%s refunded): %s", k, refund, why)); err != nil {
+			return "", err
+		}
+		msg += fmt.Sprintf(" Item #%d resolved.", it.ID)
+	}
+	return msg, nil
+}
+
+// settle is recon's settle-payment from the page: the attempt of the
+// payment reference is settled from its provider's own status; the item
+// closes when its payment order is paid.
+func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+	ref := strings.TrimSpace(form.Get(fieldPaymentRef))
+	if ref == "" || it.Provider == "" {
+		return "", paygate.Errorf(paygate.EINVALID, "item #%d names no provider payment to settle", it.ID)
+	}
+	var att checkout.Attempt
+	err := u.DB.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		att, err = u.Checkout.AttemptByRef(ctx, tx, it.Provider, ref)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	moved, err := u.Settler.Poll(ctx, att)
+	if err != nil {
+		return "", err
+	}
+	po, err := u.Checkout.Get(ctx, att.PaymentOrder)
+	if err != nil {
+		return "", err
+	}
+	after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
+	err = u.DB.Update(ctx, func(tx *storage.Tx) error {
+		if err := finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status), after, ""); err != nil {
+			return err
+		}
+		if po.Status != checkout.Paid {
+			return nil
+		}
+		return finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after)
+	})
+	if err != nil {
+		return "", err
+	}
+	if po.Status != checkout.Paid {
+		return fmt.Sprintf("Asked %s: payment order %s is %s (changed: %t); item #%d stays open.", it.Provider, po.Number, po.Status, moved, it.ID), nil
+	}
+	return fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID), nil
+}
+
+// refund sends part of the late payment's buyer's balance back to their
+// payment methods (finance Refunds.ToSource) and closes the item.
+func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
+		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
+	}
+	why, err := reason(form)
+	if err != nil {
+		return "", err
+	}
+	amount, err := paygate.ParseMoney(strings.TrimSpace(form.Get(fieldAmount)), it.Amount.Currency)
+	if err != nil {
+		return "", paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err))
+	}
+	po, err := u.Checkout.Get(ctx, paygate.PaymentOrderNumber(it.PaymentOrder))
+	if err != nil {
+		return "", err
+	}
+	refunds, err := u.Refunds.ToSource(ctx, po.BuyerID, amount, why)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(refunds))
+	for i, r := range refunds {
+		ids[i] = r.ID + " " + r.Status
+	}
+	if err := u.resolve(ctx, it, fmt.Sprintf("%s of %s's balance refunded to source (%s): %s", amount, po.BuyerID, strings.Join(ids, ", "), why)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Refunded %s of %s's balance to source (%s). Item #%d resolved.", amount, po.BuyerID, strings.Join(ids, ", "), it.ID), nil
+}
