@@ -33,6 +33,7 @@ const (
 	UnknownPayment Kind = "unknown_payment" // an event for a payment paygate never created
 	ProviderRefund Kind = "provider_refund" // a refund the provider reports
 	Dispute        Kind = "dispute"         // a payer disputed a payment with their bank
+	UnmatchedLine  Kind = "unmatched_line"  // a settlement report line that does not match the ledger
 )
 
 // Status of an item.

@@ -148,11 +148,15 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 	if err != nil {
 		return Report{}, err
 	}
-	// Settled in paygate within the report's period, absent from it.
+	// Settled in paygate within the report's period, absent from it. The
+	// period is the whole UTC days the report's lines fall on: a report's
+	// times have second precision and come from the provider's clock, and
+	// paygate hears of a payment a little after it settles.
 	if !first.IsZero() {
+		from, to := first.UTC().Truncate(24*time.Hour), last.UTC().Truncate(24*time.Hour).Add(24*time.Hour-time.Microsecond)
 		var missing []Line
 		err := r.DB.View(ctx, func(tx *storage.Tx) error {
-			return r.Checkout.EachSucceededBetween(ctx, tx, provider, first, last, func(ref string, m paygate.Money) error {
+			return r.Checkout.EachSucceededBetween(ctx, tx, provider, from, to, func(ref string, m paygate.Money) error {
 				if !seen[ref] {
 					missing = append(missing, Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge,
 						Gross: m, Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,

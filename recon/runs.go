@@ -13,6 +13,7 @@ import (
 	"io"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -38,9 +39,25 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO recon_runs (id, provider, lines, unmatched, posted, report, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			out.ID, rep.Provider, rep.Lines, len(rep.Unmatched), rep.Posted, string(body), tx.Now())
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO recon_runs (id, provider, lines, unmatched, posted, report, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			out.ID, rep.Provider, rep.Lines, len(rep.Unmatched), rep.Posted, string(body), tx.Now()); err != nil {
+			return err
+		}
+		// Every unmatched line is an open item for finance, once however
+		// often the report is imported.
+		for _, l := range rep.Unmatched {
+			ref := rep.Provider + ":" + l.ID
+			if l.ID == "" {
+				ref = rep.Provider + ":" + string(l.Status) + ":" + l.PaymentRef
+			}
+			err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.UnmatchedLine, Reference: ref, PaymentOrder: l.PaymentOrder,
+				Attempt: l.Attempt, Provider: rep.Provider, Amount: l.Gross,
+				Description: fmt.Sprintf("%s line %d (%s %s): %s — %s", rep.Provider, l.Line, l.Category, l.PaymentRef, l.Status, l.Detail)})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return ReportJSON{}, fmt.Errorf("recon: save run: %w", err)

@@ -19,9 +19,9 @@ import (
 // a 1,000,000-line report in under 300 MB).
 const reconMemoryLimit = 150 << 20
 
-// reconcile reconciles one settlement report file with the ledger and
-// prints the result: paygate recon --provider stripe|rapyd --report FILE
-// [--format table|csv|json]. Fees and payouts are posted once however often
+// reconcile reconciles one settlement report file with the ledger, keeps
+// the run and prints it: paygate recon --provider stripe|rapyd --report FILE
+// [--format table|csv|json|html]. Fees and payouts are posted once however often
 // the report is imported. Safe beside a serving process.
 func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var c config
@@ -29,12 +29,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	c.dbFlag(fs, getenv)
 	provider := fs.String("provider", "", "stripe or rapyd")
 	file := fs.String("report", "", "the settlement report (CSV)")
-	format := fs.String("format", "table", "table, csv or json")
+	format := fs.String("format", "table", "table, csv, json or html")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
-	if *provider == "" || *file == "" || (*format != "table" && *format != "csv" && *format != "json") {
-		fmt.Fprintln(stderr, "paygate recon: give --provider stripe|rapyd, --report FILE and --format table|csv|json")
+	if *provider == "" || *file == "" || (*format != "table" && *format != "csv" && *format != "json" && *format != "html") {
+		fmt.Fprintln(stderr, "paygate recon: give --provider stripe|rapyd, --report FILE and --format table|csv|json|html")
 		return exitError
 	}
 	// A report may be large: the run streams it, and a soft memory limit
@@ -82,13 +82,22 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
+	// The run is kept, as one made through the API is: finance reads it
+	// again at /v1/reconciliations/{id}, and its unmatched lines are items.
+	run, err := (&recon.Reconciler{DB: db}).Save(ctx, rep)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
 	switch *format {
 	case "csv":
 		err = recon.WriteCSV(stdout, rep)
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(recon.JSON(rep))
+		err = enc.Encode(run)
+	case "html":
+		err = recon.WriteHTML(stdout, run)
 	default:
 		err = recon.WriteTable(stdout, rep)
 	}

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/providers/stripesim"
 	"github.com/paygate/paygate/sandbox"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
@@ -185,7 +187,7 @@ func TestReconCLI(t *testing.T) {
 	if err := os.WriteFile(file, []byte(report), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, format := range []string{"table", "csv", "json"} {
+	for _, format := range []string{"table", "csv", "json", "html"} {
 		out, err := exec.Command(binary, "recon", "--db", dsn, "--provider", "stripe", "--report", file, "--format", format).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "matched") {
 			t.Fatalf("recon --format %s = %v\n%s", format, err, out)
@@ -231,6 +233,71 @@ func TestReconcileSandboxDay(t *testing.T) {
 			}
 			if len(clearing) != 2 {
 				t.Fatalf("clearing accounts = %v, want EUR and SGD", clearing)
+			}
+		})
+	}
+}
+
+// TestReconcileEveryStatus: the simulator's report with injected
+// discrepancies gives each status: matched, missing at the provider (a
+// payment the report omits), missing in the ledger (a payment paygate never
+// made), amount mismatch, refund, payout, other; and each unmatched line
+// becomes a finance item, once.
+func TestReconcileEveryStatus(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			var refs []string
+			for range 3 {
+				po := ta.createOrder(t, methodCases[0])
+				var a attemptJSON
+				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a)
+				ta.pay(t, po, a)
+				refs = append(refs, a.ProviderRef)
+			}
+			var report strings.Builder
+			err := ta.app.stripeSim.SettlementReport(&report, stripesim.ReportOptions{
+				Payout: true,
+				Omit:   []string{refs[0]},
+				Extra: []stripesim.ExtraLine{
+					{PaymentRef: "pi_never_made", Gross: paygate.New(500, paygate.EUR)},
+					{PaymentRef: refs[1], Gross: paygate.New(9900, paygate.EUR)},
+					{PaymentRef: refs[2], Category: "refund", Gross: paygate.New(-300, paygate.EUR)},
+					{PaymentRef: refs[2], Category: "dispute", Gross: paygate.New(-1975, paygate.EUR)},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := ta.reconcile(t, report.String())
+			for status, want := range map[string]int{"matched": 2, "missing_at_provider": 1, "missing_in_ledger": 1,
+				"amount_mismatch": 1, "refund": 1, "other": 1, "payout": 1} {
+				if got := count(r, status); got != want {
+					t.Errorf("%s lines = %d, want %d", status, got, want)
+				}
+			}
+			if t.Failed() {
+				t.Fatalf("reconciliation = %+v\n%s", r, report.String())
+			}
+			items := func() int {
+				var out struct {
+					Items []struct{ Kind string } `json:"items"`
+				}
+				ta.callWith(t, testFinanceKey, "", "GET", "/v1/finance/items", nil, &out)
+				n := 0
+				for _, it := range out.Items {
+					if it.Kind == "unmatched_line" {
+						n++
+					}
+				}
+				return n
+			}
+			if n := items(); n != 4 { // missing at provider, missing in ledger, mismatch, other
+				t.Fatalf("unmatched-line items = %d, want 4", n)
+			}
+			ta.reconcile(t, report.String())
+			if n := items(); n != 4 {
+				t.Fatalf("after a second import: %d unmatched-line items, want still 4", n)
 			}
 		})
 	}
