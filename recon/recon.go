@@ -7,9 +7,12 @@ package recon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -60,7 +63,7 @@ type Report struct {
 	Lines     int
 	Totals    []Total
 	Unmatched []Line // every line that is not matched (and not a posted fee or payout)
-	Posted    int    // ledger transactions posted by this run (fees, payouts); 0 on a re-import
+	Posted    int    // lines whose fee or payout this run posted to the ledger; 0 on a re-import
 }
 
 // Reconciler reconciles reports.
@@ -205,6 +208,7 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 			return err
 		}
 		var postings []ledger.Transaction
+		var fees []feeLine
 		for _, rl := range chunk {
 			l := Line{ReportLine: rl}
 			switch rl.Category {
@@ -219,14 +223,10 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 			default:
 				l.Status, l.Detail = Other, "a "+rl.ProviderCategory+" line: for finance"
 			}
-			// The provider's fee on any line: clearing → provider fees.
+			// The provider's fee on any line is claimed here and posted
+			// below, summed per chunk and currency.
 			if fee := feeOf(rl); fee.Minor != 0 {
-				t := ledger.Transfer("recon:"+provider+":"+rl.ID+":fee", fmt.Sprintf("%s fee on %s (%s)", provider, rl.ID, rl.ProviderCategory),
-					ledger.PlatformProviderFees, clearing, abs(fee))
-				if fee.Minor < 0 { // a fee given back
-					t = ledger.Transfer(t.Key, t.Description, clearing, ledger.PlatformProviderFees, abs(fee))
-				}
-				postings = append(postings, t)
+				fees = append(fees, feeLine{id: rl.ID, fee: fee})
 			}
 			// A payout moves the net from the provider to the bank.
 			if rl.Category == providers.ReportPayout && rl.Net.Minor != 0 {
@@ -239,6 +239,12 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 			}
 			out = append(out, l)
 		}
+		feePostings, claimed, err := claimFees(ctx, tx, provider, fees)
+		if err != nil {
+			return err
+		}
+		posted += claimed
+		postings = append(postings, feePostings...)
 		if len(postings) == 0 {
 			return nil
 		}
@@ -250,7 +256,7 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 			if res.Err != nil {
 				return fmt.Errorf("recon: post %s: %w", postings[i].Key, res.Err)
 			}
-			if res.Status == ledger.Created {
+			if res.Status == ledger.Created && strings.HasSuffix(postings[i].Key, ":payout") {
 				posted++
 			}
 		}
@@ -292,4 +298,84 @@ func charge(provider string, rl providers.ReportLine, attempts map[string]checko
 		return AmountMismatch, fmt.Sprintf("payment order %s: the provider settled %s, paygate %s", a.PaymentOrder, rl.Gross, a.Amount)
 	}
 	return Matched, ""
+}
+
+// feeLine is a line's fee to post.
+type feeLine struct {
+	id  string
+	fee paygate.Money
+}
+
+// claimFees records the lines whose fee is posted now — those not claimed
+// before, in any report — and returns one ledger transaction per currency
+// and direction for their sum, keyed by the claimed lines (a claim and its
+// posting commit together). It returns how many lines it claimed.
+func claimFees(ctx context.Context, tx *storage.Tx, provider string, fees []feeLine) ([]ledger.Transaction, int, error) {
+	if len(fees) == 0 {
+		return nil, 0, nil
+	}
+	args := make([]any, 0, 4*len(fees))
+	for _, f := range fees {
+		args = append(args, provider, f.id, f.fee.Minor, string(f.fee.Currency))
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO recon_fees (provider, line_id, amount, currency) VALUES `+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(fees)), ", ")+
+		` ON CONFLICT (provider, line_id) DO NOTHING RETURNING line_id`, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("recon: claim fees: %w", err)
+	}
+	claimed := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		claimed[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	type sum struct {
+		charged, returned int64
+		ids               []string
+	}
+	sums := map[paygate.Currency]*sum{}
+	var order []paygate.Currency
+	for _, f := range fees {
+		if !claimed[f.id] {
+			continue
+		}
+		delete(claimed, f.id) // a line listed twice in one chunk counts once
+		s := sums[f.fee.Currency]
+		if s == nil {
+			s = &sum{}
+			sums[f.fee.Currency] = s
+			order = append(order, f.fee.Currency)
+		}
+		if f.fee.Minor > 0 {
+			s.charged += f.fee.Minor
+		} else {
+			s.returned -= f.fee.Minor
+		}
+		s.ids = append(s.ids, f.id)
+	}
+	var out []ledger.Transaction
+	n := 0
+	clearing := ledger.ProviderClearing(provider)
+	for _, c := range order {
+		s := sums[c]
+		n += len(s.ids)
+		h := sha256.Sum256([]byte(strings.Join(s.ids, "\n")))
+		key := "recon:" + provider + ":fees:" + hex.EncodeToString(h[:12])
+		desc := fmt.Sprintf("%s fees of %d report lines (%s … %s)", provider, len(s.ids), s.ids[0], s.ids[len(s.ids)-1])
+		if s.charged > 0 {
+			out = append(out, ledger.Transfer(key+":charged", desc, ledger.PlatformProviderFees, clearing, paygate.New(s.charged, c)))
+		}
+		if s.returned > 0 {
+			out = append(out, ledger.Transfer(key+":returned", desc, clearing, ledger.PlatformProviderFees, paygate.New(s.returned, c)))
+		}
+	}
+	return out, n, nil
 }
