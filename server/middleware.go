@@ -111,24 +111,33 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// accessLog writes one Info line per request once it is handled. It logs the
+// accessLog writes one Info line per request once it is handled, and records
+// its duration in the request metrics. It logs the
 // path without the query string, and never headers or bodies.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &responseRecorder{ResponseWriter: w}
+		s.metrics.inFlight.Inc()
 		defer func() {
+			s.metrics.inFlight.Dec()
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK // What net/http sends for an empty response.
 			}
+			elapsed := time.Since(start)
+			var route string
+			if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+				route = info.route
+			}
+			s.metrics.observe(r.Method, route, status, elapsed)
 			l := outerLogger(r.Context())
 			l.Info().
 				Str(FieldMethod, r.Method).
 				Str(FieldPath, r.URL.Path).
 				Int(FieldStatus, status).
 				Int64(FieldBytes, rec.bytes).
-				Float64(FieldDurationMS, float64(time.Since(start))/float64(time.Millisecond)).
+				Float64(FieldDurationMS, float64(elapsed)/float64(time.Millisecond)).
 				Str(FieldRemoteAddr, r.RemoteAddr).
 				Msg("request")
 		}()

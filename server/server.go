@@ -77,12 +77,15 @@ type Server struct {
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
 
+	metrics *metrics
 	router  *mux.Router
 	handler http.Handler
 }
 
-// New returns a Server configured by cfg, with GET /healthz registered and
-// JSON 404 and 405 responses. It does not listen until Run is called.
+// New returns a Server configured by cfg, with GET /healthz and /readyz (both
+// run the health check, so a load balancer takes an instance out while its
+// database is unreachable), GET /metrics (Prometheus, the server's own
+// registry) and JSON 404 and 405 responses. It does not listen until Run is called.
 func New(cfg Config) *Server {
 	s := &Server{
 		addr:            cfg.Addr,
@@ -90,6 +93,7 @@ func New(cfg Config) *Server {
 		health:          cfg.Health,
 		shutdownTimeout: cfg.ShutdownTimeout,
 		maxBodyBytes:    cfg.MaxBodyBytes,
+		metrics:         newMetrics(),
 		router:          mux.NewRouter(),
 	}
 	if s.addr == "" {
@@ -106,6 +110,8 @@ func New(cfg Config) *Server {
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	s.router.Use(routeTag)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	s.router.HandleFunc("/readyz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	s.router.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
 
 	s.handler = s.middleware(s.router)
 	return s
