@@ -69,6 +69,7 @@ type Inbox struct {
 	// commit.
 	jobs       chan *job
 	committing atomic.Bool
+	metrics    *metrics
 }
 
 // New returns the inbox.
@@ -79,7 +80,7 @@ func New(cfg Config) *Inbox {
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = time.Second
 	}
-	in := &Inbox{cfg: cfg, wakec: make(chan struct{}, 1)}
+	in := &Inbox{cfg: cfg, wakec: make(chan struct{}, 1), metrics: newMetrics()}
 	if cfg.DB != nil && cfg.DB.Dialect() == storage.SQLite {
 		in.jobs = make(chan *job, maxBatch)
 	}
@@ -167,6 +168,7 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 		return Result{}, errors.Join(err, serr)
 	}
 	in.lastErr(ctx, provider, events, err)
+	in.metrics.failures.Add(float64(res.Received))
 	in.wake()
 	return res, nil
 }
@@ -218,7 +220,7 @@ func (in *Inbox) storeTx(ctx context.Context, tx *storage.Tx, provider string, b
 				res.Deferred++
 				continue
 			}
-			outcome, err := in.apply(ctx, tx, id, provider, ev)
+			outcome, err := in.apply(ctx, tx, id, provider, ev, tx.Now())
 			if err != nil {
 				return err
 			}
@@ -233,7 +235,7 @@ func (in *Inbox) storeTx(ctx context.Context, tx *storage.Tx, provider string, b
 // apply applies a stored event in tx and records its outcome: processed, or
 // deferred until its payment's success is known. A success releases the
 // events deferred for the same payment to the worker.
-func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider string, ev providers.Event) (checkout.Outcome, error) {
+func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider string, ev providers.Event, receivedAt time.Time) (checkout.Outcome, error) {
 	outcome, err := in.cfg.Applier.ApplyEvent(ctx, tx, provider, ev)
 	if err != nil {
 		return "", fmt.Errorf("webhooks: apply %s %s: %w", provider, ev.ID, err)
@@ -250,6 +252,7 @@ func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider s
 		WHERE id = ?`, status, tx.Now(), string(outcome), string(outcome), id); err != nil {
 		return "", fmt.Errorf("webhooks: mark %s %s %s: %w", provider, ev.ID, status, err)
 	}
+	in.metrics.applied(tx, receivedAt, string(outcome))
 	switch outcome {
 	case checkout.OutcomePaid, checkout.OutcomeLatePayment, checkout.OutcomeAmountMismatch:
 		res, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, next_attempt_at = ? WHERE provider = ? AND payment_ref = ? AND status = ?`,

@@ -143,12 +143,13 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 	var outcome checkout.Outcome
 	applyErr := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		var row struct {
-			Provider string `db:"provider"`
-			EventID  string `db:"event_id"`
-			Status   string `db:"status"`
-			Event    string `db:"event"`
+			Provider   string    `db:"provider"`
+			EventID    string    `db:"event_id"`
+			Status     string    `db:"status"`
+			Event      string    `db:"event"`
+			ReceivedAt time.Time `db:"received_at"`
 		}
-		if err := tx.Get(ctx, &row, `SELECT provider, event_id, status, event FROM webhook_events WHERE id = ?`+tx.ForUpdate(), id); err != nil {
+		if err := tx.Get(ctx, &row, `SELECT provider, event_id, status, event, received_at FROM webhook_events WHERE id = ?`+tx.ForUpdate(), id); err != nil {
 			return err
 		}
 		provider, eventID = row.Provider, row.EventID
@@ -164,7 +165,7 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 		if _, err = tx.Exec(ctx, `UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
-		outcome, err = in.apply(ctx, tx, id, row.Provider, ev)
+		outcome, err = in.apply(ctx, tx, id, row.Provider, ev, row.ReceivedAt)
 		return err
 	})
 	if applyErr == nil {
@@ -194,6 +195,7 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("webhooks: record failure of event %d: %w", id, errors.Join(applyErr, err))
 	}
+	in.metrics.failures.Inc()
 	in.cfg.Logger.Warn().Err(applyErr).Int64("inbox_id", id).Str(checkout.FieldEvent, eventID).Msg("webhook event processing failed; will retry")
 	return false, nil
 }

@@ -237,6 +237,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)
+	if err := a.inbox.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register webhook metrics: %w", err)
+	}
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -346,7 +347,37 @@ func TestPayEachMethod(t *testing.T) {
 				r.WriteTo(&b)
 				t.Fatalf("ledger verify after paying with every method: %v\n%s", err, b.String())
 			}
+			checkMetrics(t, ta.url, map[string]string{
+				`paygate_webhook_events_applied_total{outcome="paid"}`:                                               strconv.Itoa(len(methodCases)),
+				`paygate_webhook_settlement_lag_seconds_count`:                                                       "",
+				`paygate_webhook_inbox_events{status="pending"}`:                                                     "0",
+				`paygate_http_request_duration_seconds_count{method="POST",route="/v1/payment-orders",status="201"}`: strconv.Itoa(len(methodCases)),
+			})
 		})
+	}
+}
+
+// checkMetrics scrapes GET /metrics and checks each series: want is its
+// value, or "" for any value.
+func checkMetrics(t *testing.T, baseURL string, want map[string]string) {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	got := map[string]string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && !strings.HasPrefix(line, "#") {
+			got[line[:i]] = line[i+1:]
+		}
+	}
+	for series, v := range want {
+		g, ok := got[series]
+		if !ok || (v != "" && g != v) {
+			t.Errorf("/metrics %s = %q (present %v), want %q", series, g, ok, v)
+		}
 	}
 }
 
