@@ -147,12 +147,13 @@ func (e *InsufficientFundsError) Unwrap() error {
 // Ledger posts to and reads from the ledger tables of one database. It is
 // safe for concurrent use.
 type Ledger struct {
-	db *storage.DB
+	db      *storage.DB
+	metrics *metrics
 }
 
 // New returns the ledger of db. The database must have been opened with
 // Migrations.
-func New(db *storage.DB) *Ledger { return &Ledger{db: db} }
+func New(db *storage.DB) *Ledger { return &Ledger{db: db, metrics: newMetrics()} }
 
 type accountKey struct {
 	name     string

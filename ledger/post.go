@@ -56,6 +56,13 @@ func (l *Ledger) Post(ctx context.Context, tx *storage.Tx, t Transaction) (Resul
 // posts nothing and does not stop the others. An error means tx must be
 // rolled back, as for Post.
 func (l *Ledger) PostBatch(ctx context.Context, tx *storage.Tx, ts []Transaction) ([]BatchResult, error) {
+	start := time.Now()
+	out, err := l.postBatch(ctx, tx, ts)
+	l.metrics.observe(start, len(ts), out, err)
+	return out, err
+}
+
+func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction) ([]BatchResult, error) {
 	out := make([]BatchResult, len(ts))
 	var items []*item
 	classes := map[accountKey]Class{}

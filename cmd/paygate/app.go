@@ -211,6 +211,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 
 	l := ledger.New(db)
+	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register ledger metrics: %w", err)
+	}
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
