@@ -24,6 +24,7 @@ type Janitor struct {
 	Inbox    *webhooks.Inbox
 	Rules    checkout.StuckRules
 	Logger   zerolog.Logger
+	Metrics  *Metrics // nil records nothing
 }
 
 // Result counts what one pass did.
@@ -34,8 +35,8 @@ type Result struct {
 }
 
 // RunOnce polls every overdue attempt once.
-func (j *Janitor) RunOnce(ctx context.Context) (Result, error) {
-	var res Result
+func (j *Janitor) RunOnce(ctx context.Context) (res Result, err error) {
+	defer func() { j.Metrics.pass(res) }()
 	for {
 		atts, err := j.Checkout.Overdue(ctx, j.Rules, 100)
 		if err != nil {

@@ -231,6 +231,12 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}
 	(&orders.API{Lifecycle: a.lifecycle, Keys: keys, Idempotency: idem}).Routes(r)
 	a.sweeper = &sweeper{checkout: co, lifecycle: a.lifecycle, log: log.With().Str("component", "sweeper").Logger()}
+	if a.sweeper.applied, err = newTimersApplied(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register timer metrics: %w", err)
+	}
+	if err := srv.Metrics().Register(a.lifecycle.TimerCollector()); err != nil {
+		return nil, fmt.Errorf("register timer metrics: %w", err)
+	}
 	a.now = db.Now
 	co.PageRoutes(r)
 	refunds := &finance.Refunds{
@@ -243,7 +249,11 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := a.inbox.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register webhook metrics: %w", err)
 	}
-	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger()}
+	jm, err := janitor.NewMetrics(srv.Metrics())
+	if err != nil {
+		return nil, fmt.Errorf("register janitor metrics: %w", err)
+	}
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL,

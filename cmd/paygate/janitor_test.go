@@ -76,6 +76,11 @@ func TestJanitorRecoversLostWebhooks(t *testing.T) {
 			if s1, s2 := status(paid.Number), status(expired.Number); s1 != "paid/succeeded" || s2 != "failed/expired" {
 				t.Fatalf("after the janitor: %s, %s; want paid/succeeded and failed/expired", s1, s2)
 			}
+			checkMetrics(t, ta.url, map[string]string{
+				`paygate_janitor_passes_total`:                  "", // also the serving loop's own passes
+				`paygate_janitor_polls_total{result="applied"}`: "2",
+				`paygate_janitor_polls_total{result="error"}`:   "0",
+			})
 			// Polling again finds nothing new; the webhooks, resent at
 			// last, change nothing.
 			clk.Advance(time.Hour)

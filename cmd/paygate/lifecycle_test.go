@@ -151,14 +151,26 @@ func TestLifecycle(t *testing.T) {
 			if s, _ := ta.act(t, k(5), "refuse-refund", map[string]any{"user_id": seller(5), "reason": "other"}); s != 409 {
 				t.Fatalf("refusal after 24 h = %d, want 409", s)
 			}
+			checkMetrics(t, ta.url, map[string]string{`paygate_order_timers_due{status="refunding"}`: "1"})
 			// Timers at 24 h: the unanswered request is granted.
 			sweep()
+			checkMetrics(t, ta.url, map[string]string{
+				`paygate_order_timers_due{status="refunding"}`:           "0",
+				`paygate_order_timers_applied_total{status="refunding"}`: "1",
+			})
 			clk.Advance(48 * time.Hour) // 72 h after payment, delivery and refusal
 			if s, _ := ta.act(t, k(7), "dispute", map[string]any{"user_id": "U1"}); s != 409 {
 				t.Fatalf("dispute after 72 h = %d, want 409", s)
 			}
 			sweep()
 			sweep() // a second sweep changes nothing
+			checkMetrics(t, ta.url, map[string]string{
+				`paygate_order_timers_due{status="waiting_delivery"}`:     "0",
+				`paygate_order_timers_due{status="waiting_confirmation"}`: "0",
+				`paygate_order_timers_due{status="refunding"}`:            "0",
+				`paygate_order_timers_due{status="refund_refused"}`:       "0",
+				`paygate_order_timers_scrape_ok`:                          "1",
+			})
 
 			want := map[int]string{0: "completed", 1: "refunded", 2: "refunded", 3: "completed",
 				4: "refunded",  // not delivered in 72 h

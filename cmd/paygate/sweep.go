@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/checkout"
@@ -19,6 +20,24 @@ type sweeper struct {
 	checkout  *checkout.Service
 	lifecycle *orders.Lifecycle
 	log       zerolog.Logger
+	applied   *prometheus.CounterVec // nil when not serving
+}
+
+// expiryTimer labels the payment orders expired in the applied counter.
+const expiryTimer = "payment_order_unpaid"
+
+// newTimersApplied returns the counter of timers applied, registered on reg.
+func newTimersApplied(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "paygate",
+		Subsystem: "order",
+		Name:      "timers_applied_total",
+		Help:      "Timers applied by the sweep, by the status that ran out (payment_order_unpaid: a payment order expired unpaid).",
+	}, []string{"status"})
+	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // sweepResult counts what one sweep did.
@@ -34,6 +53,12 @@ func (s *sweeper) once(ctx context.Context, asOf time.Time) (sweepResult, error)
 		return res, err
 	}
 	res.Orders, err = s.lifecycle.Sweep(ctx, asOf)
+	if s.applied != nil {
+		s.applied.WithLabelValues(expiryTimer).Add(float64(res.Expired))
+		for status, n := range res.Orders {
+			s.applied.WithLabelValues(string(status)).Add(float64(n))
+		}
+	}
 	return res, err
 }
 
