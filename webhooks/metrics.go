@@ -11,7 +11,7 @@ import (
 )
 
 // metrics are the inbox's Prometheus metrics. They exist whether or not
-// Config.Metrics registers them, so recording never checks for nil.
+// RegisterMetrics registers them, so recording never checks for nil.
 type metrics struct {
 	lag      prometheus.Histogram
 	outcomes *prometheus.CounterVec
