@@ -126,11 +126,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				status = http.StatusOK // What net/http sends for an empty response.
 			}
 			elapsed := time.Since(start)
-			var route string
-			if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
-				route = info.route
-			}
-			s.metrics.observe(r.Method, route, status, elapsed)
+			s.metrics.observe(r.Method, matchedRoute(r.Context()), status, elapsed)
 			l := outerLogger(r.Context())
 			l.Info().
 				Str(FieldMethod, r.Method).
@@ -149,10 +145,19 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 // the router, adding the route that routeTag recorded, if any.
 func outerLogger(ctx context.Context) zerolog.Logger {
 	l := Logger(ctx)
-	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok && info.route != "" {
-		l = l.With().Str(FieldRoute, info.route).Logger()
+	if route := matchedRoute(ctx); route != "" {
+		l = l.With().Str(FieldRoute, route).Logger()
 	}
 	return l
+}
+
+// matchedRoute returns the path template routeTag recorded for the request,
+// or "" if no route matched.
+func matchedRoute(ctx context.Context) string {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info.route
+	}
+	return ""
 }
 
 // routeTag runs inside the router, for matched routes only. It records the
