@@ -58,23 +58,31 @@ func (m moneyRequest) money() (paygate.Money, error) {
 	return amount, nil
 }
 
+// readMoneyRequest reads the user of the path and the JSON body into body,
+// and returns the user and the body's amount.
+func readMoneyRequest(r *http.Request, body interface{ money() (paygate.Money, error) }) (string, paygate.Money, error) {
+	id, _, err := userAccount(r)
+	if err != nil {
+		return "", paygate.Money{}, err
+	}
+	if err := server.DecodeJSON(r, body); err != nil {
+		return "", paygate.Money{}, err
+	}
+	amount, err := body.money()
+	if err != nil {
+		return "", paygate.Money{}, err
+	}
+	return id, amount, nil
+}
+
 type refundRequest struct {
 	moneyRequest
 	Reason string `json:"reason"`
 }
 
 func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
-	id, _, err := userAccount(r)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
 	var body refundRequest
-	if err := server.DecodeJSON(r, &body); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	amount, err := body.money()
+	id, amount, err := readMoneyRequest(r, &body)
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -118,17 +126,8 @@ type payoutRequest struct {
 }
 
 func (a *API) handlePayout(w http.ResponseWriter, r *http.Request) {
-	id, _, err := userAccount(r)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
 	var body payoutRequest
-	if err := server.DecodeJSON(r, &body); err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	amount, err := body.money()
+	id, amount, err := readMoneyRequest(r, &body)
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
