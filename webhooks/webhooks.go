@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,15 @@ type Config struct {
 	// failure up to an hour (default 1 s).
 	MaxAttempts  int
 	RetryBackoff time.Duration
+	// Lease is how long the worker holds the events it claims (default
+	// 30 s): another instance takes them over once it has run out, so an
+	// instance that dies holding events delays them by at most this. A
+	// lease that runs out while its holder still works costs nothing but
+	// work: applying an event locks its row and re-checks its status.
+	Lease time.Duration
+	// Instance names this process in the events it claims (locked_by);
+	// default host:pid.
+	Instance string
 }
 
 // Inbox receives webhooks, and its worker applies the events whose
@@ -79,6 +89,13 @@ func New(cfg Config) *Inbox {
 	}
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = time.Second
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	in := &Inbox{cfg: cfg, wakec: make(chan struct{}, 1), metrics: newMetrics()}
 	if cfg.DB != nil && cfg.DB.Dialect() == storage.SQLite {

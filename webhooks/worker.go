@@ -14,9 +14,14 @@ import (
 	"github.com/paygate/paygate/storage"
 )
 
-// lease is how long a worker holds the events it claimed; another instance
-// may take them over after that (the first one died).
-const lease = time.Minute
+// DefaultLease is how long a worker holds the events it claimed unless
+// Config.Lease says otherwise.
+const DefaultLease = 30 * time.Second
+
+// claimBatch is how many due events a worker claims at once: few enough
+// that several instances share a backlog, and that a batch is applied well
+// within its lease.
+const claimBatch = 25
 
 // backoff is the wait after the n-th failed attempt (n ≥ 1).
 func (in *Inbox) backoff(n int) time.Duration {
@@ -73,6 +78,7 @@ func (in *Inbox) Run(ctx context.Context, interval time.Duration) {
 			in.commitLoop(ctx)
 		}()
 	}
+	defer in.release(ctx)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -88,12 +94,27 @@ func (in *Inbox) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// release gives up the leases this instance still holds as it stops, so
+// that other instances need not wait them out.
+func (in *Inbox) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_events SET locked_until = NULL, locked_by = ''
+			WHERE locked_by = ? AND status = ? AND locked_until > ?`, in.cfg.Instance, StatusPending, tx.Now())
+		return err
+	})
+	if err != nil {
+		in.cfg.Logger.Warn().Err(err).Msg("release webhook event leases")
+	}
+}
+
 // ProcessDue applies every pending event that is due, and returns how many
 // it applied.
 func (in *Inbox) ProcessDue(ctx context.Context) (int, error) {
 	done := 0
 	for {
-		ids, err := in.claim(ctx, 100)
+		ids, err := in.claim(ctx, claimBatch)
 		if err != nil || len(ids) == 0 {
 			return done, err
 		}
@@ -109,7 +130,9 @@ func (in *Inbox) ProcessDue(ctx context.Context) (int, error) {
 	}
 }
 
-// claim leases up to n due pending events.
+// claim leases up to n due pending events to this instance: those whose
+// lease is free or has run out. On PostgreSQL, instances claiming at once
+// skip each other's locked rows instead of waiting for them.
 func (in *Inbox) claim(ctx context.Context, n int) ([]int64, error) {
 	var ids []int64
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
@@ -123,7 +146,8 @@ func (in *Inbox) claim(ctx context.Context, n int) ([]int64, error) {
 			return err
 		}
 		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET locked_until = ? WHERE id = ?`, tx.Now().Add(lease), id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET locked_until = ?, locked_by = ? WHERE id = ?`,
+				tx.Now().Add(in.cfg.Lease), in.cfg.Instance, id); err != nil {
 				return err
 			}
 		}

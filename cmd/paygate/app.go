@@ -67,6 +67,9 @@ type appConfig struct {
 	rapydAPIURL         string
 
 	rules orders.Rules // the marketplace's durations and commission
+	// webhookLease is how long a worker holds claimed inbox events
+	// (PAYGATE_WEBHOOK_LEASE; 0 = the inbox's default).
+	webhookLease time.Duration
 }
 
 // app is the wired service.
@@ -243,7 +246,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
-	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log})
+	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)
 	if err := a.inbox.RegisterMetrics(srv.Metrics()); err != nil {
