@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -61,4 +62,18 @@ func (c *config) logger(w io.Writer) (zerolog.Logger, error) {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q", c.logLevel)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Int(server.FieldPID, os.Getpid()).Logger(), nil
+}
+
+// webhookLease reads PAYGATE_WEBHOOK_LEASE, how long a webhook worker holds
+// the events it claims (0 when unset: the inbox's default).
+func webhookLease(getenv func(string) string) (time.Duration, error) {
+	v := getenv("PAYGATE_WEBHOOK_LEASE")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("PAYGATE_WEBHOOK_LEASE=%q is not a positive duration such as 30s", v)
+	}
+	return d, nil
 }

@@ -124,6 +124,7 @@ type crashHarness struct {
 	rng    *rand.Rand // used by the test goroutine only
 	client *http.Client
 	srv    *crashServer
+	env    []string // added to each process's environment
 
 	orders []crashOrder
 	events []crashEvent
@@ -945,6 +946,7 @@ func (h *crashHarness) start() *crashServer {
 	}
 	cmd.Env = append(cmd.Env, "PAYGATE_MODE=sandbox", "PAYGATE_API_KEY="+crashAPIKey, "PAYGATE_FINANCE_KEY="+crashFinanceKey,
 		"STRIPE_WEBHOOK_SECRET="+crashSecret, "PAYGATE_RETURN_HOSTS=shop.example", "PAYGATE_LOG_LEVEL=info")
+	cmd.Env = append(cmd.Env, h.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

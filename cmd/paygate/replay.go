@@ -66,6 +66,11 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stderr, "paygate webhooks replay: --status must be pending, failed or processed\n")
 		return exitError
 	}
+	lease, err := webhookLease(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
+		return exitError
+	}
 	db, err := openDB(ctx, c.db)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
@@ -78,7 +83,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
 		return exitError
 	}
-	in := webhooks.New(webhooks.Config{DB: db, Applier: co, Logger: log})
+	in := webhooks.New(webhooks.Config{DB: db, Applier: co, Logger: log, Lease: lease})
 	n, err := in.Replay(ctx, f)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)

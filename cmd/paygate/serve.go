@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/paygate/paygate/server"
 )
@@ -29,11 +28,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	var err error
-	if v := getenv("PAYGATE_WEBHOOK_LEASE"); v != "" {
-		if ac.webhookLease, err = time.ParseDuration(v); err != nil || ac.webhookLease <= 0 {
-			io.WriteString(stderr, "paygate serve: PAYGATE_WEBHOOK_LEASE="+v+" is not a positive duration such as 30s\n")
-			return exitError
-		}
+	if ac.webhookLease, err = webhookLease(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
 	}
 	if ac.rules, err = rulesFromEnv(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
