@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,6 +60,16 @@ type DB struct {
 	// hands a freed connection to a random waiter, which makes the tail
 	// latency of a busy writer grow with the queue). Nil on PostgreSQL.
 	writeTurn chan struct{}
+	// queue feeds SQLite's group committer (nil on PostgreSQL, whose
+	// concurrent commits share WAL flushes by themselves); closed stops
+	// it, loopDone tells it has stopped.
+	queue     chan *commitReq
+	closed    chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	// updates counts the Update calls committed, commits the write
+	// transactions committed (fewer, when Updates share commits).
+	updates, commits atomic.Int64
 }
 
 // IsPostgresDSN reports whether dsn selects PostgreSQL (a postgres:// or
@@ -125,6 +137,8 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	r.SetMaxIdleConns(8)
 	db.write, db.read = w, r
 	db.writeTurn = make(chan struct{}, 1)
+	db.queue, db.closed, db.loopDone = make(chan *commitReq), make(chan struct{}), make(chan struct{})
+	go db.commitLoop()
 	return nil
 }
 
@@ -163,6 +177,10 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.queue != nil {
+		db.closeOnce.Do(func() { close(db.closed) })
+		<-db.loopDone
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -191,6 +209,10 @@ type Tx struct {
 	readOnly    bool
 	afterCommit []func()
 	done        bool
+	// byUpdate marks a transaction that Update commits or rolls back: the
+	// function it runs may not. shared marks one Update's part of a group
+	// commit, whose statements ignore cancellation.
+	byUpdate, shared bool
 	release     func() // gives the writer's turn to the next one
 }
 
@@ -230,12 +252,26 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), readOnly: true}, nil
 }
 
-// Update runs fn in a write transaction and commits it if fn returns nil.
-// A transaction that fails with a retryable error (IsRetryable: a lost race,
-// a PostgreSQL serialization failure or deadlock) is run again from the
-// start, up to 3 attempts in all, so fn must have no effects outside the
-// transaction other than those registered with AfterCommit.
+// Update runs fn in a write transaction and commits it if fn returns nil;
+// it returns once the commit is durable. A transaction that fails with a
+// retryable error (IsRetryable: a lost race, a PostgreSQL serialization
+// failure or deadlock) is run again from the start, up to 3 attempts in all,
+// so fn must have no effects outside the transaction other than those
+// registered with AfterCommit. fn must not commit or roll back tx itself.
+//
+// On SQLite, concurrent Update calls share commits (group commit, see
+// groupUpdate): fn then runs inside a savepoint of a shared transaction, and
+// its statements are not cancelled by ctx once it has started.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.queue != nil {
+		return db.groupUpdate(ctx, fn)
+	}
+	return db.updateRetrying(ctx, fn)
+}
+
+// updateRetrying runs fn in a transaction of its own, retrying it as
+// Update says.
+func (db *DB) updateRetrying(ctx context.Context, fn func(tx *Tx) error) error {
 	const attempts = 3
 	for i := 1; ; i++ {
 		err := db.update(ctx, fn)
@@ -250,11 +286,29 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
+	tx.byUpdate = true
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.commit(); err != nil {
+		return err
+	}
+	db.updates.Add(1)
+	db.commits.Add(1)
+	return nil
+}
+
+// Stats counts the work Update has committed.
+type Stats struct {
+	Updates int64 // Update calls whose work committed
+	Commits int64 // the write transactions that held them
+}
+
+// Stats returns the counts since Open. On SQLite, Updates/Commits is the
+// average group commit size.
+func (db *DB) Stats() Stats {
+	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load()}
 }
 
 // View runs fn in a read-only snapshot transaction.
@@ -290,6 +344,13 @@ func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, f
 
 // Commit commits the transaction and then runs the AfterCommit functions.
 func (tx *Tx) Commit() error {
+	if tx.byUpdate {
+		return errors.New("storage: an Update's transaction is committed by Update")
+	}
+	return tx.commit()
+}
+
+func (tx *Tx) commit() error {
 	if tx.done {
 		return errors.New("storage: transaction already finished")
 	}
@@ -308,6 +369,13 @@ func (tx *Tx) Commit() error {
 // Rollback aborts the transaction. It is a no-op after Commit or Rollback,
 // so it can be deferred.
 func (tx *Tx) Rollback() error {
+	if tx.byUpdate {
+		return errors.New("storage: an Update's transaction is rolled back by Update when its function fails")
+	}
+	return tx.rollback()
+}
+
+func (tx *Tx) rollback() error {
 	if tx.done {
 		return nil
 	}
@@ -325,6 +393,16 @@ func (tx *Tx) finish() {
 	}
 }
 
+// stmtCtx is the context a statement runs under: ctx, without its
+// cancellation in a shared transaction (SQLite may roll back a whole
+// transaction when a statement is interrupted).
+func (tx *Tx) stmtCtx(ctx context.Context) context.Context {
+	if tx.shared {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (tx *Tx) rebind(q string) string {
 	if tx.dialect == Postgres {
 		return sqlx.Rebind(sqlx.DOLLAR, q)
@@ -334,7 +412,7 @@ func (tx *Tx) rebind(q string) string {
 
 // Exec runs a statement.
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	res, err := tx.tx.ExecContext(ctx, tx.rebind(q), args...)
+	res, err := tx.tx.ExecContext(tx.stmtCtx(ctx), tx.rebind(q), args...)
 	if err != nil {
 		return nil, tx.wrapErr("exec", err)
 	}
@@ -343,7 +421,7 @@ func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // Get scans the single row of a query into dest (sql.ErrNoRows if none).
 func (tx *Tx) Get(ctx context.Context, dest any, q string, args ...any) error {
-	if err := tx.tx.GetContext(ctx, dest, tx.rebind(q), args...); err != nil {
+	if err := tx.tx.GetContext(tx.stmtCtx(ctx), dest, tx.rebind(q), args...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -354,7 +432,7 @@ func (tx *Tx) Get(ctx context.Context, dest any, q string, args ...any) error {
 
 // Select scans every row of a query into the slice dest.
 func (tx *Tx) Select(ctx context.Context, dest any, q string, args ...any) error {
-	if err := tx.tx.SelectContext(ctx, dest, tx.rebind(q), args...); err != nil {
+	if err := tx.tx.SelectContext(tx.stmtCtx(ctx), dest, tx.rebind(q), args...); err != nil {
 		return tx.wrapErr("query", err)
 	}
 	return nil
@@ -363,12 +441,12 @@ func (tx *Tx) Select(ctx context.Context, dest any, q string, args ...any) error
 // QueryRow runs a query that returns at most one row; its errors, including
 // sql.ErrNoRows, come from Scan.
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.rebind(q), args...)
+	return tx.tx.QueryRowContext(tx.stmtCtx(ctx), tx.rebind(q), args...)
 }
 
 // Query runs a query for rows to iterate; the caller closes them.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
-	rows, err := tx.tx.QueryxContext(ctx, tx.rebind(q), args...)
+	rows, err := tx.tx.QueryxContext(tx.stmtCtx(ctx), tx.rebind(q), args...)
 	if err != nil {
 		return nil, tx.wrapErr("query", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -72,14 +71,9 @@ type Config struct {
 // Inbox receives webhooks, and its worker applies the events whose
 // processing failed.
 type Inbox struct {
-	cfg   Config
-	wakec chan struct{}
-	// jobs feeds the group committer while Run runs on SQLite (nil
-	// otherwise): deliveries that arrive while one commits share the next
-	// commit.
-	jobs       chan *job
-	committing atomic.Bool
-	metrics    *metrics
+	cfg     Config
+	wakec   chan struct{}
+	metrics *metrics
 }
 
 // New returns the inbox.
@@ -98,9 +92,6 @@ func New(cfg Config) *Inbox {
 		cfg.Instance = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	in := &Inbox{cfg: cfg, wakec: make(chan struct{}, 1), metrics: newMetrics()}
-	if cfg.DB != nil && cfg.DB.Dialect() == storage.SQLite {
-		in.jobs = make(chan *job, maxBatch)
-	}
 	return in
 }
 
@@ -174,7 +165,7 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 			return Result{}, paygate.Errorf(paygate.EINVALID, "webhook event without an id")
 		}
 	}
-	res, err := in.storeApplied(ctx, provider, body, events)
+	res, err := in.store(ctx, provider, body, events, true)
 	if err == nil {
 		return res, nil
 	}

@@ -67,17 +67,8 @@ func clip(s string, n int) string {
 
 // Run applies pending events until ctx is done: when woken by Receive, and
 // every interval (due retries). Several instances may run on one database:
-// each claims events under a lease. On SQLite it also runs the group
-// committer that Receive hands its deliveries to.
+// each claims events under a lease.
 func (in *Inbox) Run(ctx context.Context, interval time.Duration) {
-	if in.jobs != nil {
-		done := make(chan struct{})
-		defer func() { <-done }()
-		go func() {
-			defer close(done)
-			in.commitLoop(ctx)
-		}()
-	}
 	defer in.release(ctx)
 	t := time.NewTicker(interval)
 	defer t.Stop()
