@@ -213,7 +213,7 @@ type Tx struct {
 	// function it runs may not. shared marks one Update's part of a group
 	// commit, whose statements ignore cancellation.
 	byUpdate, shared bool
-	release     func() // gives the writer's turn to the next one
+	release          func() // gives the writer's turn to the next one
 }
 
 // BeginTx starts a write transaction. On SQLite it holds the database's
