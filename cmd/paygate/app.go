@@ -213,6 +213,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		provs[name] = p
 	}
 
+	if err := db.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register database metrics: %w", err)
+	}
 	l := ledger.New(db)
 	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register ledger metrics: %w", err)

@@ -352,6 +352,8 @@ func TestPayEachMethod(t *testing.T) {
 				`paygate_webhook_settlement_lag_seconds_count`:                                                       "",
 				`paygate_ledger_transactions_total{result="created"}`:                                                "",
 				`paygate_ledger_post_duration_seconds_count`:                                                         "",
+				`paygate_db_updates_total`:                                                                           "",
+				`paygate_db_commits_total`:                                                                           "",
 				`paygate_webhook_inbox_events{status="pending"}`:                                                     "0",
 				`paygate_http_request_duration_seconds_count{method="POST",route="/v1/payment-orders",status="201"}`: strconv.Itoa(len(methodCases)),
 			})
