@@ -65,6 +65,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	defer a.close()
+	if addr := getenv("PAYGATE_DEBUG_ADDR"); addr != "" {
+		if _, err := serveDebug(ctx, addr, log); err != nil {
+			ln.Close()
+			log.Error().Err(err).Msg("listen for the profiler")
+			return exitError
+		}
+	}
 	a.start(ctx)
 	log.Info().Str(server.FieldAddr, ln.Addr().String()).Str("public_url", publicURL).Str("mode", ac.mode).
 		Str(server.FieldDBBackend, string(db.Dialect())).Msg("listening")

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate/server"
+)
+
+// serveDebug serves Go's profiler (net/http/pprof) on addr until ctx is
+// done: PAYGATE_DEBUG_ADDR, off by default. It is a listener of its own,
+// without authentication, so bind it to loopback or an operator network.
+func serveDebug(ctx context.Context, addr string, log zerolog.Logger) (net.Addr, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("debug server")
+		}
+	}()
+	log.Info().Str(server.FieldAddr, ln.Addr().String()).Msg("profiler listening")
+	return ln.Addr(), nil
+}
