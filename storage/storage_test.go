@@ -129,6 +129,25 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 }
 
+// TestPostgresCommitsAreDurable: paygate's PostgreSQL sessions commit with
+// synchronous_commit on and fsync on: a commit is on disk before it
+// returns (PostgreSQL shares one WAL flush among concurrent commits).
+func TestPostgresCommitsAreDurable(t *testing.T) {
+	storagetest.Run(t, storage.Options{}, func(t *testing.T, db *storage.DB) {
+		if db.Dialect() != storage.Postgres {
+			return
+		}
+		ctx := context.Background()
+		for setting, want := range map[string]string{"synchronous_commit": "on", "fsync": "on"} {
+			var got string
+			err := db.Update(ctx, func(tx *storage.Tx) error { return tx.QueryRow(ctx, "SHOW "+setting).Scan(&got) })
+			if err != nil || got != want {
+				t.Errorf("SHOW %s = %q (%v), want %q", setting, got, err, want)
+			}
+		}
+	})
+}
+
 func TestForeignKeysEnforced(t *testing.T) {
 	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{notes(notesV1)}}, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
