@@ -27,6 +27,15 @@ type commitReq struct {
 // failed (its savepoint rolled back, the others unaffected). The answer is
 // awaited even when ctx ends, for the work may be committing.
 func (db *DB) groupUpdate(ctx context.Context, fn func(tx *Tx) error) error {
+	select {
+	case db.writeTurn <- struct{}{}:
+		// The writer is idle: nothing to share a commit with, so run now
+		// rather than hand fn to the committer (whose writes take the same
+		// turn, so they still never overlap).
+		<-db.writeTurn
+		return db.updateRetrying(ctx, fn)
+	default:
+	}
 	req := &commitReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.queue <- req:
