@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paygate/paygate"
 )
@@ -122,5 +124,46 @@ func TestCheckFindsWrongStates(t *testing.T) {
 	if r.OK() || r.Wrong != 3 || !strings.Contains(problems, "K0000002 is waiting_confirmation") ||
 		!strings.Contains(problems, "pb-t-s0 holds 14.00 EUR, want 15.00 EUR") || !strings.Contains(problems, "pb-t-b0 holds 0.50 EUR, want nothing") {
 		t.Errorf("check = %+v, want the sales order, the seller and the buyer wrong", r)
+	}
+}
+
+func TestMemorySamplesStayBounded(t *testing.T) {
+	var done int64
+	s := &sampler{pid: os.Getpid(), start: time.Now(), stride: 1, res: memoryResult{Source: "/proc/self"},
+		completed: func() int64 { done += 10; return done }}
+	const n = 2*maxPoints + 500
+	for range n {
+		s.sample(context.Background())
+	}
+	s.summarize()
+	if s.res.Samples != n || len(s.res.Points) > maxPoints || len(s.res.Points) < maxPoints/2 || s.res.Error != "" {
+		t.Fatalf("%d samples kept as %d points (error %q), want %d in at most %d", s.res.Samples, len(s.res.Points), s.res.Error, n, maxPoints)
+	}
+	for i := 1; i < len(s.res.Points); i++ {
+		if s.res.Points[i].At < s.res.Points[i-1].At {
+			t.Fatalf("points out of order at %d", i)
+		}
+	}
+	if r := s.res.RSS; r.First <= 0 || r.Quarter <= 0 || r.Max < r.Last || r.Min > r.First {
+		t.Errorf("rss = %+v", r)
+	}
+	if q := s.res.RateByQuarter; len(q) != 4 || q[0] <= 0 || q[3] <= 0 {
+		t.Errorf("rate by quarter = %v, want four positive rates", q)
+	}
+}
+
+func TestRateByQuarter(t *testing.T) {
+	var pts []memSample
+	for i := range 9 { // 10/s for 4s, then 20/s for 4s
+		done := int64(min(i, 4)*10 + max(i-4, 0)*20)
+		pts = append(pts, memSample{At: float64(i), Completed: done})
+	}
+	got := rateByQuarter(pts)
+	want := []float64{10, 10, 20, 20}
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Errorf("rateByQuarter = %v, want %v", got, want)
+	}
+	if got := rateByQuarter(pts[:3]); got != nil {
+		t.Errorf("rateByQuarter of 3 points = %v, want nil", got)
 	}
 }

@@ -131,12 +131,17 @@ func (r *result) write(w io.Writer) {
 		if m.Samples == 0 {
 			fmt.Fprintf(w, " none: %s\n", m.Error)
 		} else {
-			fmt.Fprintf(w, "\n  rss          first %s  last %s  max %s\n", mib(m.RSS.First), mib(m.RSS.Last), mib(m.RSS.Max))
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "  first, at a quarter of the run, last, max\n")
+			fmt.Fprintf(w, "  rss          %s  %s  %s  %s\n", mib(m.RSS.First), mib(m.RSS.Quarter), mib(m.RSS.Last), mib(m.RSS.Max))
 			if m.HeapInuse != nil && m.HeapInuse.n > 0 {
-				fmt.Fprintf(w, "  heap in use  first %s  last %s  max %s\n", mib(m.HeapInuse.First), mib(m.HeapInuse.Last), mib(m.HeapInuse.Max))
+				fmt.Fprintf(w, "  heap in use  %s  %s  %s  %s\n", mib(m.HeapInuse.First), mib(m.HeapInuse.Quarter), mib(m.HeapInuse.Last), mib(m.HeapInuse.Max))
 			}
 			if m.Goroutines != nil && m.Goroutines.n > 0 {
-				fmt.Fprintf(w, "  goroutines   first %.0f  last %.0f  max %.0f\n", m.Goroutines.First, m.Goroutines.Last, m.Goroutines.Max)
+				fmt.Fprintf(w, "  goroutines   %.0f  %.0f  %.0f  %.0f\n", m.Goroutines.First, m.Goroutines.Quarter, m.Goroutines.Last, m.Goroutines.Max)
+			}
+			if q := m.RateByQuarter; len(q) == 4 {
+				fmt.Fprintf(w, "complete orders/s by quarter of the run: %.1f  %.1f  %.1f  %.1f\n", q[0], q[1], q[2], q[3])
 			}
 		}
 	}
