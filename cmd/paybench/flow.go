@@ -232,8 +232,8 @@ func (b *bench) startAttempt(ctx context.Context, p plan, mi providers.MethodInf
 //
 //   - redirect (iDEAL at Stripe, KakaoPay and Samsung Pay at Rapyd): the
 //     hosted page's Approve form posts to the page's URL + "/approve"
-//     (Samsung Pay's form has an optional phone number); the answer is a
-//     303 to paygate's return page.
+//     (iDEAL's with the bank chosen, Samsung Pay's with an optional phone
+//     number); the answer is a 303 to paygate's return page.
 //   - voucher (Boleto): the voucher page's "pay at a bank" form posts to
 //     its URL + "/pay"; the answer is a page.
 //   - qr (PayNow): a bank app scans the code. The API does not hand out the
@@ -253,7 +253,10 @@ func (b *bench) approve(ctx context.Context, p plan, mi providers.MethodInfo, nu
 			return "", &stepFailed{stepApprove, err}
 		}
 		r = request{method: http.MethodPost, url: action, form: url.Values{}, want: http.StatusSeeOther}
-		if mi.Method == providers.SamsungPay {
+		switch mi.Method {
+		case providers.IDEAL:
+			r.form.Set("bank", "abn_amro") // the bank the page selects first
+		case providers.SamsungPay:
 			r.form.Set("phone", "010-1234-5678")
 		}
 	case providers.ActionVoucher:
