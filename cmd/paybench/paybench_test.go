@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +100,21 @@ func startServer(t *testing.T, dsn string) *server {
 	return s
 }
 
+// setFaults sets the webhook faults of a provider's simulator.
+func (s *server) setFaults(t *testing.T, provider, faults string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.url+"/sandbox/faults/"+provider, strings.NewReader(faults))
+	req.Header.Set("Authorization", "Bearer sandbox-marketplace-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /sandbox/faults/%s = %d", provider, resp.StatusCode)
+	}
+}
+
 func (s *server) logTail() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,8 +140,9 @@ func (s *server) bench(t *testing.T, dsn string, args ...string) (int, result, s
 // TestRunAgainstSandbox runs a small load with every method against a real
 // sandbox server on each backend, then shows that the run fails when the
 // money is wrong: a balanced but wrong ledger transaction that only the
-// check of the sellers' balances can see, and a sales order set back to an
-// earlier state, which only ledger verify can see.
+// check of the sellers' balances can see, a sales order set back to an
+// earlier state, which only ledger verify can see, and lost webhooks, which
+// leave orders unpaid.
 func TestRunAgainstSandbox(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -209,6 +226,21 @@ func TestRunAgainstSandbox(t *testing.T) {
 			if code != exitFailed || res.OK || !res.Check.OK() || res.Verify.OK || !strings.Contains(strings.Join(res.Verify.Problems, "\n"), k) {
 				t.Fatalf("run after setting %s back = %d, ok %v, check ok %v, verify %+v; want drift of %s:\n%s",
 					k, code, res.OK, res.Check.OK(), res.Verify, k, out)
+			}
+
+			// Stripe's webhooks are lost: the orders are approved but never
+			// paid, and the run fails at the settle wait.
+			srv.setFaults(t, "stripe", `{"drop": 1000}`)
+			code, res, out = srv.bench(t, dsn, "-orders", "2", "-concurrency", "2", "-methods", "ideal", "-settle-timeout", "300ms", "-run-id", "lost")
+			settle := stepResult{}
+			for _, s := range res.Steps {
+				if s.Step == "settle wait" {
+					settle = s
+				}
+			}
+			if code != exitFailed || res.OK || res.Orders.Failed != 2 || settle.Errors != 2 || len(res.FirstErrors) == 0 {
+				t.Fatalf("run with lost webhooks = %d, ok %v, orders %+v, settle %+v; want 2 orders failed at the settle wait:\n%s",
+					code, res.OK, res.Orders, settle, out)
 			}
 		})
 	}

@@ -14,7 +14,7 @@ const (
 	stepAttempt             // POST /v1/payment-orders/{P}/attempts
 	stepApprove             // the buyer's approval at the simulated provider
 	stepReturn              // GET of paygate's return page the provider redirects to
-	stepSettle              // approval answered → the order is seen paid
+	stepSettle              // approval answered → the order is seen paid (spans the return page, if any)
 	stepDeliver             // POST /v1/sales-orders/{K}/deliver
 	stepConfirm             // POST /v1/sales-orders/{K}/confirm
 	stepOrder               // the whole order, create to the last confirm
