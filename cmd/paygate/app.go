@@ -28,21 +28,15 @@ import (
 	"github.com/paygate/paygate/recon"
 	"github.com/paygate/paygate/sandbox"
 	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/service"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/webhooks"
 )
 
 // migrations are every package's schema, in dependency order.
-func migrations() []storage.Migrations {
-	return []storage.Migrations{
-		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
-		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
-	}
-}
+func migrations() []storage.Migrations { return service.Migrations() }
 
-func openDB(ctx context.Context, dsn string) (*storage.DB, error) {
-	return storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
-}
+func openDB(ctx context.Context, dsn string) (*storage.DB, error) { return service.Open(ctx, dsn) }
 
 // Modes.
 const (

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
-	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/service"
 )
 
 func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -23,7 +22,7 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitError
 	}
 	defer db.Close()
-	report, err := ledger.New(db).Verify(ctx, verifyChecks()...)
+	report, err := service.Verify(ctx, db)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate ledger verify: %v\n", err)
 		return exitError
@@ -37,6 +36,4 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // verifyChecks are the business invariants verify checks beside the
 // ledger's own.
-func verifyChecks() []ledger.Check {
-	return append(orders.Checks(), checkout.Checks()...)
-}
+func verifyChecks() []ledger.Check { return service.Checks() }
