@@ -67,6 +67,10 @@ type DB struct {
 	closed    chan struct{}
 	loopDone  chan struct{}
 	closeOnce sync.Once
+	// checkpointer copies SQLite's WAL into the database file beside the
+	// writer (see startCheckpointer); checkpointDone tells it has stopped.
+	checkpointer   *sqlx.DB
+	checkpointDone chan struct{}
 	// updates counts the Update calls committed, commits the write
 	// transactions committed (fewer, when Updates share commits).
 	updates, commits atomic.Int64
@@ -138,6 +142,11 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	db.write, db.read = w, r
 	db.writeTurn = make(chan struct{}, 1)
 	db.queue, db.closed, db.loopDone = make(chan *commitReq), make(chan struct{}), make(chan struct{})
+	if err := db.startCheckpointer(ctx, u); err != nil {
+		w.Close()
+		r.Close()
+		return err
+	}
 	go db.commitLoop()
 	return nil
 }
@@ -180,6 +189,8 @@ func (db *DB) Close() error {
 	if db.queue != nil {
 		db.closeOnce.Do(func() { close(db.closed) })
 		<-db.loopDone
+		<-db.checkpointDone
+		db.checkpointer.Close()
 	}
 	err := db.write.Close()
 	if db.read != db.write {

@@ -2,7 +2,9 @@ package storage_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -255,5 +257,45 @@ func TestPostgresUnreachable(t *testing.T) {
 	_, err := storage.Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", storage.Options{})
 	if paygate.ErrorCode(err) != paygate.EUNAVAILABLE {
 		t.Fatalf("Open(unreachable postgres) = %v, want unavailable", err)
+	}
+}
+
+// TestSQLiteCheckpointsBesideTheWriter: the writer does not checkpoint,
+// the checkpointer does: rows written reach the database file (not only
+// the WAL) while the database stays open.
+func TestSQLiteCheckpointsBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := storage.Open(ctx, path, storage.Options{Migrations: []storage.Migrations{notes(notesV1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var auto int
+	if err := db.Update(ctx, func(tx *storage.Tx) error { return tx.QueryRow(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto) }); err != nil || auto != 0 {
+		t.Fatalf("writer's wal_autocheckpoint = %d (%v), want 0", auto, err)
+	}
+	body := strings.Repeat("x", 4000)
+	for i := range 1000 { // about 4 MB, one page or more per row
+		if err := db.Update(ctx, func(tx *storage.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO notes (id, body, at) VALUES (?, ?, ?)`, i, body, tx.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 4_000_000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file is %d bytes 30 s after 4 MB were committed: nothing checkpointed", st.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
