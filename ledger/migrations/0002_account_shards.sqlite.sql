@@ -16,7 +16,7 @@ CREATE TABLE ledger_account_shards (
     debits     BIGINT  NOT NULL CHECK (debits >= 0),
     credits    BIGINT  NOT NULL CHECK (credits >= 0),
     PRIMARY KEY (account_id, shard)
-);
+) WITHOUT ROWID; -- one b-tree, not a table and its key's index: a page less per commit
 
 -- Existing totals of the accounts that are sharded from now on become their
 -- shard 0, and every existing entry is in shard 0: before this migration an
