@@ -56,7 +56,9 @@ func UserBalance(userID string) string { return "user:" + userID + ":balance" }
 type Class struct {
 	Type Type
 	// NoOverdraft accounts never go below zero on their normal side: a
-	// posting that would take them there is declined.
+	// posting that would take them there is declined. They keep their
+	// cached totals in one row, which the guard checks; the other accounts
+	// keep theirs in shards (see shard.go).
 	NoOverdraft bool
 }
 

@@ -1,7 +1,9 @@
 // Package ledger is paygate's double-entry ledger: accounts per currency,
 // transactions of balanced entries posted exactly once per idempotency key,
-// cached balances kept in the same database transaction, user balances that
-// never go negative, statements, and the verify check that re-derives it all.
+// cached balances kept in the same database transaction (in shards for hot
+// accounts, see shard.go), user balances that never go negative, statements,
+// and the verify check that re-derives it all. Other packages read balances
+// through the view ledger_account_totals.
 //
 // Posting takes the caller's *storage.Tx, so a business change and its
 // posting commit together or not at all.

@@ -64,6 +64,7 @@ func (l *Ledger) PostBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 
 func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction) ([]BatchResult, error) {
 	out := make([]BatchResult, len(ts))
+	shard := shardOf(tx)
 	var items []*item
 	classes := map[accountKey]Class{}
 	declinable := false
@@ -88,19 +89,20 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 	}
 
 	if declinable && len(items) == 1 {
-		return out, postOne(ctx, tx, items[0], &out[items[0].index])
+		return out, postOne(ctx, tx, items[0], shard, &out[items[0].index])
 	}
 
 	// A batch that can be declined reads the balances it may take money from
-	// under lock (SQLite: the write lock held since BEGIN; PostgreSQL: FOR
-	// UPDATE) and the keys posted before, and decides every posting before
-	// writing anything. A batch that cannot be declined lets the insert of
-	// its transactions find the keys posted before.
+	// (and the shards it adds to) under lock (SQLite: the write lock held
+	// since BEGIN; PostgreSQL: FOR UPDATE) and the keys posted before, and
+	// decides every posting before writing anything. A batch that cannot be
+	// declined lets the insert of its transactions find the keys posted
+	// before.
 	stored := map[string]*storedTx{}
 	var balances map[accountKey]*totals
 	if declinable {
 		var err error
-		if balances, err = lockAccounts(ctx, tx, classes); err != nil {
+		if balances, err = lockAccounts(ctx, tx, classes, shard); err != nil {
 			return nil, err
 		}
 		if stored, err = loadTransactions(ctx, tx, keysOf(items)); err != nil {
@@ -166,7 +168,7 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 		}
 	}
 	if len(create) > 0 {
-		if err := applyChanges(ctx, tx, create, classes, nil); err != nil {
+		if err := applyChanges(ctx, tx, create, classes, nil, shard); err != nil {
 			return nil, err
 		}
 	}
@@ -194,7 +196,7 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 // guarded updates (each one atomic check-and-add), then inserts the
 // transaction; if a take is refused or the key turns out to be posted
 // already, it adds back what it took, so tx is as it was.
-func postOne(ctx context.Context, tx *storage.Tx, it *item, r *BatchResult) error {
+func postOne(ctx context.Context, tx *storage.Tx, it *item, shard int, r *BatchResult) error {
 	taken := map[accountKey]*account{}
 	undo := func() error {
 		for k, a := range taken {
@@ -236,7 +238,7 @@ func postOne(ctx context.Context, tx *storage.Tx, it *item, r *BatchResult) erro
 		if ok, err := posted(); ok || err != nil {
 			return err
 		}
-		cur, err := lockAccounts(ctx, tx, it.p.classes)
+		cur, err := lockAccounts(ctx, tx, it.p.classes, shard)
 		if err != nil {
 			return err
 		}
@@ -260,7 +262,7 @@ func postOne(ctx context.Context, tx *storage.Tx, it *item, r *BatchResult) erro
 		return storage.Retryable(fmt.Errorf("ledger: idempotency key %q was posted concurrently", it.t.Key))
 	}
 	it.create = true
-	if err := applyChanges(ctx, tx, []*item{it}, it.p.classes, taken); err != nil {
+	if err := applyChanges(ctx, tx, []*item{it}, it.p.classes, taken, shard); err != nil {
 		return err
 	}
 	r.Result = Result{Status: Created, Transaction: it.posted(tx.Now())}
@@ -291,8 +293,8 @@ func (it *item) against(fingerprint string, prev Posted) (Result, error) {
 	return Result{}, &ConflictError{Key: it.t.Key, Reason: conflictReason(prev.Entries, it.t.Entries), Existing: prev}
 }
 
-// simulate applies the item to the locked balances, or returns why it is
-// declined.
+// simulate applies the item to the locked balances (a sharded account's:
+// the shard's), or returns why it is declined.
 func (it *item) simulate(balances map[accountKey]*totals) error {
 	for _, k := range sortedKeys(it.net) {
 		d, cur := it.net[k], balances[k]
@@ -300,7 +302,8 @@ func (it *item) simulate(balances map[accountKey]*totals) error {
 			cur = &totals{}
 		}
 		class := it.p.classes[k]
-		if cur.debits > math.MaxInt64-d.debits || cur.credits > math.MaxInt64-d.credits {
+		limit := maxTotal(class)
+		if cur.debits > limit-d.debits || cur.credits > limit-d.credits {
 			return paygate.Errorf(paygate.EINVALID, "ledger: account %s %s would overflow", k.name, k.currency)
 		}
 		if class.NoOverdraft && normal(class.Type, cur.debits+d.debits, cur.credits+d.credits) < 0 {
@@ -357,8 +360,12 @@ func keysOf(items []*item) []string {
 	return keys
 }
 
-// sortedKeys orders accounts by name and currency: the one order in which
-// every posting locks account rows, so concurrent postings cannot deadlock.
+// sortedKeys orders accounts by name and currency, byte by byte (as SQL's
+// ORDER BY byName). Postings lock rows in one order, so that the postings of
+// concurrent database transactions (one Post or PostBatch each) cannot
+// deadlock: first the rows of guarded accounts, then the shard rows of
+// sharded accounts (one shard per account in a database transaction), each
+// in this order.
 func sortedKeys[V any](m map[accountKey]V) []accountKey {
 	ks := make([]accountKey, 0, len(m))
 	for k := range m {
@@ -371,6 +378,16 @@ func sortedKeys[V any](m map[accountKey]V) []accountKey {
 		return ks[i].currency < ks[j].currency
 	})
 	return ks
+}
+
+// byName returns the ORDER BY terms that sort accounts (of table alias
+// prefix, "a." or "") as sortedKeys does: byte order, whatever the
+// database's collation.
+func byName(tx *storage.Tx, prefix string) string {
+	if tx.Dialect() == storage.Postgres {
+		return prefix + `name COLLATE "C", ` + prefix + `currency COLLATE "C"`
+	}
+	return prefix + "name, " + prefix + "currency" // SQLite compares text byte by byte
 }
 
 // chunkRows bounds the rows of one multi-row statement, well inside
@@ -396,32 +413,59 @@ func placeholders(rows, width int) string {
 }
 
 // lockAccounts reads the totals of the accounts that exist, locking their
-// rows on PostgreSQL, in name order.
-func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Class) (map[accountKey]*totals, error) {
-	keys := sortedKeys(classes)
-	out := make(map[accountKey]*totals, len(keys))
-	err := chunks(len(keys), func(lo, hi int) error {
-		args := make([]any, 0, 2*(hi-lo))
-		for _, k := range keys[lo:hi] {
-			args = append(args, k.name, string(k.currency))
+// rows on PostgreSQL: a guarded account's totals, and the given shard of a
+// sharded account (none if the shard has no row yet). It locks the guarded
+// accounts first, then the shards, each in name order.
+func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Class, shard int) (map[accountKey]*totals, error) {
+	var guarded, hot []accountKey
+	for _, k := range sortedKeys(classes) {
+		if sharded(classes[k]) {
+			hot = append(hot, k)
+		} else {
+			guarded = append(guarded, k)
 		}
-		rows, err := tx.Query(ctx, `SELECT name, currency, debits, credits FROM ledger_accounts
-			WHERE (name, currency) IN (VALUES `+placeholders(hi-lo, 2)+`)
-			ORDER BY name, currency`+tx.ForUpdate(), args...)
-		if err != nil {
-			return fmt.Errorf("ledger: lock accounts: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k accountKey
-			var t totals
-			if err := rows.Scan(&k.name, &k.currency, &t.debits, &t.credits); err != nil {
+	}
+	out := make(map[accountKey]*totals, len(classes))
+	read := func(keys []accountKey, query func(rows int) string, first ...any) error {
+		return chunks(len(keys), func(lo, hi int) error {
+			args := append(make([]any, 0, len(first)+2*(hi-lo)), first...)
+			for _, k := range keys[lo:hi] {
+				args = append(args, k.name, string(k.currency))
+			}
+			rows, err := tx.Query(ctx, query(hi-lo), args...)
+			if err != nil {
 				return fmt.Errorf("ledger: lock accounts: %w", err)
 			}
-			out[k] = &t
-		}
-		return rows.Err()
+			defer rows.Close()
+			for rows.Next() {
+				var k accountKey
+				var t totals
+				if err := rows.Scan(&k.name, &k.currency, &t.debits, &t.credits); err != nil {
+					return fmt.Errorf("ledger: lock accounts: %w", err)
+				}
+				out[k] = &t
+			}
+			return rows.Err()
+		})
+	}
+	err := read(guarded, func(n int) string {
+		return `SELECT name, currency, debits, credits FROM ledger_accounts
+			WHERE (name, currency) IN (VALUES ` + placeholders(n, 2) + `)
+			ORDER BY ` + byName(tx, "") + tx.ForUpdate()
 	})
+	if err != nil {
+		return nil, err
+	}
+	lockShards := ""
+	if tx.Dialect() == storage.Postgres {
+		lockShards = " FOR UPDATE OF s"
+	}
+	err = read(hot, func(n int) string {
+		return `SELECT a.name, a.currency, s.debits, s.credits
+			FROM ledger_accounts a JOIN ledger_account_shards s ON s.account_id = a.id AND s.shard = ?
+			WHERE (a.name, a.currency) IN (VALUES ` + placeholders(n, 2) + `)
+			ORDER BY ` + byName(tx, "a.") + lockShards
+	}, shard)
 	return out, err
 }
 
@@ -557,16 +601,20 @@ func takeGuarded(ctx context.Context, tx *storage.Tx, k accountKey, c Class, t *
 	return &a, nil
 }
 
-// account is an account row after a batch's change.
+// account is an account after a batch's change: its id, and the totals after
+// the change of its row (a guarded account) or of the shard the batch added
+// to (a sharded account).
 type account struct {
 	id                        int64
+	shard                     int
 	afterDebits, afterCredits int64
 }
 
 // applyChanges adds the created items' entries to their accounts' cached
-// totals with one upsert per chunk of accounts, then appends the entries
-// with running totals.
-func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes map[accountKey]Class, taken map[accountKey]*account) error {
+// totals — a guarded account's row, one shard of a sharded account — with
+// one statement per chunk of accounts, then appends the entries with running
+// totals.
+func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes map[accountKey]Class, taken map[accountKey]*account, shard int) error {
 	sum := map[accountKey]*totals{}
 	for _, it := range items {
 		for k, d := range it.net {
@@ -575,7 +623,8 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 				s = &totals{}
 				sum[k] = s
 			}
-			if s.debits > math.MaxInt64-d.debits || s.credits > math.MaxInt64-d.credits {
+			limit := maxTotal(classes[k])
+			if s.debits > limit-d.debits || s.credits > limit-d.credits {
 				return paygate.Errorf(paygate.EINVALID, "ledger: account %s %s would overflow", k.name, k.currency)
 			}
 			s.debits += d.debits
@@ -586,17 +635,20 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 	after := make(map[accountKey]*account, len(keys))
 	// Accounts that the batch takes money from under the overdraft guard
 	// exist (a new account has nothing to take) and are locked already: each
-	// gets a conditional UPDATE. Every other account gets an upsert, which
-	// creates it or adds to it in one statement; its proposed row holds the
-	// change, which satisfies the table's CHECK only when nothing is taken
-	// from a no-overdraft account.
-	var upsert []accountKey
+	// gets a conditional UPDATE. Every other guarded account gets an upsert,
+	// which creates it or adds to it in one statement; its proposed row holds
+	// the change, which satisfies the table's CHECK only when nothing is taken
+	// from a no-overdraft account. Sharded accounts come last: an upsert of
+	// one shard each.
+	var upsert, hot []accountKey
 	for _, k := range keys {
 		c := classes[k]
 		switch {
+		case sharded(c):
+			hot = append(hot, k)
 		case taken[k] != nil:
 			after[k] = taken[k]
-		case !c.NoOverdraft || !sum[k].reduces(c.Type):
+		case !sum[k].reduces(c.Type):
 			upsert = append(upsert, k)
 		default:
 			a, err := takeGuarded(ctx, tx, k, c, sum[k])
@@ -638,15 +690,22 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 	if err != nil {
 		return err
 	}
+	if len(hot) > 0 {
+		if err := addToShards(ctx, tx, hot, classes, sum, shard, after); err != nil {
+			return err
+		}
+	}
 	for _, k := range keys {
 		if after[k] == nil {
 			return fmt.Errorf("ledger: account %s %s refused the update (overdraft, overflow or a stored type other than %s)", k.name, k.currency, classes[k].Type)
 		}
 	}
 
-	// Entries, in posting order, each with its account's totals after it.
+	// Entries, in posting order, each with its account's (shard's) totals
+	// after it.
 	type row struct {
 		txID, accountID int64
+		shard           int
 		side            Side
 		amount          int64
 		debits, credits int64
@@ -665,16 +724,16 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 			} else {
 				r.credits += e.Amount.Minor
 			}
-			entries = append(entries, row{it.id, after[k].id, e.Side, e.Amount.Minor, r.debits, r.credits})
+			entries = append(entries, row{it.id, after[k].id, after[k].shard, e.Side, e.Amount.Minor, r.debits, r.credits})
 		}
 	}
 	return chunks(len(entries), func(lo, hi int) error {
-		args := make([]any, 0, 6*(hi-lo))
+		args := make([]any, 0, 7*(hi-lo))
 		for _, r := range entries[lo:hi] {
-			args = append(args, r.txID, r.accountID, string(r.side), r.amount, r.debits, r.credits)
+			args = append(args, r.txID, r.accountID, r.shard, string(r.side), r.amount, r.debits, r.credits)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO ledger_entries (transaction_id, account_id, side, amount, account_debits, account_credits)
-			VALUES `+placeholders(hi-lo, 6), args...)
+		_, err := tx.Exec(ctx, `INSERT INTO ledger_entries (transaction_id, account_id, shard, side, amount, account_debits, account_credits)
+			VALUES `+placeholders(hi-lo, 7), args...)
 		if err != nil {
 			return fmt.Errorf("ledger: insert entries: %w", err)
 		}

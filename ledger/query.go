@@ -6,21 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/storage"
 )
 
-// Balance returns the cached totals of an account in one currency. An
-// account that was never posted to has zero totals.
+// Balance returns the cached totals of an account in one currency (of a
+// sharded account: the sum of its shards). An account that was never posted
+// to has zero totals.
 func (l *Ledger) Balance(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency) (Balance, error) {
 	class, err := Classify(name)
 	if err != nil {
 		return Balance{}, err
 	}
 	b := Balance{Account: name, Currency: currency, Type: class.Type}
-	err = tx.QueryRow(ctx, `SELECT debits, credits FROM ledger_accounts WHERE name = ? AND currency = ?`,
+	err = tx.QueryRow(ctx, `SELECT debits, credits FROM ledger_account_totals WHERE name = ? AND currency = ?`,
 		name, string(currency)).Scan(&b.Debits, &b.Credits)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Balance{}, fmt.Errorf("ledger: balance of %s %s: %w", name, currency, err)
@@ -40,7 +42,7 @@ func (l *Ledger) Balances(ctx context.Context, tx *storage.Tx, name string) ([]B
 		Debits   int64  `db:"debits"`
 		Credits  int64  `db:"credits"`
 	}
-	if err := tx.Select(ctx, &rows, `SELECT currency, type, debits, credits FROM ledger_accounts
+	if err := tx.Select(ctx, &rows, `SELECT currency, type, debits, credits FROM ledger_account_totals
 		WHERE name = ? ORDER BY currency`, name); err != nil {
 		return nil, fmt.Errorf("ledger: balances of %s: %w", name, err)
 	}
@@ -85,6 +87,13 @@ func (l *Ledger) Statement(ctx context.Context, tx *storage.Tx, name string, cur
 
 // StatementBetween is Statement restricted to entries posted at or after
 // from and before to (either zero: unbounded).
+//
+// The balance after an entry is the account's balance after every entry of
+// the account up to that one, in entry id order. For a sharded account it is
+// computed as the pages are read; entries of concurrent transactions through
+// a sharded account are not committed in id order, so pages read at
+// different times may see an older entry appear. Read every page in one
+// read transaction (storage.DB.View) for a statement that adds up.
 func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, from, to time.Time, cursor string, limit int) (StatementPage, error) {
 	class, err := Classify(name)
 	if err != nil {
@@ -103,6 +112,26 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 			return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: bad statement cursor %q", clip(cursor))
 		}
 	}
+	var accountID int64
+	err = tx.Get(ctx, &accountID, `SELECT id FROM ledger_accounts WHERE name = ? AND currency = ?`, name, string(currency))
+	if errors.Is(err, sql.ErrNoRows) {
+		return StatementPage{Lines: []StatementLine{}}, nil
+	}
+	if err != nil {
+		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
+	}
+	shards := []int{0}
+	if sharded(class) {
+		shards = nil
+		if err := tx.Select(ctx, &shards, `SELECT shard FROM ledger_account_shards WHERE account_id = ? ORDER BY shard`, accountID); err != nil {
+			return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
+		}
+		if len(shards) == 0 {
+			return StatementPage{Lines: []StatementLine{}}, nil
+		}
+	}
+	// The newest entries of each shard, merged: each shard's entries are in
+	// the index in id order.
 	var rows []struct {
 		ID          int64     `db:"id"`
 		Key         string    `db:"idempotency_key"`
@@ -113,22 +142,27 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 		Credits     int64     `db:"account_credits"`
 		CreatedAt   time.Time `db:"created_at"`
 	}
-	q := `SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
-			e.account_debits, e.account_credits, t.created_at
-		FROM ledger_entries e
-		JOIN ledger_accounts a ON a.id = e.account_id
-		JOIN ledger_transactions t ON t.id = e.transaction_id
-		WHERE a.name = ? AND a.currency = ? AND e.id < ?`
-	args := []any{name, string(currency), before}
-	if !from.IsZero() {
-		q += ` AND t.created_at >= ?`
-		args = append(args, from.UTC())
+	var q []string
+	var args []any
+	for i, shard := range shards {
+		sq := `SELECT * FROM (SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
+				e.account_debits, e.account_credits, t.created_at
+			FROM ledger_entries e
+			JOIN ledger_transactions t ON t.id = e.transaction_id
+			WHERE e.account_id = ? AND e.shard = ? AND e.id < ?`
+		args = append(args, accountID, shard, before)
+		if !from.IsZero() {
+			sq += ` AND t.created_at >= ?`
+			args = append(args, from.UTC())
+		}
+		if !to.IsZero() {
+			sq += ` AND t.created_at < ?`
+			args = append(args, to.UTC())
+		}
+		q = append(q, sq+` ORDER BY e.id DESC LIMIT ?) s`+strconv.Itoa(i))
+		args = append(args, limit+1)
 	}
-	if !to.IsZero() {
-		q += ` AND t.created_at < ?`
-		args = append(args, to.UTC())
-	}
-	err = tx.Select(ctx, &rows, q+` ORDER BY e.id DESC LIMIT ?`, append(args, limit+1)...)
+	err = tx.Select(ctx, &rows, strings.Join(q, "\nUNION ALL ")+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
 	}
@@ -136,6 +170,23 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 	if len(rows) > limit {
 		rows = rows[:limit]
 		page.Next = strconv.FormatInt(rows[limit-1].ID, 10)
+	}
+	if sharded(class) {
+		// A sharded account: an entry's running totals are its shard's; the
+		// account's are the sum over the shards of the running totals of
+		// each one's last entry up to it.
+		ids := make([]any, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		after, err := totalsAfter(ctx, tx, ids)
+		if err != nil {
+			return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
+		}
+		for i := range rows {
+			t := after[rows[i].ID]
+			rows[i].Debits, rows[i].Credits = t.debits, t.credits
+		}
 	}
 	page.Lines = make([]StatementLine, len(rows))
 	for i, r := range rows {
@@ -155,4 +206,34 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 		}
 	}
 	return page, nil
+}
+
+// totalsAfter returns, for entries of one sharded account, the account's
+// totals after each: the sum, over the account's shards, of the running
+// totals of the shard's last entry up to it.
+func totalsAfter(ctx context.Context, tx *storage.Tx, ids []any) (map[int64]totals, error) {
+	out := make(map[int64]totals, len(ids))
+	err := chunks(len(ids), func(lo, hi int) error {
+		var rows []struct {
+			ID      int64 `db:"id"`
+			Debits  int64 `db:"debits"`
+			Credits int64 `db:"credits"`
+		}
+		if err := tx.Select(ctx, &rows, `SELECT p.id,
+				CAST(SUM(x.account_debits) AS BIGINT) AS debits, CAST(SUM(x.account_credits) AS BIGINT) AS credits
+			FROM ledger_entries p
+			JOIN ledger_account_shards s ON s.account_id = p.account_id
+			JOIN ledger_entries x ON x.id = (SELECT y.id FROM ledger_entries y
+				WHERE y.account_id = s.account_id AND y.shard = s.shard AND y.id <= p.id
+				ORDER BY y.id DESC LIMIT 1)
+			WHERE p.id IN (`+params(hi-lo)+`)
+			GROUP BY p.id`, ids[lo:hi]...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ID] = totals{r.Debits, r.Credits}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -19,8 +19,9 @@ type TrialLine struct {
 	Balance paygate.Money
 }
 
-// TrialBalance sums every account by type and currency. Per currency the
-// balances sum to zero when the ledger is sound.
+// TrialBalance sums every account (a sharded account: its shards) by type
+// and currency. Per currency the balances sum to zero when the ledger is
+// sound.
 func (l *Ledger) TrialBalance(ctx context.Context, tx *storage.Tx) ([]TrialLine, error) {
 	var rows []struct {
 		Type     string `db:"type"`
@@ -29,8 +30,10 @@ func (l *Ledger) TrialBalance(ctx context.Context, tx *storage.Tx) ([]TrialLine,
 		Debits   int64  `db:"debits"`
 		Credits  int64  `db:"credits"`
 	}
-	if err := tx.Select(ctx, &rows, `SELECT type, currency, COUNT(*) AS accounts, SUM(debits) AS debits, SUM(credits) AS credits
-		FROM ledger_accounts GROUP BY type, currency ORDER BY currency, type`); err != nil {
+	if err := tx.Select(ctx, &rows, `SELECT a.type, a.currency, COUNT(*) AS accounts,
+			SUM(a.debits + COALESCE(s.debits, 0)) AS debits, SUM(a.credits + COALESCE(s.credits, 0)) AS credits
+		FROM ledger_accounts a LEFT JOIN (`+shardSums+`) s ON s.account_id = a.id
+		GROUP BY a.type, a.currency ORDER BY a.currency, a.type`); err != nil {
 		return nil, fmt.Errorf("ledger: trial balance: %w", err)
 	}
 	out := make([]TrialLine, len(rows))

@@ -67,10 +67,12 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Verify re-derives the ledger from its entries in one consistent snapshot:
-// every cached account total equals the sum of its entries; every entry's
-// running totals follow from the one before; every transaction has at least
-// two entries and balances per currency; the whole ledger sums to zero per
-// currency; no no-overdraft account is below zero. Extra checks (other
+// every cached account total (a sharded account's: each shard's, and their
+// sum) equals the sum of its entries; every account keeps its totals where
+// its class says, in its row or in shards; every entry's running totals
+// follow from the one before in its account and shard; every transaction has
+// at least two entries and balances per currency; the whole ledger sums to
+// zero per currency; no no-overdraft account is below zero. Extra checks (other
 // packages' invariants, such as "a final order's escrow is zero") run in the
 // same snapshot. An error means a check could not run; drift is reported in
 // the Report.
@@ -98,12 +100,25 @@ func (l *Ledger) Verify(ctx context.Context, extra ...Check) (Report, error) {
 func checks() []Check {
 	return []Check{
 		{"cached balances equal the sum of entries", checkCached},
+		{"accounts keep their totals in their row or in shards, as their class says", checkLayout},
 		{"running balances follow entry by entry", checkRunning},
 		{"every transaction balances per currency", checkTransactions},
 		{"the ledger sums to zero per currency", checkZeroSum},
 		{"no-overdraft accounts are not below zero", checkOverdraft},
 	}
 }
+
+// shardSums is a query of the totals of each sharded account's shards,
+// summed by account_id.
+const shardSums = `SELECT account_id, SUM(debits) AS debits, SUM(credits) AS credits
+	FROM ledger_account_shards GROUP BY account_id`
+
+// entrySums is a query of the debits and credits of the entries, summed by
+// account_id and shard.
+const entrySums = `SELECT account_id, shard,
+		SUM(CASE WHEN side = 'D' THEN amount ELSE 0 END) AS debits,
+		SUM(CASE WHEN side = 'C' THEN amount ELSE 0 END) AS credits
+	FROM ledger_entries GROUP BY account_id, shard`
 
 // SQLCheck returns a Check whose query selects one row per problem; each
 // problem reads as format applied to the row's columns. Other packages use it
@@ -139,24 +154,60 @@ func problems(ctx context.Context, tx *storage.Tx, format, q string, args ...any
 }
 
 func checkCached(ctx context.Context, tx *storage.Tx) ([]string, error) {
-	return problems(ctx, tx, "account %v %v: cached debits %v credits %v, entries sum to debits %v credits %v", `
-		SELECT a.name, a.currency, a.debits, a.credits, COALESCE(s.debits, 0), COALESCE(s.credits, 0)
+	accounts, err := problems(ctx, tx, "account %v %v: cached debits %v credits %v, entries sum to debits %v credits %v", `
+		SELECT a.name, a.currency, a.debits + COALESCE(h.debits, 0), a.credits + COALESCE(h.credits, 0),
+			COALESCE(e.debits, 0), COALESCE(e.credits, 0)
 		FROM ledger_accounts a
-		LEFT JOIN (SELECT account_id,
-				SUM(CASE WHEN side = 'D' THEN amount ELSE 0 END) AS debits,
-				SUM(CASE WHEN side = 'C' THEN amount ELSE 0 END) AS credits
-			FROM ledger_entries GROUP BY account_id) s ON s.account_id = a.id
-		WHERE a.debits <> COALESCE(s.debits, 0) OR a.credits <> COALESCE(s.credits, 0)
+		LEFT JOIN (`+shardSums+`) h ON h.account_id = a.id
+		LEFT JOIN (SELECT account_id, SUM(debits) AS debits, SUM(credits) AS credits
+			FROM (`+entrySums+`) x GROUP BY account_id) e ON e.account_id = a.id
+		WHERE a.debits + COALESCE(h.debits, 0) <> COALESCE(e.debits, 0)
+		   OR a.credits + COALESCE(h.credits, 0) <> COALESCE(e.credits, 0)
 		ORDER BY a.id`)
+	if err != nil {
+		return nil, err
+	}
+	// Each shard of a sharded account on its own: a change moved from one
+	// shard to another leaves the account's sum right.
+	shards, err := problems(ctx, tx, "account %v %v shard %v: cached debits %v credits %v, its entries sum to debits %v credits %v", `
+		SELECT a.name, a.currency, k.shard, COALESCE(h.debits, 0), COALESCE(h.credits, 0),
+			COALESCE(e.debits, 0), COALESCE(e.credits, 0)
+		FROM (SELECT account_id, shard FROM ledger_account_shards
+			UNION SELECT account_id, shard FROM ledger_entries) k
+		JOIN ledger_accounts a ON a.id = k.account_id
+		LEFT JOIN ledger_account_shards h ON h.account_id = k.account_id AND h.shard = k.shard
+		LEFT JOIN (`+entrySums+`) e ON e.account_id = k.account_id AND e.shard = k.shard
+		WHERE NOT a.no_overdraft
+		  AND (COALESCE(h.debits, 0) <> COALESCE(e.debits, 0) OR COALESCE(h.credits, 0) <> COALESCE(e.credits, 0))
+		ORDER BY a.id, k.shard`)
+	return append(accounts, shards...), err
+}
+
+// checkLayout finds totals kept in the wrong place: a sharded account (one
+// without an overdraft guard) keeps zero totals in its row; a guarded account
+// has no shards, and its entries are in shard 0.
+func checkLayout(ctx context.Context, tx *storage.Tx) ([]string, error) {
+	return problems(ctx, tx, "account %v %v: %v", `
+		SELECT name, currency, 'has no overdraft guard, but its row holds totals (its shards should)'
+		FROM ledger_accounts WHERE NOT no_overdraft AND (debits <> 0 OR credits <> 0)
+		UNION ALL
+		SELECT a.name, a.currency, 'has an overdraft guard, but shard rows'
+		FROM ledger_accounts a WHERE a.no_overdraft
+			AND EXISTS (SELECT 1 FROM ledger_account_shards s WHERE s.account_id = a.id)
+		UNION ALL
+		SELECT a.name, a.currency, 'has an overdraft guard, but entries outside shard 0'
+		FROM ledger_accounts a WHERE a.no_overdraft
+			AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.account_id = a.id AND e.shard <> 0)
+		ORDER BY 1, 2, 3`)
 }
 
 func checkRunning(ctx context.Context, tx *storage.Tx) ([]string, error) {
-	return problems(ctx, tx, "entry %v (account %v %v): running totals debits %v credits %v do not follow from the entry before (%v, %v) and its amount", `
-		SELECT r.id, a.name, a.currency, r.account_debits, r.account_credits, r.prev_debits, r.prev_credits
-		FROM (SELECT id, account_id, side, amount, account_debits, account_credits,
+	return problems(ctx, tx, "entry %v (account %v %v, shard %v): running totals debits %v credits %v do not follow from the entry before (%v, %v) and its amount", `
+		SELECT r.id, a.name, a.currency, r.shard, r.account_debits, r.account_credits, r.prev_debits, r.prev_credits
+		FROM (SELECT id, account_id, shard, side, amount, account_debits, account_credits,
 				LAG(account_debits, 1, 0) OVER w AS prev_debits,
 				LAG(account_credits, 1, 0) OVER w AS prev_credits
-			FROM ledger_entries WINDOW w AS (PARTITION BY account_id ORDER BY id)) r
+			FROM ledger_entries WINDOW w AS (PARTITION BY account_id, shard ORDER BY id)) r
 		JOIN ledger_accounts a ON a.id = r.account_id
 		WHERE r.account_debits <> r.prev_debits + CASE WHEN r.side = 'D' THEN r.amount ELSE 0 END
 		   OR r.account_credits <> r.prev_credits + CASE WHEN r.side = 'C' THEN r.amount ELSE 0 END
@@ -187,7 +238,10 @@ func checkTransactions(ctx context.Context, tx *storage.Tx) ([]string, error) {
 
 func checkZeroSum(ctx context.Context, tx *storage.Tx) ([]string, error) {
 	cached, err := problems(ctx, tx, "%v: cached account debits %v, credits %v", `
-		SELECT currency, SUM(debits), SUM(credits) FROM ledger_accounts
+		SELECT currency, SUM(debits), SUM(credits) FROM (
+			SELECT currency, debits, credits FROM ledger_accounts
+			UNION ALL
+			SELECT a.currency, s.debits, s.credits FROM ledger_account_shards s JOIN ledger_accounts a ON a.id = s.account_id) t
 		GROUP BY currency HAVING SUM(debits) <> SUM(credits) ORDER BY currency`)
 	if err != nil {
 		return nil, err
@@ -205,7 +259,7 @@ func checkZeroSum(ctx context.Context, tx *storage.Tx) ([]string, error) {
 
 func checkOverdraft(ctx context.Context, tx *storage.Tx) ([]string, error) {
 	return problems(ctx, tx, "account %v %v (%v) is below zero: debits %v, credits %v", `
-		SELECT name, currency, type, debits, credits FROM ledger_accounts
+		SELECT name, currency, type, debits, credits FROM ledger_account_totals
 		WHERE no_overdraft AND (
 			(type IN ('liability', 'revenue', 'equity') AND debits > credits) OR
 			(type IN ('asset', 'expense') AND credits > debits))

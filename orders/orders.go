@@ -267,7 +267,7 @@ func Checks() []ledger.Check {
 		"sales order %v (%v): escrow holds %v, its amount is %v %v",
 		`SELECT s.number, s.status, COALESCE(a.credits - a.debits, 0), s.amount, s.currency
 		FROM sales_orders s
-		LEFT JOIN ledger_accounts a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
+		LEFT JOIN ledger_account_totals a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
 		WHERE (s.status IN ('waiting_delivery', 'waiting_confirmation', 'refunding', 'refund_refused', 'disputed')
 				AND COALESCE(a.credits - a.debits, 0) <> s.amount)
 		   OR (s.status NOT IN ('waiting_delivery', 'waiting_confirmation', 'refunding', 'refund_refused', 'disputed')
@@ -298,7 +298,7 @@ func EscrowByStatus(ctx context.Context, tx *storage.Tx) ([]EscrowLine, error) {
 	if err := tx.Select(ctx, &rows, `SELECT s.status, s.currency, COUNT(*) AS orders, SUM(s.amount) AS amount,
 			COALESCE(SUM(a.credits - a.debits), 0) AS held
 		FROM sales_orders s
-		LEFT JOIN ledger_accounts a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
+		LEFT JOIN ledger_account_totals a ON a.name = 'escrow:' || s.number AND a.currency = s.currency
 		GROUP BY s.status, s.currency ORDER BY s.currency, s.status`); err != nil {
 		return nil, fmt.Errorf("orders: escrow by status: %w", err)
 	}

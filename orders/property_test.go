@@ -183,7 +183,7 @@ func TestPropertyLifecycle(t *testing.T) {
 			}
 			var held int64
 			err = db.View(ctx, func(tx *storage.Tx) error {
-				return tx.Get(ctx, &held, `SELECT COALESCE(SUM(credits - debits), 0) FROM ledger_accounts
+				return tx.Get(ctx, &held, `SELECT COALESCE(SUM(credits - debits), 0) FROM ledger_account_totals
 					WHERE name LIKE 'user:%' OR name LIKE 'escrow:%' OR name = 'platform:commission'`)
 			})
 			if err != nil || held != paid {

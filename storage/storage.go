@@ -74,6 +74,8 @@ type DB struct {
 	// updates counts the Update calls committed, commits the write
 	// transactions committed (fewer, when Updates share commits).
 	updates, commits atomic.Int64
+	// seq numbers the write transactions, for Tx.Seq.
+	seq atomic.Uint64
 }
 
 // IsPostgresDSN reports whether dsn selects PostgreSQL (a postgres:// or
@@ -219,6 +221,7 @@ type Tx struct {
 	now         time.Time
 	readOnly    bool
 	afterCommit []func()
+	seq         uint64
 	done        bool
 	// byUpdate marks a transaction that Update commits or rolls back: the
 	// function it runs may not. shared marks one Update's part of a group
@@ -246,7 +249,7 @@ func (db *DB) BeginTx(ctx context.Context) (*Tx, error) {
 		release()
 		return nil, db.wrapErr("begin", err)
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release}, nil
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release, seq: db.seq.Add(1)}, nil
 }
 
 // BeginRead starts a read-only transaction that sees one consistent
@@ -337,6 +340,14 @@ func (tx *Tx) Now() time.Time { return tx.now }
 
 // Dialect returns the backend, for the rare query that must differ.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// Seq returns the number of a write transaction among those its DB began:
+// 1, 2, 3, … in the order of BeginTx (0 for a read transaction). Concurrent
+// transactions of one DB have different numbers, and transactions begun one
+// after another have consecutive ones, which makes Seq a cheap way to spread
+// concurrent writers over rows (the ledger picks an account shard with it).
+// Numbers are not unique across processes or across Open.
+func (tx *Tx) Seq() uint64 { return tx.seq }
 
 // ForUpdate returns " FOR UPDATE" on PostgreSQL and "" on SQLite (whose
 // write transactions hold the database's write lock from BEGIN), to end a

@@ -299,3 +299,28 @@ func TestSQLiteCheckpointsBesideTheWriter(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestTxSeq(t *testing.T) {
+	storagetest.Run(t, storage.Options{}, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		var seqs []uint64
+		for range 3 {
+			err := db.Update(ctx, func(tx *storage.Tx) error {
+				seqs = append(seqs, tx.Seq())
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.View(ctx, func(tx *storage.Tx) error {
+			if tx.Seq() != 0 {
+				t.Errorf("read transaction Seq() = %d, want 0", tx.Seq())
+			}
+			return nil
+		})
+		if seqs[0] == 0 || seqs[1] != seqs[0]+1 || seqs[2] != seqs[1]+1 {
+			t.Fatalf("Seq() of three write transactions = %v, want consecutive numbers above 0", seqs)
+		}
+	})
+}

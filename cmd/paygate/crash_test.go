@@ -790,7 +790,7 @@ func (h *crashHarness) load() crashState {
 			return err
 		}
 		var accounts []crashAccountRow
-		if err := tx.Select(ctx, &accounts, `SELECT name, currency, debits, credits FROM ledger_accounts`); err != nil {
+		if err := tx.Select(ctx, &accounts, `SELECT name, currency, debits, credits FROM ledger_account_totals`); err != nil {
 			return err
 		}
 		for _, a := range accounts {

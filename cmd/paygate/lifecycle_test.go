@@ -230,8 +230,8 @@ func TestLifecycle(t *testing.T) {
 			}
 			var commission, escrow int64
 			ta.db.View(ctx, func(tx *storage.Tx) error {
-				tx.Get(ctx, &commission, `SELECT credits - debits FROM ledger_accounts WHERE name = 'platform:commission' AND currency = 'SGD'`)
-				return tx.Get(ctx, &escrow, `SELECT COALESCE(SUM(credits - debits), 0) FROM ledger_accounts WHERE name LIKE 'escrow:%'`)
+				tx.Get(ctx, &commission, `SELECT credits - debits FROM ledger_account_totals WHERE name = 'platform:commission' AND currency = 'SGD'`)
+				return tx.Get(ctx, &escrow, `SELECT COALESCE(SUM(credits - debits), 0) FROM ledger_account_totals WHERE name LIKE 'escrow:%'`)
 			})
 			// 3 completions of 10.00 → 0.25 each; the split's 6.00 → 0.15.
 			if commission != 90 || escrow != 0 {

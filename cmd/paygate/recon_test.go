@@ -134,8 +134,8 @@ func TestReconcileStripeReport(t *testing.T) {
 			ctx := context.Background()
 			var fees, bank int64
 			ta.db.View(ctx, func(tx *storage.Tx) error {
-				tx.Get(ctx, &fees, `SELECT debits - credits FROM ledger_accounts WHERE name = 'platform:provider_fees' AND currency = 'EUR'`)
-				return tx.Get(ctx, &bank, `SELECT debits - credits FROM ledger_accounts WHERE name = 'bank:settlement' AND currency = 'EUR'`)
+				tx.Get(ctx, &fees, `SELECT debits - credits FROM ledger_account_totals WHERE name = 'platform:provider_fees' AND currency = 'EUR'`)
+				return tx.Get(ctx, &bank, `SELECT debits - credits FROM ledger_account_totals WHERE name = 'bank:settlement' AND currency = 'EUR'`)
 			})
 			if fees != 265 || bank != 2500 {
 				t.Fatalf("provider fees %d, bank %d; want 265 and 2500", fees, bank)
@@ -224,7 +224,7 @@ func TestReconcileSandboxDay(t *testing.T) {
 			ctx := context.Background()
 			var clearing []int64
 			ta.db.View(ctx, func(tx *storage.Tx) error {
-				return tx.Select(ctx, &clearing, `SELECT debits - credits FROM ledger_accounts WHERE name = 'provider:stripe:clearing'`)
+				return tx.Select(ctx, &clearing, `SELECT debits - credits FROM ledger_account_totals WHERE name = 'provider:stripe:clearing'`)
 			})
 			for _, c := range clearing {
 				if c != 0 {

@@ -136,7 +136,7 @@ func TestRefundToSource(t *testing.T) {
 			var bank int64
 			ta.db.View(ctx, func(tx *storage.Tx) error {
 				// Paid out of the bank: the asset's credits grow.
-				return tx.Get(ctx, &bank, `SELECT credits - debits FROM ledger_accounts WHERE name = 'bank:settlement' AND currency = 'BRL'`)
+				return tx.Get(ctx, &bank, `SELECT credits - debits FROM ledger_account_totals WHERE name = 'bank:settlement' AND currency = 'BRL'`)
 			})
 			if bank != 10000 || ta.balanceIn(t, "U1", "BRL") != "0.00" {
 				t.Fatalf("bank:settlement %d, balance %s; want 10000 and 0.00", bank, ta.balanceIn(t, "U1", "BRL"))

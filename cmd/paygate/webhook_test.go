@@ -160,7 +160,7 @@ func TestWebhookWrongAmountGoesToSuspense(t *testing.T) {
 	ctx := context.Background()
 	var suspense int64
 	ta.db.View(ctx, func(tx *storage.Tx) error {
-		return tx.Get(ctx, &suspense, `SELECT credits - debits FROM ledger_accounts WHERE name = 'platform:suspense' AND currency = 'EUR'`)
+		return tx.Get(ctx, &suspense, `SELECT credits - debits FROM ledger_account_totals WHERE name = 'platform:suspense' AND currency = 'EUR'`)
 	})
 	if suspense != 1000 {
 		t.Fatalf("suspense holds %d, want 1000", suspense)
