@@ -239,9 +239,9 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 	replayKey := key + "\x00" + strconv.FormatInt(won, 10)
 	s.mu.Lock()
 	if key != "" {
-		if prev, ok := s.idempotency[replayKey]; ok && now.Sub(prev.at) < idempotencyTTL {
+		if prev, ok := s.idempotency.Get(replayKey, now); ok {
 			s.mu.Unlock()
-			writeJSON(w, http.StatusOK, prev.body)
+			writeJSON(w, http.StatusOK, prev)
 			return
 		}
 	}
@@ -265,9 +265,10 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 	s.payments[p.id] = p
 	out := s.response(s.object(p))
 	if key != "" {
-		s.idempotency[replayKey] = replay{at: now, body: out}
+		s.idempotency.Put(replayKey, out, now)
 	}
-	batch := s.queue(s.newDelivery(typeSucceeded, p, now), false)
+	batch := s.queue(p, s.newDelivery(typeSucceeded, p, now), false, now)
+	s.trim(now)
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, out)
@@ -353,7 +354,8 @@ func (s *Simulator) cancelPayment(w http.ResponseWriter, r *http.Request, _ []by
 	p.status = statusCanceled
 	p.cancelReason = "canceled by the merchant"
 	out := s.response(s.object(p))
-	batch := s.queue(s.newDelivery(typeCanceled, p, now), true)
+	batch := s.queue(p, s.newDelivery(typeCanceled, p, now), true, now)
+	s.trim(now)
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, out)

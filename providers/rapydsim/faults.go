@@ -3,6 +3,7 @@ package rapydsim
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers/simkit"
@@ -41,13 +42,15 @@ func (s *Simulator) SetFaults(f Faults) error { return s.hooks.SetFaults(f) }
 // to be dropped.
 func (s *Simulator) Faults() Faults { return s.hooks.Faults() }
 
-// queue adds d to its payment's history, for Redeliver, and returns the
-// batch to send now. A webhook of a payment that is not final (creation's
-// PAYMENT_SUCCEEDED) is held under Faults.Reorder and nothing is sent; the
-// next webhook of the payment (final) releases it: d first, then the held
-// ones, newest first. Caller holds s.mu.
-func (s *Simulator) queue(d *simkit.Webhook, final bool) []*simkit.Webhook {
+// queue adds d, the webhook of a change of p at now, to p's history, for
+// Redeliver, and returns the batch to send now. A webhook of a payment
+// that is not final (creation's PAYMENT_SUCCEEDED) is held under
+// Faults.Reorder and nothing is sent; the next webhook of the payment
+// (final) releases it: d first, then the held ones, newest first. Caller
+// holds s.mu.
+func (s *Simulator) queue(p *payment, d *simkit.Webhook, final bool, now time.Time) []*simkit.Webhook {
 	s.history[d.Ref] = append(s.history[d.Ref], d)
+	s.retain.Changed(p.id, p.final(), []*simkit.Webhook{d}, now)
 	if !final {
 		if s.hooks.Faults().Reorder {
 			s.held[d.Ref] = append(s.held[d.Ref], d)

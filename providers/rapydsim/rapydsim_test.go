@@ -114,6 +114,7 @@ type options struct {
 	fail    map[string]int
 	failAll bool
 	seed    uint64
+	limits  rapydsim.Limits
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -137,6 +138,7 @@ func newEnv(t *testing.T, o options) *env {
 		Logger:       log,
 		RetryBackoff: o.backoff,
 		Seed:         o.seed,
+		Limits:       o.limits,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, sim.Handler()))

@@ -196,7 +196,9 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 		s.failRefunds--
 		typ, rf.status, rf.failureReason = typeRefundRejected, refundRejected, rejectedReason
 	}
-	batch := s.queue(s.newRefundDelivery(typ, p, rf, now), true)
+	s.reportRefund(p, rf)
+	batch := s.queue(p, s.newRefundDelivery(typ, p, rf, now), true, now)
+	s.trim(now)
 	s.mu.Unlock()
 
 	s.log.Info().Str(fieldPaymentRef, p.id).Str(fieldRefundRef, rf.id).Str(fieldWebhookType, typ).Msg("rapydsim: refund created")

@@ -41,7 +41,8 @@ var reportHeader = []string{"transaction_id", "created_at", "transaction_type", 
 const reportTime = "2006-01-02 15:04:05"
 
 // ReportOptions says what SettlementReport writes. The zero value is every
-// balance change the simulator made, with the default fees and no payout.
+// balance change the simulator keeps (the latest Limits.ReportLines), with
+// the default fees and no payout.
 type ReportOptions struct {
 	// From and To bound the report to the balance changes created in
 	// [From, To); a zero From or To leaves that side open.
@@ -108,9 +109,10 @@ type reportLine struct {
 // its amount, fee as opts says, net = gross - fee), one REFUND line per
 // completed refund (negative gross, no fee; a rejected refund moved no
 // money and has none); then opts.Extra, then the PAYOUT lines if
-// opts.Payout. Amounts are in major units (KRW: whole won), times in UTC
-// ("2006-01-02 15:04:05"). Lines are ordered by time, then id; the same
-// state and options write the same bytes.
+// opts.Payout. It covers the latest Limits.ReportLines balance changes, of
+// payments forgotten or not. Amounts are in major units (KRW: whole won),
+// times in UTC ("2006-01-02 15:04:05"). Lines are ordered by time, then
+// id; the same state and options write the same bytes.
 //
 // An Extra line with an unsupported currency, or a fee of another
 // currency, is an EINVALID error and nothing is written. Otherwise it
@@ -182,27 +184,22 @@ func (s *Simulator) reportLines(opts ReportOptions) []reportLine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lines []reportLine
-	for _, p := range s.payments {
-		if slices.Contains(opts.Omit, p.id) {
+	for id, c := range s.ledger.All() {
+		created := time.Unix(0, c.created)
+		if !in(created) || slices.Contains(opts.Omit, c.payment) {
 			continue
 		}
-		order := paymentOrder(p.metadata)
-		if p.status == statusClosed && in(p.paidAt) {
-			lines = append(lines, reportLine{
-				id: derivedID("payment", p.id), created: p.paidAt.UTC().Truncate(time.Second), category: "PAYMENT",
-				gross: p.won, fee: fee(p.won, paygate.KRW, bps), currency: paygate.KRW,
-				payment: p.id, order: order, attempt: p.reference,
-			})
+		l := reportLine{
+			id: id, created: created.UTC().Truncate(time.Second), rank: int(c.kind), gross: c.gross, currency: paygate.KRW,
+			payment: c.payment, order: c.order, attempt: c.attempt,
 		}
-		for _, r := range p.refunds {
-			if r.status != refundCompleted || !in(r.updatedAt) {
-				continue
-			}
-			lines = append(lines, reportLine{
-				id: derivedID("refund", r.id), created: r.updatedAt.UTC().Truncate(time.Second), rank: 1, category: "REFUND",
-				gross: -r.won, currency: paygate.KRW, payment: p.id, order: order, attempt: p.reference,
-			})
+		switch c.kind {
+		case balancePayment:
+			l.category, l.fee = "PAYMENT", fee(c.gross, paygate.KRW, bps)
+		case balanceRefund:
+			l.category = "REFUND"
 		}
+		lines = append(lines, l)
 	}
 	return lines
 }

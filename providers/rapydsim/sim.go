@@ -37,6 +37,12 @@
 // (PAYMENT_REFUND_REJECTED). As in Rapyd's default configuration, the
 // idempotency header replays Create Payment only, not refunds; the
 // payment object lists its refunds (refunds.data) and refunded_amount.
+//
+// State lives in memory, bounded by Config.Limits: the simulator forgets
+// the oldest settled payments (CLO, CAN, ERR or EXP, every webhook
+// acknowledged), idempotency keys and settlement report lines beyond them,
+// so that a long sandbox run keeps its memory flat; Usage counts what it
+// keeps.
 package rapydsim
 
 import (
@@ -67,8 +73,6 @@ const (
 	MaxDeliveryAttempts = simkit.MaxAttempts
 	// requestWindow is how far a request's timestamp may be from now.
 	requestWindow = 60 * time.Second
-	// idempotencyTTL is how long an idempotency key replays.
-	idempotencyTTL = 24 * time.Hour
 )
 
 // Config configures a Simulator.
@@ -98,6 +102,28 @@ type Config struct {
 	// Seed seeds the generator behind Faults.DropRate, so that a run with
 	// dropped webhooks can be replayed; 0 is a seed like any other.
 	Seed uint64
+	// Limits bound what the simulator keeps; the zero Limits is the
+	// defaults (simkit.Limits documents each). A payment is final in any
+	// status but ACT. A forgotten payment is unknown to the API, the
+	// hosted page and Redeliver, with its refunds; its report lines stay
+	// until Limits.ReportLines newer ones push them out. Idempotency keys
+	// (Limits.IdempotencyFor, default 24 hours) are kept per key and
+	// amount, as Rapyd compares them.
+	Limits Limits
+}
+
+// Limits bound what a Simulator keeps in memory (simkit.Limits documents
+// each field; stripesim.Limits is the same type).
+type Limits = simkit.Limits
+
+// Usage counts what a Simulator keeps in memory.
+type Usage struct {
+	Payments        int
+	Settled         int // of which settled: final, every webhook acknowledged
+	Refunds         int
+	Webhooks        int // webhooks kept for Redeliver
+	IdempotencyKeys int
+	ReportLines     int // balance changes kept for the settlement report
 }
 
 // Simulator is a simulated Rapyd. It is safe for concurrent use. Close
@@ -113,11 +139,14 @@ type Simulator struct {
 
 	mu          sync.Mutex
 	payments    map[string]*payment
-	idempotency map[string]replay
+	idempotency *simkit.Idempotency[[]byte]  // create responses, by key and amount
 	history     map[string][]*simkit.Webhook // by payment id: every webhook produced, for Redeliver
 	held        map[string][]*simkit.Webhook // by payment id: webhooks held back by Faults.Reorder
 	refunds     map[string]*refund           // by refund id
-	failRefunds int                          // how many of the next refunds are rejected (FailNextRefund)
+	retain      *simkit.Retainer             // which payments are kept
+	ledger      simkit.Store[balanceChange]  // by report line id: the report's lines
+	limits      Limits
+	failRefunds int // how many of the next refunds are rejected (FailNextRefund)
 
 	hooks *simkit.Deliverer // the webhooks' delivery, through the Faults in force
 }
@@ -141,12 +170,6 @@ type payment struct {
 	failureMessage string
 	cancelReason   string
 	refunds        []*refund // oldest first
-}
-
-// replay is a stored response to a create request with an idempotency key.
-type replay struct {
-	at   time.Time
-	body []byte
 }
 
 // The payment statuses.
@@ -185,10 +208,12 @@ func New(cfg Config) *Simulator {
 		log:         cfg.Logger.With().Str(fieldComponent, "rapydsim").Logger(),
 		pages:       template.Must(template.ParseFS(templates, "templates/*.html")),
 		payments:    map[string]*payment{},
-		idempotency: map[string]replay{},
+		idempotency: simkit.NewIdempotency[[]byte](cfg.Limits),
 		history:     map[string][]*simkit.Webhook{},
 		held:        map[string][]*simkit.Webhook{},
 		refunds:     map[string]*refund{},
+		retain:      simkit.NewRetainer(cfg.Limits, cfg.WebhookURL != ""),
+		limits:      cfg.Limits.WithDefaults(),
 	}
 	types := rapyd.DefaultMethodTypes()
 	for m, t := range cfg.MethodTypes {
@@ -214,7 +239,7 @@ func New(cfg Config) *Simulator {
 		Seed:       cfg.Seed,
 	}
 	if cfg.WebhookURL != "" {
-		hc.Post = s.post
+		hc.Post, hc.Delivered = s.post, s.delivered
 	}
 	s.hooks = simkit.New(hc)
 	s.handler = s.routes()
@@ -271,7 +296,9 @@ func (s *Simulator) settle(ctx context.Context, ref, webhookType string, change 
 		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", truncate(ref))
 	}
 	change(p, now)
-	batch := s.queue(s.newDelivery(webhookType, p, now), true)
+	s.reportPayment(p)
+	batch := s.queue(p, s.newDelivery(webhookType, p, now), true, now)
+	s.trim(now)
 	s.mu.Unlock()
 
 	s.hooks.Send(ctx, batch, true)

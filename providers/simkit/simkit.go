@@ -8,6 +8,13 @@
 // and resends a payment's webhooks on Redeliver. What is provider-specific
 // stays with the simulator: the envelope of the body, how each attempt is
 // signed and posted (Config.Post), and what Faults.Reorder means.
+//
+// It also bounds what a simulator keeps in memory, under Limits: a
+// Retainer says which payments to forget (the oldest settled ones: final,
+// every webhook acknowledged, as Config.Delivered reports), Idempotency
+// keeps saved responses by key for a while, and Store, the map in
+// insertion order under both, forgets its oldest keys in time proportional
+// to how many it forgets.
 package simkit
 
 import (
@@ -68,6 +75,11 @@ type Config struct {
 	// called concurrently. Nil means there is no endpoint: nothing is
 	// sent, and Faults.Drop does not count down.
 	Post func(ctx context.Context, w *Webhook) error
+	// Delivered, if not nil, is called after each attempt that Post
+	// reports succeeded, a Redeliver's included: the endpoint has
+	// acknowledged w. It is called concurrently, and more than once for a
+	// webhook that is duplicated or redelivered.
+	Delivered func(w *Webhook)
 	// Backoff is the wait before a webhook's second attempt; each later
 	// attempt waits twice as long as the one before, up to MaxAttempts in
 	// all. Zero or less is DefaultBackoff.
@@ -238,6 +250,9 @@ func (d *Deliverer) Redeliver(ctx context.Context, ws []*Webhook) error {
 // attempt makes attempt n at w and logs how it went.
 func (d *Deliverer) attempt(ctx context.Context, w *Webhook, n int) error {
 	err := d.cfg.Post(ctx, w)
+	if err == nil && d.cfg.Delivered != nil {
+		d.cfg.Delivered(w)
+	}
 	var e *zerolog.Event
 	if err != nil {
 		e = d.log.Warn().Err(err)

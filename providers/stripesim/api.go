@@ -147,6 +147,7 @@ func validURL(s string) bool {
 // confirmInput is what confirmation needs, from create or confirm params.
 type confirmInput struct {
 	Method     *paymentMethod
+	NewMethod  bool // Method was made from payment_method_data
 	ReturnURL  string
 	BoletoDays int64
 	HasDays    bool
@@ -166,6 +167,7 @@ func (s *Simulator) readConfirmInput(f *form, now time.Time) (confirmInput, *api
 		if in.Method, aerr = readMethodData(f, now); aerr != nil {
 			return in, aerr
 		}
+		in.NewMethod = true
 	case f.has("payment_method"):
 		id, _ := f.str("payment_method")
 		pm := s.methods[id]
@@ -301,7 +303,7 @@ func checkConfirm(pi *intent, in confirmInput) *apiError {
 func (s *Simulator) applyConfirm(pi *intent, in confirmInput, now time.Time) {
 	if in.Method != nil {
 		pi.Method = in.Method
-		s.methods[in.Method.ID] = in.Method
+		s.addInputMethod(pi, in)
 	}
 	if in.ReturnURL != "" {
 		pi.ReturnURL = in.ReturnURL
@@ -438,7 +440,7 @@ func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 		s.applyConfirm(pi, in, now)
 	} else if in.Method != nil {
 		pi.Method = in.Method
-		s.methods[in.Method.ID] = in.Method
+		s.addInputMethod(pi, in)
 		pi.Status = statusRequiresConfirmation
 	}
 	s.intents[pi.ID] = pi

@@ -3,6 +3,7 @@ package stripesim
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers/simkit"
@@ -38,11 +39,12 @@ func (s *Simulator) SetFaults(f Faults) error { return s.hooks.SetFaults(f) }
 // to be dropped.
 func (s *Simulator) Faults() Faults { return s.hooks.Faults() }
 
-// record adds the events of one action on a payment intent to its history,
-// for Redeliver, and returns them in sending order: newest first under
-// Faults.Reorder. Caller holds s.mu.
-func (s *Simulator) record(intentID string, events []*simkit.Webhook) []*simkit.Webhook {
-	s.history[intentID] = append(s.history[intentID], events...)
+// record adds the events of one action on payment intent pi, at now, to
+// its history, for Redeliver, and returns them in sending order: newest
+// first under Faults.Reorder. Caller holds s.mu.
+func (s *Simulator) record(pi *intent, events []*simkit.Webhook, now time.Time) []*simkit.Webhook {
+	s.history[pi.ID] = append(s.history[pi.ID], events...)
+	s.changed(pi, events, now)
 	batch := slices.Clone(events)
 	if s.hooks.Faults().Reorder {
 		slices.Reverse(batch)

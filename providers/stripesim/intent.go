@@ -169,6 +169,23 @@ type intent struct {
 	Last      *nextAction
 	LastError *payError
 	Charge    *charge
+	// Methods are the payment methods made for the intent and Refunds
+	// the ids of its refunds, forgotten with it.
+	Methods []string
+	Refunds []string
+}
+
+// final reports whether pi is in a state that only a test helper or a
+// refund changes: succeeded, canceled, or with its last attempt failed or
+// expired (paygate takes the attempt as over).
+func (pi *intent) final() bool {
+	switch pi.Status {
+	case statusSucceeded, statusCanceled:
+		return true
+	case statusRequiresPaymentMethod:
+		return pi.LastError != nil
+	}
+	return false
 }
 
 // expansions says which fields of a response are objects rather than ids.

@@ -194,6 +194,8 @@ func (s *Simulator) createRefund(f *form, now time.Time, reqID, key string) ([]b
 		Metadata: meta, Created: now.Unix(), BalanceTransaction: newID("txn", 24),
 	}
 	s.refunds[r.ID] = r
+	pi.Refunds = append(pi.Refunds, r.ID)
+	s.addChange(pi, r.BalanceTransaction, balanceRefund, -amount, now)
 	var body []byte
 	var events []*simkit.Webhook
 	if s.failRefunds > 0 {
@@ -202,6 +204,7 @@ func (s *Simulator) createRefund(f *form, now time.Time, reqID, key string) ([]b
 		r.Status = refundPending
 		body = marshal(r.toJSON())
 		r.Status, r.FailureReason, r.FailureTransaction = refundFailed, failedRefundReason, newID("txn", 24)
+		s.addChange(pi, r.FailureTransaction, balanceRefundFailure, amount, now)
 		events = append(events, newEvent(eventRefundUpdated, pi.ID, r.toJSON(), now, reqID, key))
 	} else {
 		pi.Charge.Refunded += amount
@@ -212,7 +215,7 @@ func (s *Simulator) createRefund(f *form, now time.Time, reqID, key string) ([]b
 	}
 	s.log.Info().Str(fieldPaymentIntent, pi.ID).Str(fieldRefund, r.ID).Str(fieldRefundStatus, r.Status).
 		Msg("stripesim: refund created")
-	return body, s.record(pi.ID, events), nil
+	return body, s.record(pi, events, now), nil
 }
 
 // getRefund handles GET /v1/refunds/{id}. Caller holds s.mu.

@@ -45,7 +45,8 @@ var reportHeader = []string{"balance_transaction_id", "created_utc", "reporting_
 const reportTime = "2006-01-02 15:04:05"
 
 // ReportOptions says what SettlementReport writes. The zero value is every
-// balance change the simulator made, with the default fees and no payout.
+// balance change the simulator keeps (the latest Limits.ReportLines), with
+// the default fees and no payout.
 type ReportOptions struct {
 	// From and To bound the report to the balance changes created in
 	// [From, To); a zero From or To leaves that side open.
@@ -113,9 +114,11 @@ type reportLine struct {
 // opts says, net = gross - fee), one refund line per refund (negative
 // gross, no fee), and for a refund that failed a refund_failure line that
 // gives the money back; then opts.Extra, then the payouts if opts.Payout.
-// Amounts are in major units, times in UTC ("2006-01-02 15:04:05"),
-// currencies in lower case as Stripe writes them. Lines are ordered by
-// time, then id; the same state and options write the same bytes.
+// It covers the latest Limits.ReportLines balance changes, of intents
+// forgotten or not. Amounts are in major units, times in UTC ("2006-01-02
+// 15:04:05"), currencies in lower case as Stripe writes them. Lines are
+// ordered by time, then id; the same state and options write the same
+// bytes.
 //
 // An Extra line with an unsupported currency, or a fee of another
 // currency, is an EINVALID error and nothing is written. Otherwise it
@@ -188,37 +191,24 @@ func (s *Simulator) reportLines(opts ReportOptions) []reportLine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lines []reportLine
-	for _, pi := range s.intents {
-		if pi.Status != statusSucceeded || pi.Charge == nil || slices.Contains(opts.Omit, pi.ID) {
-			continue
-		}
-		created := time.Unix(pi.Charge.Created, 0).UTC()
-		if !in(created) {
-			continue
-		}
-		cur := paygate.Currency(strings.ToUpper(pi.Currency))
-		lines = append(lines, reportLine{
-			id: pi.Charge.BalanceTransaction, created: created, category: "charge",
-			gross: pi.AmountReceived, fee: fee(pi.AmountReceived, cur, bps), currency: cur,
-			payment: pi.ID, order: pi.Metadata["payment_order"], attempt: pi.Metadata["attempt"],
-		})
-	}
-	for _, r := range s.refunds {
-		pi := r.Intent
-		created := time.Unix(r.Created, 0).UTC()
-		if slices.Contains(opts.Omit, pi.ID) || !in(created) {
+	for txn, c := range s.ledger.All() {
+		created := time.Unix(c.created, 0).UTC()
+		if !in(created) || slices.Contains(opts.Omit, c.payment) {
 			continue
 		}
 		l := reportLine{
-			id: r.BalanceTransaction, created: created, rank: 1, category: "refund",
-			gross: -r.Amount, currency: paygate.Currency(strings.ToUpper(pi.Currency)),
-			payment: pi.ID, order: pi.Metadata["payment_order"], attempt: pi.Metadata["attempt"],
+			id: txn, created: created, rank: int(c.kind), gross: c.gross, currency: c.currency,
+			payment: c.payment, order: c.order, attempt: c.attempt,
+		}
+		switch c.kind {
+		case balanceCharge:
+			l.category, l.fee = "charge", fee(c.gross, c.currency, bps)
+		case balanceRefund:
+			l.category = "refund"
+		case balanceRefundFailure:
+			l.category = "refund_failure"
 		}
 		lines = append(lines, l)
-		if r.Status == refundFailed {
-			l.id, l.rank, l.category, l.gross = r.FailureTransaction, 2, "refund_failure", r.Amount
-			lines = append(lines, l)
-		}
 	}
 	return lines
 }

@@ -33,11 +33,16 @@
 // carry livemode false.
 //
 // Supported methods are ideal (eur), paynow (sgd) and boleto (brl). State
-// lives in memory and is lost when the process ends.
+// lives in memory and is lost when the process ends. Config.Limits bounds
+// it: the simulator forgets the oldest settled payment intents (succeeded,
+// canceled or failed, every event acknowledged), idempotency keys and
+// settlement report lines beyond them, so that a long sandbox run keeps its
+// memory flat; Usage counts what it keeps.
 package stripesim
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"html/template"
@@ -88,6 +93,31 @@ type Config struct {
 	// Seed seeds the generator behind Faults.DropRate, so that a run with
 	// dropped webhooks can be replayed; 0 is a seed like any other.
 	Seed uint64
+	// Limits bound what the simulator keeps; the zero Limits is the
+	// defaults (simkit.Limits documents each). A payment intent is final
+	// when it has succeeded, was canceled, or its last attempt failed or
+	// expired (requires_payment_method with a last_payment_error). A
+	// forgotten intent is unknown to the API, the pages and Redeliver,
+	// with its charge, refunds and the payment methods made for it; its
+	// balance changes stay in the settlement report until Limits.ReportLines
+	// newer ones push them out.
+	Limits Limits
+}
+
+// Limits bound what a Simulator keeps in memory (simkit.Limits documents
+// each field; rapydsim.Limits is the same type).
+type Limits = simkit.Limits
+
+// Usage counts what a Simulator keeps in memory.
+type Usage struct {
+	Intents         int // payment intents
+	Settled         int // of which settled: final, every event acknowledged
+	Methods         int // payment methods
+	Charges         int
+	Refunds         int
+	Events          int // events kept for Redeliver
+	IdempotencyKeys int
+	ReportLines     int // balance changes kept for the settlement report
 }
 
 // Simulator is the simulated Stripe API and its hosted pages. Its methods
@@ -100,31 +130,31 @@ type Simulator struct {
 	pages   *template.Template
 	handler http.Handler
 
-	mu      sync.Mutex // guards the maps below
+	mu      sync.Mutex // guards the fields below
 	intents map[string]*intent
 	methods map[string]*paymentMethod
 	charges map[string]*intent // by charge id
 	refunds map[string]*refund
-	idem    map[string]*idemEntry
+	idem    *simkit.Idempotency[idemEntry]
 	history map[string][]*simkit.Webhook // by intent id: every event produced, for Redeliver
+	retain  *simkit.Retainer             // which intents are kept
+	ledger  simkit.Store[balanceChange]  // by balance transaction id: the report's lines
+	limits  Limits
 	// failRefunds is how many of the next refunds fail (FailNextRefund).
 	failRefunds int
 
 	hooks *simkit.Deliverer // the events' delivery, through the Faults in force
 }
 
-// idemEntry is the saved result of a request made with an Idempotency-Key.
+// idemEntry is the saved result of a request made with an Idempotency-Key,
+// kept for Limits.IdempotencyFor (Stripe prunes keys after at least 24
+// hours).
 type idemEntry struct {
-	endpoint    string // "POST /v1/payment_intents"
-	fingerprint string // the canonical parameters
+	endpoint    string   // "POST /v1/payment_intents"
+	fingerprint [32]byte // SHA-256 of the canonical parameters
 	status      int
 	body        []byte
-	created     time.Time
 }
-
-// idemTTL is how long idempotency keys are kept (Stripe prunes them after
-// at least 24 hours).
-const idemTTL = 24 * time.Hour
 
 // maxBody bounds an API request body.
 const maxBody = 256 << 10
@@ -152,8 +182,10 @@ func New(cfg Config) *Simulator {
 		methods: make(map[string]*paymentMethod),
 		charges: make(map[string]*intent),
 		refunds: make(map[string]*refund),
-		idem:    make(map[string]*idemEntry),
+		idem:    simkit.NewIdempotency[idemEntry](cfg.Limits),
 		history: make(map[string][]*simkit.Webhook),
+		retain:  simkit.NewRetainer(cfg.Limits, cfg.WebhookURL != ""),
+		limits:  cfg.Limits.WithDefaults(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -170,7 +202,7 @@ func New(cfg Config) *Simulator {
 		Seed:    cfg.Seed,
 	}
 	if cfg.WebhookURL != "" {
-		hc.Post = s.post
+		hc.Post, hc.Delivered = s.post, s.delivered
 	}
 	s.hooks = simkit.New(hc)
 	mux := http.NewServeMux()
@@ -259,7 +291,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 		}
 		if pm == nil { // never confirmed: the buyer paid with the first method offered
 			pm = &paymentMethod{ID: newID("pm", 24), Type: pi.MethodTypes[0], Created: now.Unix()}
-			s.methods[pm.ID] = pm
+			s.addMethod(pi, pm)
 		}
 		if bank != "" && pm.Type == typeIDEAL && pm.Bank == "" {
 			pm.Bank = bank
@@ -271,6 +303,7 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 			}
 			pi.Charge = ch
 			s.charges[ch.ID] = pi
+			s.addChange(pi, ch.BalanceTransaction, balanceCharge, pi.Amount, now)
 		}
 		pi.Method, pi.LastMethod = pm, pm
 		pi.Status = statusSucceeded
@@ -305,7 +338,8 @@ func (s *Simulator) settle(ctx context.Context, ref string, o outcome, bank stri
 		target.CanceledAt, target.CancellationReason = 0, ""
 		events = append(events, newEvent(eventPaymentFailed, pi.ID, target.toJSON(expansions{}), now, "", ""))
 	}
-	events = s.record(pi.ID, events)
+	events = s.record(pi, events, now)
+	s.trim(now)
 	out := *pi
 	method := ""
 	if out.LastMethod != nil {
@@ -405,12 +439,12 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		}
 	}
 	endpoint := r.Method + " " + r.URL.Path
-	fp := f.canonical()
+	fp := sha256.Sum256([]byte(f.canonical()))
 
 	s.mu.Lock()
 	now := s.now()
 	if key != "" {
-		if e := s.idem[key]; e != nil && now.Sub(e.created) < idemTTL {
+		if e, ok := s.idem.Get(key, now); ok {
 			s.mu.Unlock()
 			if e.endpoint != endpoint || e.fingerprint != fp {
 				aerr := &apiError{Status: 400, Type: "idempotency_error", Code: "idempotency_key_in_use",
@@ -430,7 +464,9 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	id := r.PathValue("id")
 	switch op {
 	case opCreate:
-		pi, aerr = s.create(f, now)
+		if pi, aerr = s.create(f, now); aerr == nil {
+			s.changed(pi, nil, now)
+		}
 	case opRetrieve:
 		if aerr = checkParams(f, retrieveParams()); aerr == nil {
 			if pi = s.intents[id]; pi == nil {
@@ -438,10 +474,12 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 			}
 		}
 	case opConfirm:
-		pi, aerr = s.confirm(id, f, now)
+		if pi, aerr = s.confirm(id, f, now); aerr == nil {
+			s.changed(pi, nil, now)
+		}
 	case opCancel:
 		if pi, aerr = s.cancel(id, f, now); aerr == nil {
-			events = s.record(pi.ID, []*simkit.Webhook{newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key)})
+			events = s.record(pi, []*simkit.Webhook{newEvent(eventCanceled, pi.ID, pi.toJSON(expansions{}), now, reqID, key)}, now)
 		}
 	case opCharge:
 		if aerr = checkParams(f, []string{"expand"}); aerr == nil {
@@ -464,25 +502,16 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		body = marshal(pi.toJSON(exp))
 	}
 	if key != "" && (aerr == nil || aerr.Executed) {
-		s.idem[key] = &idemEntry{endpoint: endpoint, fingerprint: fp, status: status, body: body, created: now}
+		s.idem.Put(key, idemEntry{endpoint: endpoint, fingerprint: fp, status: status, body: body}, now)
 	}
 	if aerr != nil {
 		s.log.Debug().Str(fieldRequestID, reqID).Str(fieldErrorCode, aerr.Code).Str(fieldParam, aerr.Param).
 			Msg("stripesim: api request refused")
 	}
-	s.pruneIdem(now)
+	s.trim(now)
 	s.mu.Unlock()
 	s.hooks.Send(r.Context(), events, false)
 	return status, body
-}
-
-// pruneIdem forgets idempotency keys older than idemTTL. Caller holds s.mu.
-func (s *Simulator) pruneIdem(now time.Time) {
-	for k, e := range s.idem {
-		if now.Sub(e.created) >= idemTTL {
-			delete(s.idem, k)
-		}
-	}
 }
 
 // authorize checks the secret key, sent as a Bearer token (or, as Stripe
