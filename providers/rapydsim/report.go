@@ -1,20 +1,13 @@
 package rapydsim
 
 import (
-	"cmp"
-	"crypto/sha256"
-	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers/simkit"
 )
 
 // DefaultFeeBasisPoints is the percentage fee of ReportOptions when
@@ -31,75 +24,35 @@ func fixedFee(c paygate.Currency) int64 {
 	return 0
 }
 
-// reportHeader is the header of the report: the columns of
-// rapyd.DefaultReportColumns (whose names are invented: Rapyd does not
-// publish its report's columns).
-var reportHeader = []string{"transaction_id", "created_at", "transaction_type", "payment_id", "merchant_reference_id",
-	"metadata_payment_order", "gross_amount", "fee_amount", "net_amount", "currency"}
+// ReportOptions say what SettlementReport writes (simkit.ReportOptions).
+// Omit lists payments ("payment_…"); the fixed fee is 100 won per charge.
+type ReportOptions = simkit.ReportOptions
+
+// ExtraLine is a line SettlementReport writes as given
+// (simkit.ExtraLine): its ID is a transaction id ("tx_…"), its Category a
+// transaction_type (empty is "PAYMENT"), and PaymentRef, PaymentOrder and
+// Attempt fill payment_id, metadata_payment_order and
+// merchant_reference_id.
+type ExtraLine = simkit.ExtraLine
 
 // reportTime is the layout of created_at.
 const reportTime = "2006-01-02 15:04:05"
 
-// ReportOptions says what SettlementReport writes. The zero value is every
-// balance change the simulator keeps (the latest Limits.ReportLines), with
-// the default fees and no payout.
-type ReportOptions struct {
-	// From and To bound the report to the balance changes created in
-	// [From, To); a zero From or To leaves that side open.
-	From, To time.Time
-	// FeeBasisPoints is each charge's percentage fee, in hundredths of a
-	// percent of its gross (rounded half up to the won); a fixed fee of
-	// 100 won per charge is added. Zero is DefaultFeeBasisPoints; a
-	// negative value charges no fee at all, not even the fixed one.
-	FeeBasisPoints int64
-	// Payout adds, after the other lines, one payout line per currency
-	// whose lines' nets do not sum to zero, moving that sum to the bank:
-	// its gross and net are minus the sum of the nets of every line
-	// written (Extra lines included, Omit-ted ones not), its fee is zero.
-	Payout bool
-	// Omit lists payments ("payment_…") whose lines the report leaves
-	// out, charge and refunds alike, as if it had lost them.
-	Omit []string
-	// Extra lines are written after the simulator's own (and before the
-	// payouts), for payments it never made or with other amounts: the
-	// discrepancies a reconciliation must find. They are not bound by
-	// From and To.
-	Extra []ExtraLine
-}
-
-// ExtraLine is a line of a settlement report that SettlementReport writes
-// as given (ReportOptions.Extra). Its net is Gross - Fee.
-type ExtraLine struct {
-	// ID is the transaction id ("tx_…"); empty is an id derived from
-	// the line's other fields and its place in Extra, the same on every
-	// call.
-	ID string
-	// Created is when the balance changed; zero is the report's end: To,
-	// or when To is zero the time of the simulator's latest line (now if
-	// it wrote none).
-	Created time.Time
-	// Category is the transaction_type; empty is "PAYMENT".
-	Category string
-	// PaymentRef, PaymentOrder and Attempt fill payment_id,
-	// metadata_payment_order and merchant_reference_id; all may be empty.
-	PaymentRef, PaymentOrder, Attempt string
-	// Gross is the line's amount and currency, signed as the balance
-	// moved (a refund is negative), usually KRW; its currency must be one
-	// paygate supports.
-	Gross paygate.Money
-	// Fee is in Gross's currency; the zero Money is no fee.
-	Fee paygate.Money
-}
-
-// reportLine is one line of the report, in minor units.
-type reportLine struct {
-	id                      string
-	created                 time.Time
-	rank                    int // orders lines of the same second: charges, refunds, failures
-	category                string
-	gross, fee              int64
-	currency                paygate.Currency
-	payment, order, attempt string
+// report is the format of Rapyd's daily reconciliation report: the columns
+// of rapyd.DefaultReportColumns (whose names are invented: Rapyd does not
+// publish its report's columns).
+var report = simkit.ReportFormat{
+	Name: "rapydsim", IDPrefix: "tx_", ExtraCategory: "PAYMENT", PayoutCategory: "PAYOUT",
+	Header: []string{"transaction_id", "created_at", "transaction_type", "payment_id", "merchant_reference_id",
+		"metadata_payment_order", "gross_amount", "fee_amount", "net_amount", "currency"},
+	Row: func(l simkit.ReportLine) []string {
+		return []string{
+			l.ID, l.Created.UTC().Format(reportTime), l.Category, l.Payment, l.Attempt, l.Order,
+			paygate.New(l.Gross, l.Currency).Amount(), paygate.New(l.Fee, l.Currency).Amount(),
+			paygate.New(l.Gross-l.Fee, l.Currency).Amount(), string(l.Currency),
+		}
+	},
+	Filename: "rapyd-settlement.csv",
 }
 
 // SettlementReport writes to w, as CSV, the daily reconciliation report of
@@ -118,86 +71,28 @@ type reportLine struct {
 // currency, is an EINVALID error and nothing is written. Otherwise it
 // returns w's error. It is safe to call concurrently with everything else.
 func (s *Simulator) SettlementReport(w io.Writer, opts ReportOptions) error {
-	for i, x := range opts.Extra {
-		if !x.Gross.Currency.Valid() {
-			return paygate.Errorf(paygate.EINVALID, "rapydsim: report extra line %d: unsupported currency %q", i+1, x.Gross.Currency)
-		}
-		if x.Fee.Currency != "" && x.Fee.Currency != x.Gross.Currency {
-			return paygate.Errorf(paygate.EINVALID, "rapydsim: report extra line %d: fee in %s, gross in %s", i+1, x.Fee.Currency, x.Gross.Currency)
-		}
-	}
-	lines := s.reportLines(opts)
-	slices.SortFunc(lines, func(a, b reportLine) int {
-		return cmp.Or(a.created.Compare(b.created), cmp.Compare(a.rank, b.rank), strings.Compare(a.id, b.id))
-	})
-	end := opts.To
-	if end.IsZero() {
-		end = s.now()
-		if len(lines) > 0 {
-			end = lines[len(lines)-1].created
-		}
-	}
-	for i, x := range opts.Extra {
-		l := reportLine{
-			id: x.ID, created: x.Created, rank: 3, category: cmp.Or(x.Category, "PAYMENT"),
-			gross: x.Gross.Minor, fee: x.Fee.Minor, currency: x.Gross.Currency,
-			payment: x.PaymentRef, order: x.PaymentOrder, attempt: x.Attempt,
-		}
-		if l.created.IsZero() {
-			l.created = end
-		}
-		if l.id == "" {
-			l.id = derivedID("extra", strconv.Itoa(i), l.category, l.payment, strconv.FormatInt(l.gross, 10),
-				strconv.FormatInt(l.fee, 10), string(l.currency), strconv.FormatInt(l.created.Unix(), 10))
-		}
-		lines = append(lines, l)
-	}
-	if opts.Payout {
-		lines = append(lines, payouts(lines, end)...)
-	}
-
-	cw := csv.NewWriter(w)
-	_ = cw.Write(reportHeader)
-	for _, l := range lines {
-		_ = cw.Write([]string{
-			l.id, l.created.UTC().Format(reportTime), l.category, l.payment, l.attempt, l.order,
-			paygate.New(l.gross, l.currency).Amount(), paygate.New(l.fee, l.currency).Amount(),
-			paygate.New(l.gross-l.fee, l.currency).Amount(), string(l.currency),
-		})
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("rapydsim: write report: %w", err)
-	}
-	return nil
+	return report.Write(w, opts, s.reportLines(opts), s.now())
 }
 
-// reportLines collects the payment and refund lines of opts' window.
-func (s *Simulator) reportLines(opts ReportOptions) []reportLine {
-	in := func(t time.Time) bool {
-		return (opts.From.IsZero() || !t.Before(opts.From)) && (opts.To.IsZero() || t.Before(opts.To))
-	}
-	bps := opts.FeeBasisPoints
-	if bps == 0 {
-		bps = DefaultFeeBasisPoints
-	}
+// reportLines collects the payment and refund lines opts covers.
+func (s *Simulator) reportLines(opts ReportOptions) []simkit.ReportLine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var lines []reportLine
+	var lines []simkit.ReportLine
 	for id, c := range s.ledger.All() {
 		created := time.Unix(0, c.created)
-		if !in(created) || slices.Contains(opts.Omit, c.payment) {
+		if !opts.Covers(created, c.payment) {
 			continue
 		}
-		l := reportLine{
-			id: id, created: created.UTC().Truncate(time.Second), rank: int(c.kind), gross: c.gross, currency: paygate.KRW,
-			payment: c.payment, order: c.order, attempt: c.attempt,
+		l := simkit.ReportLine{
+			ID: id, Created: created.UTC().Truncate(time.Second), Rank: int(c.kind), Gross: c.gross, Currency: paygate.KRW,
+			Payment: c.payment, Order: c.order, Attempt: c.attempt,
 		}
 		switch c.kind {
 		case balancePayment:
-			l.category, l.fee = "PAYMENT", fee(c.gross, paygate.KRW, bps)
+			l.Category, l.Fee = "PAYMENT", opts.Fee(c.gross, DefaultFeeBasisPoints, fixedFee(paygate.KRW))
 		case balanceRefund:
-			l.category = "REFUND"
+			l.Category = "REFUND"
 		}
 		lines = append(lines, l)
 	}
@@ -215,82 +110,7 @@ func paymentOrder(raw json.RawMessage) string {
 	return s
 }
 
-// fee is the fee of a charge of gross minor units: bps basis points,
-// rounded half up, plus the currency's fixed fee; none for bps < 0.
-func fee(gross int64, c paygate.Currency, bps int64) int64 {
-	if bps < 0 {
-		return 0
-	}
-	return (gross*bps+5000)/10000 + fixedFee(c)
-}
-
-// payouts returns one payout line per currency of lines whose nets do not
-// sum to zero, dated at, in the order of paygate.Currencies.
-func payouts(lines []reportLine, at time.Time) []reportLine {
-	net := map[paygate.Currency]int64{}
-	ids := map[paygate.Currency][]string{}
-	for _, l := range lines {
-		net[l.currency] += l.gross - l.fee
-		ids[l.currency] = append(ids[l.currency], l.id)
-	}
-	var out []reportLine
-	for _, c := range paygate.Currencies() {
-		if net[c] == 0 {
-			continue
-		}
-		out = append(out, reportLine{
-			id: derivedID("payout", append(ids[c], string(c))...), created: at, rank: 4, category: "PAYOUT",
-			gross: -net[c], currency: c,
-		})
-	}
-	return out
-}
-
-// derivedID is a transaction id that depends only on parts, so the same
-// report has the same ids each time it is written.
-func derivedID(kind string, parts ...string) string {
-	h := sha256.Sum256([]byte(kind + "\x00" + strings.Join(parts, "\x00")))
-	return "tx_" + hex.EncodeToString(h[:12])
-}
-
-// serveReport serves GET /reports/settlement.csv: SettlementReport with
-// the default fees and payouts, bounded by the query's from and to (RFC
-// 3339, both optional); payout=false leaves the payouts out. It is sandbox
-// data and needs no signature.
+// serveReport serves GET /reports/settlement.csv (simkit.ReportFormat.Serve).
 func (s *Simulator) serveReport(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := ReportOptions{Payout: true}
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"from", &opts.From}, {"to", &opts.To}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			http.Error(w, "rapydsim: "+p.name+" must be an RFC 3339 time, such as 2024-03-01T00:00:00Z", http.StatusBadRequest)
-			return
-		}
-		*p.t = t
-	}
-	if v := q.Get("payout"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			http.Error(w, "rapydsim: payout must be true or false", http.StatusBadRequest)
-			return
-		}
-		opts.Payout = b
-	}
-	var b strings.Builder
-	if err := s.SettlementReport(&b, opts); err != nil {
-		http.Error(w, "rapydsim: "+paygate.ErrorMessage(err), http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="rapyd-settlement.csv"`)
-	h.Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, b.String())
+	report.Serve(w, r, s.SettlementReport)
 }

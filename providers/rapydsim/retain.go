@@ -31,7 +31,7 @@ func (p *payment) final() bool { return p.status != statusActive }
 // paid, if it is closed (CLO), and takes it out otherwise. Caller holds
 // s.mu.
 func (s *Simulator) reportPayment(p *payment) {
-	id := derivedID("payment", p.id)
+	id := report.DerivedID("payment", p.id)
 	if p.status != statusClosed {
 		s.ledger.Delete(id)
 		return
@@ -49,7 +49,7 @@ func (s *Simulator) reportRefund(p *payment, rf *refund) {
 	if rf.status != refundCompleted {
 		return
 	}
-	s.ledger.Put(derivedID("refund", rf.id), balanceChange{
+	s.ledger.Put(report.DerivedID("refund", rf.id), balanceChange{
 		created: rf.updatedAt.UnixNano(), kind: balanceRefund, gross: -rf.won,
 		payment: p.id, order: paymentOrder(p.metadata), attempt: p.reference,
 	}, rf.updatedAt)
