@@ -301,7 +301,7 @@ func (h *crashHarness) create(base string, i int, amounts []int64) (again bool, 
 	}
 	var po orderJSON
 	status, err := h.call(http.MethodPost, base+"/v1/payment-orders", fmt.Sprintf("crash-order-%d", i), map[string]any{
-		"buyer_id": fmt.Sprintf("U%d", i%17+1), "currency": "EUR", "items": items, "return_url": "https://shop.example/done",
+		"buyer_id": crashBuyer(i), "currency": "EUR", "items": items, "return_url": "https://shop.example/done",
 	}, &po)
 	if err != nil {
 		return retryable(status), err
@@ -333,6 +333,9 @@ func (h *crashHarness) create(base string, i int, amounts []int64) (again bool, 
 	h.orders[i] = o // each worker writes its own index
 	return false, nil
 }
+
+// crashBuyer is the buyer of order i.
+func crashBuyer(i int) string { return fmt.Sprintf("U%d", i%17+1) }
 
 // call sends a JSON API request with the marketplace key and decodes a 2xx
 // answer into out. A non-2xx answer is an error with its status.
