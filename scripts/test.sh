@@ -30,6 +30,12 @@ if [ -n "$unformatted" ]; then
 fi
 echo "test.sh: go vet"
 go vet ./...
+# Dependencies are pinned: go.mod names exact versions and go.sum their
+# checksums. verify checks the module cache against go.sum; tidy -diff fails
+# when go.mod or go.sum would change (a missing or stray requirement).
+echo "test.sh: go mod verify, go mod tidy -diff"
+go mod verify
+go mod tidy -diff
 # stripe-mock, Stripe's official API mock, for the Stripe client's request-shape
 # tests (providers/stripe), which must run in CI. A STRIPE_MOCK_URL that already
 # answers is used as it is; otherwise stripe-mock is taken from PATH or ./.bin,
