@@ -25,6 +25,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -80,6 +81,8 @@ type authzState struct {
 	unpaidA        orderJSON // created, no attempt
 	pendingB       orderJSON // a PayNow attempt open
 	pendingRef     string    // its payment at the provider
+	pendingAttempt string    // its attempt
+	paidRefB       string    // the provider payment of paidB
 	paidRefA       string    // the provider payment of paidA
 	waitDelivery   string    // K of A, seller B, waiting_delivery
 	waitConfirm    string    // K of A, seller A, waiting_confirmation
@@ -148,7 +151,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 	s.waitConfirm, s.waitDelivery = s.paidA.Items[0].Number, s.paidA.Items[1].Number
 	ta.mustAct(t, s.waitConfirm, "deliver", map[string]any{"user_id": sellerA}, "waiting_confirmation")
 
-	s.paidB, _ = ta.payFor(t, buyerB, sellerA, sellerB, sellerA, sellerA, sellerA)
+	s.paidB, s.paidRefB = ta.payFor(t, buyerB, sellerA, sellerB, sellerA, sellerA, sellerA)
 	k := s.paidB.Items
 	s.completed, s.refunding, s.disputed, s.refunded, s.refundRefused = k[0].Number, k[1].Number, k[2].Number, k[3].Number, k[4].Number
 	ta.mustAct(t, s.completed, "deliver", map[string]any{"user_id": sellerA}, "waiting_confirmation")
@@ -169,7 +172,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 	if a.ProviderRef == "" {
 		t.Fatalf("pending attempt = %+v, want a provider payment", a)
 	}
-	s.pendingRef = a.ProviderRef
+	s.pendingRef, s.pendingAttempt = a.ProviderRef, a.ID
 
 	resp, err := http.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
 	if err != nil {
@@ -695,9 +698,15 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 	fc["POST /webhooks/rapyd"] = routeCase{attacks: hooks["/webhooks/rapyd"]}
 
 	// The sandbox's control API.
-	fc["POST /sandbox/payment-orders/{number}/{action}"] = routeCase{attacks: append(
-		keyAttacks(s, "POST", "/sandbox/payment-orders/"+s.pendingB.Number+"/approve", "", market),
-		keyAttacks(s, "POST", "/sandbox/payment-orders/"+s.pendingB.Number+"/decline", "", market)...)}
+	sandboxAttacks := append(keyAttacks(s, "POST", "/sandbox/payment-orders/"+s.pendingB.Number+"/approve", "", market),
+		keyAttacks(s, "POST", "/sandbox/payment-orders/"+s.pendingB.Number+"/decline", "", market)...)
+	// The query's attempt must be of the path's payment order.
+	for _, action := range []string{"approve", "decline", "expire", "redeliver"} {
+		sandboxAttacks = append(sandboxAttacks, attack{name: "another order's attempt", method: "POST",
+			path:   "/sandbox/payment-orders/" + s.unpaidA.Number + "/" + action + "?attempt=" + s.pendingAttempt,
+			header: bearer(testAPIKey), want: []int{404}})
+	}
+	fc["POST /sandbox/payment-orders/{number}/{action}"] = routeCase{attacks: sandboxAttacks}
 	fc["PUT /sandbox/faults/{provider}"] = routeCase{attacks: keyAttacks(s, "PUT", "/sandbox/faults/stripe", `{"drop":100}`, market)}
 
 	// The buyer's checkout pages.
@@ -1039,6 +1048,25 @@ func TestAuthzWalk(t *testing.T) {
 			}
 			t.Logf("%d routes, %d attacks", len(cases), attacks)
 
+			// Spellings of finance-only paths that might slip past a route:
+			// none is served to the marketplace key. A 301 is the router
+			// cleaning the path; its target is then refused like any other.
+			for _, p := range []string{"/v1/finance//items", "/v1/finance/items/", "/v1/finance/./items", "/v1/x/../finance/items",
+				"/V1/FINANCE/ITEMS", "/v1/finance%2Fitems", "/v1/finance/items%00", "/v1/users/" + buyerA + "/refunds-to-source/",
+				"/finance//items", "/finance/items/", "/Finance/items"} {
+				r := ta.send(t, "GET", p, bearer(testAPIKey), nil, "")
+				switch {
+				case r.status == http.StatusMovedPermanently:
+					if next := ta.send(t, "GET", r.loc, bearer(testAPIKey), nil, ""); next.status != http.StatusForbidden && next.status != http.StatusSeeOther {
+						t.Errorf("GET %s redirects to %s, which answers the marketplace key %d", p, r.loc, next.status)
+					}
+				case r.status == http.StatusForbidden, r.status == http.StatusNotFound, r.status == http.StatusMethodNotAllowed,
+					r.status == http.StatusBadRequest, r.status == http.StatusSeeOther && strings.HasPrefix(p, "/finance/"):
+				default:
+					t.Errorf("GET %s with the marketplace key = %d, want it refused\n%.300s", p, r.status, r.body)
+				}
+			}
+
 			// Nothing changed.
 			time.Sleep(200 * time.Millisecond) // any webhook an attack set off
 			quiesce(t, ta)
@@ -1100,3 +1128,113 @@ func startAuthzApp(t *testing.T, b storagetest.Backend) *testApp {
 }
 
 const testMetricsToken = "test-metrics-token"
+
+// TestAuthzObjectChecks: below HTTP, sales order actions check the acting
+// user against the order; a refund to source of one user's balance goes to
+// that user's own payments only, however recent another buyer's are; and a
+// wrong checkout link of an order that exists answers exactly as one of an
+// order that does not.
+func TestAuthzObjectChecks(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startAuthzApp(t, b)
+			s := buildAuthzState(t, ta)
+			ctx := context.Background()
+
+			// Each action by a user of another order (the other buyer or
+			// seller, who is a party to orders of their own) is EFORBIDDEN
+			// and changes nothing.
+			for _, c := range []struct {
+				k      string
+				action orders.Action
+				actor  string
+			}{
+				{s.waitConfirm, orders.Confirm, buyerB},
+				{s.waitConfirm, orders.RequestRefund, buyerB},
+				{s.waitConfirm, orders.Confirm, sellerA},
+				{s.waitDelivery, orders.Deliver, sellerA},
+				{s.waitDelivery, orders.Refund, buyerA},
+				{s.refunding, orders.AgreeRefund, sellerA},
+				{s.refunding, orders.RefuseRefund, buyerB},
+				{s.refundRefused, orders.OpenDispute, buyerA},
+				{s.refundRefused, orders.OpenDispute, sellerA},
+				{s.disputed, orders.Resolve, buyerB},
+				{s.disputed, orders.Resolve, sellerA},
+			} {
+				k := paygate.SalesOrderNumber(c.k)
+				var before orders.SalesOrder
+				ta.db.View(ctx, func(tx *storage.Tx) (err error) { before, err = orders.Get(ctx, tx, k); return err })
+				_, err := ta.app.lifecycle.Act(ctx, k, orders.Request{Action: c.action, Actor: c.actor, Reason: "other",
+					RefundAmount: paygate.New(1000, paygate.SGD)})
+				if code := paygate.ErrorCode(err); code != paygate.EFORBIDDEN {
+					t.Errorf("Act(%s, %s by %s) = %v (%s), want %s", c.k, c.action, c.actor, err, code, paygate.EFORBIDDEN)
+				}
+				var after orders.SalesOrder
+				ta.db.View(ctx, func(tx *storage.Tx) (err error) { after, err = orders.Get(ctx, tx, k); return err })
+				if after.Status != before.Status || len(after.History) != len(before.History) {
+					t.Errorf("a refused %s moved %s from %s to %s", c.action, c.k, before.Status, after.Status)
+				}
+			}
+
+			// Refunds to source: B paid last, but A's balance goes back to
+			// A's payment only, and B's to B's.
+			for _, c := range []struct{ user, amount, ref string }{{buyerA, "5.00", s.paidRefA}, {buyerB, "10.00", s.paidRefB}} {
+				var out struct {
+					Refunds []finance.SourceRefund `json:"refunds"`
+				}
+				status := ta.callWith(t, testFinanceKey, "authz-refund-"+c.user, "POST", "/v1/users/"+c.user+"/refunds-to-source",
+					map[string]any{"amount": c.amount, "currency": "SGD", "reason": "authz"}, &out)
+				if status != http.StatusCreated || len(out.Refunds) == 0 {
+					t.Fatalf("refund %s of %s to source = %d %+v", c.amount, c.user, status, out)
+				}
+				for _, r := range out.Refunds {
+					if r.PaymentRef != c.ref || r.UserID != c.user {
+						t.Errorf("%s's refund went to payment %s of user %s, want their own payment %s", c.user, r.PaymentRef, r.UserID, c.ref)
+					}
+				}
+			}
+			var crossed int
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Get(ctx, &crossed, `SELECT COUNT(*) FROM source_refunds r
+					JOIN payment_attempts a ON a.id = r.attempt JOIN payment_orders p ON p.number = a.payment_order
+					WHERE p.buyer_id <> r.user_id`)
+			})
+			if crossed != 0 {
+				t.Errorf("%d refunds to source went to another buyer's payment", crossed)
+			}
+			// A's balance is spent: asking for more is refused, and takes
+			// nothing of B's.
+			var e apiError
+			if status := ta.callWith(t, testFinanceKey, "authz-refund-more", "POST", "/v1/users/"+buyerA+"/refunds-to-source",
+				map[string]any{"amount": "0.01", "currency": "SGD"}, &e); status != http.StatusConflict && status != http.StatusUnprocessableEntity {
+				t.Errorf("refund beyond %s's balance = %d %+v, want a refusal", buyerA, status, e)
+			}
+			if got := ta.balance(t, buyerB); got != "0.00" {
+				t.Errorf("%s's balance after the refunds = %s, want 0.00", buyerB, got)
+			}
+
+			// 404, not 403: a wrong link of an existing order is the same
+			// answer, headers and all, as a link of no order.
+			get := func(path string) (int, http.Header, string) {
+				resp, err := http.Get(ta.url + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				h := resp.Header.Clone()
+				h.Del("Date")
+				h.Del("X-Request-Id")
+				return resp.StatusCode, h, string(b)
+			}
+			for _, suffix := range []string{"", "/return"} {
+				es, eh, eb := get("/checkout/" + s.paidA.Number + suffix + "?t=" + url.QueryEscape(s.checkoutTokenB))
+				ms, mh, mb := get("/checkout/" + s.missingP + suffix + "?t=" + url.QueryEscape(s.checkoutTokenB))
+				if es != http.StatusNotFound || es != ms || eb != mb || fmt.Sprint(eh) != fmt.Sprint(mh) {
+					t.Errorf("GET /checkout/{P}%s with a wrong token: existing order %d %v, missing order %d %v; bodies equal %t",
+						suffix, es, eh, ms, mh, eb == mb)
+				}
+			}
+		})
+	}
+}
