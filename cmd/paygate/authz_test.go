@@ -1213,6 +1213,19 @@ func TestAuthzObjectChecks(t *testing.T) {
 				t.Errorf("%s's balance after the refunds = %s, want 0.00", buyerB, got)
 			}
 
+			// The checkout link is the buyer's key: the marketplace gets it
+			// with the order, the finance key does not.
+			for _, c := range []struct {
+				key  string
+				want bool
+			}{{testAPIKey, true}, {testFinanceKey, false}} {
+				r := ta.send(t, "GET", "/v1/payment-orders/"+s.unpaidA.Number, bearer(c.key), nil, "")
+				has := strings.Contains(string(r.body), "checkout_url") || strings.Contains(string(r.body), s.checkoutTokenA)
+				if r.status != http.StatusOK || has != c.want {
+					t.Errorf("GET /v1/payment-orders/%s with key %s = %d, has the checkout link %t, want %t", s.unpaidA.Number, c.key, r.status, has, c.want)
+				}
+			}
+
 			// 404, not 403: a wrong link of an existing order is the same
 			// answer, headers and all, as a link of no order.
 			get := func(path string) (int, http.Header, string) {
