@@ -912,27 +912,34 @@ func snapshotTables(t *testing.T, db *storage.DB, skip ...string) map[string]tab
 	return out
 }
 
-// idempotencyStatuses counts the stored responses by status.
-func idempotencyStatuses(t *testing.T, db *storage.DB) map[int64]int {
+// idempotencyRows reads the idempotency store: each stored request's
+// hash, status and answer, by role and key.
+func idempotencyRows(t *testing.T, db *storage.DB) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	var rows []struct {
-		Status *int64 `db:"status"`
-		N      int    `db:"n"`
+		Role   string  `db:"role"`
+		Key    string  `db:"key"`
+		Hash   string  `db:"request_hash"`
+		Status *int64  `db:"status"`
+		Body   *[]byte `db:"body"`
 	}
 	err := db.View(ctx, func(tx *storage.Tx) error {
-		return tx.Select(ctx, &rows, `SELECT status, COUNT(*) AS n FROM idempotency_requests GROUP BY status`)
+		return tx.Select(ctx, &rows, `SELECT role, key, request_hash, status, body FROM idempotency_requests`)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[int64]int{}
+	out := map[string]string{}
 	for _, r := range rows {
-		s := int64(-1)
+		status, body := "none", ""
 		if r.Status != nil {
-			s = *r.Status
+			status = strconv.FormatInt(*r.Status, 10)
 		}
-		out[s] = r.N
+		if r.Body != nil {
+			body = string(*r.Body)
+		}
+		out[r.Role+" "+r.Key] = status + " " + r.Hash + " " + body
 	}
 	return out
 }
@@ -1002,7 +1009,7 @@ func TestAuthzWalk(t *testing.T) {
 			}
 
 			beforeTables := snapshotTables(t, ta.db, "idempotency_requests")
-			beforeIdem := idempotencyStatuses(t, ta.db)
+			beforeIdem := idempotencyRows(t, ta.db)
 			beforeStripe, beforeRapyd := ta.app.stripeSim.Usage(), ta.app.rapydSim.Usage()
 			beforeFaults := ta.app.stripeSim.Faults()
 
@@ -1080,12 +1087,20 @@ func TestAuthzWalk(t *testing.T) {
 				t.Errorf("tables before %d, after %d", len(beforeTables), len(after))
 			}
 			// The idempotency store keeps the answers of refused requests
-			// that got past the key check (as Stripe does); it must hold no
-			// new success.
-			afterIdem := idempotencyStatuses(t, ta.db)
-			for status, n := range afterIdem {
-				if (status < 400 || status >= 500) && n != beforeIdem[status] {
-					t.Errorf("idempotency store: %d answers with status %d, was %d: an attack succeeded or is in flight", n, status, beforeIdem[status])
+			// that got past the key check (as Stripe does): its old rows
+			// are as they were, and each new one is a stored 4xx.
+			afterIdem := idempotencyRows(t, ta.db)
+			for k, was := range beforeIdem {
+				if afterIdem[k] != was {
+					t.Errorf("idempotency store: %s changed from %.80s to %.80s", k, was, afterIdem[k])
+				}
+			}
+			if n := len(afterIdem) - len(beforeIdem); n < 30 {
+				t.Errorf("idempotency store: %d new refusals, want one per attack past the key check (30 or more)", n)
+			}
+			for k, now := range afterIdem {
+				if _, old := beforeIdem[k]; !old && !regexp.MustCompile(`^4\d\d `).MatchString(now) {
+					t.Errorf("idempotency store: new %s is %.120s: an attack succeeded or is in flight", k, now)
 				}
 			}
 			if su, ru := ta.app.stripeSim.Usage(), ta.app.rapydSim.Usage(); su != beforeStripe || ru != beforeRapyd {
