@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,7 +43,7 @@ import (
 //
 //	route                                   marketplace key   finance key   why
 //	POST /v1/payment-orders, …/attempts     yes               403           creating and paying orders is the marketplace's
-//	GET  /v1/payment-orders/{P}             yes               yes           the marketplace owns its orders; finance investigates
+//	GET  /v1/payment-orders/{P}             yes               yes           the marketplace owns its orders; finance investigates (without the checkout link)
 //	GET  /v1/sales-orders/{K}               yes               yes           as above
 //	POST /v1/sales-orders/{K}/{action}      yes, as user_id   403           the marketplace acts for its users; Act checks the user is the order's buyer or seller
 //	POST /v1/sales-orders/{K}/resolve       403               yes           dispute resolution is finance staff's
@@ -58,6 +59,11 @@ import (
 // Finance staff's pages take a session cookie from the login (the finance
 // key) and a CSRF field on every form; without a session a page redirects
 // (303) to the login, which is how a browser UI says 401.
+//
+// Public: /healthz, /readyz (ok or unavailable), /openapi.json (no data),
+// the finance login form, and in sandbox mode the simulated providers'
+// hosted pages (their APIs take the provider's key). /metrics takes
+// PAYGATE_METRICS_TOKEN when it is set, as it is here.
 //
 // Between the marketplace key and a sales order, 403 (the wrong user) and
 // 404 (no such order) may differ: the marketplace backend may read every
@@ -1015,7 +1021,7 @@ func TestAuthzWalk(t *testing.T) {
 
 			same := map[string]authzResult{}
 			attacks := 0
-			for _, key := range slices.Sorted(mapKeys(cases)) {
+			for _, key := range slices.Sorted(maps.Keys(cases)) {
 				c := cases[key]
 				for _, a := range c.attacks {
 					attacks++
@@ -1121,16 +1127,6 @@ func TestAuthzWalk(t *testing.T) {
 				t.Errorf("the forged Rapyd event, signed with our keys = %d %s, want 200", r.status, r.body)
 			}
 		})
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
