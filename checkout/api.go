@@ -50,7 +50,7 @@ type paymentOrderJSON struct {
 	Amount      string           `json:"amount"`
 	Currency    paygate.Currency `json:"currency"`
 	ReturnURL   string           `json:"return_url,omitempty"`
-	CheckoutURL string           `json:"checkout_url"`
+	CheckoutURL string           `json:"checkout_url,omitempty"` // the marketplace's only
 	Methods     []string         `json:"methods"`
 	Items       []salesOrderJSON `json:"items"`
 	Attempts    []attemptJSON    `json:"attempts"`
@@ -192,7 +192,13 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	server.WriteJSON(w, http.StatusOK, s.orderJSON(po, !po.Status.Final() && s.CanPayWithBalance(r.Context(), po)))
+	out := s.orderJSON(po, !po.Status.Final() && s.CanPayWithBalance(r.Context(), po))
+	if server.CallerRole(r.Context()) != server.RoleMarketplace {
+		// The link's token is the buyer's key to pay the order: finance
+		// staff read orders to investigate them, never to pay them.
+		out.CheckoutURL = ""
+	}
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 type attemptRequest struct {

@@ -83,12 +83,7 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		trails := map[string][]finance.AuditEntry{}
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
-			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != ""}
-			if it.Kind == finance.UnknownPayment && it.Provider != "" {
-				if m := unknownRef.FindStringSubmatch(it.Description); m != nil {
-					v.PaymentRef = m[1]
-				}
-			}
+			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", PaymentRef: paymentRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
 				if !ok {
@@ -113,6 +108,18 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		return nil
 	})
 	return out, err
+}
+
+// paymentRef returns the provider payment an unknown payment's item names,
+// or "" for any other item.
+func paymentRef(it finance.Item) string {
+	if it.Kind != finance.UnknownPayment || it.Provider == "" {
+		return ""
+	}
+	if m := unknownRef.FindStringSubmatch(it.Description); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // itemAction does one action on an open item with the posted form and
@@ -243,12 +250,16 @@ func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Value
 }
 
 // settle is recon's settle-payment from the page: the attempt of the
-// payment reference is settled from its provider's own status; the item
-// closes when its payment order is paid.
+// item's payment reference is settled from its provider's own status; the
+// item closes when its payment order is paid. The form's payment_ref must
+// be the item's own: an item is never closed on another payment's status.
 func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (string, error) {
-	ref := strings.TrimSpace(form.Get(fieldPaymentRef))
-	if ref == "" || it.Provider == "" {
+	ref := paymentRef(it)
+	if ref == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d names no provider payment to settle", it.ID)
+	}
+	if got := strings.TrimSpace(form.Get(fieldPaymentRef)); got != ref {
+		return "", paygate.Errorf(paygate.EINVALID, "the form names another payment than item #%d's (%s)", it.ID, ref)
 	}
 	var att checkout.Attempt
 	err := u.DB.View(ctx, func(tx *storage.Tx) error {

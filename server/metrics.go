@@ -1,13 +1,18 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/paygate/paygate"
 )
 
 // routeUnmatched is the route label of requests that matched no route, so
@@ -71,6 +76,26 @@ func metricMethod(method string) string {
 // handler serves the registry in the Prometheus text format.
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// requireToken lets through requests that carry token as their bearer
+// token, comparing in constant time, and answers the others 401. An empty
+// token lets every request through.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(presented))
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="paygate metrics"`)
+			WriteError(w, r, paygate.Errorf(paygate.EUNAUTHORIZED, "metrics need their bearer token (PAYGATE_METRICS_TOKEN)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Metrics returns the server's Prometheus registry, on which other packages

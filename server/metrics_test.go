@@ -73,3 +73,41 @@ func TestMetricsCountRequestsByRouteAndStatus(t *testing.T) {
 		t.Error("/metrics carries a raw unmatched path as a label")
 	}
 }
+
+// TestMetricsToken: with a token, /metrics answers only requests that carry
+// it; without one, it stays open.
+func TestMetricsToken(t *testing.T) {
+	ts := newTestServer(t, server.Config{MetricsToken: "scrape-secret"}, nil)
+	for _, tt := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no header", "", http.StatusUnauthorized},
+		{"wrong token", "Bearer scrape-secreT", http.StatusUnauthorized},
+		{"prefix", "Bearer scrape", http.StatusUnauthorized},
+		{"not bearer", "Basic scrape-secret", http.StatusUnauthorized},
+		{"bare token", "scrape-secret", http.StatusUnauthorized},
+		{"the token", "Bearer scrape-secret", http.StatusOK},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			h := http.Header{}
+			if tt.auth != "" {
+				h.Set("Authorization", tt.auth)
+			}
+			resp, body := ts.do(t, method, "/metrics", nil, h)
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s /metrics with %s = %d %s, want %d", method, tt.name, resp.StatusCode, body, tt.want)
+			}
+			if tt.want == http.StatusOK && method == http.MethodGet && !strings.Contains(string(body), "paygate_http_requests_in_flight") {
+				t.Errorf("GET /metrics with the token: no metrics in %.200s", body)
+			}
+			if tt.want == http.StatusUnauthorized && strings.Contains(string(body), "paygate_") {
+				t.Errorf("%s /metrics with %s leaks metrics: %.200s", method, tt.name, body)
+			}
+		}
+	}
+	open := newTestServer(t, server.Config{}, nil)
+	if resp, body := open.do(t, http.MethodGet, "/metrics", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics without a configured token = %d %s, want 200", resp.StatusCode, body)
+	}
+}

@@ -65,6 +65,11 @@ type Config struct {
 	// fails, and DecodeJSON reports a too_large error. Zero or negative
 	// means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// MetricsToken, if not empty, is the bearer token GET /metrics takes:
+	// without it (Authorization: Bearer <token>) /metrics answers 401.
+	// Empty leaves /metrics open, for a scraper on a private network.
+	MetricsToken string
 }
 
 // Server is paygate's HTTP server. Create one with New, register routes on
@@ -111,7 +116,7 @@ func New(cfg Config) *Server {
 	s.router.Use(routeTag)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	s.router.HandleFunc("/readyz", s.healthz).Methods(http.MethodGet, http.MethodHead)
-	s.router.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
+	s.router.Handle("/metrics", requireToken(cfg.MetricsToken, s.metrics.handler())).Methods(http.MethodGet, http.MethodHead)
 
 	s.handler = s.middleware(s.router)
 	return s

@@ -32,6 +32,7 @@ type testApp struct {
 	url string
 	db  *storage.DB
 	app *app
+	srv *server.Server
 	key atomic.Int64
 }
 
@@ -61,6 +62,13 @@ func startAppOn(t testing.TB, dsn string, c appConfig) *testApp {
 // nil).
 func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) *testApp {
 	t.Helper()
+	return startAppServer(t, dsn, c, now, server.Config{})
+}
+
+// startAppServer starts the app on a server configured by sc (its address,
+// logger and health check are the test's).
+func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time, sc server.Config) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations(), Now: now})
 	if err != nil {
@@ -68,7 +76,8 @@ func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) 
 	}
 	t.Cleanup(func() { db.Close() })
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	srv := server.New(server.Config{Addr: "127.0.0.1:0", Logger: log, Health: db.Ping})
+	sc.Addr, sc.Logger, sc.Health = "127.0.0.1:0", log, db.Ping
+	srv := server.New(sc)
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +96,7 @@ func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) 
 		<-done
 		a.close()
 	})
-	return &testApp{url: publicURL, db: db, app: a}
+	return &testApp{url: publicURL, db: db, app: a, srv: srv}
 }
 
 // call sends a JSON request with the marketplace key (and a fresh

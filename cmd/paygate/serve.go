@@ -15,6 +15,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"listen address; port 0 picks a free port (env PAYGATE_ADDR)")
 	c.dbFlag(fs, getenv)
 	c.logFlag(fs, getenv)
+	metricsToken := getenv("PAYGATE_METRICS_TOKEN")
 	var ac appConfig
 	fs.StringVar(&ac.mode, "mode", envOr(getenv, "PAYGATE_MODE", modeSandbox),
 		"sandbox (built-in provider simulators) or live (real providers) (env PAYGATE_MODE)")
@@ -48,7 +49,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer db.Close()
 
-	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping})
+	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken})
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("listen")
