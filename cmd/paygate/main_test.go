@@ -17,6 +17,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/redact/redacttest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
@@ -62,8 +63,9 @@ func start(t *testing.T, args ...string) *process {
 	}
 	p := &process{cmd: cmd, lines: make(chan map[string]any, 100), done: make(chan error, 1)}
 	listening := make(chan string, 1)
+	logs := redacttest.Tee(t, stderr)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(logs)
 		for sc.Scan() {
 			var line map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
