@@ -11,6 +11,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/taxid"
 )
@@ -232,7 +233,7 @@ func (s *Service) failAttempt(ctx context.Context, id string, cause error) error
 		if a.Status != AttemptCreating {
 			return nil
 		}
-		a.Status, a.FailureReason = AttemptFailed, clip(paygate.ErrorMessage(cause))
+		a.Status, a.FailureReason = AttemptFailed, clip(redact.String(paygate.ErrorMessage(cause)))
 		if err := setAttempt(ctx, tx, a); err != nil {
 			return err
 		}

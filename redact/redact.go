@@ -399,3 +399,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Error returns err with its message masked by the patterns; it unwraps to
+// err, so errors.Is and errors.As still see the cause. A nil err is nil.
+func Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return maskedError{err}
+}
+
+type maskedError struct{ err error }
+
+func (e maskedError) Error() string { return String(e.err.Error()) }
+func (e maskedError) Unwrap() error { return e.err }

@@ -96,3 +96,15 @@ func BenchmarkAccessLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestJSON(t *testing.T) {
+	in := `{"id":"evt_1","amount":10000,"big":12345678901234567890,"data":{"object":{"billing_details":{"name":"Maria Silva","email":"maria@example.com","phone":"+55 11 91234-5678","address":{"line1":"Av. Paulista 1000","city":"São Paulo","postal_code":"01310-100"}},"payment_method_details":{"boleto":{"tax_id":"52998224725"}},"receipt_email":null,"description":"contact maria@example.com","metadata":{"payment_order":"P12345678"},"lines":[{"name":"Ana"}]}}}`
+	got := string(New().JSON([]byte(in)))
+	want := `{"amount":10000,"big":12345678901234567890,"data":{"object":{"billing_details":{"address":{"city":"São Paulo","line1":"***","postal_code":"***"},"email":"m***@example.com","name":"M***","phone":"+** ** *****-**78"},"description":"contact m***@example.com","lines":[{"name":"A***"}],"metadata":{"payment_order":"P12345678"},"payment_method_details":{"boleto":{"tax_id":"***.***.*47-25"}},"receipt_email":null}},"id":"evt_1"}`
+	if got != want {
+		t.Errorf("JSON =\n%s\nwant\n%s", got, want)
+	}
+	if got := string(New().JSON([]byte("not json 529.982.247-25"))); got != "not json ***.***.*47-25" {
+		t.Errorf("JSON(text) = %q", got)
+	}
+}
