@@ -70,3 +70,17 @@ func TestFinanceCharts(t *testing.T) {
 		t.Errorf("charts(nil) = %+v", cs)
 	}
 }
+
+func TestAuditActor(t *testing.T) {
+	for _, tt := range []struct {
+		se   session
+		want string
+	}{
+		{session{actor: "alice@example.com"}, "alice@example.com"},
+		{session{actor: "alice@example.com", keyID: "0123456789abcdef", keyName: "ops-laptop"}, "alice@example.com (key ops-laptop)"},
+	} {
+		if got := tt.se.auditActor(); got != tt.want {
+			t.Errorf("auditActor(%+v) = %q, want %q", tt.se, got, tt.want)
+		}
+	}
+}
