@@ -17,9 +17,9 @@ import (
 // the actor (who signed in) and the key's name base64url-encoded; the key id
 // is the public id of the issued finance key used to sign in ("" for the
 // static PAYGATE_FINANCE_KEY), never its secret. The HMAC key is derived from
-// the secret given to newSessions (the static finance key's hash), so
-// rotating the static finance key ends every session, and revoking an issued
-// key ends the sessions it opened (UI.auth checks it).
+// the secret given to newSessions (see UI.init: rotating the static finance
+// key ends every session), and revoking an issued key ends the sessions it
+// opened (UI.auth checks it).
 type sessions struct {
 	secret []byte
 	ttl    time.Duration

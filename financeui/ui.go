@@ -138,13 +138,16 @@ func (u *UI) init() error {
 		}
 		u.pages[n] = t
 	}
-	secret := hex.EncodeToString(u.Keys.StaticHash(server.RoleFinance))
-	if secret == "" {
-		// No static finance key: sessions are signed with a secret of this
-		// process, and end when it stops.
-		secret = nonce() + nonce()
+	// Sessions are signed with a secret every instance shares (derived
+	// from the checkout's link secret; without one, a secret of this
+	// process), mixed with the static finance key's hash, so rotating that
+	// key ends every session. The hash alone is not secret: it may be
+	// configured as PAYGATE_FINANCE_KEY_SHA256.
+	secret := nonce() + nonce()
+	if u.Checkout != nil {
+		secret = u.Checkout.DerivedKey("financeui session")
 	}
-	u.sessions = newSessions(secret, SessionTTL)
+	u.sessions = newSessions(secret+"|"+hex.EncodeToString(u.Keys.StaticHash(server.RoleFinance)), SessionTTL)
 	if p, err := url.Parse(u.PublicURL); err == nil && p.Host != "" {
 		u.origin = p.Scheme + "://" + p.Host
 		u.secure = p.Scheme == "https"
