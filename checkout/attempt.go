@@ -11,7 +11,9 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/taxid"
 )
 
 // checkPayer validates and normalizes what a method needs of the payer:
@@ -36,14 +38,14 @@ func checkPayer(mi providers.MethodInfo, payer providers.Payer) (providers.Payer
 	case payer.Name == "" || len(payer.Name) > 200:
 		return invalid("%s needs the payer's name", mi.Label)
 	case !validEmail(payer.Email):
-		return invalid("%s needs the payer's email address; %q is not one", mi.Label, clip(payer.Email))
+		return invalid("%s needs the payer's email address; the one given is not one", mi.Label)
 	case a.Line1 == "" || a.City == "" || a.State == "" || a.PostalCode == "":
 		return invalid("%s needs the payer's address: line1, city, state and postal_code", mi.Label)
 	case a.Country != "BR":
 		return invalid("%s needs an address in Brazil (country BR)", mi.Label)
 	}
-	id := normalizeTaxID(payer.TaxID)
-	if !ValidCPF(id) && !ValidCNPJ(id) {
+	id := taxid.Normalize(payer.TaxID)
+	if !taxid.Valid(id) {
 		return invalid("%s needs the payer's CPF (11 digits) or CNPJ (14 characters) with valid check digits", mi.Label)
 	}
 	payer.TaxID = id
@@ -231,7 +233,7 @@ func (s *Service) failAttempt(ctx context.Context, id string, cause error) error
 		if a.Status != AttemptCreating {
 			return nil
 		}
-		a.Status, a.FailureReason = AttemptFailed, clip(paygate.ErrorMessage(cause))
+		a.Status, a.FailureReason = AttemptFailed, clip(redact.String(paygate.ErrorMessage(cause)))
 		if err := setAttempt(ctx, tx, a); err != nil {
 			return err
 		}

@@ -617,3 +617,13 @@ func zoneOf(c paygate.Currency) *time.Location {
 func formatTime(t time.Time, c paygate.Currency) string {
 	return t.In(zoneOf(c)).Format("2 Jan 2006, 15:04 MST")
 }
+
+// digits reports whether s is a non-empty string of ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

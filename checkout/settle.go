@@ -10,6 +10,7 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -107,7 +108,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 			providers.EventPaymentExpired:  AttemptExpired,
 			providers.EventPaymentCanceled: AttemptCanceled,
 		}[ev.Type]
-		att.FailureReason = clip(ev.FailureReason)
+		att.FailureReason = clip(redact.String(ev.FailureReason))
 		if err := setAttempt(ctx, tx, att); err != nil {
 			return "", err
 		}

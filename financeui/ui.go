@@ -27,6 +27,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io"
@@ -77,7 +78,7 @@ type UI struct {
 	DB         *storage.DB
 	Ledger     *ledger.Ledger
 	Reconciler *recon.Reconciler
-	Keys       server.Keys // the finance key logs in
+	Keys       server.Keys // any active finance key signs in
 	PublicURL  string      // https: the cookies are Secure
 
 	// The services the open items' actions use.
@@ -137,7 +138,16 @@ func (u *UI) init() error {
 		}
 		u.pages[n] = t
 	}
-	u.sessions = newSessions(u.Keys.Finance, SessionTTL)
+	// Sessions are signed with a secret every instance shares (derived
+	// from the checkout's link secret; without one, a secret of this
+	// process), mixed with the static finance key's hash, so rotating that
+	// key ends every session. The hash alone is not secret: it may be
+	// configured as PAYGATE_FINANCE_KEY_SHA256.
+	secret := nonce() + nonce()
+	if u.Checkout != nil {
+		secret = u.Checkout.DerivedKey("financeui session")
+	}
+	u.sessions = newSessions(secret+"|"+hex.EncodeToString(u.Keys.StaticHash(server.RoleFinance)), SessionTTL)
 	if p, err := url.Parse(u.PublicURL); err == nil && p.Host != "" {
 		u.origin = p.Scheme + "://" + p.Host
 		u.secure = p.Scheme == "https"
@@ -205,17 +215,36 @@ func (u *UI) cookie(name, value string, maxAge int, site http.SameSite) *http.Co
 }
 
 // sessionToken returns the request's valid session token and who signed
-// in with it, or "".
-func (u *UI) sessionToken(r *http.Request) (token, actor string) {
+// in with it, or "". A session opened with an issued key ends when the key
+// is revoked (seen within apikey.CacheTTL).
+func (u *UI) sessionToken(r *http.Request) (token string, se session) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return "", ""
+		return "", session{}
 	}
-	actor, ok := u.sessions.valid(c.Value, u.DB.Now())
+	se, ok := u.sessions.valid(c.Value, u.DB.Now())
 	if !ok {
-		return "", ""
+		return "", session{}
 	}
-	return c.Value, actor
+	if se.keyID != "" {
+		if u.Keys.Issued == nil {
+			return "", session{}
+		}
+		active, err := u.Keys.Issued.Active(r.Context(), se.keyID)
+		if err != nil || !active {
+			return "", session{}
+		}
+	}
+	return c.Value, se
+}
+
+// auditActor is who acts, as the audit log records it: the name typed at
+// sign-in, and the issued key's name when one was used.
+func (se session) auditActor() string {
+	if se.keyID == "" {
+		return se.actor
+	}
+	return se.actor + " (key " + se.keyName + ")"
 }
 
 // auth lets through requests with a valid session and sends the others to
@@ -223,13 +252,13 @@ func (u *UI) sessionToken(r *http.Request) (token, actor string) {
 // a context that names the signed-in staff member (finance.WithActor).
 func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, actor := u.sessionToken(r)
+		token, se := u.sessionToken(r)
 		if token == "" {
 			u.headers(w)
 			http.Redirect(w, r, loginPath, http.StatusSeeOther)
 			return
 		}
-		h(w, r.WithContext(finance.WithActor(r.Context(), actor)), u.sessions.csrf(token))
+		h(w, r.WithContext(finance.WithActor(r.Context(), se.auditActor())), u.sessions.csrf(token))
 	})
 }
 
@@ -267,9 +296,14 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		u.loginPage(w, r, http.StatusForbidden, "The form expired or came from another site. Please sign in again.")
 		return
 	}
-	if !isFinanceKey(u.Keys.Finance, r.PostForm.Get(fieldKey)) {
+	caller, ok, err := u.Keys.Authenticate(r.Context(), r.PostForm.Get(fieldKey))
+	if err != nil {
+		u.failed(w, r, err)
+		return
+	}
+	if !ok || caller.Role != server.RoleFinance {
 		l.Warn().Str(fieldReason, "key").Msg("finance login refused")
-		u.loginPage(w, r, http.StatusUnauthorized, "That is not the finance key.")
+		u.loginPage(w, r, http.StatusUnauthorized, "That is not a finance key.")
 		return
 	}
 	actor := strings.TrimSpace(r.PostForm.Get(fieldActor))
@@ -279,7 +313,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, u.cookie(csrfCookie, "", -1, http.SameSiteStrictMode))
-	http.SetCookie(w, u.cookie(sessionCookie, u.sessions.issue(u.DB.Now(), actor), int(SessionTTL/time.Second), http.SameSiteStrictMode))
+	http.SetCookie(w, u.cookie(sessionCookie, u.sessions.issue(u.DB.Now(), session{actor: actor, keyID: caller.KeyID, keyName: caller.KeyName}), int(SessionTTL/time.Second), http.SameSiteStrictMode))
 	u.headers(w)
 	http.Redirect(w, r, cookiePath, http.StatusSeeOther)
 }

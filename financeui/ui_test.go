@@ -11,7 +11,7 @@ import (
 func TestFinanceSessions(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	s := newSessions("finance-key", time.Hour)
-	tok := s.issue(now, "alice@example.com")
+	tok := s.issue(now, session{actor: "alice@example.com", keyID: "0123456789abcdef", keyName: "ops"})
 	if strings.Contains(tok, "finance-key") {
 		t.Fatalf("token %q holds the key", tok)
 	}
@@ -27,21 +27,18 @@ func TestFinanceSessions(t *testing.T) {
 		{"just before expiry", s, tok, now.Add(time.Hour - time.Second), true},
 		{"expired", s, tok, now.Add(time.Hour), false},
 		{"other key", other, tok, now, false},
-		{"tampered expiry", s, strings.Replace(tok, "v1.1", "v1.9", 1), now, false},
+		{"tampered expiry", s, strings.Replace(tok, "v2.1", "v2.9", 1), now, false},
 		{"empty", s, "", now, false},
 		{"no signature", s, "v1.99999999999.abc", now, false},
-		{"bad actor", s, s.issue(now, "not a name"), now, false},
+		{"bad actor", s, s.issue(now, session{actor: "not a name"}), now, false},
 	} {
-		actor, got := tt.s.valid(tt.token, tt.at)
-		if got != tt.want || got && actor != "alice@example.com" {
-			t.Errorf("%s: valid(%q) = %q, %v, want %v", tt.name, tt.token, actor, got, tt.want)
+		se, got := tt.s.valid(tt.token, tt.at)
+		if got != tt.want || got && se != (session{actor: "alice@example.com", keyID: "0123456789abcdef", keyName: "ops"}) {
+			t.Errorf("%s: valid(%q) = %+v, %v, want %v", tt.name, tt.token, se, got, tt.want)
 		}
 	}
 	if !s.validCSRF("c", s.csrf("c")) || s.validCSRF("c", s.csrf("d")) || s.validCSRF("", s.csrf("")) {
 		t.Error("validCSRF does not tie the field to the cookie")
-	}
-	if !isFinanceKey("k", "k") || isFinanceKey("k", "K") || isFinanceKey("", "") {
-		t.Error("isFinanceKey is wrong")
 	}
 }
 
@@ -71,5 +68,19 @@ func TestFinanceCharts(t *testing.T) {
 	}
 	if cs := charts(nil, now); len(cs) != 0 {
 		t.Errorf("charts(nil) = %+v", cs)
+	}
+}
+
+func TestAuditActor(t *testing.T) {
+	for _, tt := range []struct {
+		se   session
+		want string
+	}{
+		{session{actor: "alice@example.com"}, "alice@example.com"},
+		{session{actor: "alice@example.com", keyID: "0123456789abcdef", keyName: "ops-laptop"}, "alice@example.com (key ops-laptop)"},
+	} {
+		if got := tt.se.auditActor(); got != tt.want {
+			t.Errorf("auditActor(%+v) = %q, want %q", tt.se, got, tt.want)
+		}
 	}
 }

@@ -107,5 +107,18 @@ if [ ! -x /usr/bin/chromium ]; then
 	exit 1
 fi
 
+# Every paygate server the tests start copies its log into this directory
+# (redact/redacttest), for the secrets check after the tests.
+test_log_dir=$(mktemp -d)
+export PAYGATE_TEST_LOG_DIR="$test_log_dir"
+
 echo "test.sh: go test (SQLite and PostgreSQL)"
 go test -race -count=1 ./...
+
+# No secret and no personal data in any server log of the whole run: each
+# value of testdata/sensitive.txt (API keys, provider secrets, CPF/CNPJ,
+# emails, phones the tests use) is searched for in every log; any hit, or no
+# log at all, fails the run.
+echo "test.sh: secrets and personal data in the servers' logs"
+scripts/check-logs.sh "$test_log_dir" testdata/sensitive.txt
+rm -rf "$test_log_dir"

@@ -21,42 +21,134 @@ const (
 	RoleFinance     Role = "finance"     // finance staff
 )
 
-// Keys are the API keys of each role.
+// Valid reports whether r is one of the API's roles.
+func (r Role) Valid() bool { return r == RoleMarketplace || r == RoleFinance }
+
+// Caller is who presented a key: its role, and which key it was.
+type Caller struct {
+	Role Role
+	// KeyID is the public id of an issued key, "" for a static key
+	// (PAYGATE_API_KEY, PAYGATE_FINANCE_KEY).
+	KeyID string
+	// KeyName is the issued key's name, or the environment variable of a
+	// static key.
+	KeyName string
+}
+
+// IssuedKeys looks up keys issued at run time (package apikey). It is owned
+// here, by its consumer.
+type IssuedKeys interface {
+	// LookupKey returns the caller of an active issued key, and false for
+	// anything else (unknown, revoked, malformed). It compares the secret
+	// in constant time. An error means the lookup could not be done.
+	LookupKey(ctx context.Context, token string) (Caller, bool, error)
+	// Active reports whether the issued key with the public id is active
+	// (not revoked); it may answer from a cache of a few seconds.
+	Active(ctx context.Context, id string) (bool, error)
+}
+
+// Keys are the API keys of each role: one static key per role, and the
+// keys issued with `paygate keys create` (Issued). Static keys are given in
+// plain text (Marketplace, Finance: hashed at each comparison) or by their
+// SHA-256 only (MarketplaceSHA256, FinanceSHA256), as the binary gives them
+// after dropping the plain text. Keys is a value; copy it freely.
 type Keys struct {
 	Marketplace string
 	Finance     string
+
+	MarketplaceSHA256 []byte
+	FinanceSHA256     []byte
+
+	// Issued holds the issued keys; nil means none.
+	Issued IssuedKeys
 }
 
-type roleKey struct{}
+// Static key names, as Caller.KeyName.
+const (
+	StaticMarketplaceKey = "PAYGATE_API_KEY"
+	StaticFinanceKey     = "PAYGATE_FINANCE_KEY"
+)
+
+// HashKey returns the SHA-256 of a static key, as Keys.MarketplaceSHA256
+// and Keys.FinanceSHA256 hold it.
+func HashKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+type callerKey struct{}
 
 // CallerRole returns the role that Require authenticated, or "".
 func CallerRole(ctx context.Context) Role {
-	r, _ := ctx.Value(roleKey{}).(Role)
-	return r
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c.Role
 }
 
-// role returns the role whose key is presented, comparing in constant time.
-func (k Keys) role(presented string) Role {
+// CallerOf returns the caller that Require authenticated, and whether there
+// is one.
+func CallerOf(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// WithCaller returns ctx carrying c, as Require puts it there.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// StaticHash returns the SHA-256 of the static key of role, or nil when the
+// role has none.
+func (k Keys) StaticHash(role Role) []byte {
+	plain, hash := k.Marketplace, k.MarketplaceSHA256
+	if role == RoleFinance {
+		plain, hash = k.Finance, k.FinanceSHA256
+	}
+	if len(hash) == sha256.Size {
+		return hash
+	}
+	if plain != "" {
+		return HashKey(plain)
+	}
+	return nil
+}
+
+// staticCaller returns the caller whose static key is presented, comparing
+// the hashes in constant time; every static key is compared.
+func (k Keys) staticCaller(presented string) (Caller, bool) {
 	p := sha256.Sum256([]byte(presented))
-	var found Role
-	for _, c := range []struct {
-		role Role
-		key  string
-	}{{RoleMarketplace, k.Marketplace}, {RoleFinance, k.Finance}} {
-		if c.key == "" {
+	var found Caller
+	for _, c := range []Caller{{Role: RoleMarketplace, KeyName: StaticMarketplaceKey}, {Role: RoleFinance, KeyName: StaticFinanceKey}} {
+		want := k.StaticHash(c.Role)
+		if want == nil {
 			continue
 		}
-		want := sha256.Sum256([]byte(c.key))
-		if subtle.ConstantTimeCompare(p[:], want[:]) == 1 {
-			found = c.role
+		if subtle.ConstantTimeCompare(p[:], want) == 1 {
+			found = c
 		}
 	}
-	return found
+	return found, found.Role != ""
+}
+
+// Authenticate returns the caller whose key token is: a static key, or an
+// active issued key. It returns false for an unknown, revoked or empty key,
+// and an error only when the issued keys could not be read.
+func (k Keys) Authenticate(ctx context.Context, token string) (Caller, bool, error) {
+	if token == "" {
+		return Caller{}, false, nil
+	}
+	if c, ok := k.staticCaller(token); ok {
+		return c, true, nil
+	}
+	if k.Issued == nil {
+		return Caller{}, false, nil
+	}
+	return k.Issued.LookupKey(ctx, token)
 }
 
 // Require returns middleware that lets through requests with the bearer key
 // of one of roles: 401 without a known key, 403 with the key of another
-// role. The caller's role is in the request context (CallerRole).
+// role. The caller (its role and key) is in the request context
+// (CallerRole, CallerOf).
 func (k Keys) Require(roles ...Role) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,19 +159,23 @@ func (k Keys) Require(roles ...Role) mux.MiddlewareFunc {
 				WriteError(w, r, paygate.Errorf(paygate.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key>"))
 				return
 			}
-			role := k.role(token)
-			if role == "" {
+			caller, ok, err := k.Authenticate(r.Context(), token)
+			if err != nil {
+				WriteError(w, r, &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "cannot check the API key now; retry", Err: err})
+				return
+			}
+			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="paygate", error="invalid_token"`)
 				WriteError(w, r, paygate.Errorf(paygate.EUNAUTHORIZED, "unknown API key"))
 				return
 			}
 			for _, allowed := range roles {
-				if role == allowed {
-					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, role)))
+				if caller.Role == allowed {
+					next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), caller)))
 					return
 				}
 			}
-			WriteError(w, r, paygate.Errorf(paygate.EFORBIDDEN, "the %s key may not call this endpoint", role))
+			WriteError(w, r, paygate.Errorf(paygate.EFORBIDDEN, "the %s key may not call this endpoint", caller.Role))
 		})
 	}
 }

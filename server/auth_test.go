@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +57,18 @@ func TestRequire(t *testing.T) {
 				t.Fatalf("GET %s with %q = %d %+v, want %d code %q role %q", tt.path, tt.auth, resp.StatusCode, body, tt.status, tt.code, tt.role)
 			}
 		})
+	}
+	// A key given by its hash only works as the plain key does.
+	hashed := server.Keys{MarketplaceSHA256: server.HashKey("mk"), FinanceSHA256: server.HashKey("fk")}
+	for _, tt := range []struct {
+		key  string
+		ok   bool
+		role server.Role
+	}{{"mk", true, server.RoleMarketplace}, {"fk", true, server.RoleFinance}, {"MK", false, ""}, {"", false, ""}} {
+		c, ok, err := hashed.Authenticate(context.Background(), tt.key)
+		if err != nil || ok != tt.ok || c.Role != tt.role {
+			t.Errorf("Authenticate(%q) = %+v, %v, %v; want %q, %v", tt.key, c, ok, err, tt.role, tt.ok)
+		}
 	}
 	// An empty configured key never matches an empty presented one.
 	empty := server.Keys{Marketplace: "mk"}

@@ -8,6 +8,7 @@ package service
 import (
 	"context"
 
+	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
@@ -23,6 +24,7 @@ func Migrations() []storage.Migrations {
 	return []storage.Migrations{
 		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
 		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
+		apikey.Migrations(),
 	}
 }
 

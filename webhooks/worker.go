@@ -11,6 +11,7 @@ import (
 
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -42,7 +43,7 @@ func (in *Inbox) wake() {
 
 // lastErr records why applying the events of a delivery failed.
 func (in *Inbox) lastErr(ctx context.Context, provider string, events []providers.Event, cause error) {
-	msg := clip(cause.Error(), 1000)
+	msg := clip(redact.String(cause.Error()), 1000)
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		for _, ev := range events {
 			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET last_error = ?, next_attempt_at = ?
@@ -204,7 +205,7 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 			status = StatusFailed
 		}
 		_, err := tx.Exec(ctx, `UPDATE webhook_events SET attempts = ?, status = ?, last_error = ?, next_attempt_at = ?, locked_until = NULL
-			WHERE id = ?`, attempts, status, clip(applyErr.Error(), 1000), tx.Now().Add(in.backoff(attempts)), id)
+			WHERE id = ?`, attempts, status, clip(redact.String(applyErr.Error()), 1000), tx.Now().Add(in.backoff(attempts)), id)
 		return err
 	})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/redact/redacttest"
 	"github.com/paygate/paygate/service"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
@@ -66,8 +67,9 @@ func startServer(t *testing.T, dsn string) *server {
 	s := &server{}
 	listening := make(chan string, 1)
 	exited := make(chan error, 1)
+	logs := redacttest.Tee(t, stderr)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(logs)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
 			var line struct {

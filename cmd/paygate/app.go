@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/apidoc"
+	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/financeui"
@@ -46,12 +48,18 @@ const (
 
 // appConfig is what the service needs beyond its address and database.
 type appConfig struct {
-	mode           string
-	publicURL      string // "" = http:// + the bound address
-	apiKey         string
-	financeKey     string
-	returnHosts    string // comma-separated
-	checkoutSecret string
+	mode      string
+	publicURL string // "" = http:// + the bound address
+	// apiKey and financeKey are the static keys in plain text, as given;
+	// resolve hashes them into apiKeySHA256 and financeKeySHA256 and drops
+	// the plain text. The hashes may also be given alone
+	// (PAYGATE_API_KEY_SHA256, PAYGATE_FINANCE_KEY_SHA256).
+	apiKey           string
+	financeKey       string
+	apiKeySHA256     []byte
+	financeKeySHA256 []byte
+	returnHosts      string // comma-separated
+	checkoutSecret   string
 
 	stripeSecretKey     string
 	stripeWebhookSecret string
@@ -78,8 +86,11 @@ type app struct {
 	rapydSim  *rapydsim.Simulator  // nil in live mode
 	now       func() time.Time     // the database clock
 	sandbox   *sandbox.Sandbox     // nil in live mode
-	closers   []func()
-	workers   sync.WaitGroup
+	apiKeys   *apikey.Store
+	// reportKeys logs a failure to record keys' last use.
+	reportKeys func(error)
+	closers    []func()
+	workers    sync.WaitGroup
 }
 
 // start runs the background workers until ctx is done.
@@ -93,6 +104,11 @@ func (a *app) start(ctx context.Context) {
 	go func() {
 		defer a.workers.Done()
 		a.janitor.Run(ctx, time.Minute)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.apiKeys.Run(ctx, apikey.UsedEvery, a.reportKeys)
 	}()
 	a.workers.Add(1)
 	go func() {
@@ -119,14 +135,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// resolve fills the defaults of the mode and checks what live mode needs.
+// resolve fills the defaults of the mode, checks what live mode needs, and
+// replaces the static API keys by their hashes. It may be called again.
 func (c *appConfig) resolve() error {
 	switch c.mode {
 	case modeSandbox:
-		if c.apiKey == "" {
+		if c.apiKey == "" && c.apiKeySHA256 == nil {
 			c.apiKey = "sandbox-marketplace-key"
 		}
-		if c.financeKey == "" {
+		if c.financeKey == "" && c.financeKeySHA256 == nil {
 			c.financeKey = "sandbox-finance-key"
 		}
 		if c.returnHosts == "" {
@@ -145,11 +162,8 @@ func (c *appConfig) resolve() error {
 			c.rapydSecretKey = "rsk_sandbox_" + randomHex(24)
 		}
 	case modeLive:
-		if c.apiKey == "" || c.financeKey == "" {
-			return fmt.Errorf("live mode needs PAYGATE_API_KEY and PAYGATE_FINANCE_KEY")
-		}
-		if c.apiKey == c.financeKey {
-			return fmt.Errorf("PAYGATE_API_KEY and PAYGATE_FINANCE_KEY must differ")
+		if c.apiKey == "" && c.apiKeySHA256 == nil || c.financeKey == "" && c.financeKeySHA256 == nil {
+			return fmt.Errorf("live mode needs PAYGATE_API_KEY and PAYGATE_FINANCE_KEY (or their _FILE or _SHA256)")
 		}
 		if (c.stripeSecretKey == "") != (c.stripeWebhookSecret == "") {
 			return fmt.Errorf("live mode needs both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or neither")
@@ -159,6 +173,15 @@ func (c *appConfig) resolve() error {
 		}
 	default:
 		return fmt.Errorf("unknown mode %q: sandbox or live", c.mode)
+	}
+	if c.apiKey != "" {
+		c.apiKeySHA256, c.apiKey = server.HashKey(c.apiKey), ""
+	}
+	if c.financeKey != "" {
+		c.financeKeySHA256, c.financeKey = server.HashKey(c.financeKey), ""
+	}
+	if c.apiKeySHA256 != nil && bytes.Equal(c.apiKeySHA256, c.financeKeySHA256) {
+		return fmt.Errorf("PAYGATE_API_KEY and PAYGATE_FINANCE_KEY must differ")
 	}
 	return nil
 }
@@ -179,8 +202,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
-	a := &app{}
-	keys := server.Keys{Marketplace: c.apiKey, Finance: c.financeKey}
+	a := &app{apiKeys: apikey.New(db)}
+	a.reportKeys = func(err error) { log.Warn().Err(err).Msg("record API keys' last use") }
+	keys := server.Keys{MarketplaceSHA256: c.apiKeySHA256, FinanceSHA256: c.financeKeySHA256, Issued: a.apiKeys}
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 

@@ -28,6 +28,7 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/redact/redacttest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
@@ -958,6 +959,7 @@ func (h *crashHarness) start() *crashServer {
 		t.Fatal(err)
 	}
 	s := &crashServer{cmd: cmd, exit: make(chan struct{})}
+	logs := redacttest.Tee(t, stderr)
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		select {
@@ -968,7 +970,7 @@ func (h *crashHarness) start() *crashServer {
 	})
 	listening := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(logs)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			var line struct {
@@ -996,7 +998,7 @@ func (h *crashHarness) start() *crashServer {
 				listening <- line.Addr
 			}
 		}
-		io.Copy(io.Discard, stderr) // a line too long for the scanner must not block the process
+		io.Copy(io.Discard, logs) // a line too long for the scanner must not block the process
 		s.waitErr = cmd.Wait()
 		close(s.exit)
 	}()

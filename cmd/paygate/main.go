@@ -7,6 +7,7 @@
 //	paygate webhooks replay  [--db paygate.db] --id N | --since TIME
 //	paygate sweep            [--db paygate.db] [--as-of RFC3339]
 //	paygate recon            [--db paygate.db] --provider stripe|rapyd --report FILE [--format table|csv|json]
+//	paygate keys             create --role marketplace|finance --name NAME | list | revoke ID
 package main
 
 import (
@@ -39,9 +40,11 @@ Usage:
   paygate webhooks replay [flags] re-apply stored webhook events (--id N | --since TIME)
   paygate sweep [--as-of TIME]    apply every due timer (expiry, delivery, confirmation, refund windows)
   paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
+  paygate keys create|list|revoke issue (--role marketplace|finance --name NAME), list or revoke (ID) API keys
 
 Run "paygate COMMAND -h" for the flags of a command. Every flag has an
-environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL).
+environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL). Secrets
+come only from the environment, or from a file named by NAME_FILE.
 `
 
 // run runs one command and returns the process exit code.
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case cmd == "sweep":
 		return sweep(ctx, rest, getenv, stdout, stderr)
+	case cmd == "keys":
+		return keys(ctx, rest, getenv, stdout, stderr)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":
 		return replay(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

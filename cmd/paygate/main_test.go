@@ -6,17 +6,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/redact/redacttest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
@@ -46,13 +49,38 @@ type process struct {
 	addr  string
 	lines chan map[string]any // the JSON log lines after "listening"
 	done  chan error
+	log   lockedBuffer // all of its stderr
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // start runs "paygate serve" on a free port and waits until it listens.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with env added to the process's environment.
+func startEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=")
+	cmd.Env = append(append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB="), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +90,10 @@ func start(t *testing.T, args ...string) *process {
 	}
 	p := &process{cmd: cmd, lines: make(chan map[string]any, 100), done: make(chan error, 1)}
 	listening := make(chan string, 1)
+	logs := io.TeeReader(redacttest.Tee(t, stderr), &p.log)
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(logs)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			var line map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/redact"
 )
 
 // reconMemoryLimit is paygate recon's soft memory limit (see BENCHMARKS.md:
@@ -55,17 +56,18 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return exitError
 	}
 	defer db.Close()
-	log := zerolog.New(stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	// Parsing a report calls no provider: the clients need only their
 	// configuration (sandbox mode makes placeholder keys).
-	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox),
-		stripeSecretKey: getenv("STRIPE_SECRET_KEY"), stripeWebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
-		rapydAccessKey: getenv("RAPYD_ACCESS_KEY"), rapydSecretKey: getenv("RAPYD_SECRET_KEY"),
-		apiKey: getenv("PAYGATE_API_KEY"), financeKey: getenv("PAYGATE_FINANCE_KEY")}
+	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox)}
+	if err := ac.readSecrets(getenv); err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
 	if err := ac.resolve(); err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
+	log := zerolog.New(redact.NewWriter(stderr, redact.New(ac.secretValues()...))).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
 )
 
@@ -21,13 +22,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"sandbox (built-in provider simulators) or live (real providers) (env PAYGATE_MODE)")
 	fs.StringVar(&ac.publicURL, "public-url", getenv("PAYGATE_PUBLIC_URL"),
 		"URL buyers and providers reach this service at; default http://ADDR (env PAYGATE_PUBLIC_URL)")
-	ac.apiKey, ac.financeKey = getenv("PAYGATE_API_KEY"), getenv("PAYGATE_FINANCE_KEY")
-	ac.returnHosts, ac.checkoutSecret = getenv("PAYGATE_RETURN_HOSTS"), getenv("PAYGATE_CHECKOUT_SECRET")
-	ac.stripeSecretKey, ac.stripeWebhookSecret, ac.stripeAPIURL = getenv("STRIPE_SECRET_KEY"), getenv("STRIPE_WEBHOOK_SECRET"), getenv("STRIPE_API_URL")
-	ac.rapydAccessKey, ac.rapydSecretKey, ac.rapydAPIURL = getenv("RAPYD_ACCESS_KEY"), getenv("RAPYD_SECRET_KEY"), getenv("RAPYD_API_URL")
+	ac.returnHosts, ac.stripeAPIURL, ac.rapydAPIURL = getenv("PAYGATE_RETURN_HOSTS"), getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
+	if err := ac.readSecrets(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	// The sandbox's generated secrets are known from here on, so the log
+	// masks them too.
+	if err := ac.resolve(); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	stderr = redact.NewWriter(stderr, redact.New(ac.secretValues()...))
 	var err error
 	if ac.webhookLease, err = webhookLease(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")

@@ -40,6 +40,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 )
 
 // The Rapyd API hosts.
@@ -599,7 +600,8 @@ func (c *Client) call(ctx context.Context, method, path string, body any, idempo
 func callError(method, path string, status int, st responseStatus, decodeErr error) error {
 	what := fmt.Sprintf("rapyd: %s %s: HTTP %d", method, path, status)
 	if decodeErr == nil && (st.Message != "" || st.ErrorCode != "") {
-		what = "rapyd: " + firstOf(st.Message, st.ErrorCode)
+		// Rapyd's messages may echo request fields: masked (package redact).
+		what = "rapyd: " + redact.String(firstOf(st.Message, st.ErrorCode))
 		if st.ErrorCode != "" && st.Message != "" {
 			what += " (" + st.ErrorCode + ")"
 		}

@@ -8,6 +8,7 @@ import (
 	stripego "github.com/stripe/stripe-go/v76"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/redact"
 )
 
 // apiError turns an error of a stripe-go call into a *paygate.Error whose
@@ -28,16 +29,20 @@ import (
 //   - any other 4xx (invalid_request_error, card_error, idempotency_error):
 //     EINVALID with Stripe's message.
 //
-// The cause stays in the chain for logs, except for 401 and 403.
+// The cause stays in the chain for logs, except for 401 and 403. Stripe's
+// messages echo request fields ("Invalid email address: …"), so the
+// message and the cause are masked (package redact): no payer's email,
+// phone or CPF/CNPJ reaches a log, an API answer or the database.
 func apiError(op string, err error) error {
 	var se *stripego.Error
+	cause := redact.Error(err)
 	if !errors.As(err, &se) {
-		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "stripe: " + op + ": Stripe could not be reached or answered badly; retry later", Err: err}
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "stripe: " + op + ": Stripe could not be reached or answered badly; retry later", Err: cause}
 	}
 	status := se.HTTPStatusCode
 	switch {
 	case status == http.StatusTooManyRequests || status >= 500 || status == http.StatusConflict:
-		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: Stripe answered %d; retry later", op, status), Err: err}
+		return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: Stripe answered %d; retry later", op, status), Err: cause}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return &paygate.Error{
 			Code:    paygate.EINTERNAL,
@@ -45,15 +50,15 @@ func apiError(op string, err error) error {
 			Err:     fmt.Errorf("stripe: %d %s (request %s)", status, se.Type, se.RequestID),
 		}
 	case status == http.StatusNotFound:
-		return &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+		return &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripe: " + op + ": " + stripeMessage(se), Err: cause}
 	case conflictCode(se.Code):
-		return &paygate.Error{Code: paygate.ECONFLICT, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+		return &paygate.Error{Code: paygate.ECONFLICT, Message: "stripe: " + op + ": " + stripeMessage(se), Err: cause}
 	case status >= 400 && status < 500:
-		return &paygate.Error{Code: paygate.EINVALID, Message: "stripe: " + op + ": " + stripeMessage(se), Err: err}
+		return &paygate.Error{Code: paygate.EINVALID, Message: "stripe: " + op + ": " + stripeMessage(se), Err: cause}
 	}
 	// A Stripe error object with no or an odd status: not Stripe's usual
 	// answer, so retry later.
-	return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: unexpected answer %d; retry later", op, status), Err: err}
+	return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: unexpected answer %d; retry later", op, status), Err: cause}
 }
 
 // conflictCode reports whether a Stripe error code says the state of the
@@ -75,7 +80,7 @@ func conflictCode(c stripego.ErrorCode) bool {
 func stripeMessage(se *stripego.Error) string {
 	switch {
 	case se.Msg != "":
-		return se.Msg
+		return redact.String(se.Msg)
 	case se.Code != "":
 		return string(se.Code)
 	case se.Type != "":

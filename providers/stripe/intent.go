@@ -10,6 +10,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/redact"
 )
 
 // payment maps a PaymentIntent from an API response to a providers.Payment.
@@ -81,7 +82,7 @@ func intentStatus(pi *stripego.PaymentIntent) (s providers.Status, reason string
 func errorReason(e *stripego.Error) string {
 	switch {
 	case e.Msg != "":
-		return e.Msg
+		return redact.String(e.Msg)
 	case e.Code != "":
 		return string(e.Code)
 	default:

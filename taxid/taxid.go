@@ -1,10 +1,14 @@
-package checkout
+// Package taxid knows Brazil's taxpayer numbers, which Boleto needs of a
+// payer: the CPF (people, 11 digits) and the CNPJ (companies, 14
+// characters): their check digits, and how they are shown masked, so that a
+// log or a stored record never holds one whole.
+package taxid
 
 import "strings"
 
-// normalizeTaxID strips the punctuation of a CPF or CNPJ ("529.982.247-25",
+// Normalize strips the punctuation of a CPF or CNPJ ("529.982.247-25",
 // "12.ABC.345/01DE-35") and upper-cases its letters.
-func normalizeTaxID(s string) string {
+func Normalize(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToUpper(s) {
 		switch r {
@@ -78,4 +82,21 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// Valid reports whether s (normalized) is a CPF or a CNPJ.
+func Valid(s string) bool { return ValidCPF(s) || ValidCNPJ(s) }
+
+// Mask returns s (a CPF or CNPJ, formatted or not) with all but its last
+// four characters hidden, in the shape of its kind: "***.***.*47-25" for a
+// CPF, "**.***.***/**01-81" for a CNPJ, and "***" for anything else.
+func Mask(s string) string {
+	n := Normalize(s)
+	switch len(n) {
+	case 11:
+		return "***.***.*" + n[7:9] + "-" + n[9:]
+	case 14:
+		return "**.***.***/**" + n[10:12] + "-" + n[12:]
+	}
+	return "***"
 }

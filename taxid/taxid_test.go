@@ -1,4 +1,4 @@
-package checkout
+package taxid
 
 import "testing"
 
@@ -26,7 +26,7 @@ func TestTaxIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			n := normalizeTaxID(tt.in)
+			n := Normalize(tt.in)
 			if got := ValidCPF(n); got != tt.cpf {
 				t.Errorf("ValidCPF(%q) = %v, want %v", n, got, tt.cpf)
 			}
@@ -42,9 +42,23 @@ func FuzzTaxID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n := normalizeTaxID(s)
+		n := Normalize(s)
 		if ValidCPF(n) && ValidCNPJ(n) {
 			t.Fatalf("%q is both a CPF and a CNPJ", n)
 		}
 	})
+}
+
+func TestMask(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"529.982.247-25", "***.***.*47-25"},
+		{"52998224725", "***.***.*47-25"},
+		{"11.222.333/0001-81", "**.***.***/**01-81"},
+		{"12.abc.345/01de-35", "**.***.***/**DE-35"},
+		{"123", "***"},
+	} {
+		if got := Mask(tt.in); got != tt.want {
+			t.Errorf("Mask(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }
