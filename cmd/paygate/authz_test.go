@@ -103,6 +103,7 @@ type authzState struct {
 	unknownRef     string    // the payment the unknown item names
 	report         string    // the sandbox's Stripe settlement report
 	sessionCookie  string    // a finance session from the real login
+	sessionSecret  string    // what the finance pages derive their session key from
 	sessionCSRF    string    // its forms' CSRF field
 	otherCSRF      string    // another session's CSRF field
 	checkoutTokenA string    // unpaidA's checkout token
@@ -262,6 +263,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 	if s.sessionCookie == "" {
 		t.Fatal("no finance session cookie after the login")
 	}
+	s.sessionSecret = ta.app.checkout.DerivedKey("financeui session")
 
 	// A browser's checkout CSRF cookie, and each order's form field for it.
 	s.checkoutTokenA, s.checkoutTokenB = ta.app.checkout.Token(paygate.PaymentOrderNumber(s.unpaidA.Number)), ta.app.checkout.Token(paygate.PaymentOrderNumber(s.pendingB.Number))
@@ -370,22 +372,26 @@ func userAttack(name, k, action, body string, want int) attack {
 		header: map[string]string{"Authorization": "Bearer " + testAPIKey, "Idempotency-Key": "authz-user-" + name}, want: []int{want}}
 }
 
-// financeSession signs a session cookie as financeui does ("v1.<expiry>.
-// <nonce>.<actor>.<HMAC>", the HMAC key derived from key), so the walk can
-// present an expired one and one signed with another key. The controls show
-// that a cookie signed here with the finance key and a future expiry is
-// accepted, so a change of the format fails the test instead of passing it.
-func financeSession(key string, expires time.Time, actor string) string {
-	m := hmac.New(sha256.New, []byte(key))
+// financeSession signs a session cookie as financeui does ("v2.<expiry>.
+// <nonce>.<actor>.<key id>.<key name>.<HMAC>", the HMAC key derived from
+// the checkout's derived secret and the hash of the static finance key), so
+// the walk can present an expired one and one signed for another key. The
+// controls show that a cookie signed here for the finance key with a future
+// expiry is accepted, so a change of the format fails the test instead of
+// passing it.
+func financeSession(secret, key string, expires time.Time, actor string) string {
+	h := sha256.Sum256([]byte(key))
+	m := hmac.New(sha256.New, []byte(secret+"|"+hex.EncodeToString(h[:])))
 	m.Write([]byte("paygate financeui session v1"))
-	secret := m.Sum(nil)
-	body := "v1." + strconv.FormatInt(expires.Unix(), 10) + ".bm9uY2Vub25jZW5vbmNl." + base64.RawURLEncoding.EncodeToString([]byte(actor))
-	mac := hmac.New(sha256.New, secret)
+	derived := m.Sum(nil)
+	enc := base64.RawURLEncoding.EncodeToString
+	body := "v2." + strconv.FormatInt(expires.Unix(), 10) + ".bm9uY2Vub25jZW5vbmNl." + enc([]byte(actor)) + "." + enc(nil) + "." + enc([]byte("PAYGATE_FINANCE_KEY"))
+	mac := hmac.New(sha256.New, derived)
 	for _, p := range []string{"session", body} {
 		mac.Write([]byte(p))
 		mac.Write([]byte{0})
 	}
-	return body + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return body + "." + enc(mac.Sum(nil))
 }
 
 // pageAttacks are the wrong credentials of a finance page: each is sent to
@@ -399,8 +405,8 @@ func pageAttacks(s *authzState, now time.Time, method, path, body string) []atta
 		{name: "no session"},
 		{name: "a forged session", cookies: cookie("v1.9999999999.bm9uY2U.YWxpY2U.forged")},
 		{name: "a tampered session", cookies: cookie(string(tampered))},
-		{name: "an expired session", cookies: cookie(financeSession(testFinanceKey, now.Add(-time.Minute), "alice"))},
-		{name: "a session signed with the marketplace key", cookies: cookie(financeSession(testAPIKey, now.Add(time.Hour), "alice"))},
+		{name: "an expired session", cookies: cookie(financeSession(s.sessionSecret, testFinanceKey, now.Add(-time.Minute), "alice"))},
+		{name: "a session signed with the marketplace key", cookies: cookie(financeSession(s.sessionSecret, testAPIKey, now.Add(time.Hour), "alice"))},
 		{name: "the finance key as a bearer", header: bearer(testFinanceKey)},
 		{name: "the finance key as the cookie", cookies: cookie(testFinanceKey)},
 	}
@@ -744,7 +750,7 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 	for _, p := range []string{"/finance/", "/finance/trial-balance", "/finance/escrow", "/finance/items", "/finance/reconciliations"} {
 		fc["GET "+p] = routeCase{attacks: pageAttacks(s, now, "GET", p, ""), controls: []control{
 			{"GET", p, nil, map[string]string{"paygate_finance_session": s.sessionCookie}, 200},
-			{"GET", p, nil, map[string]string{"paygate_finance_session": financeSession(testFinanceKey, now.Add(time.Hour), "alice")}, 200}}}
+			{"GET", p, nil, map[string]string{"paygate_finance_session": financeSession(s.sessionSecret, testFinanceKey, now.Add(time.Hour), "alice")}, 200}}}
 	}
 	fc["GET /finance/reconciliations/{id}"] = routeCase{attacks: pageAttacks(s, now, "GET", "/finance/reconciliations/"+s.run, ""),
 		controls: []control{{"GET", "/finance/reconciliations/" + s.run, nil, map[string]string{"paygate_finance_session": s.sessionCookie}, 200}}}
