@@ -85,7 +85,9 @@ func (ct *capsTest) startAttempt(t *testing.T, po PaymentOrder, body string) (in
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.Unmarshal(b, &e)
 	return resp.StatusCode, e.Error.Code, e.Error.Message
 }
