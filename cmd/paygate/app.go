@@ -64,6 +64,15 @@ type appConfig struct {
 	// webhookLease is how long a worker holds claimed inbox events
 	// (PAYGATE_WEBHOOK_LEASE; 0 = the inbox's default).
 	webhookLease time.Duration
+	// maxLiveAttempts and maxAttempts cap a payment order's attempts
+	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
+	// defaults).
+	maxLiveAttempts, maxAttempts int
+}
+
+// keys are the API keys of the resolved configuration.
+func (c *appConfig) keys() server.Keys {
+	return server.Keys{Marketplace: c.apiKey, Finance: c.financeKey}
 }
 
 // app is the wired service.
@@ -180,7 +189,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		return nil, err
 	}
 	a := &app{}
-	keys := server.Keys{Marketplace: c.apiKey, Finance: c.financeKey}
+	keys := c.keys()
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 
@@ -217,7 +226,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
-		Logger: log,
+		MaxLiveAttempts: c.maxLiveAttempts, MaxAttempts: c.maxAttempts, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -68,13 +68,19 @@ func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) 
 	}
 	t.Cleanup(func() { db.Close() })
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	srv := server.New(server.Config{Addr: "127.0.0.1:0", Logger: log, Health: db.Ping})
+	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
+	// The limits of paygate serve without settings: every test runs under
+	// the default rate limits.
+	lim, err := limitsFromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(lim.serverConfig(server.Config{Addr: "127.0.0.1:0", Logger: log, Health: db.Ping}, c.keys()))
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	publicURL := "http://" + ln.Addr().String()
-	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
 	a, err := newApp(ctx, c, db, srv, publicURL, log)
 	if err != nil {
 		t.Fatal(err)

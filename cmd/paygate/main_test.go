@@ -51,8 +51,14 @@ type process struct {
 // start runs "paygate serve" on a free port and waits until it listens.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with env ("NAME=value") added to the environment.
+func startEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=")
+	cmd.Env = append(append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB="), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

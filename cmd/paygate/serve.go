@@ -36,6 +36,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	lim, err := limitsFromEnv(getenv)
+	if err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	ac.maxLiveAttempts, ac.maxAttempts = lim.maxLiveAttempts, lim.maxAttempts
+	if err := ac.resolve(); err != nil { // the keys, for the rate limiter
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
@@ -48,7 +58,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer db.Close()
 
-	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping})
+	srv := server.New(lim.serverConfig(server.Config{Addr: c.addr, Logger: log, Health: db.Ping}, ac.keys()))
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("listen")
