@@ -475,3 +475,36 @@ func TestBucketsConcurrent(t *testing.T) {
 		t.Errorf("%d of 200 concurrent requests allowed, want the burst of 50", n)
 	}
 }
+
+// FuzzClientIP: whatever X-Forwarded-For says, a client behind no trusted
+// proxy is its connection's address, and behind one it is an address (or
+// /64) that the header or the connection names, never anything else.
+func FuzzClientIP(f *testing.F) {
+	for _, s := range []string{"203.0.113.9", "1.2.3.4, 203.0.113.9", "garbage", "", ",,,", "2001:db8::1, 10.0.0.1", "fe80::1%eth0", "::ffff:1.2.3.4"} {
+		f.Add(s)
+	}
+	trusted, _ := ParseTrustedProxies("10.0.0.0/8")
+	f.Fuzz(func(t *testing.T, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/checkout/P12345678", nil)
+		r.Header.Set("X-Forwarded-For", xff)
+		r.RemoteAddr = "198.51.100.7:1234"
+		if got := clientIP(r, trusted); got != "198.51.100.7" {
+			t.Fatalf("untrusted peer with X-Forwarded-For %q = %q, want the peer", xff, got)
+		}
+		r.RemoteAddr = "10.0.0.1:1234"
+		named := map[string]bool{"10.0.0.1": true}
+		for _, e := range strings.Split(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(e)); err == nil {
+				a = a.Unmap().WithZone("")
+				named[a.String()] = true
+				if a.Is6() {
+					p, _ := a.Prefix(64)
+					named[p.String()] = true
+				}
+			}
+		}
+		if got := clientIP(r, trusted); !named[got] {
+			t.Fatalf("X-Forwarded-For %q through a trusted proxy = %q, want the proxy or an address the header names", xff, got)
+		}
+	})
+}
