@@ -15,6 +15,8 @@ const (
 	EFORBIDDEN    = "forbidden"    // credentials of the wrong role
 	EINSUFFICIENT = "insufficient" // a balance would go negative
 	ETOOLARGE     = "too_large"    // a request body over the limit
+	ELIMIT        = "limit"        // a cap on the thing is reached (attempts per payment order); retrying will not help
+	ERATELIMITED  = "rate_limited" // too many requests from this client; retry after the Retry-After header's seconds
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retry later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )

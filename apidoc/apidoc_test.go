@@ -108,7 +108,7 @@ func TestOpenAPIConventions(t *testing.T) {
 			}
 		}
 	}
-	for _, code := range []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "insufficient", "unavailable", "internal", "method_not_allowed"} {
+	for _, code := range []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "limit", "too_large", "insufficient", "rate_limited", "unavailable", "internal", "method_not_allowed"} {
 		if !slices.Contains(doc.Components.Schemas["ErrorCode"].Value.Enum, any(code)) {
 			t.Errorf("schema ErrorCode lacks the code %q", code)
 		}

@@ -77,7 +77,10 @@ func (s *Service) newAttemptID() (string, error) {
 // open attempt (canceled at its provider where the provider allows it; a
 // boleto voucher stays payable, and its late payment is kept), records the
 // new attempt, asks the provider for the payment and returns the attempt
-// with its next action. A paid, expired or canceled order is a conflict.
+// with its next action. A paid, expired or canceled order is a conflict;
+// an order at its cap of attempts (see Config.MaxLiveAttempts and
+// MaxAttempts) is ELIMIT, refused before anything changes or any provider
+// is asked.
 // The buyer's return from a gateway proves nothing: only a verified event
 // (ApplyEvent) marks an order paid.
 func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber, method providers.Method, payer providers.Payer) (Attempt, error) {
@@ -123,11 +126,17 @@ func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber
 			return err
 		}
 		for _, a := range all {
-			switch a.Status {
-			case AttemptProcessing:
+			if a.Status == AttemptProcessing {
 				return paygate.Errorf(paygate.ECONFLICT, "payment order %s has a payment in progress (%s); wait for its result", p, a.Method)
+			}
+		}
+		if err := s.checkAttemptCaps(p, all, tx.Now()); err != nil {
+			return err
+		}
+		for _, a := range all {
+			switch a.Status {
 			case AttemptCreating, AttemptPending:
-				a.Status, a.FailureReason = AttemptCanceled, "replaced by "+id
+				a.Status, a.FailureReason = AttemptCanceled, reasonReplaced+id
 				if err := setAttempt(ctx, tx, a); err != nil {
 					return err
 				}

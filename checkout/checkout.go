@@ -114,6 +114,14 @@ type Config struct {
 	Secret string
 	// OrderTTL is how long a payment order may be paid (default 24 h).
 	OrderTTL time.Duration
+	// MaxLiveAttempts caps the payments of one order that can still be
+	// paid at once: open attempts and replaced vouchers not yet due. A new
+	// attempt beyond it is refused (ELIMIT). Zero or negative means
+	// DefaultMaxLiveAttempts.
+	MaxLiveAttempts int
+	// MaxAttempts caps the provider attempts of one order in all. Zero or
+	// negative means DefaultMaxAttempts.
+	MaxAttempts int
 	// Sandbox marks a service whose providers are the built-in simulators:
 	// the checkout page then links to the simulated bank apps.
 	Sandbox bool
@@ -134,6 +142,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.OrderTTL == 0 {
 		cfg.OrderTTL = 24 * time.Hour
+	}
+	if cfg.MaxLiveAttempts <= 0 {
+		cfg.MaxLiveAttempts = DefaultMaxLiveAttempts
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	s := &Service{cfg: cfg}

@@ -23,6 +23,9 @@ const codeMethodNotAllowed = "method_not_allowed"
 // EINSUFFICIENT is 422 Unprocessable Entity: the request is well formed but
 // the balance cannot cover it. 409 Conflict is kept for state conflicts and
 // reused idempotency keys (ECONFLICT), so that clients can tell them apart.
+// ELIMIT is 409 too: the thing's state (say, a payment order's attempts)
+// refuses the request, and unlike ERATELIMITED's 429 waiting a few seconds
+// does not help.
 func errorStatus(code string) (status int, message string) {
 	switch code {
 	case paygate.EINVALID:
@@ -37,6 +40,10 @@ func errorStatus(code string) (status int, message string) {
 		return http.StatusConflict, "conflict"
 	case paygate.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge, "request body too large"
+	case paygate.ELIMIT:
+		return http.StatusConflict, "limit reached"
+	case paygate.ERATELIMITED:
+		return http.StatusTooManyRequests, "too many requests"
 	case paygate.EINSUFFICIENT:
 		return http.StatusUnprocessableEntity, "insufficient balance"
 	case paygate.EUNAVAILABLE:
@@ -98,6 +105,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 //	not_found     404 Not Found
 //	conflict      409 Conflict
 //	too_large     413 Content Too Large
+//	limit         409 Conflict
+//	rate_limited  429 Too Many Requests
 //	insufficient  422 Unprocessable Entity
 //	unavailable   503 Service Unavailable
 //	internal      500 Internal Server Error

@@ -25,6 +25,8 @@ type metrics struct {
 	registry *prometheus.Registry
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// rateLimited counts requests refused by a rate limit, by limit name.
+	rateLimited *prometheus.CounterVec
 }
 
 // newMetrics returns a registry holding the Go runtime and process
@@ -45,12 +47,19 @@ func newMetrics() *metrics {
 			Name:      "requests_in_flight",
 			Help:      "Requests being handled.",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "paygate",
+			Subsystem: "http",
+			Name:      "rate_limited_total",
+			Help:      "Requests refused with 429 by a rate limit, by limit: key, api_ip, checkout, login, webhook.",
+		}, []string{"limit"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.duration,
 		m.inFlight,
+		m.rateLimited,
 	)
 	return m
 }
@@ -62,6 +71,9 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	}
 	m.duration.WithLabelValues(metricMethod(method), route, strconv.Itoa(status)).Observe(d.Seconds())
 }
+
+// limited counts one request refused by the named rate limit.
+func (m *metrics) limited(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
 // metricMethod maps the method to a bounded set of label values.
 func metricMethod(method string) string {

@@ -53,12 +53,18 @@ func RequestID(ctx context.Context) string {
 }
 
 // middleware wraps next in what every request passes through, outermost
-// first: request id and logger, body limit, access log, panic recovery. The
+// first: request id and logger, body limit, access log, rate limits, panic
+// recovery. A request over its rate limit is logged and counted, and never
+// reaches the router. The
 // body limit sits outside the access log's response recorder so that
 // http.MaxBytesReader sees net/http's own ResponseWriter and can close the
 // connection after an oversized body.
 func (s *Server) middleware(next http.Handler) http.Handler {
-	return s.requestContext(s.limitBody(s.accessLog(recoverPanic(next))))
+	inner := recoverPanic(next)
+	if s.limiter != nil {
+		inner = s.limiter.middleware(inner)
+	}
+	return s.requestContext(s.limitBody(s.accessLog(inner)))
 }
 
 // requestContext picks the request id (a valid incoming X-Request-Id, or a

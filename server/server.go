@@ -1,6 +1,7 @@
 // Package server is paygate's HTTP server: it owns the listener, the router,
 // the middleware every request passes through (request id, per-request
-// logger, access log, panic recovery, body limit), the health check, and the
+// logger, access log, rate limits, panic recovery, body limit), its limits
+// on slow and oversized requests, the health check, and the
 // JSON helpers that handlers in other packages use to read requests and write
 // responses and errors.
 //
@@ -27,18 +28,24 @@ import (
 const (
 	DefaultAddr            = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 10 * time.Second
-	DefaultMaxBodyBytes    = 1 << 20 // 1 MiB
+	DefaultMaxBodyBytes    = 1 << 20  // 1 MiB
+	DefaultMaxHeaderBytes  = 64 << 10 // 64 KiB
+
+	// DefaultReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers, so that a slowloris cannot hold connections open.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds a whole handler and its response, so it is
+	// generous enough for a provider call.
+	DefaultWriteTimeout = 60 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for
+	// its next request.
+	DefaultIdleTimeout = 120 * time.Second
 )
 
-// Timeouts of the underlying http.Server and of the health check. WriteTimeout
-// bounds a whole handler, so it is generous enough for a provider call.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	healthTimeout     = 5 * time.Second
-)
+// healthTimeout bounds the health check.
+const healthTimeout = 5 * time.Second
 
 // Config configures a Server. Zero values take the defaults noted on each
 // field.
@@ -70,6 +77,32 @@ type Config struct {
 	// without it (Authorization: Bearer <token>) /metrics answers 401.
 	// Empty leaves /metrics open, for a scraper on a private network.
 	MetricsToken string
+
+	// MaxHeaderBytes limits the size of a request's header lines; a
+	// larger header is answered 431 by net/http before any handler runs.
+	// Zero or negative means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// http.Server's timeouts against slow clients: a client that has not
+	// sent its headers (or its whole request) in time is disconnected; a
+	// response not written in time is cut off; an idle keep-alive
+	// connection is closed. Zero or negative means the Default* constant of
+	// each.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	// Keys are the API's bearer keys. The rate limiter counts a request
+	// with one of them against the key (known to it only by its hash) and
+	// any other API request against the client's address.
+	Keys Keys
+
+	// RateLimits are the per-client rate limits (see RateLimits). Nil
+	// means none: `paygate serve` always sets them, by default to
+	// DefaultRateLimits.
+	RateLimits *RateLimits
 }
 
 // Server is paygate's HTTP server. Create one with New, register routes on
@@ -81,6 +114,9 @@ type Server struct {
 	health          func(ctx context.Context) error
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
+	maxHeaderBytes  int
+	timeouts        [4]time.Duration // read header, read, write, idle
+	limiter         *limiter         // nil: no rate limits
 
 	metrics *metrics
 	router  *mux.Router
@@ -98,6 +134,8 @@ func New(cfg Config) *Server {
 		health:          cfg.Health,
 		shutdownTimeout: cfg.ShutdownTimeout,
 		maxBodyBytes:    cfg.MaxBodyBytes,
+		maxHeaderBytes:  cfg.MaxHeaderBytes,
+		timeouts:        [4]time.Duration{cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout},
 		metrics:         newMetrics(),
 		router:          mux.NewRouter(),
 	}
@@ -109,6 +147,17 @@ func New(cfg Config) *Server {
 	}
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.maxHeaderBytes <= 0 {
+		s.maxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	for i, def := range [4]time.Duration{DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout, DefaultIdleTimeout} {
+		if s.timeouts[i] <= 0 {
+			s.timeouts[i] = def
+		}
+	}
+	if cfg.RateLimits != nil {
+		s.limiter = newLimiter(*cfg.RateLimits, cfg.Keys, s.metrics.limited)
 	}
 
 	s.router.NotFoundHandler = http.HandlerFunc(s.notFound)
@@ -166,11 +215,11 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    http.DefaultMaxHeaderBytes,
+		ReadHeaderTimeout: s.timeouts[0],
+		ReadTimeout:       s.timeouts[1],
+		WriteTimeout:      s.timeouts[2],
+		IdleTimeout:       s.timeouts[3],
+		MaxHeaderBytes:    s.maxHeaderBytes,
 		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
 	}
 

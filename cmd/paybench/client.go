@@ -74,7 +74,11 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
-	return fmt.Sprintf("%s %s = %d, %s", e.method, e.url, e.status, e.body)
+	msg := fmt.Sprintf("%s %s = %d, %s", e.method, e.url, e.status, e.body)
+	if e.status == http.StatusTooManyRequests {
+		msg += " (a rate limit of the server: run paygate serve for a load test with PAYGATE_RATE_LIMIT_CHECKOUT=off, see the README)"
+	}
+	return msg
 }
 
 // retryable reports whether an answer says the request was not processed.

@@ -13,8 +13,14 @@
 // and runs the checks of `paygate ledger verify` on the server's database: a
 // fast run that lost money is a failed run.
 //
-//	paygate serve --db bench.db &
+//	PAYGATE_RATE_LIMIT_CHECKOUT=off paygate serve --db bench.db &
 //	paybench -db bench.db -duration 30s -concurrency 32
+//
+// paybench loads every order's checkout return page from one address, at
+// hundreds per second: far beyond the per-address limit of the checkout
+// pages that protects a real server (20/s by default), so the server under
+// test must run with that limit off, as above. Its API requests (about
+// 2,000/s with one key) stay under the default per-key limit.
 //
 // Exit status: 0 when every order completed and every check passed, 1 when
 // an order failed, a check found a wrong state or verify found drift, 2 when

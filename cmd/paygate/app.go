@@ -72,6 +72,16 @@ type appConfig struct {
 	// webhookLease is how long a worker holds claimed inbox events
 	// (PAYGATE_WEBHOOK_LEASE; 0 = the inbox's default).
 	webhookLease time.Duration
+	// maxLiveAttempts and maxAttempts cap a payment order's attempts
+	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
+	// defaults).
+	maxLiveAttempts, maxAttempts int
+}
+
+// keys are the API keys of the resolved configuration (resolve has hashed
+// the static keys) and the issued keys of the database.
+func (c *appConfig) keys(issued *apikey.Store) server.Keys {
+	return server.Keys{MarketplaceSHA256: c.apiKeySHA256, FinanceSHA256: c.financeKeySHA256, Issued: issued}
 }
 
 // app is the wired service.
@@ -196,15 +206,16 @@ func splitList(s string) []string {
 	return out
 }
 
-// newApp wires the service's packages onto srv's router. publicURL is where
+// newApp wires the service's packages onto srv's router, with issued the
+// store of issued API keys (the one srv's rate limiter consults). publicURL is where
 // buyers and providers reach the service.
-func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server, publicURL string, log zerolog.Logger) (*app, error) {
+func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server, issued *apikey.Store, publicURL string, log zerolog.Logger) (*app, error) {
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
-	a := &app{apiKeys: apikey.New(db)}
+	a := &app{apiKeys: issued}
 	a.reportKeys = func(err error) { log.Warn().Err(err).Msg("record API keys' last use") }
-	keys := server.Keys{MarketplaceSHA256: c.apiKeySHA256, FinanceSHA256: c.financeKeySHA256, Issued: a.apiKeys}
+	keys := c.keys(issued)
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 
@@ -241,7 +252,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
-		Logger: log,
+		MaxLiveAttempts: c.maxLiveAttempts, MaxAttempts: c.maxAttempts, Logger: log,
 	})
 	if err != nil {
 		return nil, err

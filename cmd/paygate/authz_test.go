@@ -1137,11 +1137,13 @@ func TestAuthzWalk(t *testing.T) {
 }
 
 // startAuthzApp starts the app with known webhook secrets and a metrics
-// token.
+// token, and without rate limits: the walk sends hundreds of bad keys from
+// one address, which the limits (tested in server and TestRateLimitServe)
+// would answer 429 before the check under test runs.
 func startAuthzApp(t *testing.T, b storagetest.Backend) *testApp {
 	t.Helper()
 	return startAppServer(t, b.DSN(t), appConfig{stripeWebhookSecret: authzStripeSecret, rapydAccessKey: authzRapydAccess, rapydSecretKey: authzRapydSecret},
-		nil, server.Config{MetricsToken: testMetricsToken})
+		nil, server.Config{MetricsToken: testMetricsToken, RateLimits: &server.RateLimits{}})
 }
 
 const testMetricsToken = "test-metrics-token"

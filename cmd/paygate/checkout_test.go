@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
@@ -76,6 +77,22 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 	}
 	t.Cleanup(func() { db.Close() })
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	issued := apikey.New(db)
+	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	// The limits of paygate serve without settings: every test runs under
+	// the default rate limits unless sc names its own.
+	lim, err := limitsFromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := sc.RateLimits
+	sc = lim.serverConfig(sc, c.keys(issued))
+	if own != nil {
+		sc.RateLimits = own
+	}
 	sc.Addr, sc.Logger, sc.Health = "127.0.0.1:0", log, db.Ping
 	srv := server.New(sc)
 	ln, err := srv.Listen(ctx)
@@ -83,8 +100,7 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 		t.Fatal(err)
 	}
 	publicURL := "http://" + ln.Addr().String()
-	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
-	a, err := newApp(ctx, c, db, srv, publicURL, log)
+	a, err := newApp(ctx, c, db, srv, issued, publicURL, log)
 	if err != nil {
 		t.Fatal(err)
 	}

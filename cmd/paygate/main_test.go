@@ -76,7 +76,7 @@ func start(t *testing.T, args ...string) *process {
 	return startEnv(t, nil, args...)
 }
 
-// startEnv is start with env added to the process's environment.
+// startEnv is start with env ("NAME=value") added to the environment.
 func startEnv(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/apidoc"
+	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/server"
 )
 
@@ -80,7 +81,7 @@ func newRoutedApp(t *testing.T, mode string) *server.Server {
 		c.stripeSecretKey, c.stripeWebhookSecret, c.stripeAPIURL = "sk_test_openapi", "whsec_openapi", "http://127.0.0.1:1"
 		c.rapydAccessKey, c.rapydSecretKey, c.rapydAPIURL = "rak_openapi", "rsk_openapi", "http://127.0.0.1:1"
 	}
-	a, err := newApp(ctx, c, db, srv, "http://paygate.test", log)
+	a, err := newApp(ctx, c, db, srv, apikey.New(db), "http://paygate.test", log)
 	if err != nil {
 		t.Fatal(err)
 	}

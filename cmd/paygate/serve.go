@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
 )
@@ -46,6 +47,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	lim, err := limitsFromEnv(getenv)
+	if err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	ac.maxLiveAttempts, ac.maxAttempts = lim.maxLiveAttempts, lim.maxAttempts
 	log, err := c.logger(stderr)
 	if err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
@@ -58,7 +65,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer db.Close()
 
-	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken})
+	issued := apikey.New(db)
+	srv := server.New(lim.serverConfig(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken}, ac.keys(issued)))
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("listen")
@@ -68,7 +76,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	a, err := newApp(ctx, ac, db, srv, publicURL, log)
+	a, err := newApp(ctx, ac, db, srv, issued, publicURL, log)
 	if err != nil {
 		ln.Close()
 		log.Error().Err(err).Msg("configure")

@@ -1,0 +1,66 @@
+package checkout
+
+import (
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+)
+
+// Defaults of the caps on a payment order's attempts (Config.MaxLiveAttempts
+// and Config.MaxAttempts). A buyer who changes their mind a few times stays
+// far below them; a script that starts payment after payment does not.
+const (
+	DefaultMaxLiveAttempts = 5
+	DefaultMaxAttempts     = 20
+)
+
+// reasonReplaced starts the failure reason of an attempt that another one
+// replaced: "replaced by att_…".
+const reasonReplaced = "replaced by "
+
+// stillPayable reports whether the provider payment of a may still be paid
+// at now: an open attempt, or a voucher that a newer attempt replaced but
+// which the provider could not cancel (a boleto stays payable until its due
+// date). A voucher whose due date is not known yet (its provider call is in
+// flight) counts as payable.
+func stillPayable(a Attempt, now time.Time) bool {
+	if a.Status.open() {
+		return true
+	}
+	if a.Status != AttemptCanceled || !strings.HasPrefix(a.FailureReason, reasonReplaced) {
+		return false
+	}
+	mi, _ := providers.Lookup(a.Method)
+	if mi.Action != providers.ActionVoucher && a.NextAction.Type != providers.ActionVoucher {
+		return false
+	}
+	exp := a.NextAction.ExpiresAt
+	return exp.IsZero() || now.Before(exp)
+}
+
+// checkAttemptCaps refuses a new provider attempt on order p, whose attempts
+// so far are all, when the order already has MaxLiveAttempts payments that
+// can still be paid, or MaxAttempts attempts in all. Without the caps a
+// script could make any number of provider payments for one order (each
+// boleto voucher stays payable), and each one paid would be money to hand
+// back. The error is ELIMIT: waiting does not lift the total cap, and the
+// live one only lifts as vouchers expire or are paid.
+func (s *Service) checkAttemptCaps(p paygate.PaymentOrderNumber, all []Attempt, now time.Time) error {
+	if len(all) >= s.cfg.MaxAttempts {
+		return paygate.Errorf(paygate.ELIMIT,
+			"payment order %s has had %d payment attempts, the most allowed; please ask the shop for a new order", p, len(all))
+	}
+	live := 0
+	for _, a := range all {
+		if stillPayable(a, now) {
+			live++
+		}
+	}
+	if live >= s.cfg.MaxLiveAttempts {
+		return paygate.Errorf(paygate.ELIMIT,
+			"payment order %s has %d payments that can still be paid, the most allowed; pay one of them, or wait until a voucher expires", p, live)
+	}
+	return nil
+}
