@@ -65,6 +65,12 @@ type Config struct {
 	// fails, and DecodeJSON reports a too_large error. Zero or negative
 	// means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// PublicURL is the URL clients reach the service at. When it is https
+	// (TLS ends at a proxy in front), every response carries
+	// Strict-Transport-Security; requests that arrive over TLS get it
+	// whatever PublicURL says. Empty means plain http.
+	PublicURL string
 }
 
 // Server is paygate's HTTP server. Create one with New, register routes on
@@ -76,6 +82,7 @@ type Server struct {
 	health          func(ctx context.Context) error
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
+	https           bool // the public URL is https: send HSTS
 
 	metrics *metrics
 	router  *mux.Router
@@ -85,7 +92,8 @@ type Server struct {
 // New returns a Server configured by cfg, with GET /healthz and /readyz (both
 // run the health check, so a load balancer takes an instance out while its
 // database is unreachable), GET /metrics (Prometheus, the server's own
-// registry) and JSON 404 and 405 responses. It does not listen until Run is called.
+// registry) and JSON 404 and 405 responses. Every response carries the
+// security headers of headers.go. It does not listen until Run is called.
 func New(cfg Config) *Server {
 	s := &Server{
 		addr:            cfg.Addr,
@@ -93,6 +101,7 @@ func New(cfg Config) *Server {
 		health:          cfg.Health,
 		shutdownTimeout: cfg.ShutdownTimeout,
 		maxBodyBytes:    cfg.MaxBodyBytes,
+		https:           isHTTPS(cfg.PublicURL),
 		metrics:         newMetrics(),
 		router:          mux.NewRouter(),
 	}
@@ -113,7 +122,7 @@ func New(cfg Config) *Server {
 	s.router.HandleFunc("/readyz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	s.router.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
 
-	s.handler = s.middleware(s.router)
+	s.handler = s.securityHeaders(s.middleware(s.router))
 	return s
 }
 

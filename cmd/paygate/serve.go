@@ -48,7 +48,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer db.Close()
 
-	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping})
+	srv := server.New(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, PublicURL: ac.publicURL})
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("listen")
