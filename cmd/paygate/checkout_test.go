@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
@@ -29,10 +31,12 @@ import (
 // port: the production clients talk HTTP to the simulators, which post
 // signed webhooks back to the service.
 type testApp struct {
-	url string
-	db  *storage.DB
-	app *app
-	key atomic.Int64
+	url       string // where the server listens: http on loopback
+	publicURL string // the URL it believes buyers reach it at
+	db        *storage.DB
+	app       *app
+	router    *mux.Router // the server's router, for tests that walk every route
+	key       atomic.Int64
 }
 
 const (
@@ -61,6 +65,17 @@ func startAppOn(t testing.TB, dsn string, c appConfig) *testApp {
 // nil).
 func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) *testApp {
 	t.Helper()
+	return startAppScheme(t, dsn, c, now, "http")
+}
+
+// startAppScheme starts the app with the database clock now (time.Now if
+// nil) and a public URL of scheme ("http" or "https") and the bound
+// address. The server itself serves plain http on loopback: with "https" it
+// stands behind a TLS-terminating proxy that the test plays, so its cookies
+// are Secure and its answers carry HSTS, but the simulators (at the public
+// URL) cannot be reached.
+func startAppScheme(t testing.TB, dsn string, c appConfig, now func() time.Time, scheme string) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations(), Now: now})
 	if err != nil {
@@ -68,12 +83,13 @@ func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) 
 	}
 	t.Cleanup(func() { db.Close() })
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	srv := server.New(server.Config{Addr: "127.0.0.1:0", Logger: log, Health: db.Ping})
-	ln, err := srv.Listen(ctx)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicURL := "http://" + ln.Addr().String()
+	publicURL := scheme + "://" + ln.Addr().String()
+	srv := server.New(server.Config{Addr: ln.Addr().String(), Logger: log, Health: db.Ping, PublicURL: publicURL})
 	c.mode, c.apiKey, c.financeKey, c.returnHosts = modeSandbox, testAPIKey, testFinanceKey, "shop.example"
 	a, err := newApp(ctx, c, db, srv, publicURL, log)
 	if err != nil {
@@ -87,7 +103,7 @@ func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) 
 		<-done
 		a.close()
 	})
-	return &testApp{url: publicURL, db: db, app: a}
+	return &testApp{url: "http://" + ln.Addr().String(), publicURL: publicURL, db: db, app: a, router: srv.Router()}
 }
 
 // call sends a JSON request with the marketplace key (and a fresh
