@@ -890,3 +890,223 @@ func TestCSRFEveryForm(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieFlags walks through the checkout and the finance pages with an
+// http and an https public URL and checks every cookie the service sets:
+// HttpOnly, SameSite, Secure exactly when the public URL is https, scoped
+// to its pages' path, and host-only. SameSite is Strict but for the
+// checkout's csrf cookie, which is Lax: buyers arrive at the checkout from
+// the shop's site or an email, and a Strict cookie would not come with that
+// first request, so each arrival would replace the cookie and void the
+// forms of the buyer's other checkout tabs. Lax cookies go with top-level
+// GETs only, never with another site's POST.
+//
+// The names have no __Host- prefix: it demands Path=/, and the cookies are
+// scoped to /checkout/ and /finance/ so that neither part of the service
+// gets the other's. What __Host- guards against, a cookie planted by a
+// sibling site, cannot forge a form here: every token is an HMAC by the
+// service of the cookie it goes with, and a form posted from a sibling site
+// is refused by its Sec-Fetch-Site or Origin (TestCSRFEveryForm).
+func TestCookieFlags(t *testing.T) {
+	b := storagetest.Backends(t)[0]
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			ta := startAppScheme(t, b.DSN(t), appConfig{}, nil, scheme)
+			ctx := context.Background()
+
+			// A buyer: the checkout page, a refused method, the return page.
+			buyer := newWebClient(t, ta)
+			po := ta.createOrder(t, methodCases[0])
+			_, page := buyer.do(http.MethodGet, pathOf(t, po.CheckoutURL), nil, nil)
+			form := formFields(t, page, "/checkout/"+po.Number+"/attempts")
+			form.Set("method", "nope")
+			if resp, body := buyer.do(http.MethodPost, "/checkout/"+po.Number+"/attempts", form, nil); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("an unknown method = %d, want 400:\n%s", resp.StatusCode, body)
+			}
+			fresh := newWebClient(t, ta) // a browser without the cookie, refused
+			if resp, _ := fresh.do(http.MethodPost, "/checkout/"+po.Number+"/attempts", form, nil); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("a form without the cookie = %d, want 403", resp.StatusCode)
+			}
+			buyer.do(http.MethodGet, strings.Replace(pathOf(t, po.CheckoutURL), "?", "/return?", 1), nil, nil)
+
+			// Finance staff: a failed and a good login, an action that
+			// leaves a message for the next page, that page, the logout.
+			staff := newWebClient(t, ta)
+			_, page = staff.do(http.MethodGet, "/finance/login", nil, nil)
+			staff.do(http.MethodPost, "/finance/login", url.Values{"csrf": formFields(t, page, "/finance/login")["csrf"], "key": {"wrong"}, "actor": {"dave"}}, nil)
+			_, page = staff.do(http.MethodGet, "/finance/login", nil, nil)
+			if resp, body := staff.do(http.MethodPost, "/finance/login", url.Values{"csrf": formFields(t, page, "/finance/login")["csrf"],
+				"key": {testFinanceKey}, "actor": {"dave"}}, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("login = %d:\n%s", resp.StatusCode, body)
+			}
+			var item int64
+			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+				if err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.AmountMismatch, Reference: "evt_cookie",
+					PaymentOrder: po.Number, Provider: "stripe", Amount: paygate.New(1, paygate.EUR), Description: "cookie walk"}); err != nil {
+					return err
+				}
+				return tx.Get(ctx, &item, `SELECT id FROM finance_items WHERE reference = 'evt_cookie'`)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, page = staff.do(http.MethodGet, "/finance/items", nil, nil)
+			csrf := formFields(t, page, "/finance/logout")["csrf"]
+			if resp, body := staff.do(http.MethodPost, fmt.Sprintf("/finance/items/%d/resolve", item), url.Values{"csrf": csrf, "reason": {"walk"}}, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("resolve = %d:\n%s", resp.StatusCode, body)
+			}
+			if _, page = staff.do(http.MethodGet, "/finance/items", nil, nil); !strings.Contains(page, "marked resolved") {
+				t.Fatalf("the items page does not show the action's message:\n%s", page)
+			}
+			if resp, _ := staff.do(http.MethodPost, "/finance/logout", url.Values{"csrf": csrf}, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("logout = %d", resp.StatusCode)
+			}
+
+			names := map[string]bool{}
+			for _, s := range append(buyer.seen, staff.seen...) {
+				c, what := s.cookie, s.where+": cookie "+s.cookie.Name
+				names[c.Name] = true
+				if !c.HttpOnly {
+					t.Errorf("%s is not HttpOnly", what)
+				}
+				if c.Secure != (scheme == "https") {
+					t.Errorf("%s: Secure %t with an %s public URL", what, c.Secure, scheme)
+				}
+				switch {
+				case c.SameSite == http.SameSiteStrictMode:
+				case c.SameSite == http.SameSiteLaxMode && c.Name == "paygate_csrf":
+				default:
+					t.Errorf("%s: SameSite %v, want Strict (Lax for the checkout's csrf cookie)", what, c.SameSite)
+				}
+				if c.Domain != "" {
+					t.Errorf("%s: Domain %q, want a host-only cookie", what, c.Domain)
+				}
+				if want := map[bool]string{true: "/checkout/", false: "/finance/"}[strings.HasPrefix(s.where, "GET /checkout") || strings.HasPrefix(s.where, "POST /checkout")]; c.Path != want {
+					t.Errorf("%s: Path %q, want %q", what, c.Path, want)
+				}
+			}
+			for _, n := range []string{"paygate_csrf", "paygate_finance_csrf", "paygate_finance_session", "paygate_finance_flash"} {
+				if !names[n] {
+					t.Errorf("the walk saw no %s cookie; it saw %v", n, names)
+				}
+			}
+		})
+	}
+}
+
+// redirectTries are return URLs a shop's compromised backend, or a
+// tampered request, could try; none is on the test app's allow-list
+// (shop.example).
+var redirectTries = []string{
+	"https://evil.example", "//evil.example", "//shop.example", "evil.example/shop.example",
+	"https://shop.example@evil.example", `https://evil.example\@shop.example`, `https://shop.example\@evil.example`,
+	"https://shop.example.evil.example", "https://shop.example.evil.example:443/", "http://127.0.0.1.nip.io",
+	"https://evilshop.example", "https://shop.example./", "https://shop.example:0/", "https://shop.example:65536/",
+	"javascript:alert(1)", "javascript://shop.example/%0aalert(1)", "data:text/html,<script>alert(1)</script>",
+	"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "file:///etc/passwd",
+	"https://shop.exa\tmple/", "https://shop.example\n.evil.example/", " https://shop.example/",
+	"https://%73hop.example/", "https://shop%2eexample/", "https://evil.example%2f@shop.example/",
+	"https://shοp.example/", // Greek omicron
+	"https://xn--shp-jzb.example/", "https://ｓｈｏｐ.example/", "https://shop。example/",
+}
+
+// TestOpenRedirect tries return URLs on payment order creation (400 and
+// nothing stored), then every place the service redirects or links a
+// browser: none may send it to a host that is neither the service (and its
+// simulators, the sandbox's gateways) nor the shop of the allow-list.
+func TestOpenRedirect(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			item := []map[string]any{{"seller_id": "S1", "amount": "1.00", "description": "sword"}}
+			before := ta.fingerprint(t)
+			for _, raw := range redirectTries {
+				var e apiError
+				status := ta.call(t, "POST", "/v1/payment-orders", map[string]any{"buyer_id": "U1", "currency": "EUR", "items": item, "return_url": raw}, &e)
+				if status != http.StatusBadRequest || e.Error.Code != paygate.EINVALID || !strings.Contains(e.Error.Message, "return_url") {
+					t.Errorf("return_url %q = %d %+v, want 400 invalid about return_url", raw, status, e)
+				}
+			}
+			if after := ta.fingerprint(t); after != before {
+				t.Fatalf("refused orders stored something: %s before, %s after", before, after)
+			}
+			for _, raw := range []string{"HTTPS://SHOP.EXAMPLE/done", "https://shop.example:8443/done?x=1#y", "http://Shop.Example/"} {
+				var po orderJSON
+				if status := ta.call(t, "POST", "/v1/payment-orders", map[string]any{"buyer_id": "U1", "currency": "EUR", "items": item, "return_url": raw}, &po); status != http.StatusCreated {
+					t.Errorf("return_url %q = %d, want 201", raw, status)
+				}
+			}
+
+			// The checkout pages, whatever the query adds, link only to
+			// the service and the shop, and redirect only to the service.
+			c := newWebClient(t, ta)
+			po, a := ta.pendingOrder(t, methodCases[0])
+			page := pathOf(t, po.CheckoutURL)
+			ret := strings.Replace(page, "?", "/return?", 1)
+			evilQuery := "&return_url=" + url.QueryEscape(evil) + "&redirect=" + url.QueryEscape(evil) + "&next=%2F%2Fevil.example&go=1&url=" + url.QueryEscape(evil)
+			probes := []string{page + evilQuery, ret + evilQuery, ret + "&payment_intent=pi_x&redirect_status=succeeded&return_url=//evil.example",
+				"/finance/login?next=" + url.QueryEscape(evil), "/finance/?return_to=%2F%2Fevil.example", "/finance/login?redirect=//evil.example",
+				"//evil.example/", "//evil.example/%2e%2e", "/%2F%2Fevil.example", "/%5Cevil.example", "/..//evil.example", "/./%5Cevil.example/",
+				"/checkout/..//evil.example", "/checkout/%2F%2Fevil.example", "/finance/..//evil.example/", "/finance//evil.example",
+				"/sandbox/stripe//evil.example", "/sandbox/stripe/..//evil.example", "/sandbox/stripe/ideal/..//evil.example",
+				"/sandbox/stripe/ideal/%2F%2Fevil.example", "/sandbox/rapyd/pay/..//evil.example", "/sandbox/rapyd//evil.example/",
+				pathOf(t, a.NextAction.URL) + "?return_url=" + url.QueryEscape(evil)}
+			for _, p := range probes {
+				resp, body := c.do(http.MethodGet, p, nil, nil)
+				ta.checkHeaders(t, false, fmt.Sprintf("GET %s = %d", p, resp.StatusCode), resp, body)
+			}
+			// An order whose return_url is not (or no longer) on the
+			// allow-list gets no link to it.
+			stale := ta.createOrder(t, methodCases[0])
+			if err := ta.db.Update(context.Background(), func(tx *storage.Tx) error {
+				_, err := tx.Exec(context.Background(), `UPDATE payment_orders SET return_url = ? WHERE number = ?`, evil+"/phish", stale.Number)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			stalePage := strings.Replace(pathOf(t, stale.CheckoutURL), "?", "/return?", 1)
+			resp, body := c.do(http.MethodGet, stalePage, nil, nil)
+			ta.checkHeaders(t, false, "GET "+stalePage, resp, body)
+			if resp.StatusCode != http.StatusOK || strings.Contains(body, "evil.example") {
+				t.Errorf("GET %s (a stale return_url) = %d:\n%s", stalePage, resp.StatusCode, body)
+			}
+
+			// The finance pages' redirects go to fixed pages of ours.
+			staff := newWebClient(t, ta)
+			_, login := staff.do(http.MethodGet, "/finance/login?next="+url.QueryEscape(evil), nil, nil)
+			resp, _ = staff.do(http.MethodPost, "/finance/login?next="+url.QueryEscape(evil), url.Values{"csrf": formFields(t, login, "/finance/login")["csrf"],
+				"key": {testFinanceKey}, "actor": {"erin"}, "next": {evil}, "return_to": {"//evil.example"}}, http.Header{"Referer": {evil}})
+			if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/finance/" {
+				t.Errorf("login = %d to %q, want 303 to /finance/", resp.StatusCode, loc)
+			}
+			_, items := staff.do(http.MethodGet, "/finance/items", nil, nil)
+			resp, _ = staff.do(http.MethodPost, "/finance/logout?next="+url.QueryEscape(evil), url.Values{"csrf": formFields(t, items, "/finance/logout")["csrf"], "next": {evil}}, nil)
+			if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/finance/login" {
+				t.Errorf("logout = %d to %q, want 303 to /finance/login", resp.StatusCode, loc)
+			}
+
+			// The checkout's method form redirects to our own page; the
+			// gateways' pages send the buyer back to our return page only,
+			// whatever the form or the query adds.
+			form := formFields(t, func() string { _, p := c.do(http.MethodGet, page+"&change=1", nil, nil); return p }(), "/checkout/"+po.Number+"/attempts")
+			form.Set("method", "ideal")
+			form.Set("return_url", evil)
+			resp, _ = c.do(http.MethodPost, "/checkout/"+po.Number+"/attempts?return_url="+url.QueryEscape(evil), form, nil)
+			if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, ta.publicURL+"/checkout/"+po.Number+"?") {
+				t.Errorf("the method form = %d to %q, want 303 to our checkout page", resp.StatusCode, loc)
+			}
+			for _, m := range []string{"ideal", "kakaopay", "samsungpay"} {
+				for _, action := range []string{"approve", "decline"} {
+					p, a := ta.pendingOrder(t, methodCaseOf(t, m))
+					u, _ := url.Parse(a.NextAction.URL)
+					resp, _ := c.do(http.MethodPost, u.Path+"/"+action+"?return_url="+url.QueryEscape(evil)+"&complete_payment_url="+url.QueryEscape(evil),
+						url.Values{"return_url": {evil}, "complete_payment_url": {evil}, "error_payment_url": {evil}, "phone": {"010-1234-5678"}}, nil)
+					want := ta.publicURL + "/checkout/" + p.Number + "/return?"
+					if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, want) {
+						t.Errorf("%s %s at the gateway = %d to %q, want 303 to %s…", m, action, resp.StatusCode, loc, want)
+					}
+				}
+			}
+		})
+	}
+}
