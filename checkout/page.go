@@ -195,7 +195,7 @@ func (p *pages) headers(w http.ResponseWriter, imgOrigins ...string) {
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "+
 		"frame-ancestors 'none'; form-action 'self'; img-src "+img+"; style-src "+p.styleHash)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer") // the token is in the URL
