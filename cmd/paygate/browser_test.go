@@ -245,6 +245,7 @@ func TestBrowserPayEachMethod(t *testing.T) {
 			for _, c := range methodCases {
 				t.Run(string(c.method), func(t *testing.T) {
 					tb := newTab(t, browser, b.Name+"-"+string(c.method))
+					watch := watchTab(t, tb)
 					po := ta.createOrder(t, c)
 					mi, _ := providers.Lookup(c.method)
 
@@ -272,6 +273,10 @@ func TestBrowserPayEachMethod(t *testing.T) {
 					ta.call(t, "GET", "/v1/payment-orders/"+po.Number, nil, &got)
 					if got.Status != "paid" {
 						t.Fatalf("the page says paid, the API says %s", got.Status)
+					}
+					// No page on the way broke its CSP or logged an error.
+					if p := watch.take(); len(p) > 0 {
+						t.Errorf("the pages reported %d problems:\n%s", len(p), strings.Join(p, "\n"))
 					}
 				})
 			}
