@@ -432,9 +432,10 @@ func TestBrowserCrossSiteFormIsRefused(t *testing.T) {
 	}
 }
 
-// pageWatch collects what a tab's pages report: the browser's log entries
-// (a Content-Security-Policy violation is one, from the "security" source),
-// console calls, uncaught exceptions, and the Referer of every request.
+// pageWatch collects what a tab's pages report: the browser's warnings and
+// errors but the network's (a Content-Security-Policy violation is one,
+// from the "security" source), console calls, uncaught exceptions, and the
+// Referer of every request.
 type pageWatch struct {
 	mu       sync.Mutex
 	problems []string
@@ -449,7 +450,9 @@ func watchTab(t *testing.T, tb *tab) *pageWatch {
 		defer w.mu.Unlock()
 		switch e := ev.(type) {
 		case *cdplog.EventEntryAdded:
-			if strings.HasSuffix(e.Entry.URL, "/favicon.ico") { // the browser asks; the service has none (404)
+			// Network failures (the favicon the service has none of, an
+			// image cut short by a page's refresh) are not the page's doing.
+			if e.Entry.Source == cdplog.EntrySourceNetwork {
 				return
 			}
 			if e.Entry.Level == cdplog.EntryLevelError || e.Entry.Level == cdplog.EntryLevelWarning || e.Entry.Source == cdplog.EntrySourceSecurity {
