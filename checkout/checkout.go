@@ -107,7 +107,10 @@ type Config struct {
 	// PublicURL is the base URL buyers reach paygate at, for checkout links
 	// and the return URL given to providers ("http://127.0.0.1:8080").
 	PublicURL string
-	// ReturnHosts are the hosts a payment order's return_url may point at.
+	// ReturnHosts are the hosts a payment order's return_url may point at
+	// (see checkReturnURL): "shop.example" allows any port of that host,
+	// "shop.example:8443" that port only. Internationalized names are
+	// given in their ASCII (xn--) form.
 	ReturnHosts []string
 	// Secret signs checkout links; if empty, a secret made once and kept in
 	// the database is used.
@@ -131,11 +134,14 @@ type Config struct {
 
 // Service is the checkout use cases. It is safe for concurrent use.
 type Service struct {
-	cfg    Config
-	secret []byte
+	cfg         Config
+	secret      []byte
+	returnHosts []returnHost // cfg.ReturnHosts, parsed
 }
 
-// New returns the service, loading (or making) the link-signing secret.
+// New returns the service, loading (or making) the link-signing secret. It
+// returns an error if an entry of cfg.ReturnHosts is not a host name or IP
+// address with an optional port.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -150,7 +156,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	s := &Service{cfg: cfg}
+	hosts, err := parseReturnHosts(cfg.ReturnHosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, returnHosts: hosts}
 	secret, err := s.loadSecret(ctx)
 	if err != nil {
 		return nil, err

@@ -195,7 +195,7 @@ func (p *pages) headers(w http.ResponseWriter, imgOrigins ...string) {
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; "+
 		"frame-ancestors 'none'; form-action 'self'; img-src "+img+"; style-src "+p.styleHash)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer") // the token is in the URL
@@ -269,7 +269,7 @@ func (p *pages) baseView(po PaymentOrder, now time.Time) view {
 		Title: "Pay order " + string(po.Number), Token: tok,
 		PageURL: page, ChangeURL: page + "&" + paramChange + "=1",
 		AttemptsURL: "/checkout/" + string(po.Number) + "/attempts",
-		ShopURL:     httpURL(po.ReturnURL),
+		ShopURL:     p.shopURL(po.ReturnURL),
 		Order: orderView{
 			Number: string(po.Number), Status: statusLabel(po, now), Total: po.Amount,
 			ExpiresAt: formatTime(po.ExpiresAt, po.Amount.Currency), HasAttempts: len(po.Attempts) > 0,
@@ -573,6 +573,17 @@ func httpURL(raw string) string {
 		return ""
 	}
 	return raw
+}
+
+// shopURL returns the order's return_url for the page's "Back to the shop"
+// link if it is still on the allow-list, else "": an order keeps the
+// return_url it was created with, and a host taken off the list since (or a
+// row written around the API) gets no link.
+func (p *pages) shopURL(raw string) string {
+	if raw == "" || p.s.checkReturnURL(raw) != nil {
+		return ""
+	}
+	return httpURL(raw)
 }
 
 // imageOrigin is the origin of an attempt's QR image, for the page's

@@ -260,7 +260,7 @@ func (pt *pageTest) status(t *testing.T, po PaymentOrder) Status {
 func checkSecurityHeaders(t *testing.T, name string, h http.Header) {
 	t.Helper()
 	csp := h.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'self'", "script-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "img-src 'self'", "style-src 'sha256-"} {
+	for _, want := range []string{"default-src 'none'", "script-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "img-src 'self'", "style-src 'sha256-"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("%s: Content-Security-Policy %q lacks %q", name, csp, want)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -102,24 +101,6 @@ func (s *Service) validate(n NewPaymentOrder) (paygate.Money, error) {
 		return paygate.Money{}, err
 	}
 	return total, nil
-}
-
-// checkReturnURL accepts an empty URL, or an http(s) URL whose host is on
-// the allow-list.
-func (s *Service) checkReturnURL(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || len(raw) > maxURLLen || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return paygate.Errorf(paygate.EINVALID, "return_url must be an absolute http(s) URL")
-	}
-	for _, h := range s.cfg.ReturnHosts {
-		if strings.EqualFold(u.Hostname(), h) {
-			return nil
-		}
-	}
-	return paygate.Errorf(paygate.EINVALID, "return_url host %q is not on the allow-list (PAYGATE_RETURN_HOSTS)", u.Hostname())
 }
 
 // Create creates a payment order and one sales order per item, with a fresh

@@ -103,6 +103,12 @@ type Config struct {
 	// means none: `paygate serve` always sets them, by default to
 	// DefaultRateLimits.
 	RateLimits *RateLimits
+
+	// PublicURL is the URL clients reach the service at. When it is https
+	// (TLS ends at a proxy in front), every response carries
+	// Strict-Transport-Security; requests that arrive over TLS get it
+	// whatever PublicURL says. Empty means plain http.
+	PublicURL string
 }
 
 // Server is paygate's HTTP server. Create one with New, register routes on
@@ -117,6 +123,7 @@ type Server struct {
 	maxHeaderBytes  int
 	timeouts        [4]time.Duration // read header, read, write, idle
 	limiter         *limiter         // nil: no rate limits
+	https           bool             // the public URL is https: send HSTS
 
 	metrics *metrics
 	router  *mux.Router
@@ -126,7 +133,8 @@ type Server struct {
 // New returns a Server configured by cfg, with GET /healthz and /readyz (both
 // run the health check, so a load balancer takes an instance out while its
 // database is unreachable), GET /metrics (Prometheus, the server's own
-// registry) and JSON 404 and 405 responses. It does not listen until Run is called.
+// registry) and JSON 404 and 405 responses. Every response carries the
+// security headers of headers.go. It does not listen until Run is called.
 func New(cfg Config) *Server {
 	s := &Server{
 		addr:            cfg.Addr,
@@ -136,6 +144,7 @@ func New(cfg Config) *Server {
 		maxBodyBytes:    cfg.MaxBodyBytes,
 		maxHeaderBytes:  cfg.MaxHeaderBytes,
 		timeouts:        [4]time.Duration{cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout},
+		https:           isHTTPS(cfg.PublicURL),
 		metrics:         newMetrics(),
 		router:          mux.NewRouter(),
 	}
@@ -167,7 +176,7 @@ func New(cfg Config) *Server {
 	s.router.HandleFunc("/readyz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	s.router.Handle("/metrics", requireToken(cfg.MetricsToken, s.metrics.handler())).Methods(http.MethodGet, http.MethodHead)
 
-	s.handler = s.middleware(s.router)
+	s.handler = s.securityHeaders(s.middleware(s.router))
 	return s
 }
 

@@ -1143,7 +1143,7 @@ func TestAuthzWalk(t *testing.T) {
 func startAuthzApp(t *testing.T, b storagetest.Backend) *testApp {
 	t.Helper()
 	return startAppServer(t, b.DSN(t), appConfig{stripeWebhookSecret: authzStripeSecret, rapydAccessKey: authzRapydAccess, rapydSecretKey: authzRapydSecret},
-		nil, server.Config{MetricsToken: testMetricsToken, RateLimits: &server.RateLimits{}})
+		nil, "http", server.Config{MetricsToken: testMetricsToken, RateLimits: &server.RateLimits{}})
 }
 
 const testMetricsToken = "test-metrics-token"

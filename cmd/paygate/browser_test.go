@@ -10,10 +10,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/paygate/paygate/providers"
@@ -240,6 +245,7 @@ func TestBrowserPayEachMethod(t *testing.T) {
 			for _, c := range methodCases {
 				t.Run(string(c.method), func(t *testing.T) {
 					tb := newTab(t, browser, b.Name+"-"+string(c.method))
+					watch := watchTab(t, tb)
 					po := ta.createOrder(t, c)
 					mi, _ := providers.Lookup(c.method)
 
@@ -267,6 +273,10 @@ func TestBrowserPayEachMethod(t *testing.T) {
 					ta.call(t, "GET", "/v1/payment-orders/"+po.Number, nil, &got)
 					if got.Status != "paid" {
 						t.Fatalf("the page says paid, the API says %s", got.Status)
+					}
+					// No page on the way broke its CSP or logged an error.
+					if p := watch.take(); len(p) > 0 {
+						t.Errorf("the pages reported %d problems:\n%s", len(p), strings.Join(p, "\n"))
 					}
 				})
 			}
@@ -421,3 +431,133 @@ func TestBrowserCrossSiteFormIsRefused(t *testing.T) {
 		t.Fatalf("after a cross-site form: order %s with %d attempts, want created with none", got.Status, len(got.Attempts))
 	}
 }
+
+// pageWatch collects what a tab's pages report: the browser's warnings and
+// errors but the network's (a Content-Security-Policy violation is one,
+// from the "security" source), console calls, uncaught exceptions, and the
+// Referer of every request.
+type pageWatch struct {
+	mu       sync.Mutex
+	problems []string
+	referers map[string]string // by request URL; "" for none
+}
+
+func watchTab(t *testing.T, tb *tab) *pageWatch {
+	t.Helper()
+	w := &pageWatch{referers: map[string]string{}}
+	err := chromedp.Listen(tb.ctx, func(ev any) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch e := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			// Network failures (the favicon the service has none of, an
+			// image cut short by a page's refresh) are not the page's doing.
+			if e.Entry.Source == cdplog.EntrySourceNetwork {
+				return
+			}
+			if e.Entry.Level == cdplog.EntryLevelError || e.Entry.Level == cdplog.EntryLevelWarning || e.Entry.Source == cdplog.EntrySourceSecurity {
+				w.problems = append(w.problems, fmt.Sprintf("log %s %s: %s (%s)", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL))
+			}
+		case *cdpruntime.EventConsoleAPICalled:
+			w.problems = append(w.problems, "console."+string(e.Type))
+		case *cdpruntime.EventExceptionThrown:
+			w.problems = append(w.problems, "exception: "+e.ExceptionDetails.Text)
+		case *network.EventRequestWillBeSent:
+			ref, _ := e.Request.Headers["Referer"].(string)
+			w.referers[e.Request.URL] = ref
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen to the tab: %v", err)
+	}
+	return w
+}
+
+// take returns and forgets the problems seen so far.
+func (w *pageWatch) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.problems
+	w.problems = nil
+	return p
+}
+
+// referer returns the Referer of the first request whose URL starts with
+// prefix, and whether there was one.
+func (w *pageWatch) referer(prefix string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for u, ref := range w.referers {
+		if strings.HasPrefix(u, prefix) {
+			return ref, true
+		}
+	}
+	return "", false
+}
+
+// TestBrowserNoCSPViolation pays with iDEAL in headless Chromium, from the
+// checkout page through the simulated bank's page back to the return page,
+// and watches the browser's console: no page breaks its
+// Content-Security-Policy (the inline style sheets are allowed by their
+// hashes, and nothing else is inline), and the checkout link's token never
+// reaches the gateway in a Referer. A page that does break its policy is
+// shown first, to prove the watch sees it.
+func TestBrowserNoCSPViolation(t *testing.T) {
+	requireChromium(t)
+	b := storagetest.Backends(t)[0]
+	ta := startApp(t, b)
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pixel" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'none'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>control</title><style>body{color:red}</style><p style="color:blue">x</p><img src="/pixel" alt="">`)
+	}))
+	t.Cleanup(control.Close)
+	browser := newBrowser(t)
+	tb := newTab(t, browser, b.Name+"-csp")
+	watch := watchTab(t, tb)
+
+	tb.navigate(control.URL + "/page")
+	if !eventually(stepTimeout, func() bool { w := watch.take(); return slices.ContainsFunc(w, isCSP) }) {
+		t.Fatal("the control page breaks its CSP, and the watch saw no violation: it cannot see any")
+	}
+	if ref, ok := watch.referer(control.URL + "/pixel"); !ok || ref == "" {
+		t.Fatalf("the control page's image request: Referer %q (seen %t); the watch cannot see Referers", ref, ok)
+	}
+
+	po := ta.createOrder(t, methodCases[0])
+	tb.navigate(po.CheckoutURL)
+	tb.waitText("Choose how to pay")
+	tb.checkStyled()
+	tb.click("#pay-ideal")
+	approve := `form[action$="/approve"] button`
+	tb.waitFor("the gateway's page", fmt.Sprintf(`location.href.startsWith(%q) && !!document.querySelector(%q)`, ta.url+"/sandbox/stripe/ideal/", approve))
+	if bg, err := eval[string](tb, `getComputedStyle(document.body).backgroundColor`); err != nil || bg != "rgb(246, 249, 252)" {
+		tb.fail("the bank page's style sheet did not apply under its CSP: body background %q, %v", bg, err)
+	}
+	tb.shot("gateway")
+	tb.click(approve)
+	tb.waitFor("our return page", fmt.Sprintf(`location.href.startsWith(%q)`, ta.url+"/checkout/"+po.Number+"/return?"))
+	tb.waitText("Payment received")
+	tb.checkStyled()
+	tb.shot("return-paid")
+
+	time.Sleep(300 * time.Millisecond) // late console messages
+	if p := watch.take(); len(p) > 0 {
+		t.Errorf("the pages reported %d problems:\n%s", len(p), strings.Join(p, "\n"))
+	}
+	ref, ok := watch.referer(ta.url + "/sandbox/stripe/ideal/")
+	if !ok {
+		t.Fatal("the watch saw no request for the bank's page")
+	}
+	if ref != "" {
+		t.Errorf("the bank's page was requested with Referer %q, want none (the checkout link's token must not leak)", ref)
+	}
+}
+
+// isCSP reports whether a problem the watch saw is a
+// Content-Security-Policy violation.
+func isCSP(p string) bool { return strings.Contains(p, "Content Security Policy") }

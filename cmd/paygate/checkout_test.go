@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
@@ -30,11 +32,13 @@ import (
 // port: the production clients talk HTTP to the simulators, which post
 // signed webhooks back to the service.
 type testApp struct {
-	url string
-	db  *storage.DB
-	app *app
-	srv *server.Server
-	key atomic.Int64
+	url       string // where the server listens: http on loopback
+	publicURL string // the URL it believes buyers reach it at
+	db        *storage.DB
+	app       *app
+	srv       *server.Server
+	router    *mux.Router // the server's router, for tests that walk every route
+	key       atomic.Int64
 }
 
 const (
@@ -63,12 +67,25 @@ func startAppOn(t testing.TB, dsn string, c appConfig) *testApp {
 // nil).
 func startAppClock(t testing.TB, dsn string, c appConfig, now func() time.Time) *testApp {
 	t.Helper()
-	return startAppServer(t, dsn, c, now, server.Config{})
+	return startAppServer(t, dsn, c, now, "http", server.Config{})
 }
 
-// startAppServer starts the app on a server configured by sc (its address,
-// logger and health check are the test's).
-func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time, sc server.Config) *testApp {
+// startAppScheme starts the app with the database clock now (time.Now if
+// nil) and a public URL of scheme ("http" or "https") and the bound
+// address. The server itself serves plain http on loopback: with "https" it
+// stands behind a TLS-terminating proxy that the test plays, so its cookies
+// are Secure and its answers carry HSTS, but the simulators (at the public
+// URL) cannot be reached.
+func startAppScheme(t testing.TB, dsn string, c appConfig, now func() time.Time, scheme string) *testApp {
+	t.Helper()
+	return startAppServer(t, dsn, c, now, scheme, server.Config{})
+}
+
+// startAppServer is startAppScheme on a server configured by sc: its
+// address, logger, health check and public URL are the test's, and its
+// rate limits those of paygate serve without settings unless sc names its
+// own.
+func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time, scheme string, sc server.Config) *testApp {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations(), Now: now})
@@ -82,8 +99,6 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 	if err := c.resolve(); err != nil {
 		t.Fatal(err)
 	}
-	// The limits of paygate serve without settings: every test runs under
-	// the default rate limits unless sc names its own.
 	lim, err := limitsFromEnv(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -93,13 +108,14 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 	if own != nil {
 		sc.RateLimits = own
 	}
-	sc.Addr, sc.Logger, sc.Health = "127.0.0.1:0", log, db.Ping
-	srv := server.New(sc)
-	ln, err := srv.Listen(ctx)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicURL := "http://" + ln.Addr().String()
+	publicURL := scheme + "://" + ln.Addr().String()
+	sc.Addr, sc.Logger, sc.Health, sc.PublicURL = ln.Addr().String(), log, db.Ping, publicURL
+	srv := server.New(sc)
 	a, err := newApp(ctx, c, db, srv, issued, publicURL, log)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +128,7 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 		<-done
 		a.close()
 	})
-	return &testApp{url: publicURL, db: db, app: a, srv: srv}
+	return &testApp{url: "http://" + ln.Addr().String(), publicURL: publicURL, db: db, app: a, srv: srv, router: srv.Router()}
 }
 
 // call sends a JSON request with the marketplace key (and a fresh

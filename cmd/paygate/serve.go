@@ -66,7 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer db.Close()
 
 	issued := apikey.New(db)
-	srv := server.New(lim.serverConfig(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken}, ac.keys(issued)))
+	srv := server.New(lim.serverConfig(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken, PublicURL: ac.publicURL}, ac.keys(issued)))
 	ln, err := srv.Listen(ctx)
 	if err != nil {
 		log.Error().Err(err).Msg("listen")

@@ -12,6 +12,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/simkit"
 )
 
 //go:embed templates/*.html
@@ -48,6 +49,17 @@ func statusText(status string) string {
 	return ""
 }
 
+// pagePolicy is the hosted pages' Content-Security-Policy: their inline
+// style by its hash, the Samsung Pay QR code as a data URL, no script. The
+// layout is part of the binary, so an error is a bug caught by any test.
+func pagePolicy() string {
+	p, err := simkit.PagePolicy(templates, "templates/layout.html", "data:")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 // payPage serves GET /pay/{id}: the KakaoPay or Samsung Pay page.
 func (s *Simulator) payPage(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.snapshot(r.PathValue("id"))
@@ -63,6 +75,11 @@ func (s *Simulator) payPage(w http.ResponseWriter, r *http.Request) {
 // or error_payment_url with 303 See Other.
 func (s *Simulator) payAnswer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if why := simkit.CrossSite(r, s.cfg.BaseURL); why != "" {
+		s.log.Warn().Str(fieldPaymentRef, id).Str(fieldReason, why).Msg("rapydsim: cross-site form refused")
+		s.pageError(w, http.StatusForbidden, "This form was sent from another site. Nothing was paid. Open the payment page again.")
+		return
+	}
 	p, ok := s.snapshot(id)
 	if !ok {
 		s.pageError(w, http.StatusNotFound, "This payment does not exist in the Rapyd sandbox.")
@@ -130,9 +147,8 @@ func (s *Simulator) render(w http.ResponseWriter, httpStatus int, name string, d
 		return
 	}
 	h := w.Header()
+	simkit.SetPageHeaders(h, s.policy)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(buf.Bytes())

@@ -135,6 +135,7 @@ type Simulator struct {
 	now         func() time.Time
 	log         zerolog.Logger
 	pages       *template.Template
+	policy      string // the hosted pages' Content-Security-Policy
 	handler     http.Handler
 
 	mu          sync.Mutex
@@ -207,6 +208,7 @@ func New(cfg Config) *Simulator {
 		now:         cfg.Now,
 		log:         cfg.Logger.With().Str(fieldComponent, "rapydsim").Logger(),
 		pages:       template.Must(template.ParseFS(templates, "templates/*.html")),
+		policy:      pagePolicy(),
 		payments:    map[string]*payment{},
 		idempotency: simkit.NewIdempotency[[]byte](cfg.Limits),
 		history:     map[string][]*simkit.Webhook{},

@@ -17,4 +17,5 @@ const (
 	fieldParam         = "param"          // the parameter a Stripe error names
 	fieldRefund        = "refund"         // a Refund id (re_…)
 	fieldRefundStatus  = "refund_status"  // a Refund status
+	fieldReason        = "reason"         // why a hosted page refused a form
 )

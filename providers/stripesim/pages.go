@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers/simkit"
 )
 
 //go:embed templates/*.html
@@ -19,6 +20,30 @@ var templateFS embed.FS
 // binary, so a parse error is a bug caught by any test.
 func parsePages() *template.Template {
 	return template.Must(template.New("pages").ParseFS(templateFS, "templates/*.html"))
+}
+
+// pagePolicy is the pages' Content-Security-Policy: their inline style by
+// its hash, images (the PayNow QR code) from the simulator only, no script.
+// The layout is part of the binary, so an error is a bug caught by any test.
+func pagePolicy() string {
+	p, err := simkit.PagePolicy(templateFS, "templates/layout.html")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// crossSite refuses a form POST that a browser says comes from another
+// site, with a 403 page, and reports whether it did.
+func (s *Simulator) crossSite(w http.ResponseWriter, r *http.Request) bool {
+	why := simkit.CrossSite(r, s.cfg.BaseURL)
+	if why == "" {
+		return false
+	}
+	s.log.Warn().Str(fieldPaymentIntent, r.PathValue("id")).Str(fieldReason, why).Msg("stripesim: cross-site form refused")
+	s.render(w, http.StatusForbidden, "done.html", pageData{Title: "Request refused", ID: r.PathValue("id"),
+		Message: "This form was sent from another site. Nothing was paid. Open the payment page again."})
+	return true
 }
 
 // routePages adds the buyer's pages to mux.
@@ -156,9 +181,8 @@ func (s *Simulator) render(w http.ResponseWriter, status int, name string, d pag
 		return
 	}
 	h := w.Header()
+	simkit.SetPageHeaders(h, s.policy)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
 }
@@ -202,6 +226,9 @@ func outcomeOf(action string) (outcome, bool) {
 }
 
 func (s *Simulator) idealAction(w http.ResponseWriter, r *http.Request) {
+	if s.crossSite(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	o, ok := outcomeOf(r.PathValue("action"))
 	if _, found := s.lookupPage(id, "redirect_to_url"); !ok || !found {
@@ -270,6 +297,9 @@ func (s *Simulator) payNowPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Simulator) payNowAction(w http.ResponseWriter, r *http.Request) {
+	if s.crossSite(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	o, ok := outcomeOf(r.PathValue("action"))
 	if _, found := s.lookupPage(id, "paynow_display_qr_code"); !ok || !found {
@@ -362,6 +392,9 @@ func (s *Simulator) boletoPDF(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Simulator) boletoPay(w http.ResponseWriter, r *http.Request) {
+	if s.crossSite(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	if _, found := s.lookupPage(id, "boleto_display_details"); !found {
 		s.notFoundPage(w, id)

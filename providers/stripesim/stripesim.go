@@ -128,6 +128,7 @@ type Simulator struct {
 	now     func() time.Time
 	client  *http.Client
 	pages   *template.Template
+	policy  string // the pages' Content-Security-Policy
 	handler http.Handler
 
 	mu      sync.Mutex // guards the fields below
@@ -178,6 +179,7 @@ func New(cfg Config) *Simulator {
 		now:     cfg.Now,
 		client:  cfg.HTTPClient,
 		pages:   parsePages(),
+		policy:  pagePolicy(),
 		intents: make(map[string]*intent),
 		methods: make(map[string]*paymentMethod),
 		charges: make(map[string]*intent),
