@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -475,4 +477,116 @@ func FuzzAPI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzWebhook posts any body to /webhooks/stripe or /webhooks/rapyd, signed
+// as the provider signs (over the body, or over the body with one byte
+// changed after signing, or at a time skew seconds away) or not signed at
+// all (header then carries the fuzzer's own signature header value).
+// Whatever the input, the answer is below 500; a delivery that is not
+// signed over exactly its body within the 300 s tolerance is a 4xx; a 4xx
+// changes no row of the database (the inbox stores nothing); and a 200
+// stores each event it counts.
+func FuzzWebhook(f *testing.F) {
+	for _, name := range []string{"payment_intent.succeeded.json", "payment_intent.payment_failed.json", "charge.refunded.json",
+		"refund.updated.failed.json", "payout.paid.json", "charge.dispute.created.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "stripe", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(false, b, true, false, int64(0), "")
+		f.Add(false, b, true, true, int64(0), "")
+		f.Add(false, b, true, false, int64(301), "")
+		f.Add(false, b, false, false, int64(0), "t=1764158400,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd")
+	}
+	for _, name := range []string{"webhook_payment_completed.json", "webhook_payment_canceled.json", "webhook_payment_completed_fractional_krw.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "rapyd", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(true, b, true, false, int64(0), "")
+		f.Add(true, b, true, true, int64(0), "")
+		f.Add(true, b, true, false, int64(-301), "")
+		f.Add(true, b, false, false, int64(0), "salt")
+	}
+	f.Add(false, []byte(`{"id":"evt_1","object":"event","type":"payment_intent.succeeded","livemode":false,"data":{"object":{"id":"pi_1","object":"payment_intent","amount":-5,"currency":"eur","metadata":{"payment_order":"P12345678"}}}}`), true, false, int64(0), "")
+	f.Add(true, []byte(`{"id":"wh_1","type":"PAYMENT_COMPLETED","data":{"id":"payment_1","status":"CLO","amount":1e308,"currency_code":"KRW"}}`), true, false, int64(0), "")
+	f.Add(true, []byte(``), true, false, int64(0), "")
+	f.Add(false, []byte(`{}`), false, false, int64(0), "t=,v1=")
+
+	fa := startFuzzApp(f)
+	f.Fuzz(func(t *testing.T, rapydHook bool, body []byte, sign, tamper bool, skew int64, header string) {
+		skew %= 1000
+		now := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, fa.url+"/webhooks/stripe", strings.NewReader(string(body)))
+		signedBody := body
+		if tamper && len(body) > 0 {
+			signedBody = append([]byte(nil), body...)
+			signedBody[len(body)/2] ^= 0x20
+		}
+		if rapydHook {
+			req.URL.Path = "/webhooks/rapyd"
+			req.Header.Set("Content-Type", "application/json")
+			if sign {
+				ts := now.Unix() + skew
+				req.Header.Set("salt", "fuzzsalt1234")
+				req.Header.Set("timestamp", fmt.Sprint(ts))
+				req.Header.Set("signature", rapyd.WebhookSignature(fa.url+"/webhooks/rapyd", "fuzzsalt1234", ts, fuzzRapydAccessKey, fuzzRapydSecretKey, signedBody))
+			} else {
+				req.Header.Set("salt", header)
+				req.Header.Set("timestamp", fmt.Sprint(now.Unix()))
+				req.Header.Set("signature", header)
+			}
+		} else {
+			if sign {
+				req.Header.Set("Stripe-Signature", webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
+					Payload: signedBody, Secret: fuzzStripeWebhookSecret, Timestamp: now.Add(time.Duration(skew) * time.Second)}).Header)
+			} else {
+				req.Header.Set("Stripe-Signature", header)
+			}
+		}
+		before := fa.fingerprint(t)
+		var inboxBefore int
+		fa.count(t, &inboxBefore)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			if strings.Contains(err.Error(), "invalid header field value") {
+				return
+			}
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode >= 500:
+			t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want below 500", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
+		case resp.StatusCode < 300 && (!sign || tamper && len(body) > 0 || skew > 310 || skew < -310):
+			t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want it refused", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
+		case resp.StatusCode >= 400:
+			if after := fa.fingerprint(t); after != before {
+				t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, but the database changed", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
+			}
+			return
+		}
+		var res struct{ Received, Duplicates int }
+		if err := json.Unmarshal(raw, &res); err != nil || res.Received+res.Duplicates == 0 {
+			t.Fatalf("%s %q = %d %s, want a count of received and duplicate events", req.URL.Path, body, resp.StatusCode, raw)
+		}
+		var inboxAfter int
+		fa.count(t, &inboxAfter)
+		if inboxAfter != inboxBefore+res.Received {
+			t.Fatalf("%s %q = %d %s, but the inbox went from %d to %d events", req.URL.Path, body, resp.StatusCode, raw, inboxBefore, inboxAfter)
+		}
+	})
+}
+
+// count reads how many events the webhook inbox holds.
+func (fa *fuzzApp) count(tb testing.TB, n *int) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := fa.db.View(ctx, func(tx *storage.Tx) error {
+		return tx.Get(ctx, n, `SELECT COUNT(*) FROM webhook_events`)
+	}); err != nil {
+		tb.Fatal(err)
+	}
 }
