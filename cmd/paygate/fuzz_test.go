@@ -39,7 +39,12 @@ const (
 	fuzzStripeWebhookSecret = "whsec_fuzz0123456789abcdef0123456789ab"
 	fuzzRapydAccessKey      = "rak_fuzz_0123456789ab"
 	fuzzRapydSecretKey      = "rsk_fuzz_0123456789abcdef0123456789abcdef"
+	fuzzStripeSecretKey     = "sk_test_fuzz_0123456789abcdef"
 )
+
+// fuzzClient is the client of the fuzz targets: a request that takes
+// longer than its timeout is a hang, and fails the target with its input.
+var fuzzClient = &http.Client{Timeout: 20 * time.Second}
 
 // fuzzApp is the service under fuzzing and what setup made in it.
 type fuzzApp struct {
@@ -76,7 +81,7 @@ func startFuzzApp(f *testing.F) *fuzzApp {
 	}
 	publicURL := "http://" + ln.Addr().String()
 	c := appConfig{mode: modeSandbox, apiKey: testAPIKey, financeKey: testFinanceKey, returnHosts: "shop.example",
-		stripeWebhookSecret: fuzzStripeWebhookSecret, rapydAccessKey: fuzzRapydAccessKey, rapydSecretKey: fuzzRapydSecretKey}
+		stripeSecretKey: fuzzStripeSecretKey, stripeWebhookSecret: fuzzStripeWebhookSecret, rapydAccessKey: fuzzRapydAccessKey, rapydSecretKey: fuzzRapydSecretKey}
 	a, err := newApp(ctx, c, db, srv, publicURL, log)
 	if err != nil {
 		f.Fatal(err)
@@ -90,7 +95,7 @@ func startFuzzApp(f *testing.F) *fuzzApp {
 	})
 	jar, _ := cookiejar.New(nil)
 	fa := &fuzzApp{url: publicURL, db: db, app: a, checkoutCSRF: map[string]string{}, tokens: map[string]string{},
-		browser: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		browser: &http.Client{Jar: jar, Timeout: fuzzClient.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	fa.setup(f)
 	return fa
 }
@@ -108,7 +113,7 @@ func (fa *fuzzApp) call(tb testing.TB, key, method, path string, body any, out a
 	if method == http.MethodPost {
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("setup-%d", fa.key.Add(1)))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := fuzzClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -273,7 +278,7 @@ func pick(s []string, i uint8, other string) string {
 // apiRoute is one operation the API fuzz target calls.
 type apiRoute struct {
 	method, path string // path with {P}, {K}, {U}, {ID}, {A} (a sales order action) and {PROV}
-	role         string // the key sent unless the fuzzer picks another: "m", "f" or ""
+	role         string // the key sent unless the fuzzer picks another: "m", "f", "" or "sim" (the simulator's own)
 	form         bool   // a form of the browser (checkout page, finance UI), not JSON
 }
 
@@ -311,6 +316,14 @@ var apiRoutes = []apiRoute{
 	{"POST", "/finance/login", "", true},
 	{"POST", "/webhooks/stripe", "", false},
 	{"POST", "/webhooks/rapyd", "", false},
+	// The sandbox's simulators parse what reaches them too: the requests of
+	// paygate's provider clients, authenticated as each provider does.
+	{"POST", "/sandbox/stripe/v1/payment_intents", "sim", false},
+	{"POST", "/sandbox/stripe/v1/refunds", "sim", false},
+	{"POST", "/sandbox/rapyd/v1/payments", "sim", false},
+	{"POST", "/sandbox/rapyd/v1/refunds", "sim", false},
+	{"GET", "/sandbox/{PROV}/reports/settlement.csv", "", false},
+	{"POST", "/sandbox/rapyd/pay/{U}/approve", "", true},
 }
 
 // fuzzMaxMessage bounds an error message: it may quote the request, but
@@ -384,6 +397,18 @@ func FuzzAPI(f *testing.F) {
 	add(31, 0, "", "", `{"id":"evt_1","type":"payment_intent.succeeded"}`, 0, "")
 	add(32, 0, "", "", `{"id":"wh_1","type":"PAYMENT_COMPLETED"}`, 0, "")
 
+	add(33, 0, "", "", `amount=1050&currency=eur&payment_method_types[0]=ideal&confirm=true&metadata[payment_order]=P12345678`, 0, "")
+	add(33, 0, "", "", `amount=-1&currency=eur&payment_method_types[0]=ideal`, 0, "")
+	add(33, 0, "", "", `a[1][2][3][4][5][6][7][8]=x`, 3, "")
+	add(34, 0, "", "", `payment_intent=pi_nope&amount=99999999999999999999`, 0, "")
+	add(35, 0, "", "", `{"amount":15000,"currency":"KRW","payment_method":{"type":"kr_kakaopay_ewallet"},"merchant_reference_id":"att_1"}`, 0, "")
+	add(35, 0, "", "", `{"amount":1500.5,"currency":"KRW"}`, 0, "")
+	add(35, 0, "", "", `{}`, 0, "")
+	add(36, 0, "", "", `{"payment":"payment_nope","amount":1e999}`, 0, "")
+	add(37, 0, "", "from=2026-01-01&to=2025-01-01", ``, 0, "")
+	add(37, 1, "", "date=%ff&payouts=-1", ``, 0, "")
+	add(38, 200, "payment_nope", "", `phone=01012345678`, 0, "")
+
 	fa := startFuzzApp(f)
 	f.Fuzz(func(t *testing.T, routeIndex, arg uint8, pathArg, query string, body []byte, role uint8, idemKey string) {
 		rt := apiRoutes[int(routeIndex)%len(apiRoutes)]
@@ -415,6 +440,32 @@ func FuzzAPI(f *testing.F) {
 		case 3:
 			key = testAPIKey + "x"
 		}
+		if rt.role == "sim" {
+			key = ""
+			switch {
+			case role%8 == 2:
+			case strings.HasPrefix(rt.path, "/sandbox/stripe/"):
+				key = fuzzStripeSecretKey
+				if role%8 == 3 {
+					key += "x"
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			default:
+				ts := time.Now().Unix()
+				secret := fuzzRapydSecretKey
+				if role%8 == 3 {
+					secret += "x"
+				}
+				req.Header.Set("access_key", fuzzRapydAccessKey)
+				req.Header.Set("salt", "fuzzsalt1234")
+				req.Header.Set("timestamp", fmt.Sprint(ts))
+				signed := body
+				if string(body) == "{}" {
+					signed = nil // Rapyd signs an empty object as the empty string
+				}
+				req.Header.Set("signature", rapyd.Signature(rt.method, strings.TrimPrefix(req.URL.RequestURI(), "/sandbox/rapyd"), "fuzzsalt1234", ts, fuzzRapydAccessKey, secret, signed))
+			}
+		}
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
@@ -423,7 +474,7 @@ func FuzzAPI(f *testing.F) {
 		} else if rt.method == http.MethodPost && role%8 != 4 {
 			req.Header.Set("Idempotency-Key", fmt.Sprintf("fuzz-%d", fa.key.Add(1)))
 		}
-		client := http.DefaultClient
+		client := fuzzClient
 		if rt.form {
 			client = fa.browser
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -441,7 +492,7 @@ func FuzzAPI(f *testing.F) {
 				req.Body = io.NopCloser(strings.NewReader(form.Encode()))
 				req.ContentLength = int64(len(form.Encode()))
 			}
-		} else if len(body) > 0 {
+		} else if len(body) > 0 && req.Header.Get("Content-Type") == "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
 
@@ -468,7 +519,7 @@ func FuzzAPI(f *testing.F) {
 		if after := fa.fingerprint(t); after != before {
 			t.Fatalf("%s %s (key %q) body %q = %d %s, but the database changed", rt.method, path, key, body, resp.StatusCode, raw)
 		}
-		if strings.HasPrefix(rt.path, "/v1/") || strings.HasPrefix(rt.path, "/webhooks/") || strings.HasPrefix(rt.path, "/sandbox/") {
+		if strings.HasPrefix(rt.path, "/v1/") || strings.HasPrefix(rt.path, "/webhooks/") || strings.HasPrefix(rt.path, "/sandbox/faults/") {
 			var e struct {
 				Error struct{ Code, Message string } `json:"error"`
 			}
@@ -548,7 +599,7 @@ func FuzzWebhook(f *testing.F) {
 		before := fa.fingerprint(t)
 		var inboxBefore int
 		fa.count(t, &inboxBefore)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := fuzzClient.Do(req)
 		if err != nil {
 			if strings.Contains(err.Error(), "invalid header field value") {
 				return
