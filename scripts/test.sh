@@ -106,8 +106,10 @@ go test -race -count=1 ./...
 
 # Fuzzing, bounded: every fuzz target of the repository (found, not listed
 # here, so a new one runs too) fuzzes for PAYGATE_FUZZTIME (default 10s),
-# one after another. The plain go test above already ran each target's seed
-# corpus (testdata/fuzz/FuzzXxx) as regression tests. A failure fails the
+# one after another. Minimizing a new input is capped at 5 s (Go's default
+# is 60 s, and the HTTP targets take milliseconds an input), so that the
+# time goes to fuzzing. The plain go test above already ran each target's
+# seed corpus (testdata/fuzz/FuzzXxx) as regression tests. A failure fails the
 # run and names the input go test wrote to the package's testdata/fuzz; keep
 # that file as a regression case when fixing the bug. A bare "context
 # deadline exceeded" with no input written is Go's fuzzing coordinator
@@ -122,7 +124,7 @@ for dir in $fuzz_pkgs; do
 		for try in 1 2; do
 			before=$(ls "$dir/testdata/fuzz/$name" 2>/dev/null | sort || true)
 			fuzz_log=$(mktemp)
-			if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${PAYGATE_FUZZTIME:-10s}" "$dir" >"$fuzz_log" 2>&1; then
+			if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${PAYGATE_FUZZTIME:-10s}" -fuzzminimizetime 5s "$dir" >"$fuzz_log" 2>&1; then
 				rm -f "$fuzz_log"
 				break
 			fi

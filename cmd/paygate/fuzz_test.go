@@ -335,9 +335,9 @@ var salesOrderActions = []string{"deliver", "confirm", "refund", "request-refund
 // FuzzAPI sends the service any request of its HTTP surface: a route, the
 // real P-, K-number or user of setup or the fuzzer's own, a query, a JSON
 // or form body, and a key of the right role, the other role, none or a
-// wrong one. Whatever the input, the answer is below 500 (a 503 of a
-// simulator fault the fuzzer set is allowed), and a refused request (4xx)
-// changes no row of the database. A JSON API's refusal is an error body
+// wrong one. Whatever the input, the answer is below 500 (faults the
+// fuzzer sets on a simulator are undone at once), and a refused request
+// (4xx) changes no row of the database. A JSON API's refusal is an error body
 // with a code and a short message.
 func FuzzAPI(f *testing.F) {
 	add := func(route int, arg uint8, pathArg, query string, body string, role uint8, idemKey string) {
