@@ -84,7 +84,7 @@ type pageTest struct {
 	client *http.Client // keeps cookies, does not follow redirects
 }
 
-func newPageTest(t *testing.T, b storagetest.Backend) *pageTest {
+func newPageTest(t testing.TB, b storagetest.Backend) *pageTest {
 	t.Helper()
 	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations()}})
 	ts := httptest.NewUnstartedServer(nil)
@@ -116,7 +116,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, pt *pageTest)) {
 	}
 }
 
-func (pt *pageTest) order(t *testing.T, cur paygate.Currency, returnURL string, amounts ...int64) PaymentOrder {
+func (pt *pageTest) order(t testing.TB, cur paygate.Currency, returnURL string, amounts ...int64) PaymentOrder {
 	t.Helper()
 	n := NewPaymentOrder{BuyerID: "U1", Currency: cur, ReturnURL: returnURL}
 	for i, a := range amounts {
@@ -135,7 +135,7 @@ type page struct {
 	body   string
 }
 
-func (pt *pageTest) do(t *testing.T, req *http.Request) page {
+func (pt *pageTest) do(t testing.TB, req *http.Request) page {
 	t.Helper()
 	resp, err := pt.client.Do(req)
 	if err != nil {
@@ -146,7 +146,7 @@ func (pt *pageTest) do(t *testing.T, req *http.Request) page {
 	return page{resp.StatusCode, resp.Header, string(b)}
 }
 
-func (pt *pageTest) get(t *testing.T, path string) page {
+func (pt *pageTest) get(t testing.TB, path string) page {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, pt.url+path, nil)
 	return pt.do(t, req)
@@ -155,7 +155,7 @@ func (pt *pageTest) get(t *testing.T, path string) page {
 // post sends a form as a browser on our page does: Origin null (the page
 // sends no referrer) and Sec-Fetch-Site same-origin, unless headers say
 // otherwise ("" removes a header).
-func (pt *pageTest) post(t *testing.T, path string, form url.Values, headers map[string]string) page {
+func (pt *pageTest) post(t testing.TB, path string, form url.Values, headers map[string]string) page {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, pt.url+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -179,7 +179,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // form opens the checkout page and returns a form for method with the
 // page's tokens.
-func (pt *pageTest) form(t *testing.T, po PaymentOrder, method providers.Method) url.Values {
+func (pt *pageTest) form(t testing.TB, po PaymentOrder, method providers.Method) url.Values {
 	t.Helper()
 	p := pt.get(t, pagePath(po, pt.s)+"&change=1")
 	m := csrfField.FindStringSubmatch(p.body)
@@ -219,7 +219,7 @@ func boletoForm(f url.Values) url.Values {
 	return f
 }
 
-func (pt *pageTest) attempts(t *testing.T) int {
+func (pt *pageTest) attempts(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := pt.db.View(context.Background(), func(tx *storage.Tx) error {

@@ -15,7 +15,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/server"
@@ -70,7 +73,10 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "missing %s header: every POST needs one", Header))
 			return
 		case len(key) > MaxKeyLen:
-			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s is longer than %d characters", Header, MaxKeyLen))
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s is longer than %d bytes", Header, MaxKeyLen))
+			return
+		case !validKey(key):
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s must be UTF-8 text without control characters", Header))
 			return
 		}
 		body, err := io.ReadAll(r.Body)
@@ -113,6 +119,36 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// validKey reports whether key is UTF-8 text without control characters:
+// what every backend stores as text, and what an error message can quote.
+func validKey(key string) bool {
+	if !utf8.ValidString(key) {
+		return false
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxQuoted bounds how much of a key an error message quotes.
+const maxQuoted = 40
+
+// quoteKey returns key quoted for an error message, cut after maxQuoted
+// bytes (on a rune boundary) and marked with "…".
+func quoteKey(key string) string {
+	if len(key) <= maxQuoted {
+		return strconv.Quote(key)
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(key[n]) {
+		n--
+	}
+	return strconv.Quote(key[:n]) + "…"
+}
+
 func readError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -143,12 +179,12 @@ func (s *Store) claim(ctx context.Context, role, key, hash string) (*record, err
 		}
 		switch {
 		case rec.RequestHash != hash:
-			return paygate.Errorf(paygate.ECONFLICT, "%s %q was used for a different request", Header, key)
+			return paygate.Errorf(paygate.ECONFLICT, "%s %s was used for a different request", Header, quoteKey(key))
 		case rec.Status.Valid:
 			prev = &rec
 			return nil
 		case rec.LockedUntil.After(tx.Now()):
-			return paygate.Errorf(paygate.ECONFLICT, "a request with %s %q is still in progress; retry later", Header, key)
+			return paygate.Errorf(paygate.ECONFLICT, "a request with %s %s is still in progress; retry later", Header, quoteKey(key))
 		}
 		// The first request died without an answer: take the key over.
 		_, err = tx.Exec(ctx, `UPDATE idempotency_requests SET locked_until = ? WHERE role = ? AND key = ?`,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/paygate/paygate"
 )
@@ -208,16 +209,21 @@ func decodeError(err, readErr error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &paygate.Error{Code: paygate.EINVALID, Message: "invalid JSON: unexpected end of input", Err: err}
 	case errors.As(err, &typ):
-		msg := fmt.Sprintf("invalid JSON: wrong type: got %s", typ.Value)
+		msg := fmt.Sprintf("invalid JSON: wrong type: got %s", clip(typ.Value))
 		if typ.Field != "" {
-			msg = fmt.Sprintf("invalid JSON: wrong type for field %q: got %s", typ.Field, typ.Value)
+			msg = fmt.Sprintf("invalid JSON: wrong type for field %q: got %s", clip(typ.Field), clip(typ.Value))
 		}
 		return &paygate.Error{Code: paygate.EINVALID, Message: msg, Err: err}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// encoding/json has no error type for this; its message is stable.
+		// encoding/json has no error type for this; its message is stable:
+		// the field's name, quoted.
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
+			name = unquoted
+		}
 		return &paygate.Error{
 			Code:    paygate.EINVALID,
-			Message: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: "),
+			Message: fmt.Sprintf("invalid JSON: unknown field %q", clip(name)),
 			Err:     err,
 		}
 	case errors.As(err, &invalid):
@@ -225,6 +231,24 @@ func decodeError(err, readErr error) error {
 	default:
 		return &paygate.Error{Code: paygate.EINVALID, Message: "invalid JSON: invalid value", Err: err}
 	}
+}
+
+// maxQuoted bounds how much of the request an error message quotes (a
+// field's name, a value), so that a hostile body cannot make a long
+// message.
+const maxQuoted = 40
+
+// clip shortens s to at most maxQuoted bytes, on a rune boundary, marking a
+// cut with "…".
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // errReader remembers the first error, other than io.EOF, of the reader it

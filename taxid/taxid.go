@@ -7,12 +7,17 @@ package taxid
 import "strings"
 
 // Normalize strips the punctuation of a CPF or CNPJ ("529.982.247-25",
-// "12.ABC.345/01DE-35") and upper-cases its letters.
+// "12.ABC.345/01DE-35") and upper-cases its ASCII letters. Other characters
+// are kept as they are, so that ValidCPF and ValidCNPJ refuse them: a
+// non-ASCII letter whose upper case is ASCII ("ı" is "I", "ſ" is "S") is
+// not a letter of a CNPJ.
 func Normalize(s string) string {
 	var b strings.Builder
-	for _, r := range strings.ToUpper(s) {
-		switch r {
-		case '.', '-', '/', ' ':
+	for _, r := range s {
+		switch {
+		case r == '.' || r == '-' || r == '/' || r == ' ':
+		case 'a' <= r && r <= 'z':
+			b.WriteRune(r - 'a' + 'A')
 		default:
 			b.WriteRune(r)
 		}
