@@ -863,63 +863,22 @@ type tableSnapshot struct {
 // with its column names, sorted, and hashed. Tables in skip are left out.
 func snapshotTables(t *testing.T, db *storage.DB, skip ...string) map[string]tableSnapshot {
 	t.Helper()
-	ctx := context.Background()
 	out := map[string]tableSnapshot{}
-	err := db.View(ctx, func(tx *storage.Tx) error {
-		var tables []string
-		q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-		if tx.Dialect() == storage.Postgres {
-			q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	for name, tr := range readTables(t, db, skip...) {
+		lines := make([]string, 0, len(tr.rows))
+		for _, row := range tr.rows {
+			var b strings.Builder
+			for i, v := range row {
+				fmt.Fprintf(&b, "%s=%s;", tr.cols[i], v)
+			}
+			lines = append(lines, b.String())
 		}
-		if err := tx.Select(ctx, &tables, q); err != nil {
-			return err
+		sort.Strings(lines)
+		h := sha256.New()
+		for _, l := range lines {
+			io.WriteString(h, l+"\n")
 		}
-		for _, name := range tables {
-			if slices.Contains(skip, name) {
-				continue
-			}
-			rows, err := tx.Query(ctx, `SELECT * FROM `+name)
-			if err != nil {
-				return err
-			}
-			cols, _ := rows.Columns()
-			var lines []string
-			for rows.Next() {
-				vals, err := rows.SliceScan()
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				var b strings.Builder
-				for i, v := range vals {
-					if bs, ok := v.([]byte); ok {
-						v = string(bs)
-					}
-					if tm, ok := v.(time.Time); ok {
-						v = tm.UTC().Format(time.RFC3339Nano)
-					}
-					fmt.Fprintf(&b, "%s=%v;", cols[i], v)
-				}
-				lines = append(lines, b.String())
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			sort.Strings(lines)
-			h := sha256.New()
-			for _, l := range lines {
-				io.WriteString(h, l+"\n")
-			}
-			out[name] = tableSnapshot{rows: len(lines), hash: hex.EncodeToString(h.Sum(nil))}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) < 15 {
-		t.Fatalf("snapshot found only tables %v", out)
+		out[name] = tableSnapshot{rows: len(lines), hash: hex.EncodeToString(h.Sum(nil))}
 	}
 	return out
 }

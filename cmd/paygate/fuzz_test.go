@@ -263,39 +263,15 @@ func (f fingerprint) changed(g fingerprint) []string {
 func (fa *fuzzApp) fingerprint(tb testing.TB) fingerprint {
 	tb.Helper()
 	fp := fingerprint{}
-	ctx := context.Background()
-	err := fa.db.View(ctx, func(tx *storage.Tx) error {
-		var tables []string
-		if err := tx.Select(ctx, &tables, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`); err != nil {
-			return err
+	for name, tr := range readTables(tb, fa.db, "idempotency_requests") {
+		if strings.Contains(name, "migration") {
+			continue
 		}
-		for _, t := range tables {
-			if t == "idempotency_requests" || strings.Contains(t, "migration") {
-				continue
-			}
-			rows, err := tx.Query(ctx, `SELECT * FROM "`+t+`"`)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			for rows.Next() {
-				row, err := rows.SliceScan()
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				fmt.Fprintf(h, "%v\n", row)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			fp[t] = hex.EncodeToString(h.Sum(nil))
+		h := sha256.New()
+		for _, row := range tr.rows {
+			fmt.Fprintf(h, "%q\n", row)
 		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
+		fp[name] = hex.EncodeToString(h.Sum(nil))
 	}
 	return fp
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -79,58 +78,17 @@ func TestNoPersonalDataStored(t *testing.T) {
 // forbidden found in any column of any table of db.
 func scanTables(t *testing.T, db *storage.DB, forbidden []string) []string {
 	t.Helper()
-	ctx := context.Background()
 	var hits []string
-	err := db.View(ctx, func(tx *storage.Tx) error {
-		var tables []string
-		q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-		if tx.Dialect() == storage.Postgres {
-			q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
-		}
-		if err := tx.Select(ctx, &tables, q); err != nil {
-			return err
-		}
-		if len(tables) < 10 {
-			return fmt.Errorf("only %d tables found: %v", len(tables), tables)
-		}
-		for _, table := range tables {
-			rows, err := tx.Query(ctx, `SELECT * FROM `+table)
-			if err != nil {
-				return err
-			}
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals, err := rows.SliceScan()
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				for i, v := range vals {
-					var s string
-					switch v := v.(type) {
-					case []byte:
-						s = string(v)
-					case string:
-						s = v
-					default:
-						continue
-					}
-					for _, f := range forbidden {
-						if strings.Contains(s, f) {
-							hits = append(hits, fmt.Sprintf("%s.%s holds %q: %.300s", table, cols[i], f, s))
-						}
+	for table, tr := range readTables(t, db) {
+		for _, row := range tr.rows {
+			for i, v := range row {
+				for _, f := range forbidden {
+					if strings.Contains(v, f) {
+						hits = append(hits, fmt.Sprintf("%s.%s holds %q: %.300s", table, tr.cols[i], f, v))
 					}
 				}
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return hits
 }
