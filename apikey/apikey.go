@@ -218,9 +218,7 @@ func (s *Store) LookupKey(ctx context.Context, token string) (server.Caller, boo
 	if err != nil {
 		return server.Caller{}, false, err
 	}
-	presented := sha256.Sum256([]byte(secret))
-	match := subtle.ConstantTimeCompare(presented[:], e.hash[:]) == 1
-	if !match || !e.active {
+	if !e.matches(secret) {
 		return server.Caller{}, false, nil
 	}
 	s.mu.Lock()
@@ -229,6 +227,30 @@ func (s *Store) LookupKey(ctx context.Context, token string) (server.Caller, boo
 	}
 	s.mu.Unlock()
 	return e.caller, true, nil
+}
+
+// CachedKey returns the caller of token if it is an active issued key
+// found in the cache (looked up in the last CacheTTL), without reading the
+// database (server.IssuedKeys).
+func (s *Store) CachedKey(token string) (server.Caller, bool) {
+	m := keyPattern.FindStringSubmatch(token)
+	if m == nil {
+		return server.Caller{}, false
+	}
+	s.mu.Lock()
+	e, ok := s.cache[m[1]]
+	s.mu.Unlock()
+	if !ok || !s.now().Before(e.expires) || !e.matches(m[2]) {
+		return server.Caller{}, false
+	}
+	return e.caller, true
+}
+
+// matches reports whether secret is the active key's secret, comparing
+// hashes in constant time (an unknown id's entry holds the dummy hash).
+func (e entry) matches(secret string) bool {
+	presented := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(presented[:], e.hash[:]) == 1 && e.active
 }
 
 // lookup returns the cached entry of id, reading it from the database when

@@ -128,3 +128,44 @@ func BenchmarkLookupCached(b *testing.B) {
 		}
 	}
 }
+
+// TestCachedKey: CachedKey knows a key only once LookupKey has read it,
+// never reads the database itself, refuses a wrong secret, and forgets the
+// key at revocation and after CacheTTL.
+func TestCachedKey(t *testing.T) {
+	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{Migrations()}}, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		s := New(db)
+		clock := time.Now()
+		s.now = func() time.Time { return clock }
+		token, k, err := s.Create(ctx, server.RoleMarketplace, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.CachedKey(token); ok {
+			t.Fatal("CachedKey knows a key never looked up")
+		}
+		if _, ok, err := s.LookupKey(ctx, token); !ok || err != nil {
+			t.Fatalf("LookupKey = %v, %v", ok, err)
+		}
+		if c, ok := s.CachedKey(token); !ok || c.KeyID != k.ID || c.Role != server.RoleMarketplace {
+			t.Fatalf("CachedKey after the lookup = %+v, %v", c, ok)
+		}
+		if _, ok := s.CachedKey(token[:len(token)-1] + "x"); ok {
+			t.Fatal("CachedKey accepts a wrong secret")
+		}
+		clock = clock.Add(CacheTTL)
+		if _, ok := s.CachedKey(token); ok {
+			t.Fatal("CachedKey knows a key CacheTTL after its lookup")
+		}
+		if _, ok, _ := s.LookupKey(ctx, token); !ok {
+			t.Fatal("LookupKey after the TTL refused the key")
+		}
+		if _, err := s.Revoke(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.CachedKey(token); ok {
+			t.Fatal("CachedKey knows a revoked key")
+		}
+	})
+}

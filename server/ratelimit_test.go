@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -507,4 +508,89 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("X-Forwarded-For %q through a trusted proxy = %q, want the proxy or an address the header names", xff, got)
 		}
 	})
+}
+
+// countingKeys is an IssuedKeys like package apikey's store: its one key is
+// in its cache once looked up, and it counts the lookups that would read
+// the database (every lookup of a key not cached).
+type countingKeys struct {
+	key     string
+	lookups atomic.Int64
+	cached  atomic.Bool
+}
+
+func (k *countingKeys) LookupKey(_ context.Context, token string) (Caller, bool, error) {
+	if c, ok := k.CachedKey(token); ok {
+		return c, true, nil
+	}
+	k.lookups.Add(1)
+	if token != k.key {
+		return Caller{}, false, nil
+	}
+	k.cached.Store(true)
+	return Caller{Role: RoleMarketplace, KeyID: "id"}, true, nil
+}
+
+func (k *countingKeys) CachedKey(token string) (Caller, bool) {
+	if token != k.key || !k.cached.Load() {
+		return Caller{}, false
+	}
+	return Caller{Role: RoleMarketplace, KeyID: "id"}, true
+}
+
+func (k *countingKeys) Active(context.Context, string) (bool, error) { return true, nil }
+
+// TestRateLimitReadsNoKeysForGuesses: the limiter classifies a request by
+// its key without reading the key store, so a stream of made-up issued keys
+// costs no database read before its address's limit refuses it; an issued
+// key counts against its address only until it has been looked up once,
+// then against itself.
+func TestRateLimitReadsNoKeysForGuesses(t *testing.T) {
+	keys := &countingKeys{key: "pgk_0123456789abcdef_" + strings.Repeat("a", 64)}
+	srv := New(Config{Keys: Keys{Issued: keys}, RateLimits: &RateLimits{
+		Key: Rate{Events: 1000, Per: time.Second, Burst: 1000}, APIIP: Rate{Events: 1, Per: time.Hour, Burst: 3}}})
+	var reached atomic.Int64
+	srv.Router().Handle("/v1/payment-orders", Keys{Issued: keys}.Require(RoleMarketplace)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))).Methods(http.MethodPost)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	post := func(key string) int {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/payment-orders", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// The real key's first request is counted against the address (it is
+	// not cached yet) and looked up by Require; from then on it is known.
+	if got := post(keys.key); got != 200 {
+		t.Fatalf("the issued key's first request = %d, want 200", got)
+	}
+	for i := 0; i < 20; i++ {
+		guess := fmt.Sprintf("pgk_%016x_%s", i, strings.Repeat("b", 64))
+		want := http.StatusUnauthorized
+		if i >= 2 { // the burst of 3, one taken by the real key's first request
+			want = http.StatusTooManyRequests
+		}
+		if got := post(guess); got != want {
+			t.Fatalf("guess %d = %d, want %d", i, got, want)
+		}
+	}
+	if n := keys.lookups.Load(); n != 3 {
+		t.Errorf("key store reads = %d, want 3 (the real key once, and the 2 guesses the limit let through to Require)", n)
+	}
+	// The address is over its limit, but the key is known now.
+	for i := 0; i < 50; i++ {
+		if got := post(keys.key); got != 200 {
+			t.Fatalf("the issued key after the guesses = %d, want 200", got)
+		}
+	}
+	if n := keys.lookups.Load(); n != 3 {
+		t.Errorf("key store reads after 50 requests of a known key = %d, want still 3", n)
+	}
 }
