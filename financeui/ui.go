@@ -16,14 +16,16 @@
 //	GET  /finance/reconciliations/{id}    one run with its unmatched lines
 //
 // The session cookie holds an HMAC-signed, expiring token, never the key.
-// Every page but the login redirects (303) to the login without a valid
-// session. Forms are protected by a double-submit token (a random cookie and
+// Logging out ends the session on the server too (table
+// finance_session_ends), so a copy of the cookie stops working. Every page
+// but the login redirects (303) to the login without a valid session. Forms are protected by a double-submit token (a random cookie and
 // its HMAC in a hidden field), SameSite=Strict cookies and an Origin and
 // Sec-Fetch-Site check.
 package financeui
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -50,6 +52,15 @@ import (
 
 //go:embed templates/*.html templates/ui.css
 var files embed.FS
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the package's schema (the sessions ended by logging
+// out), for storage.Open.
+func Migrations() storage.Migrations {
+	return storage.Migrations{Component: "financeui", FS: migrationFiles, Dir: "migrations"}
+}
 
 // Cookie and form field names.
 const (
@@ -235,7 +246,41 @@ func (u *UI) sessionToken(r *http.Request) (token string, se session) {
 			return "", session{}
 		}
 	}
+	if ended, err := u.sessionEnded(r.Context(), c.Value); err != nil || ended {
+		return "", session{}
+	}
 	return c.Value, se
+}
+
+// sessionEnded reports whether a logout ended the session token.
+func (u *UI) sessionEnded(ctx context.Context, token string) (bool, error) {
+	h := sha256.Sum256([]byte(token))
+	var n int
+	err := u.DB.View(ctx, func(tx *storage.Tx) error {
+		return tx.Get(ctx, &n, `SELECT COUNT(*) FROM finance_session_ends WHERE token_hash = ?`, h[:])
+	})
+	if err != nil {
+		return false, fmt.Errorf("financeui: check the session: %w", err)
+	}
+	return n > 0, nil
+}
+
+// endSession records that token was logged out, until it would have
+// expired anyway, and forgets the ended sessions that have expired since.
+func (u *UI) endSession(ctx context.Context, token string) error {
+	h := sha256.Sum256([]byte(token))
+	err := u.DB.Update(ctx, func(tx *storage.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM finance_session_ends WHERE expires_at < ?`, tx.Now()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO finance_session_ends (token_hash, expires_at) VALUES (?, ?) ON CONFLICT (token_hash) DO NOTHING`,
+			h[:], tx.Now().Add(SessionTTL))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("financeui: end the session: %w", err)
+	}
+	return nil
 }
 
 // auditActor is who acts, as the audit log records it: the name typed at
@@ -324,6 +369,13 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil || !u.sameOrigin(r) || !u.sessions.validCSRF(token, r.PostForm.Get(fieldCSRF)) {
 			u.render(w, r, http.StatusForbidden, "message", view{Title: "Refused",
 				Message: "The form expired or came from another site."})
+			return
+		}
+		if err := u.endSession(r.Context(), token); err != nil {
+			l := server.Logger(r.Context())
+			l.Error().Err(err).Msg("finance logout")
+			u.render(w, r, http.StatusServiceUnavailable, "message", view{Title: "Not signed out",
+				Message: "Signing out failed; please try again."})
 			return
 		}
 	}

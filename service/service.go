@@ -11,6 +11,7 @@ import (
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/financeui"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -24,7 +25,7 @@ func Migrations() []storage.Migrations {
 	return []storage.Migrations{
 		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
 		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
-		apikey.Migrations(),
+		apikey.Migrations(), financeui.Migrations(),
 	}
 }
 

@@ -286,7 +286,18 @@ func TestFinancePages(t *testing.T) {
 				t.Errorf("unknown reconciliation = %d, want 404", status)
 			}
 
-			// Sign out: the logout form's csrf field is needed; then the session is gone.
+			// Sign out: the logout form's csrf field is needed; then the
+			// session is gone, on the server too: a copy of the cookie
+			// (taken by malware, or left in another browser) no longer
+			// works, while another person's session does.
+			other := newFinanceClient(t, ta)
+			if status, _ := other.loginAs("bob", testFinanceKey); status != http.StatusSeeOther {
+				t.Fatalf("bob's login = %d", status)
+			}
+			stolen := newFinanceClient(t, ta)
+			fu, _ := url.Parse(ta.url + "/finance/")
+			stolen.c.Jar.SetCookies(fu, fc.c.Jar.Cookies(fu))
+			stolen.page("/finance/items")
 			if status, _, _ := fc.post("/finance/logout", url.Values{"csrf": {"forged"}}); status != http.StatusForbidden {
 				t.Errorf("logout with a forged csrf = %d, want 403", status)
 			}
@@ -296,6 +307,10 @@ func TestFinancePages(t *testing.T) {
 			if status, _, _ := fc.get("/finance/"); status != http.StatusSeeOther {
 				t.Errorf("GET /finance/ after logout = %d, want 303", status)
 			}
+			if status, _, resp := stolen.get("/finance/items"); status != http.StatusSeeOther || resp.Header.Get("Location") != "/finance/login" {
+				t.Errorf("GET /finance/items with a copy of the logged-out cookie = %d (Location %q), want 303 to the login", status, resp.Header.Get("Location"))
+			}
+			other.page("/finance/items")
 		})
 	}
 }
