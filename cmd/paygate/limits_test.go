@@ -187,6 +187,7 @@ func TestSlowClientLimitServe(t *testing.T) {
 	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: paygate\r\n")
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	deadline := time.After(10 * time.Second) // once, not renewed by every tick
 	for {
 		select {
 		case d := <-closed:
@@ -196,7 +197,7 @@ func TestSlowClientLimitServe(t *testing.T) {
 			return
 		case <-tick.C:
 			io.WriteString(conn, "X-Trickle: a\r\n")
-		case <-time.After(10 * time.Second):
+		case <-deadline:
 			t.Fatal("slowloris still connected after 10 s")
 		}
 	}

@@ -331,16 +331,7 @@ func TestIssuedAPIKeys(t *testing.T) {
 			p := startEnv(t, []string{"PAYGATE_MODE=sandbox", "PAYGATE_RETURN_HOSTS=shop.example",
 				"PAYGATE_API_KEY=" + testAPIKey, "PAYGATE_FINANCE_KEY=" + testFinanceKey}, "--db", dsn)
 			ta := &testApp{url: "http://" + p.addr}
-			get := func(key, path string) int {
-				req, _ := http.NewRequest(http.MethodGet, ta.url+path, nil)
-				req.Header.Set("Authorization", "Bearer "+key)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
+			get := func(key, path string) int { return ta.callWith(t, key, "", http.MethodGet, path, nil, nil) }
 			wrongSecret := mk[:len(mk)-4] + "0000"
 			if wrongSecret == mk {
 				wrongSecret = mk[:len(mk)-4] + "1111"
