@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
 )
 
@@ -62,6 +63,13 @@ func (c *config) logger(w io.Writer) (zerolog.Logger, error) {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q", c.logLevel)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Int(server.FieldPID, os.Getpid()).Logger(), nil
+}
+
+// maskedLogger returns the JSON logger of a command that runs beside the
+// server (recon, sweep, webhooks replay): every line passes through the
+// redacting writer, which also masks the given secret values.
+func maskedLogger(w io.Writer, secrets ...string) zerolog.Logger {
+	return zerolog.New(redact.NewWriter(w, redact.New(secrets...))).With().Timestamp().Logger()
 }
 
 // webhookLease reads PAYGATE_WEBHOOK_LEASE, how long a webhook worker holds

@@ -13,7 +13,6 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/recon"
-	"github.com/paygate/paygate/redact"
 )
 
 // reconMemoryLimit is paygate recon's soft memory limit (see BENCHMARKS.md:
@@ -67,7 +66,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
-	log := zerolog.New(redact.NewWriter(stderr, redact.New(ac.secretValues()...))).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	log := maskedLogger(stderr, ac.secretValues()...).Level(zerolog.WarnLevel)
 	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)

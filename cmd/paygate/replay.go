@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
-	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/webhooks"
 )
 
@@ -78,7 +75,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitError
 	}
 	defer db.Close()
-	log := zerolog.New(redact.NewWriter(stderr, redact.New())).With().Timestamp().Logger()
+	log := maskedLogger(stderr)
 	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)

@@ -12,7 +12,6 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
-	"github.com/paygate/paygate/redact"
 )
 
 // sweeper applies the due timers: expired payment orders, then the sales
@@ -106,7 +105,7 @@ func sweep(ctx context.Context, args []string, getenv func(string) string, stdou
 		return exitError
 	}
 	defer db.Close()
-	log := zerolog.New(redact.NewWriter(stderr, redact.New())).With().Timestamp().Logger()
+	log := maskedLogger(stderr)
 	l := ledger.New(db)
 	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
 	if err != nil {
