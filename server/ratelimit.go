@@ -251,10 +251,9 @@ func (l *limiter) middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		if name == LimitCheckout || name == LimitLogin {
-			h := w.Header()
-			h.Set("Content-Type", "text/plain; charset=utf-8")
-			h.Set("Cache-Control", "no-store")
-			h.Set("X-Content-Type-Options", "nosniff")
+			// Cache-Control and nosniff are already set: securityHeaders
+			// wraps every response.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = io.WriteString(w, "Too many requests. Please wait "+plural(secs, "second")+" and try again.\n")
 			return
