@@ -212,6 +212,9 @@ func (lt *limitTest) wantLimited(resp *http.Response, body string, retryAfter in
 	if got := resp.Header.Get("Retry-After"); got != strconv.Itoa(retryAfter) {
 		lt.t.Errorf("Retry-After = %q, want %d", got, retryAfter)
 	}
+	if resp.Header.Get("Cache-Control") != DefaultCacheControl || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		lt.t.Errorf("429 headers %v, want the security headers", resp.Header)
+	}
 	if jsonBody {
 		var e struct {
 			Error struct{ Code, Message string }
