@@ -36,6 +36,14 @@ func Open(ctx context.Context, dsn string) (*storage.DB, error) {
 	return storage.Open(ctx, dsn, storage.Options{Migrations: Migrations()})
 }
 
+// OpenExisting opens a database that paygate has made before, applying any
+// pending migrations, and answers a *storage.MissingError instead of
+// creating one: every command but serve (and --create) opens this way, so a
+// command run from the wrong folder does not report on a new empty database.
+func OpenExisting(ctx context.Context, dsn string) (*storage.DB, error) {
+	return storage.Open(ctx, dsn, storage.Options{Migrations: Migrations(), MustExist: true})
+}
+
 // Checks are the business invariants verify checks beside the ledger's own.
 func Checks() []ledger.Check {
 	return append(orders.Checks(), checkout.Checks()...)

@@ -13,7 +13,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,21 @@ type Options struct {
 	// uses one writing connection: SQLite admits one writer at a time, and
 	// queueing in the pool is cheaper than spinning on the busy handler.
 	MaxConns int
+	// MustExist refuses to create a database: Open answers a *MissingError
+	// when the SQLite file does not exist, or when the database (either
+	// backend) has no paygate schema yet. Only the server, or a command
+	// told to create one, makes a new database.
+	MustExist bool
+}
+
+// MissingError is Open's answer, under Options.MustExist, for a database
+// that does not exist or holds no paygate schema.
+type MissingError struct {
+	Name string // the SQLite path, or the PostgreSQL URL with its password masked
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("storage: database %s does not exist or has no paygate schema", e.Name)
 }
 
 // DB is an open database. It is safe for concurrent use.
@@ -98,16 +115,48 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgresDSN(dsn) {
 		err = db.openPostgres(ctx, dsn, opts)
 	} else {
+		if opts.MustExist {
+			if _, serr := os.Stat(dsn); errors.Is(serr, fs.ErrNotExist) {
+				return nil, &MissingError{Name: dsn}
+			}
+		}
 		err = db.openSQLite(ctx, dsn)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.MustExist {
+		if err := db.requireSchema(ctx, dsn); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	if err := Migrate(ctx, db, opts.Migrations); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// requireSchema answers a *MissingError when the database has no
+// schema_migrations table: it exists, but paygate never made it.
+func (db *DB) requireSchema(ctx context.Context, dsn string) error {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if db.dialect == Postgres {
+		q = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
+	}
+	var n int
+	if err := db.read.GetContext(ctx, &n, q); err != nil {
+		return fmt.Errorf("storage: look for the schema: %w", err)
+	}
+	if n == 0 {
+		name := dsn
+		if db.dialect == Postgres {
+			name = redact(dsn)
+		}
+		return &MissingError{Name: name}
+	}
+	return nil
 }
 
 func (db *DB) openSQLite(ctx context.Context, path string) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
+	"github.com/paygate/paygate/service"
+	"github.com/paygate/paygate/storage"
 )
 
 // config is what the flags and environment say. Each flag's default comes
@@ -20,6 +24,7 @@ type config struct {
 	addr     string
 	db       string
 	logLevel string
+	create   bool // --create: the command may make a new database
 }
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -84,4 +89,25 @@ func webhookLease(getenv func(string) string) (time.Duration, error) {
 		return 0, fmt.Errorf("PAYGATE_WEBHOOK_LEASE=%q is not a positive duration such as 30s", v)
 	}
 	return d, nil
+}
+
+// createFlag adds --create to a command other than serve: without it, the
+// command refuses a database that does not exist (see openStore).
+func (c *config) createFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&c.create, "create", false, "create the database if it does not exist (only serve does so by default)")
+}
+
+// openStore opens the command's database. Without --create it must exist
+// and hold paygate's schema: run from the wrong folder, a command would
+// otherwise report on (or post into) a new empty database.
+func (c *config) openStore(ctx context.Context) (*storage.DB, error) {
+	if c.create {
+		return service.Open(ctx, c.db)
+	}
+	db, err := service.OpenExisting(ctx, c.db)
+	var missing *storage.MissingError
+	if errors.As(err, &missing) {
+		return nil, fmt.Errorf("database %s does not exist or has no paygate schema: check --db (env PAYGATE_DB), start paygate serve on it first, or pass --create to make an empty one", missing.Name)
+	}
+	return db, err
 }

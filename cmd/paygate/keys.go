@@ -26,6 +26,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	var c config
 	fs := newFlags("keys "+args[0], stderr)
 	c.dbFlag(fs, getenv)
+	c.createFlag(fs)
 	role := fs.String("role", "", "the key's role: marketplace or finance (create)")
 	name := fs.String("name", "", "the key's name, such as the host or person using it (create)")
 	var id string
@@ -47,7 +48,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		io.WriteString(stderr, "paygate keys: unknown command "+fmt.Sprintf("%q", args[0])+"\n\n"+keysUsage)
 		return exitError
 	}
-	db, err := openDB(ctx, c.db)
+	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate keys: %v\n", err)
 		return exitError

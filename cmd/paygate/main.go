@@ -3,10 +3,10 @@
 // ledger. It only parses flags and environment and wires packages together.
 //
 //	paygate serve            [--addr 127.0.0.1:8080] [--db paygate.db]
-//	paygate ledger verify    [--db paygate.db]
-//	paygate webhooks replay  [--db paygate.db] --id N | --since TIME
-//	paygate sweep            [--db paygate.db] [--as-of RFC3339]
-//	paygate recon            [--db paygate.db] --provider stripe|rapyd --report FILE [--format table|csv|json]
+//	paygate ledger verify    [--db paygate.db] [--create]
+//	paygate webhooks replay  [--db paygate.db] [--create] --id N | --since TIME
+//	paygate sweep            [--db paygate.db] [--create] [--as-of RFC3339]
+//	paygate recon            [--db paygate.db] [--create] --provider stripe|rapyd --report FILE [--format table|csv|json]
 //	paygate keys             create --role marketplace|finance --name NAME | list | revoke ID
 package main
 
@@ -27,9 +27,10 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK    = 0
-	exitDrift = 1 // ledger verify found drift
-	exitError = 2 // bad usage or a failure
+	exitOK       = 0
+	exitDrift    = 1 // ledger verify found drift
+	exitNotFound = 1 // webhooks replay --id matched no stored event
+	exitError    = 2 // bad usage or a failure (a missing database too)
 )
 
 const usage = `paygate — payment gateway orchestration service
@@ -42,7 +43,8 @@ Usage:
   paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
   paygate keys create|list|revoke issue (--role marketplace|finance --name NAME), list or revoke (ID) API keys
 
-Run "paygate COMMAND -h" for the flags of a command. Every flag has an
+Only serve creates a missing database; every other command refuses one
+(exit 2) unless given --create. Run "paygate COMMAND -h" for the flags of a command. Every flag has an
 environment variable (PAYGATE_ADDR, PAYGATE_DB, PAYGATE_LOG_LEVEL). Secrets
 come only from the environment, or from a file named by NAME_FILE.
 `

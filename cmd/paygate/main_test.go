@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -251,7 +252,15 @@ func TestLedgerVerify(t *testing.T) {
 
 func runVerify(t *testing.T, dsn string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, "ledger", "verify", "--db", dsn)
+	return runCLI(t, "ledger", "verify", "--db", dsn)
+}
+
+// runCLI runs the paygate binary with args (PAYGATE_DB cleared) and returns
+// its stdout and stderr together, and its exit code.
+func runCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "PAYGATE_DB=")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -262,4 +271,57 @@ func runVerify(t *testing.T, dsn string) (string, int) {
 		t.Fatal(err)
 	}
 	return out.String(), 0
+}
+
+// TestCommandsRefuseMissingDatabase: every command but serve, run on a
+// database that does not exist (a SQLite path in the wrong folder, a
+// PostgreSQL schema paygate never made), exits 2 naming it and creates
+// nothing; --create makes one; replay --id of no stored event exits 1.
+func TestCommandsRefuseMissingDatabase(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "report.csv")
+	if err := os.WriteFile(report, []byte("id,type,amount\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn := b.DSN(t)
+			name := dsn
+			if b.Name == "postgres" {
+				name = "postgres://" // the URL, masked; its schema is in the query
+			}
+			commands := [][]string{
+				{"ledger", "verify"},
+				{"recon", "--provider", "stripe", "--report", report},
+				{"sweep"},
+				{"webhooks", "replay", "--id", "1"},
+				{"keys", "list"},
+			}
+			for _, args := range commands {
+				out, code := runCLI(t, append(args, "--db", dsn)...)
+				if code != 2 || !strings.Contains(out, "does not exist or has no paygate schema") || !strings.Contains(out, name) || !strings.Contains(out, "--create") {
+					t.Errorf("%v on a missing database = exit %d, %q; want exit 2 naming the database and --create", args, code, out)
+				}
+			}
+			if b.Name == "sqlite" {
+				if _, err := os.Stat(dsn); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("a refused command left a file at %s: %v", dsn, err)
+				}
+			} else {
+				out, code := runCLI(t, "ledger", "verify", "--db", dsn)
+				if code != 2 {
+					t.Fatalf("second verify on the untouched schema = exit %d (%s): an earlier command created tables", code, out)
+				}
+			}
+			if out, code := runCLI(t, "ledger", "verify", "--create", "--db", dsn); code != 0 {
+				t.Fatalf("verify --create = exit %d: %s", code, out)
+			}
+			if out, code := runCLI(t, "ledger", "verify", "--db", dsn); code != 0 {
+				t.Fatalf("verify on the created database = exit %d: %s", code, out)
+			}
+			out, code := runCLI(t, "webhooks", "replay", "--id", "999999", "--db", dsn)
+			if code != 1 || !strings.Contains(out, "no stored event matches") {
+				t.Fatalf("replay --id 999999 = exit %d, %q; want exit 1 saying nothing matched", code, out)
+			}
+		})
+	}
 }

@@ -27,6 +27,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	var c config
 	fs := newFlags("recon", stderr)
 	c.dbFlag(fs, getenv)
+	c.createFlag(fs)
 	provider := fs.String("provider", "", "stripe or rapyd")
 	file := fs.String("report", "", "the settlement report (CSV)")
 	format := fs.String("format", "table", "table, csv, json or html")
@@ -49,7 +50,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return exitError
 	}
 	defer f.Close()
-	db, err := openDB(ctx, c.db)
+	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError

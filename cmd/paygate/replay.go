@@ -37,6 +37,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	var c config
 	fs := newFlags("webhooks replay", stderr)
 	c.dbFlag(fs, getenv)
+	c.createFlag(fs)
 	var ids idList
 	fs.Var(&ids, "id", "inbox event id to replay (repeatable, or comma-separated)")
 	since := fs.String("since", "", "replay events received since this RFC 3339 time")
@@ -69,7 +70,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
 		return exitError
 	}
-	db, err := openDB(ctx, c.db)
+	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
 		return exitError
@@ -86,6 +87,12 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)
 		return exitError
+	}
+	if n == 0 && len(ids) > 0 {
+		// Ids name events that should exist: saying "replayed 0" would
+		// let a typo pass for a replay.
+		fmt.Fprintln(stderr, "paygate webhooks replay: no stored event matches the given --id (and --status)")
+		return exitNotFound
 	}
 	fmt.Fprintf(stdout, "replayed %d event(s)\n", n)
 	return exitOK

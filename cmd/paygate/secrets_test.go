@@ -312,8 +312,9 @@ func TestIssuedAPIKeys(t *testing.T) {
 				}
 				return stdout.String(), stderr.String(), code
 			}
-			// Migrate the database first (keys create opens it as serve does).
-			mk, _, code := cli("keys", "create", "--role", "marketplace", "--name", "shop-backend")
+			// The first command makes the database (--create): only serve
+			// makes one unasked.
+			mk, _, code := cli("keys", "create", "--create", "--role", "marketplace", "--name", "shop-backend")
 			if code != 0 {
 				t.Fatalf("keys create = exit %d", code)
 			}

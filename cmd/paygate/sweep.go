@@ -86,6 +86,7 @@ func sweep(ctx context.Context, args []string, getenv func(string) string, stdou
 	var c config
 	fs := newFlags("sweep", stderr)
 	c.dbFlag(fs, getenv)
+	c.createFlag(fs)
 	asOf := fs.String("as-of", "", "apply the timers due at this RFC 3339 time (default: now)")
 	if err := parse(fs, args); err != nil {
 		return exitError
@@ -99,7 +100,7 @@ func sweep(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		when = t.UTC()
 	}
-	db, err := openDB(ctx, c.db)
+	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate sweep: %v\n", err)
 		return exitError

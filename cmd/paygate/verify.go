@@ -13,10 +13,11 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 	var c config
 	fs := newFlags("ledger verify", stderr)
 	c.dbFlag(fs, getenv)
+	c.createFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
-	db, err := openDB(ctx, c.db)
+	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate ledger verify: %v\n", err)
 		return exitError
