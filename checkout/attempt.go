@@ -57,12 +57,9 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s && len(s) <= 254
 }
 
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
-	}
-	return s
-}
+// clip bounds a stored failure reason or a quoted value, cut on a character
+// boundary.
+func clip(s string) string { return paygate.Clip(s, 60) }
 
 func (s *Service) newAttemptID() (string, error) {
 	b := make([]byte, 12)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"reflect"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/paygate/paygate"
 )
@@ -171,12 +171,79 @@ func DecodeJSON(r *http.Request, dst any) error {
 	var extra json.RawMessage
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF) && body.err == nil:
-		return nil
+		return checkText(reflect.ValueOf(dst), "")
 	case body.err != nil:
 		return decodeError(err, body.err)
 	default:
 		return paygate.Errorf(paygate.EINVALID, "invalid JSON: unexpected data after the top-level value")
 	}
+}
+
+// checkText refuses a decoded body whose strings hold a control character
+// (paygate.CheckText), naming the field by its JSON path, such as
+// items[0].description: PostgreSQL cannot store NUL, and the same body must
+// get the same answer on both backends, before any handler sees it.
+func checkText(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return checkText(v.Elem(), path)
+	case reflect.String:
+		name := path
+		if name == "" {
+			name = "the body"
+		}
+		return paygate.CheckText(clip(name), v.String())
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() && !f.Anonymous {
+				continue // encoding/json fills exported and embedded fields only
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			sub := path // an embedded struct's fields are the outer object's
+			switch {
+			case name == "-":
+				continue
+			case name == "" && f.Anonymous:
+			case name == "":
+				name = f.Name
+				fallthrough
+			default:
+				sub = name
+				if path != "" {
+					sub = path + "." + name
+				}
+			}
+			if err := checkText(v.Field(i), sub); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // raw bytes (json.RawMessage), not text
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkText(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			sub := fmt.Sprintf("%s[%q]", path, fmt.Sprint(iter.Key()))
+			if err := checkText(iter.Key(), sub); err != nil {
+				return err
+			}
+			if err := checkText(iter.Value(), sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // decodeError turns an error of json.Decoder.Decode, and the read error behind
@@ -239,17 +306,8 @@ func decodeError(err, readErr error) error {
 const maxQuoted = 40
 
 // clip shortens s to at most maxQuoted bytes, on a rune boundary, marking a
-// cut with "…".
-func clip(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	n := maxQuoted
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// cut with "…" (paygate.Clip).
+func clip(s string) string { return paygate.Clip(s, maxQuoted) }
 
 // errReader remembers the first error, other than io.EOF, of the reader it
 // wraps, so that DecodeJSON can tell a failed read (or an oversized body)

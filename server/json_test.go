@@ -160,6 +160,54 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
+// TestDecodeJSONRefusesControlCharacters: a control character in any string
+// of the body, however deep, is a 400 naming the field by its JSON path;
+// PostgreSQL cannot store NUL, and both backends must answer alike.
+func TestDecodeJSONRefusesControlCharacters(t *testing.T) {
+	type line struct {
+		Description string `json:"description"`
+	}
+	type meta struct {
+		Note string `json:"note,omitempty"`
+	}
+	type order struct {
+		meta
+		Buyer *string           `json:"buyer_id"`
+		Items []line            `json:"items"`
+		Tags  map[string]string `json:"tags"`
+	}
+	tests := []struct{ body, want string }{
+		{`{"buyer_id":"U\u00001"}`, "buyer_id must not contain control characters (found U+0000)"},
+		{`{"items":[{"description":"ok"},{"description":"sword\u0000"}]}`, "items[1].description must not contain control characters (found U+0000)"},
+		{`{"items":[{"description":"two\nlines"}]}`, "items[0].description must not contain control characters (found U+000A)"},
+		{`{"note":"bell\u0007"}`, "note must not contain control characters (found U+0007)"},
+		{`{"tags":{"k":"\u009b"}}`, `tags["k"] must not contain control characters (found U+009B)`},
+		{`{"tags":{"\u0000":"v"}}`, `tags["\x00"] must not contain control characters (found U+0000)`},
+	}
+	ts := newTestServer(t, server.Config{}, func(r *mux.Router) {
+		r.HandleFunc("/decode", func(w http.ResponseWriter, r *http.Request) {
+			var v order
+			if err := server.DecodeJSON(r, &v); err != nil {
+				server.WriteError(w, r, err)
+				return
+			}
+			server.WriteJSON(w, http.StatusOK, v)
+		})
+	})
+	for _, tt := range tests {
+		resp, body := ts.do(t, http.MethodPost, "/decode", strings.NewReader(tt.body), nil)
+		e := decodeError(t, body)
+		if resp.StatusCode != http.StatusBadRequest || e.Error.Code != "invalid" || e.Error.Message != tt.want {
+			t.Errorf("DecodeJSON(%s) = %d %q, want 400 %q", tt.body, resp.StatusCode, e.Error.Message, tt.want)
+		}
+	}
+	// Text outside the control ranges passes: accents, CJK, emoji, U+00A0.
+	resp, body := ts.do(t, http.MethodPost, "/decode", strings.NewReader(`{"buyer_id":"é","items":[{"description":"검  🗡"}],"tags":{"k":"v"}}`), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("printable text = %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
 // amount is a field type whose UnmarshalJSON fails with a *paygate.Error.
 type amount struct{}
 

@@ -27,6 +27,7 @@ import (
 	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/storage/storagetest"
 )
 
 // The fuzz targets of the HTTP surface: every route that reads a JSON
@@ -50,6 +51,7 @@ var fuzzClient = &http.Client{Timeout: 20 * time.Second}
 
 // fuzzApp is the service under fuzzing and what setup made in it.
 type fuzzApp struct {
+	backend string // sqlite or postgres
 	url     string
 	db      *storage.DB
 	app     *app
@@ -64,13 +66,28 @@ type fuzzApp struct {
 	tokens        map[string]string // P-number → its checkout token
 }
 
-// startFuzzApp starts the service in sandbox mode on a new SQLite file,
+// startFuzzApps starts one fuzzed service per backend: a SQLite file and,
+// as everywhere in the tests, PostgreSQL. The targets send every input to
+// each and want the same answer from both: text that one backend stores
+// and the other refuses (NUL, say) is a bug.
+func startFuzzApps(f *testing.F) []*fuzzApp {
+	f.Helper()
+	var apps []*fuzzApp
+	for _, b := range storagetest.Backends(f) {
+		fa := startFuzzApp(f, b.DSN(f))
+		fa.backend = b.Name
+		apps = append(apps, fa)
+	}
+	return apps
+}
+
+// startFuzzApp starts the service in sandbox mode on the database dsn,
 // without its workers, and pays one order so that sales orders, balances
 // and ledger entries exist.
-func startFuzzApp(f *testing.F) *fuzzApp {
+func startFuzzApp(f *testing.F, dsn string) *fuzzApp {
 	f.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := storage.Open(ctx, filepath.Join(f.TempDir(), "paygate.db"), storage.Options{Migrations: migrations()})
+	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations()})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -407,6 +424,20 @@ func FuzzAPI(f *testing.F) {
 	add(31, 0, "", "", `{"id":"evt_1","type":"payment_intent.succeeded"}`, 0, "")
 	add(32, 0, "", "", `{"id":"wh_1","type":"PAYMENT_COMPLETED"}`, 0, "")
 
+	// Control characters in free text: PostgreSQL cannot store NUL, and the
+	// answer must be the same 400 on both backends.
+	add(0, 0, "", "", `{"buyer_id":"U1","currency":"EUR","items":[{"seller_id":"S1","amount":"1.00","description":"sword\u0000"}],"return_url":"https://shop.example/r"}`, 0, "k")
+	add(0, 0, "", "", `{"buyer_id":"U\u00001","currency":"EUR","items":[{"seller_id":"S1","amount":"1.00","description":"x"}]}`, 0, "k")
+	add(10, 1, "", "", `{"amount":"1.00","currency":"SGD","beneficiary":"Kim\u0000","bank_reference":"NL91"}`, 0, "k")
+	add(10, 1, "", "", `{"amount":"1.00","currency":"SGD","beneficiary":"Kim","bank_reference":"NL\u000091"}`, 0, "k")
+	add(8, 0, "", "", `{"amount":"1.00","currency":"SGD","reason":"x\u0000"}`, 0, "k")
+	add(4, 1, "", "", `{"user_id":"U1","reason":"broken\u0000"}`, 0, "k")
+	add(1, 200, "P1234\x005678", "", ``, 0, "")
+	add(6, 200, "U\x001", "", ``, 0, "")
+	add(23, 200, "1", "", `reason=x%00`, 0, "")
+	add(26, 200, "1", "", `amount=1.00&currency=SGD&reason=%00`, 0, "")
+	add(22, 2, "", "", `method=boleto&name=Maria%00&email=maria%40example.com&tax_id=529.982.247-24&line1=a%00&city=b&state=SP&postal_code=01310100`, 0, "")
+	add(30, 0, "", "", `key=wrong&actor=al%00ice`, 0, "")
 	add(33, 0, "", "", `amount=1050&currency=eur&payment_method_types[0]=ideal&confirm=true&metadata[payment_order]=P12345678`, 0, "")
 	add(33, 0, "", "", `amount=-1&currency=eur&payment_method_types[0]=ideal`, 0, "")
 	add(33, 0, "", "", `a[1][2][3][4][5][6][7][8]=x`, 3, "")
@@ -419,128 +450,151 @@ func FuzzAPI(f *testing.F) {
 	add(37, 1, "", "date=%ff&payouts=-1", ``, 0, "")
 	add(38, 200, "payment_nope", "", `phone=01012345678`, 0, "")
 
-	fa := startFuzzApp(f)
+	apps := startFuzzApps(f)
 	f.Fuzz(func(t *testing.T, routeIndex, arg uint8, pathArg, query string, body []byte, role uint8, idemKey string) {
-		rt := apiRoutes[int(routeIndex)%len(apiRoutes)]
-		p := pick(fa.paymentOrders, arg, pathArg)
-		path := strings.NewReplacer(
-			"{P}", url.PathEscape(p),
-			"{K}", url.PathEscape(pick(fa.salesOrders, arg, pathArg)),
-			"{U}", url.PathEscape(pick(fa.users, arg, pathArg)),
-			"{ID}", url.PathEscape(pick([]string{"1", "2"}, arg, pathArg)),
-			"{A}", salesOrderActions[int(arg)%len(salesOrderActions)],
-			"{PROV}", pick([]string{"stripe", "rapyd"}, arg, pathArg),
-		).Replace(rt.path)
-		if strings.HasPrefix(rt.path, "/checkout/") && !strings.Contains(query, "t=") {
-			query += "&t=" + url.QueryEscape(fa.tokens[p])
+		statuses := make([]int, len(apps))
+		for i, fa := range apps {
+			statuses[i] = fa.apiCase(t, routeIndex, arg, pathArg, query, body, role, idemKey)
 		}
-		if query != "" {
-			path += "?" + query
-		}
-		req, err := http.NewRequest(rt.method, fa.url+path, strings.NewReader(string(body)))
-		if err != nil {
-			return // not a request a client can send
-		}
-		key := map[string]string{"m": testAPIKey, "f": testFinanceKey}[rt.role]
-		switch role % 8 {
-		case 1:
-			key = map[string]string{"m": testFinanceKey, "f": testAPIKey}[rt.role]
-		case 2:
-			key = ""
-		case 3:
-			key = testAPIKey + "x"
-		}
-		if rt.role == "sim" {
-			key = ""
-			switch {
-			case role%8 == 2:
-			case strings.HasPrefix(rt.path, "/sandbox/stripe/"):
-				key = fuzzStripeSecretKey
-				if role%8 == 3 {
-					key += "x"
-				}
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			default:
-				ts := time.Now().Unix()
-				secret := fuzzRapydSecretKey
-				if role%8 == 3 {
-					secret += "x"
-				}
-				req.Header.Set("access_key", fuzzRapydAccessKey)
-				req.Header.Set("salt", "fuzzsalt1234")
-				req.Header.Set("timestamp", fmt.Sprint(ts))
-				signed := body
-				if string(body) == "{}" {
-					signed = nil // Rapyd signs an empty object as the empty string
-				}
-				req.Header.Set("signature", rapyd.Signature(rt.method, strings.TrimPrefix(req.URL.RequestURI(), "/sandbox/rapyd"), "fuzzsalt1234", ts, fuzzRapydAccessKey, secret, signed))
-			}
-		}
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		if idemKey != "" {
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("%d.%s", fa.key.Add(1), idemKey))
-		} else if rt.method == http.MethodPost && role%8 != 4 {
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("fuzz-%d", fa.key.Add(1)))
-		}
-		client := fuzzClient
-		if rt.form {
-			client = fa.browser
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Origin", fa.url)
-			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("csrf") == "" && role%8 != 5 {
-				// The form's own csrf field, unless the fuzzer forges one or sends none.
-				csrf := fa.financeCSRF
-				if strings.HasPrefix(rt.path, "/checkout/") {
-					csrf = fa.checkoutCSRF[p]
-				}
-				form.Set("csrf", csrf)
-				if strings.HasPrefix(rt.path, "/checkout/") && form.Get("t") == "" {
-					form.Set("t", fa.tokens[p])
-				}
-				req.Body = io.NopCloser(strings.NewReader(form.Encode()))
-				req.ContentLength = int64(len(form.Encode()))
-			}
-		} else if len(body) > 0 && req.Header.Get("Content-Type") == "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-
-		before := fa.fingerprint(t)
-		resp, err := client.Do(req)
-		if err != nil {
-			if strings.Contains(err.Error(), "invalid header field value") || strings.Contains(err.Error(), "invalid URL") {
-				return
-			}
-			t.Fatalf("%s %s: %v", rt.method, path, err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if rt.path == "/sandbox/faults/{PROV}" && resp.StatusCode < 300 {
-			// Undo the faults, so that later requests meet a working simulator.
-			fa.quietSimulators(t)
-		}
-		if resp.StatusCode >= 500 {
-			t.Fatalf("%s %s (key %q) body %q = %d %s, want below 500", rt.method, path, key, body, resp.StatusCode, raw)
-		}
-		if resp.StatusCode < 400 {
-			return
-		}
-		if changed := before.changed(fa.fingerprint(t)); len(changed) > 0 {
-			t.Fatalf("%s %s (key %q) body %q = %d %s, but tables %v changed", rt.method, path, key, body, resp.StatusCode, raw, changed)
-		}
-		// An answer without X-Request-Id is net/http's own to a request it
-		// could not parse (a space in the query): it never reached paygate.
-		reached := resp.Header.Get(server.HeaderRequestID) != ""
-		if reached && (strings.HasPrefix(rt.path, "/v1/") || strings.HasPrefix(rt.path, "/webhooks/") || strings.HasPrefix(rt.path, "/sandbox/faults/")) {
-			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" || len(e.Error.Message) > fuzzMaxMessage {
-				t.Fatalf("%s %s = %d %s, want a JSON error with a code and a message of at most %d bytes", rt.method, path, resp.StatusCode, raw, fuzzMaxMessage)
-			}
-		}
+		sameAnswer(t, apps, statuses, fmt.Sprintf("route %d arg %d path %q query %q body %q role %d", routeIndex, arg, pathArg, query, body, role))
 	})
+}
+
+// sameAnswer fails t when the backends answered one input with different
+// statuses.
+func sameAnswer(t *testing.T, apps []*fuzzApp, statuses []int, input string) {
+	t.Helper()
+	for i := range apps[1:] {
+		if statuses[i+1] != statuses[0] {
+			t.Fatalf("%s: %s answered %d, %s answered %d; want the same answer", input, apps[0].backend, statuses[0], apps[i+1].backend, statuses[i+1])
+		}
+	}
+}
+
+// apiCase sends one FuzzAPI input to fa, checks the answer and returns its
+// status (0 for an input no client can send).
+func (fa *fuzzApp) apiCase(t *testing.T, routeIndex, arg uint8, pathArg, query string, body []byte, role uint8, idemKey string) int {
+
+	rt := apiRoutes[int(routeIndex)%len(apiRoutes)]
+	p := pick(fa.paymentOrders, arg, pathArg)
+	path := strings.NewReplacer(
+		"{P}", url.PathEscape(p),
+		"{K}", url.PathEscape(pick(fa.salesOrders, arg, pathArg)),
+		"{U}", url.PathEscape(pick(fa.users, arg, pathArg)),
+		"{ID}", url.PathEscape(pick([]string{"1", "2"}, arg, pathArg)),
+		"{A}", salesOrderActions[int(arg)%len(salesOrderActions)],
+		"{PROV}", pick([]string{"stripe", "rapyd"}, arg, pathArg),
+	).Replace(rt.path)
+	if strings.HasPrefix(rt.path, "/checkout/") && !strings.Contains(query, "t=") {
+		query += "&t=" + url.QueryEscape(fa.tokens[p])
+	}
+	if query != "" {
+		path += "?" + query
+	}
+	req, err := http.NewRequest(rt.method, fa.url+path, strings.NewReader(string(body)))
+	if err != nil {
+		return 0 // not a request a client can send
+	}
+	key := map[string]string{"m": testAPIKey, "f": testFinanceKey}[rt.role]
+	switch role % 8 {
+	case 1:
+		key = map[string]string{"m": testFinanceKey, "f": testAPIKey}[rt.role]
+	case 2:
+		key = ""
+	case 3:
+		key = testAPIKey + "x"
+	}
+	if rt.role == "sim" {
+		key = ""
+		switch {
+		case role%8 == 2:
+		case strings.HasPrefix(rt.path, "/sandbox/stripe/"):
+			key = fuzzStripeSecretKey
+			if role%8 == 3 {
+				key += "x"
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		default:
+			ts := time.Now().Unix()
+			secret := fuzzRapydSecretKey
+			if role%8 == 3 {
+				secret += "x"
+			}
+			req.Header.Set("access_key", fuzzRapydAccessKey)
+			req.Header.Set("salt", "fuzzsalt1234")
+			req.Header.Set("timestamp", fmt.Sprint(ts))
+			signed := body
+			if string(body) == "{}" {
+				signed = nil // Rapyd signs an empty object as the empty string
+			}
+			req.Header.Set("signature", rapyd.Signature(rt.method, strings.TrimPrefix(req.URL.RequestURI(), "/sandbox/rapyd"), "fuzzsalt1234", ts, fuzzRapydAccessKey, secret, signed))
+		}
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("%d.%s", fa.key.Add(1), idemKey))
+	} else if rt.method == http.MethodPost && role%8 != 4 {
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("fuzz-%d", fa.key.Add(1)))
+	}
+	client := fuzzClient
+	if rt.form {
+		client = fa.browser
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", fa.url)
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("csrf") == "" && role%8 != 5 {
+			// The form's own csrf field, unless the fuzzer forges one or sends none.
+			csrf := fa.financeCSRF
+			if strings.HasPrefix(rt.path, "/checkout/") {
+				csrf = fa.checkoutCSRF[p]
+			}
+			form.Set("csrf", csrf)
+			if strings.HasPrefix(rt.path, "/checkout/") && form.Get("t") == "" {
+				form.Set("t", fa.tokens[p])
+			}
+			req.Body = io.NopCloser(strings.NewReader(form.Encode()))
+			req.ContentLength = int64(len(form.Encode()))
+		}
+	} else if len(body) > 0 && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	before := fa.fingerprint(t)
+	resp, err := client.Do(req)
+	if err != nil {
+		if strings.Contains(err.Error(), "invalid header field value") || strings.Contains(err.Error(), "invalid URL") {
+			return 0
+		}
+		t.Fatalf("%s %s: %v", rt.method, path, err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if rt.path == "/sandbox/faults/{PROV}" && resp.StatusCode < 300 {
+		// Undo the faults, so that later requests meet a working simulator.
+		fa.quietSimulators(t)
+	}
+	if resp.StatusCode >= 500 {
+		t.Fatalf("%s %s (key %q) body %q = %d %s, want below 500", rt.method, path, key, body, resp.StatusCode, raw)
+	}
+	if resp.StatusCode < 400 {
+		return resp.StatusCode
+	}
+	if changed := before.changed(fa.fingerprint(t)); len(changed) > 0 {
+		t.Fatalf("%s %s (key %q) body %q = %d %s, but tables %v changed", rt.method, path, key, body, resp.StatusCode, raw, changed)
+	}
+	// An answer without X-Request-Id is net/http's own to a request it
+	// could not parse (a space in the query): it never reached paygate.
+	reached := resp.Header.Get(server.HeaderRequestID) != ""
+	if reached && (strings.HasPrefix(rt.path, "/v1/") || strings.HasPrefix(rt.path, "/webhooks/") || strings.HasPrefix(rt.path, "/sandbox/faults/")) {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" || len(e.Error.Message) > fuzzMaxMessage {
+			t.Fatalf("%s %s = %d %s, want a JSON error with a code and a message of at most %d bytes", rt.method, path, resp.StatusCode, raw, fuzzMaxMessage)
+		}
+	}
+	return resp.StatusCode
 }
 
 // FuzzWebhook posts any body to /webhooks/stripe or /webhooks/rapyd, signed
@@ -578,70 +632,81 @@ func FuzzWebhook(f *testing.F) {
 	f.Add(true, []byte(``), true, false, int64(0), "")
 	f.Add(false, []byte(`{}`), false, false, int64(0), "t=,v1=")
 
-	fa := startFuzzApp(f)
+	apps := startFuzzApps(f)
 	f.Fuzz(func(t *testing.T, rapydHook bool, body []byte, sign, tamper bool, skew int64, header string) {
 		skew %= 1000
-		now := time.Now()
-		req, _ := http.NewRequest(http.MethodPost, fa.url+"/webhooks/stripe", strings.NewReader(string(body)))
-		signedBody := body
-		if tamper && len(body) > 0 {
-			signedBody = append([]byte(nil), body...)
-			signedBody[len(body)/2] ^= 0x20
+		statuses := make([]int, len(apps))
+		for i, fa := range apps {
+			statuses[i] = fa.webhookCase(t, rapydHook, body, sign, tamper, skew, header)
 		}
-		if rapydHook {
-			req.URL.Path = "/webhooks/rapyd"
-			req.Header.Set("Content-Type", "application/json")
-			if sign {
-				ts := now.Unix() + skew
-				req.Header.Set("salt", "fuzzsalt1234")
-				req.Header.Set("timestamp", fmt.Sprint(ts))
-				req.Header.Set("signature", rapyd.WebhookSignature(fa.url+"/webhooks/rapyd", "fuzzsalt1234", ts, fuzzRapydAccessKey, fuzzRapydSecretKey, signedBody))
-			} else {
-				req.Header.Set("salt", header)
-				req.Header.Set("timestamp", fmt.Sprint(now.Unix()))
-				req.Header.Set("signature", header)
-			}
-		} else {
-			if sign {
-				req.Header.Set("Stripe-Signature", webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
-					Payload: signedBody, Secret: fuzzStripeWebhookSecret, Timestamp: now.Add(time.Duration(skew) * time.Second)}).Header)
-			} else {
-				req.Header.Set("Stripe-Signature", header)
-			}
-		}
-		before := fa.fingerprint(t)
-		var inboxBefore int
-		fa.count(t, &inboxBefore)
-		resp, err := fuzzClient.Do(req)
-		if err != nil {
-			if strings.Contains(err.Error(), "invalid header field value") {
-				return
-			}
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode >= 500:
-			t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want below 500", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
-		case resp.StatusCode < 300 && (!sign || tamper && len(body) > 0 || skew > 310 || skew < -310):
-			t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want it refused", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
-		case resp.StatusCode >= 400:
-			if changed := before.changed(fa.fingerprint(t)); len(changed) > 0 {
-				t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, but tables %v changed", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw, changed)
-			}
-			return
-		}
-		var res struct{ Received, Duplicates int }
-		if err := json.Unmarshal(raw, &res); err != nil || res.Received+res.Duplicates == 0 {
-			t.Fatalf("%s %q = %d %s, want a count of received and duplicate events", req.URL.Path, body, resp.StatusCode, raw)
-		}
-		var inboxAfter int
-		fa.count(t, &inboxAfter)
-		if inboxAfter != inboxBefore+res.Received {
-			t.Fatalf("%s %q = %d %s, but the inbox went from %d to %d events", req.URL.Path, body, resp.StatusCode, raw, inboxBefore, inboxAfter)
-		}
+		sameAnswer(t, apps, statuses, fmt.Sprintf("rapyd %v body %q signed %v tampered %v skew %d", rapydHook, body, sign, tamper, skew))
 	})
+}
+
+// webhookCase posts one FuzzWebhook input to fa, checks the answer and
+// returns its status (0 for a request no client can send).
+func (fa *fuzzApp) webhookCase(t *testing.T, rapydHook bool, body []byte, sign, tamper bool, skew int64, header string) int {
+	now := time.Now()
+	req, _ := http.NewRequest(http.MethodPost, fa.url+"/webhooks/stripe", strings.NewReader(string(body)))
+	signedBody := body
+	if tamper && len(body) > 0 {
+		signedBody = append([]byte(nil), body...)
+		signedBody[len(body)/2] ^= 0x20
+	}
+	if rapydHook {
+		req.URL.Path = "/webhooks/rapyd"
+		req.Header.Set("Content-Type", "application/json")
+		if sign {
+			ts := now.Unix() + skew
+			req.Header.Set("salt", "fuzzsalt1234")
+			req.Header.Set("timestamp", fmt.Sprint(ts))
+			req.Header.Set("signature", rapyd.WebhookSignature(fa.url+"/webhooks/rapyd", "fuzzsalt1234", ts, fuzzRapydAccessKey, fuzzRapydSecretKey, signedBody))
+		} else {
+			req.Header.Set("salt", header)
+			req.Header.Set("timestamp", fmt.Sprint(now.Unix()))
+			req.Header.Set("signature", header)
+		}
+	} else {
+		if sign {
+			req.Header.Set("Stripe-Signature", webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{
+				Payload: signedBody, Secret: fuzzStripeWebhookSecret, Timestamp: now.Add(time.Duration(skew) * time.Second)}).Header)
+		} else {
+			req.Header.Set("Stripe-Signature", header)
+		}
+	}
+	before := fa.fingerprint(t)
+	var inboxBefore int
+	fa.count(t, &inboxBefore)
+	resp, err := fuzzClient.Do(req)
+	if err != nil {
+		if strings.Contains(err.Error(), "invalid header field value") {
+			return 0
+		}
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 500:
+		t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want below 500", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
+	case resp.StatusCode < 300 && (!sign || tamper && len(body) > 0 || skew > 310 || skew < -310):
+		t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, want it refused", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw)
+	case resp.StatusCode >= 400:
+		if changed := before.changed(fa.fingerprint(t)); len(changed) > 0 {
+			t.Fatalf("%s (signed %v, tampered %v, skew %d s) %q = %d %s, but tables %v changed", req.URL.Path, sign, tamper, skew, body, resp.StatusCode, raw, changed)
+		}
+		return resp.StatusCode
+	}
+	var res struct{ Received, Duplicates int }
+	if err := json.Unmarshal(raw, &res); err != nil || res.Received+res.Duplicates == 0 {
+		t.Fatalf("%s %q = %d %s, want a count of received and duplicate events", req.URL.Path, body, resp.StatusCode, raw)
+	}
+	var inboxAfter int
+	fa.count(t, &inboxAfter)
+	if inboxAfter != inboxBefore+res.Received {
+		t.Fatalf("%s %q = %d %s, but the inbox went from %d to %d events", req.URL.Path, body, resp.StatusCode, raw, inboxBefore, inboxAfter)
+	}
+	return resp.StatusCode
 }
 
 // count reads how many events the webhook inbox holds.
