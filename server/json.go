@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/paygate/paygate"
