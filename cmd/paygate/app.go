@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/financeui"
 	"github.com/paygate/paygate/idempotency"
@@ -97,6 +98,7 @@ type app struct {
 	now       func() time.Time     // the database clock
 	sandbox   *sandbox.Sandbox     // nil in live mode
 	apiKeys   *apikey.Store
+	events    *events.Store // the events API and, later, delivery
 	// reportKeys logs a failure to record keys' last use.
 	reportKeys func(error)
 	closers    []func()
@@ -278,6 +280,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
+	a.events = &events.Store{DB: db}
+	(&events.API{Store: a.events, Keys: keys}).Routes(r)
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)
