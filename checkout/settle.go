@@ -73,15 +73,30 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		if att.Status != AttemptSucceeded {
 			return OutcomeDeferred, nil
 		}
-		// One of paygate's refunds to source: confirmed, or failed and the
-		// buyer's balance given back.
-		if ok, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, ev); ok || err != nil {
-			return OutcomeUpdated, err
+		if ev.Type != providers.EventDisputed {
+			// One of paygate's refunds to source: confirmed, or failed and
+			// the buyer's balance given back; or an event that names one but
+			// comes from another provider, or is about another payment or
+			// amount: an item for finance, and nothing changed.
+			res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
+				Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+			}, ev)
+			switch {
+			case err != nil:
+				return "", err
+			case res == finance.RefundEventApplied:
+				return OutcomeUpdated, nil
+			case res == finance.RefundEventMismatch:
+				s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
+					Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
+				return OutcomeForFinance, nil
+			}
 		}
 		// Stripe's charge.refunded names no refund of ours but sums every
 		// refund of the payment: when paygate's own refunds explain it, it
-		// is not news.
-		if ev.Type == providers.EventRefunded {
+		// is not news. An event about one refund that is not paygate's is
+		// news whatever its size.
+		if ev.Type == providers.EventRefunded && ev.RefundedTotal {
 			explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
 			if err != nil || explained {
 				return OutcomeUnchanged, err
