@@ -145,16 +145,32 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// The sandbox's static API keys, published in the README: live mode
+// refuses them, as keys and as hashes.
+const (
+	sandboxMarketplaceKey = "sandbox-marketplace-key"
+	sandboxFinanceKey     = "sandbox-finance-key"
+)
+
 // resolve fills the defaults of the mode, checks what live mode needs, and
-// replaces the static API keys by their hashes. It may be called again.
+// replaces the static API keys by their hashes. It may be called again. An
+// empty mode is sandbox, unless a provider's credentials are set: then the
+// mode must be chosen (a real key must not start the sandbox, with its
+// published keys, by mistake).
 func (c *appConfig) resolve() error {
+	if c.mode == "" {
+		if name := c.providerSecretSet(); name != "" {
+			return fmt.Errorf("%s is set but PAYGATE_MODE is not: set PAYGATE_MODE=live to use the real providers, or PAYGATE_MODE=sandbox to run the built-in simulators with these keys", name)
+		}
+		c.mode = modeSandbox
+	}
 	switch c.mode {
 	case modeSandbox:
 		if c.apiKey == "" && c.apiKeySHA256 == nil {
-			c.apiKey = "sandbox-marketplace-key"
+			c.apiKey = sandboxMarketplaceKey
 		}
 		if c.financeKey == "" && c.financeKeySHA256 == nil {
-			c.financeKey = "sandbox-finance-key"
+			c.financeKey = sandboxFinanceKey
 		}
 		if c.returnHosts == "" {
 			c.returnHosts = "localhost,127.0.0.1"
@@ -180,6 +196,9 @@ func (c *appConfig) resolve() error {
 		}
 		if (c.rapydAccessKey == "") != (c.rapydSecretKey == "") {
 			return fmt.Errorf("live mode needs both RAPYD_ACCESS_KEY and RAPYD_SECRET_KEY, or neither")
+		}
+		if err := c.checkLive(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown mode %q: sandbox or live", c.mode)
@@ -212,6 +231,9 @@ func splitList(s string) []string {
 func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server, issued *apikey.Store, publicURL string, log zerolog.Logger) (*app, error) {
 	if err := c.resolve(); err != nil {
 		return nil, err
+	}
+	for _, name := range c.plainHTTPURLs() {
+		log.Warn().Str("setting", name).Msg("provider API over plain http on a loopback address: live mode allows it for a local proxy or mock only")
 	}
 	a := &app{apiKeys: issued}
 	a.reportKeys = func(err error) { log.Warn().Err(err).Msg("record API keys' last use") }

@@ -57,8 +57,8 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 	// Parsing a report calls no provider: the clients need only their
 	// configuration (sandbox mode makes placeholder keys).
-	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox)}
-	if err := ac.readSecrets(getenv); err != nil {
+	ac := appConfig{mode: getenv("PAYGATE_MODE")}
+	if err := ac.readEnv(getenv); err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
