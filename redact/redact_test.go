@@ -108,3 +108,33 @@ func TestJSON(t *testing.T) {
 		t.Errorf("JSON(text) = %q", got)
 	}
 }
+
+func TestDSN(t *testing.T) {
+	tests := []struct {
+		dsn, want string
+		secrets   []string
+	}{
+		{"paygate.db", "paygate.db", nil},
+		{"/var/lib/paygate/p.db", "/var/lib/paygate/p.db", nil},
+		{"postgres://paygate@db:5432/pg?sslmode=disable", "postgres://paygate@db:5432/pg?sslmode=disable", nil},
+		{"postgres://paygate:hunter2secret@db/pg", "postgres://paygate:REDACTED@db/pg", []string{"hunter2secret"}},
+		{"postgres://paygate@db/pg?password=hunter3secret&sslmode=require", "postgres://paygate@db/pg?password=REDACTED&sslmode=require", []string{"hunter3secret"}},
+		{"postgresql://db/pg?PassWord=a%26b&sslpassword=keypass", "postgresql://db/pg?PassWord=REDACTED&sslpassword=REDACTED", []string{"a&b", "keypass"}},
+		{"postgres://u:p@[bad/x?password=zz", "(unparsable URL)", nil},
+	}
+	for _, tt := range tests {
+		if got := DSN(tt.dsn); got != tt.want {
+			t.Errorf("DSN(%q) = %q, want %q", tt.dsn, got, tt.want)
+		}
+		got := DSNSecrets(tt.dsn)
+		for _, s := range tt.secrets {
+			found := false
+			for _, g := range got {
+				found = found || g == s
+			}
+			if !found {
+				t.Errorf("DSNSecrets(%q) = %q, want %q among them", tt.dsn, got, s)
+			}
+		}
+	}
+}

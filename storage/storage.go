@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/redact"
 )
 
 // Dialect names the SQL backend.
@@ -172,20 +172,12 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	if err := p.PingContext(ctx); err != nil {
 		p.Close()
-		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact(dsn), err)
+		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact.DSN(dsn), err)
 	}
 	db.write, db.read = p, p
 	return nil
 }
 
-// redact drops the password from a URL for messages.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
 
 // Dialect returns the backend.
 func (db *DB) Dialect() Dialect { return db.dialect }

@@ -66,7 +66,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
-	log := maskedLogger(stderr, ac.secretValues()...).Level(zerolog.WarnLevel)
+	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
 	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)

@@ -36,7 +36,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
-	stderr = redact.NewWriter(stderr, redact.New(ac.secretValues()...))
+	stderr = redact.NewWriter(stderr, redact.New(append(ac.secretValues(), c.dbSecrets()...)...))
 	var err error
 	if ac.webhookLease, err = webhookLease(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")

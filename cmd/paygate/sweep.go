@@ -105,7 +105,7 @@ func sweep(ctx context.Context, args []string, getenv func(string) string, stdou
 		return exitError
 	}
 	defer db.Close()
-	log := maskedLogger(stderr)
+	log := maskedLogger(stderr, c.dbSecrets()...)
 	l := ledger.New(db)
 	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
 	if err != nil {
