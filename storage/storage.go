@@ -178,7 +178,6 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	return nil
 }
 
-
 // Dialect returns the backend.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
