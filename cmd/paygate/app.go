@@ -241,9 +241,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 
-	stripeURL, rapydURL := c.stripeAPIURL, c.rapydAPIURL
 	if c.mode == modeSandbox {
-		stripeURL, rapydURL = publicURL+"/sandbox/stripe", publicURL+"/sandbox/rapyd"
+		stripeURL, rapydURL := c.providerURLs(publicURL)
 		ss := stripesim.New(stripesim.Config{
 			BaseURL: stripeURL, APIKey: c.stripeSecretKey, WebhookURL: publicURL + "/webhooks/stripe",
 			WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
@@ -256,7 +255,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		a.stripeSim, a.rapydSim = ss, rs
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
-	clients, err := providerClients(c, stripeURL, rapydURL, publicURL, log)
+	clients, err := providerClients(c, publicURL, log)
 	if err != nil {
 		return nil, err
 	}
@@ -334,8 +333,21 @@ type rapydSim struct{ *rapydsim.Simulator }
 
 func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }
 
-// providerClients makes the clients of the providers that have credentials.
-func providerClients(c appConfig, stripeURL, rapydURL, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+// providerURLs returns the base URLs of the providers' APIs: in sandbox
+// mode the simulators served at publicURL, in live mode the configured ones
+// ("" = the provider's own).
+func (c *appConfig) providerURLs(publicURL string) (stripeURL, rapydURL string) {
+	if c.mode == modeSandbox {
+		return publicURL + "/sandbox/stripe", publicURL + "/sandbox/rapyd"
+	}
+	return c.stripeAPIURL, c.rapydAPIURL
+}
+
+// providerClients makes the clients of the providers that have credentials
+// (resolved c), at their providerURLs; serve and the commands that run
+// beside it (sweep, recon) share it.
+func providerClients(c appConfig, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+	stripeURL, rapydURL := c.providerURLs(publicURL)
 	provs := map[string]providers.Provider{}
 	if c.stripeSecretKey != "" {
 		sc, err := stripe.New(stripe.Config{

@@ -146,3 +146,26 @@ func (c *appConfig) readEnv(getenv func(string) string) error {
 	c.returnHosts, c.stripeAPIURL, c.rapydAPIURL = getenv("PAYGATE_RETURN_HOSTS"), getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL")
 	return c.readSecrets(getenv)
 }
+
+// besideConfig reads the configuration of a command that runs beside a
+// serving process and calls the providers as it does (sweep, recon): the
+// mode (PAYGATE_MODE), the provider URLs and secrets, resolved by serve's
+// rules, and the public URL the serving process is reached at
+// (PAYGATE_PUBLIC_URL, default http:// and PAYGATE_ADDR or serve's default
+// address), under which the sandbox's simulators are. The sandbox's
+// simulators take only the serving process's provider keys: without them in
+// the environment (keys generated per process) the calls are refused.
+func besideConfig(getenv func(string) string) (appConfig, string, error) {
+	c := appConfig{mode: getenv("PAYGATE_MODE")}
+	if err := c.readEnv(getenv); err != nil {
+		return c, "", err
+	}
+	if err := c.resolve(); err != nil {
+		return c, "", err
+	}
+	publicURL := strings.TrimSuffix(getenv("PAYGATE_PUBLIC_URL"), "/")
+	if publicURL == "" {
+		publicURL = "http://" + envOr(getenv, "PAYGATE_ADDR", server.DefaultAddr)
+	}
+	return c, publicURL, nil
+}

@@ -57,17 +57,13 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 	// Parsing a report calls no provider: the clients need only their
 	// configuration (sandbox mode makes placeholder keys).
-	ac := appConfig{mode: getenv("PAYGATE_MODE")}
-	if err := ac.readEnv(getenv); err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	if err := ac.resolve(); err != nil {
+	ac, publicURL, err := besideConfig(getenv)
+	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
 	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
-	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
+	provs, err := providerClients(ac, publicURL, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
