@@ -27,6 +27,9 @@ func TestString(t *testing.T) {
 		// Keys, secrets, tokens.
 		{"key pgk_0123456789abcdef_" + strings.Repeat("ab", 32), "key pgk_0123456789abcdef_REDACTED"},
 		{"stripe sk_test_51Habcdefghijklmn and whsec_abcdefghijklmnop", "stripe sk_test_REDACTED and whsec_REDACTED"},
+		{`"client_secret":"pi_3NxYz12345678901234_secret_AbCdEfGhIjKlMnOpQrStUvWxY"`, `"client_secret":"pi_3NxYz12345678901234_secret_REDACTED"`},
+		{"r?payment_intent=pi_1&payment_intent_client_secret=pi_1_secret_0123456789abcdef&redirect_status=succeeded", "r?payment_intent=pi_1&payment_intent_client_secret=pi_1_secret_REDACTED&redirect_status=succeeded"},
+		{"seti_1Abc_secret_zyxwvutsrqponm src_1Xy_secret_abcdefghij1234", "seti_1Abc_secret_REDACTED src_1Xy_secret_REDACTED"},
 		{`GET /checkout/P12345678?t=abc.DEF-123_x&lang=pt HTTP/1.1`, `GET /checkout/P12345678?t=REDACTED&lang=pt HTTP/1.1`},
 		{`"url":"http://h/checkout/P12345678?x=1\u0026t=abc"`, `"url":"http://h/checkout/P12345678?x=1\u0026t=REDACTED"`},
 	}
