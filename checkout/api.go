@@ -79,6 +79,7 @@ type attemptJSON struct {
 	Currency      paygate.Currency `json:"currency"`
 	NextAction    nextActionJSON   `json:"next_action"`
 	FailureReason string           `json:"failure_reason,omitempty"`
+	ReplacedBy    string           `json:"replaced_by,omitempty"`
 	CreatedAt     time.Time        `json:"created_at"`
 }
 
@@ -148,7 +149,7 @@ func attemptJSONOf(a Attempt) attemptJSON {
 	return attemptJSON{
 		ID: a.ID, Method: a.Method, Status: a.Status, Provider: a.Provider, ProviderRef: a.ProviderRef,
 		Amount: a.Amount.Amount(), Currency: a.Amount.Currency, NextAction: na, FailureReason: a.FailureReason,
-		CreatedAt: a.CreatedAt,
+		ReplacedBy: a.ReplacedBy, CreatedAt: a.CreatedAt,
 	}
 }
 

@@ -147,6 +147,7 @@ type itemJSON struct {
 	PaymentOrder string           `json:"payment_order,omitempty"`
 	Attempt      string           `json:"attempt,omitempty"`
 	Provider     string           `json:"provider,omitempty"`
+	PaymentRef   string           `json:"payment_ref,omitempty"`
 	Amount       string           `json:"amount"`
 	Currency     paygate.Currency `json:"currency"`
 	Description  string           `json:"description"`
@@ -203,7 +204,7 @@ func (a *API) handleItems(w http.ResponseWriter, r *http.Request) {
 	}{Items: []itemJSON{}}
 	for _, it := range items {
 		out.Items = append(out.Items, itemJSON{ID: it.ID, Kind: it.Kind, Reference: it.Reference, PaymentOrder: it.PaymentOrder,
-			Attempt: it.Attempt, Provider: it.Provider, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
+			Attempt: it.Attempt, Provider: it.Provider, PaymentRef: it.PaymentRef, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
 			Description: it.Description, Status: it.Status, CreatedAt: it.CreatedAt})
 	}
 	if len(items) == limit {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -40,16 +39,12 @@ type itemView struct {
 	// Disputed are the item's payment order's sales orders in dispute,
 	// each with a Resolve form.
 	Disputed []orders.SalesOrder
-	// PaymentRef is an unknown payment's provider reference, for "Settle
-	// from provider"; "" when the item names none.
-	PaymentRef string
+	// SettleRef is an unknown payment's provider reference (the item's
+	// payment_ref column), for "Settle from provider"; "" for other items.
+	SettleRef string
 	// Refundable: a late payment, credited to the buyer's balance.
 	Refundable bool
 }
-
-// unknownRef finds the payment reference in an unknown payment's
-// description (checkout.ApplyEvent writes `for payment "pi_…"`).
-var unknownRef = regexp.MustCompile(`for payment "([^"]+)"`)
 
 func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
 	msg := ""
@@ -83,7 +78,7 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		trails := map[string][]finance.AuditEntry{}
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
-			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", PaymentRef: paymentRef(it)}
+			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", SettleRef: settleRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
 				if !ok {
@@ -110,16 +105,13 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 	return out, err
 }
 
-// paymentRef returns the provider payment an unknown payment's item names,
-// or "" for any other item.
-func paymentRef(it finance.Item) string {
+// settleRef returns the provider payment an unknown payment's item is
+// about, which "Settle from provider" polls, or "" for any other item.
+func settleRef(it finance.Item) string {
 	if it.Kind != finance.UnknownPayment || it.Provider == "" {
 		return ""
 	}
-	if m := unknownRef.FindStringSubmatch(it.Description); m != nil {
-		return m[1]
-	}
-	return ""
+	return it.PaymentRef
 }
 
 // itemAction does one action on an open item with the posted form and
@@ -254,7 +246,7 @@ func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Value
 // item closes when its payment order is paid. The form's payment_ref must
 // be the item's own: an item is never closed on another payment's status.
 func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (string, error) {
-	ref := paymentRef(it)
+	ref := settleRef(it)
 	if ref == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d names no provider payment to settle", it.ID)
 	}

@@ -51,7 +51,7 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 				ref = rep.Provider + ":" + string(l.Status) + ":" + l.PaymentRef
 			}
 			err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.UnmatchedLine, Reference: ref, PaymentOrder: l.PaymentOrder,
-				Attempt: l.Attempt, Provider: rep.Provider, Amount: l.Gross,
+				Attempt: l.Attempt, Provider: rep.Provider, PaymentRef: l.PaymentRef, Amount: l.Gross,
 				Description: fmt.Sprintf("%s line %d (%s %s): %s — %s", rep.Provider, l.Line, l.Category, l.PaymentRef, l.Status, l.Detail)})
 			if err != nil {
 				return err

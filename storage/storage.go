@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/redact"
 )
 
 // Dialect names the SQL backend.
@@ -152,7 +152,7 @@ func (db *DB) requireSchema(ctx context.Context, dsn string) error {
 	if n == 0 {
 		name := dsn
 		if db.dialect == Postgres {
-			name = redact(dsn)
+			name = redact.DSN(dsn)
 		}
 		return &MissingError{Name: name}
 	}
@@ -221,19 +221,10 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	if err := p.PingContext(ctx); err != nil {
 		p.Close()
-		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact(dsn), err)
+		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact.DSN(dsn), err)
 	}
 	db.write, db.read = p, p
 	return nil
-}
-
-// redact drops the password from a URL for messages.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // Dialect returns the backend.

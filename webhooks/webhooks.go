@@ -167,9 +167,10 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 		}
 	}
 	// The inbox keeps the provider's document for finance and audits, but
-	// not the payer's data in it (billing details, the boleto's CPF/CNPJ):
-	// those are masked, so the stored body is not the signed one byte for
-	// byte; the signature was checked before, and Verification says how.
+	// not the payer's data in it (billing details, the boleto's CPF/CNPJ)
+	// nor Stripe's client_secret: those are masked, so the stored body is not
+	// the signed one byte for byte; the signature was checked before, and
+	// Verification says how. Replay applies the stored event, not the body.
 	body = redact.JSON(body)
 	res, err := in.store(ctx, provider, body, events, true)
 	if err == nil {

@@ -147,16 +147,32 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// The sandbox's static API keys, published in the README: live mode
+// refuses them, as keys and as hashes.
+const (
+	sandboxMarketplaceKey = "sandbox-marketplace-key"
+	sandboxFinanceKey     = "sandbox-finance-key"
+)
+
 // resolve fills the defaults of the mode, checks what live mode needs, and
-// replaces the static API keys by their hashes. It may be called again.
+// replaces the static API keys by their hashes. It may be called again. An
+// empty mode is sandbox, unless a provider's credentials are set: then the
+// mode must be chosen (a real key must not start the sandbox, with its
+// published keys, by mistake).
 func (c *appConfig) resolve() error {
+	if c.mode == "" {
+		if name := c.providerSecretSet(); name != "" {
+			return fmt.Errorf("%s is set but PAYGATE_MODE is not: set PAYGATE_MODE=live to use the real providers, or PAYGATE_MODE=sandbox to run the built-in simulators with these keys", name)
+		}
+		c.mode = modeSandbox
+	}
 	switch c.mode {
 	case modeSandbox:
 		if c.apiKey == "" && c.apiKeySHA256 == nil {
-			c.apiKey = "sandbox-marketplace-key"
+			c.apiKey = sandboxMarketplaceKey
 		}
 		if c.financeKey == "" && c.financeKeySHA256 == nil {
-			c.financeKey = "sandbox-finance-key"
+			c.financeKey = sandboxFinanceKey
 		}
 		if c.returnHosts == "" {
 			c.returnHosts = "localhost,127.0.0.1"
@@ -182,6 +198,9 @@ func (c *appConfig) resolve() error {
 		}
 		if (c.rapydAccessKey == "") != (c.rapydSecretKey == "") {
 			return fmt.Errorf("live mode needs both RAPYD_ACCESS_KEY and RAPYD_SECRET_KEY, or neither")
+		}
+		if err := c.checkLive(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown mode %q: sandbox or live", c.mode)
@@ -215,15 +234,17 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
+	for _, name := range c.plainHTTPURLs() {
+		log.Warn().Str("setting", name).Msg("provider API over plain http on a loopback address: live mode allows it for a local proxy or mock only")
+	}
 	a := &app{apiKeys: issued}
 	a.reportKeys = func(err error) { log.Warn().Err(err).Msg("record API keys' last use") }
 	keys := c.keys(issued)
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 
-	stripeURL, rapydURL := c.stripeAPIURL, c.rapydAPIURL
 	if c.mode == modeSandbox {
-		stripeURL, rapydURL = publicURL+"/sandbox/stripe", publicURL+"/sandbox/rapyd"
+		stripeURL, rapydURL := c.providerURLs(publicURL)
 		ss := stripesim.New(stripesim.Config{
 			BaseURL: stripeURL, APIKey: c.stripeSecretKey, WebhookURL: publicURL + "/webhooks/stripe",
 			WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
@@ -236,7 +257,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		a.stripeSim, a.rapydSim = ss, rs
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
-	clients, err := providerClients(c, stripeURL, rapydURL, publicURL, log)
+	clients, err := providerClients(c, publicURL, log)
 	if err != nil {
 		return nil, err
 	}
@@ -316,8 +337,21 @@ type rapydSim struct{ *rapydsim.Simulator }
 
 func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }
 
-// providerClients makes the clients of the providers that have credentials.
-func providerClients(c appConfig, stripeURL, rapydURL, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+// providerURLs returns the base URLs of the providers' APIs: in sandbox
+// mode the simulators served at publicURL, in live mode the configured ones
+// ("" = the provider's own).
+func (c *appConfig) providerURLs(publicURL string) (stripeURL, rapydURL string) {
+	if c.mode == modeSandbox {
+		return publicURL + "/sandbox/stripe", publicURL + "/sandbox/rapyd"
+	}
+	return c.stripeAPIURL, c.rapydAPIURL
+}
+
+// providerClients makes the clients of the providers that have credentials
+// (resolved c), at their providerURLs; serve and the commands that run
+// beside it (sweep, recon) share it.
+func providerClients(c appConfig, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+	stripeURL, rapydURL := c.providerURLs(publicURL)
 	provs := map[string]providers.Provider{}
 	if c.stripeSecretKey != "" {
 		sc, err := stripe.New(stripe.Config{

@@ -203,7 +203,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 			return err
 		}
 		if err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.UnknownPayment, Reference: "evt_authz_unknown",
-			Provider: "stripe", Amount: paid, Description: fmt.Sprintf("an event for payment %q that paygate never created", s.unknownRef)}); err != nil {
+			Provider: "stripe", PaymentRef: s.unknownRef, Amount: paid, Description: "an event for a payment that paygate never created"}); err != nil {
 			return err
 		}
 		items, err := finance.Items(ctx, tx, finance.Open, 0, 100)

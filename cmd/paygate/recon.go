@@ -58,17 +58,13 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 	// Parsing a report calls no provider: the clients need only their
 	// configuration (sandbox mode makes placeholder keys).
-	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox)}
-	if err := ac.readSecrets(getenv); err != nil {
+	ac, publicURL, err := besideConfig(getenv)
+	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
-	if err := ac.resolve(); err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	log := maskedLogger(stderr, ac.secretValues()...).Level(zerolog.WarnLevel)
-	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
+	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
+	provs, err := providerClients(ac, publicURL, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
