@@ -53,6 +53,8 @@ type SourceRefund struct {
 	ProviderRefund string    `json:"provider_refund,omitempty" db:"provider_refund"`
 	FailureReason  string    `json:"failure_reason,omitempty" db:"failure_reason"`
 	CreatedAt      time.Time `json:"created_at" db:"created_at"`
+	// Reason is the reason sent to the provider (asked again, the same).
+	Reason string `json:"-" db:"reason"`
 }
 
 // Refunds sends buyers' balances back to their payment methods.
@@ -64,6 +66,20 @@ type Refunds struct {
 	Payments func(ctx context.Context, buyerID string, c paygate.Currency) ([]PaidAttempt, error)
 	Rand     io.Reader // nil = crypto/rand
 	Logger   zerolog.Logger
+	// CallTimeout bounds one provider call (0 = RefundCallTimeout).
+	CallTimeout time.Duration
+}
+
+// callContext returns the context of one provider call for a request's
+// ctx: it keeps ctx's values (logger, request id) but not its
+// cancellation, so a client that hangs up or times out does not cut the
+// call short once the balance is debited; it ends after CallTimeout.
+func (r *Refunds) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := r.CallTimeout
+	if d <= 0 {
+		d = RefundCallTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 func (r *Refunds) newID(prefix string) (string, error) {
@@ -85,6 +101,12 @@ func (r *Refunds) newID(prefix string) (string, error) {
 // refund records (a balance that does not cover it is refused whole); each
 // provider is then asked, and a refusal reverses its part of the debit. The
 // provider's refund webhook confirms the rest (ApplyRefundEvent).
+//
+// The provider calls do not depend on ctx's lifetime (see callContext): a
+// caller that goes away leaves them running. A refund whose provider did
+// not answer, or that is still pending, is driven to a final state by
+// Drive. Concurrent refunds of one user take their turns (the user's row of
+// refund_locks), so they never refund more of a payment than it collected.
 func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
 	if amount.Minor <= 0 {
 		return nil, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
@@ -96,6 +118,9 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 	var created []SourceRefund
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
 		created = nil
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		refunded, err := refundedByAttempt(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -119,9 +144,10 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
-				RefundRequested, tx.Now(), tx.Now()); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, reason,
+				created_at, updated_at, next_check_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
+				RefundRequested, reason, tx.Now(), tx.Now(), tx.Now().Add(RefundRetryAfter)); err != nil {
 				return fmt.Errorf("finance: record refund: %w", err)
 			}
 			_, err = r.Ledger.Post(ctx, tx, ledger.Transfer("refund:"+id+":debited",
@@ -135,7 +161,7 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 				return err
 			}
 			created = append(created, SourceRefund{ID: id, UserID: userID, Attempt: p.Attempt, Provider: p.Provider,
-				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, CreatedAt: tx.Now()})
+				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, Reason: reason, CreatedAt: tx.Now()})
 			left -= part
 		}
 		if left == 0 {
@@ -157,10 +183,23 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 	if err != nil {
 		return nil, err
 	}
+	cctx, cancel := r.callContext(ctx)
+	defer cancel()
 	for i := range created {
-		created[i] = r.ask(ctx, created[i], reason)
+		created[i] = r.ask(cctx, created[i])
 	}
 	return created, nil
+}
+
+// lockUser takes the user's row of refund_locks for the rest of tx: a
+// concurrent refund of the same user waits for tx to end (on PostgreSQL;
+// SQLite has one writer at a time anyway), and then sees its refunds.
+func lockUser(ctx context.Context, tx *storage.Tx, userID string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO refund_locks (user_id, locked_at) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET locked_at = excluded.locked_at`, userID, tx.Now()); err != nil {
+		return fmt.Errorf("finance: lock the refunds of %s: %w", userID, err)
+	}
+	return nil
 }
 
 func unique(s []string) []string {
@@ -193,13 +232,17 @@ func refundedByAttempt(ctx context.Context, tx *storage.Tx, userID string) (map[
 
 // ask asks the provider for one refund and records its answer: accepted
 // (pending or succeeded), or refused (failed, and the debit reversed). A
-// provider that cannot be reached leaves it requested, for a retry with the
-// same idempotency key.
-func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) SourceRefund {
+// provider that cannot be reached leaves it requested, for Drive to ask
+// again with the same idempotency key and the same request.
+func (r *Refunds) ask(ctx context.Context, sr SourceRefund) SourceRefund {
 	prov := r.Providers[sr.Provider]
+	if prov == nil {
+		r.Logger.Error().Str("refund", sr.ID).Str("provider", sr.Provider).Msg("no client for the refund's provider; it stays requested")
+		return sr
+	}
 	ref, err := prov.Refund(ctx, providers.RefundRequest{
 		PaymentRef: sr.PaymentRef, Amount: paygate.New(sr.Minor, paygate.Currency(sr.Currency)),
-		IdempotencyKey: "refund:" + sr.ID, Reason: reason, Refund: sr.ID,
+		IdempotencyKey: "refund:" + sr.ID, Reason: sr.Reason, Refund: sr.ID,
 	})
 	log := r.Logger.With().Str("refund", sr.ID).Str("payment_ref", sr.PaymentRef).Logger()
 	switch {
@@ -215,7 +258,7 @@ func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) Sourc
 			log.Error().Err(uerr).Msg("record provider refund")
 		}
 		sr.Status, sr.ProviderRefund, sr.FailureReason = status, ref.Ref, ref.FailureReason
-	case paygate.ErrorCode(err) == paygate.EUNAVAILABLE:
+	case paygate.ErrorCode(err) == paygate.EUNAVAILABLE || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		log.Warn().Err(err).Msg("provider unavailable; the refund stays requested")
 	default:
 		reason := paygate.ErrorMessage(err)
@@ -228,8 +271,10 @@ func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) Sourc
 	return sr
 }
 
-// settle records a refund's new status in its own transaction.
+// settle records a refund's new status in its own transaction, whether or
+// not ctx is still live: the provider has answered.
 func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure string) error {
+	ctx = context.WithoutCancel(ctx)
 	return r.DB.Update(ctx, func(tx *storage.Tx) error {
 		_, err := setRefund(ctx, tx, r.Ledger, id, status, providerRef, failure)
 		return err
@@ -238,7 +283,9 @@ func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure s
 
 // setRefund moves a refund forward (requested → pending → succeeded |
 // failed; a final refund never changes) and reverses the balance debit of
-// one that failed. It reports whether the refund exists.
+// one that failed. A refund that becomes pending is next polled by Drive
+// after RefundPollEvery; a final one no more. It reports whether the
+// refund exists.
 func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status, providerRef, failure string) (bool, error) {
 	var cur struct {
 		Status   string `db:"status"`
@@ -257,8 +304,12 @@ func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status
 	if cur.Status == RefundSucceeded || cur.Status == RefundFailed || (cur.Status == RefundPending && status == RefundPending) {
 		return true, nil
 	}
+	var next any // NULL: final
+	if status == RefundPending {
+		next = tx.Now().Add(RefundPollEvery)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
-			failure_reason = ?, updated_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), id); err != nil {
+			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), next, id); err != nil {
 		return true, err
 	}
 	if status == RefundFailed {
