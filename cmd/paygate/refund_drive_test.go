@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,5 +258,62 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConcurrentRefundsToSource: many refunds of one buyer's balance at
+// once (on PostgreSQL they used to pick the same payment, and one answered
+// 500) each get a 201 or a clean 4xx, never refund more of a payment than
+// it collected, and never fail at the provider for it.
+func TestConcurrentRefundsToSource(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			refundedBuyer(t, ta, methodCases[0]) // two iDEAL payments of 19.75 EUR
+			refundedBuyer(t, ta, methodCases[0])
+			const n = 10
+			statuses := make([]int, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					statuses[i] = ta.callWith(t, testFinanceKey, fmt.Sprintf("conc-%d", i), "POST", "/v1/users/U1/refunds-to-source",
+						map[string]any{"amount": "6.00", "currency": "EUR", "reason": "at once"}, nil)
+				}()
+			}
+			wg.Wait()
+			created := 0
+			for i, s := range statuses {
+				switch {
+				case s == 201:
+					created++
+				case s >= 400 && s < 500:
+				default:
+					t.Errorf("refund %d = %d, want 201 or a 4xx", i, s)
+				}
+			}
+			if created != 6 { // 6 × 6.00 of 39.50
+				t.Errorf("%d refunds created, want 6 (statuses %v)", created, statuses)
+			}
+			ctx := context.Background()
+			var rows []struct {
+				Attempt string `db:"attempt"`
+				Total   int64  `db:"total"`
+				Failed  int64  `db:"failed"`
+			}
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Select(ctx, &rows, `SELECT attempt, SUM(CASE WHEN status <> 'failed' THEN amount ELSE 0 END) AS total,
+					SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed FROM source_refunds GROUP BY attempt`)
+			})
+			for _, r := range rows {
+				if r.Total > 1975 || r.Failed != 0 {
+					t.Errorf("payment %s: %d refunded, %d refunds failed; want at most 1975 and none failed", r.Attempt, r.Total, r.Failed)
+				}
+			}
+			if got := ta.balanceIn(t, "U1", "EUR"); got != "3.50" {
+				t.Errorf("balance = %s, want 3.50", got)
+			}
+		})
 	}
 }
