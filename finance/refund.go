@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -107,7 +108,13 @@ func (r *Refunds) newID(prefix string) (string, error) {
 // not answer, or that is still pending, is driven to a final state by
 // Drive. Concurrent refunds of one user take their turns (the user's row of
 // refund_locks), so they never refund more of a payment than it collected.
-func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
+//
+// requestKey, if not "", identifies the request (idempotency.RequestKey,
+// or a finance form's key): it is recorded with the refunds, in their
+// transaction, and a request with the same key (a retry after a crash
+// before its response was stored, a double submit) gets those refunds as
+// they are now, and moves no money.
+func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
 	if amount.Minor <= 0 {
 		return nil, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
 	}
@@ -116,10 +123,22 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 		return nil, err
 	}
 	var created []SourceRefund
+	replayed := false
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
-		created = nil
+		created, replayed = nil, false
 		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
+		}
+		if requestKey != "" {
+			done, ok, err := idempotency.Effect(ctx, tx, requestKey)
+			if err != nil {
+				return err
+			}
+			if ok {
+				replayed = true
+				created, err = refundsByID(ctx, tx, strings.Split(done, ","))
+				return err
+			}
 		}
 		refunded, err := refundedByAttempt(ctx, tx, userID)
 		if err != nil {
@@ -165,6 +184,13 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 			left -= part
 		}
 		if left == 0 {
+			ids := make([]string, len(created))
+			for i, c := range created {
+				ids[i] = c.ID
+			}
+			if err := idempotency.RecordEffect(ctx, tx, requestKey, strings.Join(ids, ",")); err != nil {
+				return err
+			}
 			parts := make([]string, len(created))
 			for i, c := range created {
 				parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, amount.Currency), c.PaymentRef)
@@ -182,6 +208,9 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 	})
 	if err != nil {
 		return nil, err
+	}
+	if replayed {
+		return created, nil // asked already; Drive finishes what did not
 	}
 	cctx, cancel := r.callContext(ctx)
 	defer cancel()
@@ -337,6 +366,22 @@ func ApplyRefundEvent(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, ev 
 	return setRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
 }
 
+// refundsByID returns refunds in the order of ids.
+func refundsByID(ctx context.Context, tx *storage.Tx, ids []string) ([]SourceRefund, error) {
+	out := make([]SourceRefund, 0, len(ids))
+	for _, id := range ids {
+		var sr SourceRefund
+		if err := tx.Get(ctx, &sr, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund, failure_reason, reason, created_at
+			FROM source_refunds WHERE id = ?`, id); err != nil {
+			return nil, fmt.Errorf("finance: refund %s: %w", id, err)
+		}
+		sr.Amount = paygate.New(sr.Minor, paygate.Currency(sr.Currency)).Amount()
+		sr.CreatedAt = sr.CreatedAt.UTC()
+		out = append(out, sr)
+	}
+	return out, nil
+}
+
 // SourceRefunds lists a user's refunds to source, newest first.
 func SourceRefunds(ctx context.Context, tx *storage.Tx, userID string) ([]SourceRefund, error) {
 	var out []SourceRefund
@@ -364,8 +409,10 @@ type Payout struct {
 
 // ManualPayout records that finance paid part of a user's balance to their
 // bank by hand (for a method without refunds): the balance is debited to
-// bank:settlement at once, where reconciliation finds it.
-func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygate.Money, beneficiary, bankRef string) (Payout, error) {
+// bank:settlement at once, where reconciliation finds it. requestKey, if
+// not "", is recorded with the payout as ToSource records it: a request
+// with the same key gets the same payout and debits nothing more.
+func (r *Refunds) ManualPayout(ctx context.Context, requestKey, userID string, amount paygate.Money, beneficiary, bankRef string) (Payout, error) {
 	beneficiary, bankRef = strings.TrimSpace(beneficiary), strings.TrimSpace(bankRef)
 	switch {
 	case amount.Minor <= 0:
@@ -381,6 +428,19 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 	}
 	var p Payout
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
+		if requestKey != "" {
+			done, ok, err := idempotency.Effect(ctx, tx, requestKey)
+			if err != nil {
+				return err
+			}
+			if ok {
+				p, err = payoutByID(ctx, tx, done)
+				return err
+			}
+		}
+		if err := idempotency.RecordEffect(ctx, tx, requestKey, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO manual_payouts (id, user_id, amount, currency, beneficiary, bank_reference, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, userID, amount.Minor, string(amount.Currency), beneficiary, bankRef, tx.Now()); err != nil {
 			return err
@@ -399,6 +459,24 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 		return Audit(ctx, tx, "manual_payout", userID, "", fmt.Sprintf("%s %s to %s (%s)", id, amount, beneficiary, bankRef), "")
 	})
 	return p, err
+}
+
+// payoutByID returns a recorded payout.
+func payoutByID(ctx context.Context, tx *storage.Tx, id string) (Payout, error) {
+	var row struct {
+		ID            string    `db:"id"`
+		UserID        string    `db:"user_id"`
+		Amount        int64     `db:"amount"`
+		Currency      string    `db:"currency"`
+		Beneficiary   string    `db:"beneficiary"`
+		BankReference string    `db:"bank_reference"`
+		CreatedAt     time.Time `db:"created_at"`
+	}
+	if err := tx.Get(ctx, &row, `SELECT id, user_id, amount, currency, beneficiary, bank_reference, created_at FROM manual_payouts WHERE id = ?`, id); err != nil {
+		return Payout{}, fmt.Errorf("finance: payout %s: %w", id, err)
+	}
+	return Payout{ID: row.ID, UserID: row.UserID, Amount: paygate.New(row.Amount, paygate.Currency(row.Currency)).Amount(), Currency: row.Currency,
+		Beneficiary: row.Beneficiary, BankReference: row.BankReference, CreatedAt: row.CreatedAt.UTC()}, nil
 }
 
 // Explained reports whether paygate's own refunds of a payment that did not

@@ -91,7 +91,7 @@ func TestRefundOutlivesItsRequest(t *testing.T) {
 				cancel() // the client hangs up while the provider works
 				close(slow.hold)
 			}()
-			got, err := rs.ToSource(ctx, "U1", paygate.New(500, paygate.EUR), "buyer asked")
+			got, err := rs.ToSource(ctx, "", "U1", paygate.New(500, paygate.EUR), "buyer asked")
 			if err != nil || len(got) != 1 {
 				t.Fatalf("ToSource = %+v, %v", got, err)
 			}
@@ -127,7 +127,7 @@ func TestJanitorDrivesInterruptedRefunds(t *testing.T) {
 			lost := refundsVia(ta, func(p providers.Provider) providers.Provider { return &interrupting{Provider: p, lose: true} })
 			var ids []string
 			for _, m := range []paygate.Money{paygate.New(500, paygate.EUR), paygate.New(5000, paygate.KRW)} {
-				got, err := lost.ToSource(ctx, "U1", m, "buyer asked")
+				got, err := lost.ToSource(ctx, "", "U1", m, "buyer asked")
 				if err != nil || len(got) != 1 || got[0].Status != finance.RefundRequested {
 					t.Fatalf("ToSource %s with the answer lost = %+v, %v; want one requested", m, got, err)
 				}
@@ -181,7 +181,7 @@ func TestJanitorDrivesInterruptedRefunds(t *testing.T) {
 			// Made once at each provider: the rest of each payment can still
 			// be refunded (a second refund made by a retry would leave less).
 			for _, m := range []paygate.Money{paygate.New(1475, paygate.EUR), paygate.New(12500, paygate.KRW)} {
-				got, err := ta.app.refunds.ToSource(ctx, "U1", m, "the rest")
+				got, err := ta.app.refunds.ToSource(ctx, "", "U1", m, "the rest")
 				if err != nil || len(got) != 1 || got[0].Status == finance.RefundFailed || got[0].Status == finance.RefundRequested {
 					t.Fatalf("refund of the rest, %s = %+v, %v; want it accepted", m, got, err)
 				}
@@ -195,7 +195,7 @@ func TestJanitorDrivesInterruptedRefunds(t *testing.T) {
 				t.Fatal(err)
 			}
 			ta.app.stripeSim.FailNextRefund()
-			got, err := ta.app.refunds.ToSource(ctx, "U1", paygate.New(1975, paygate.EUR), "buyer asked")
+			got, err := ta.app.refunds.ToSource(ctx, "", "U1", paygate.New(1975, paygate.EUR), "buyer asked")
 			if err != nil || len(got) != 1 || got[0].Status != finance.RefundPending {
 				t.Fatalf("refund answered pending = %+v, %v", got, err)
 			}
@@ -218,7 +218,7 @@ func TestJanitorDrivesInterruptedRefunds(t *testing.T) {
 			// outcome is unknown, a finance item says so, and the janitor
 			// stops asking.
 			down := refundsVia(ta, func(p providers.Provider) providers.Provider { return &interrupting{Provider: p, down: true} })
-			stuck, err := down.ToSource(ctx, "U1", paygate.New(100, paygate.EUR), "buyer asked")
+			stuck, err := down.ToSource(ctx, "", "U1", paygate.New(100, paygate.EUR), "buyer asked")
 			if err != nil || len(stuck) != 1 || stuck[0].Status != finance.RefundRequested {
 				t.Fatalf("refund with the provider down = %+v, %v", stuck, err)
 			}
