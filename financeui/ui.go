@@ -140,6 +140,9 @@ func (u *UI) init() error {
 	funcs := template.FuncMap{
 		"money": func(m paygate.Money) string { return m.String() },
 		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		// formKey is a fresh key for each action form, so that a double
+		// submit of the form acts once (see action).
+		"formKey": nonce,
 	}
 	u.pages = map[string]*template.Template{}
 	for _, n := range pageNames {

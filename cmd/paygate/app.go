@@ -90,6 +90,7 @@ type app struct {
 	checkout  *checkout.Service
 	inbox     *webhooks.Inbox
 	janitor   *janitor.Janitor
+	refunds   *finance.Refunds
 	lifecycle *orders.Lifecycle
 	recon     *recon.Reconciler
 	sweeper   *sweeper
@@ -313,7 +314,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err != nil {
 		return nil, fmt.Errorf("register janitor metrics: %w", err)
 	}
-	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
+	a.refunds = refunds
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL,
