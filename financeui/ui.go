@@ -294,7 +294,8 @@ func (se session) auditActor() string {
 
 // auth lets through requests with a valid session and sends the others to
 // the login. The handler gets the session's CSRF token for its forms, and
-// a context that names the signed-in staff member (finance.WithActor).
+// a context that names the signed-in staff member (finance.WithActor) and
+// the key of the login (server.WithCaller).
 func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, se := u.sessionToken(r)
@@ -303,7 +304,10 @@ func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) h
 			http.Redirect(w, r, loginPath, http.StatusSeeOther)
 			return
 		}
-		h(w, r.WithContext(finance.WithActor(r.Context(), se.auditActor())), u.sessions.csrf(token))
+		// The audit log names the session's staff member and the finance
+		// key they signed in with, as the API names its caller's key.
+		ctx := server.WithCaller(r.Context(), server.Caller{Role: server.RoleFinance, KeyID: se.keyID, KeyName: se.keyName})
+		h(w, r.WithContext(finance.WithActor(ctx, se.auditActor())), u.sessions.csrf(token))
 	})
 }
 

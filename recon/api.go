@@ -57,14 +57,6 @@ func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error {
-		return finance.Audit(r.Context(), tx, "reconcile", rep.Provider+" report", "",
-			fmt.Sprintf("%d lines, %d unmatched, %d ledger transactions posted", rep.Lines, len(rep.Unmatched), rep.Posted), "")
-	})
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
 	saved, err := a.Reconciler.Save(r.Context(), rep)
 	if err != nil {
 		server.WriteError(w, r, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -260,7 +261,13 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 				posted++
 			}
 		}
-		return nil
+		if posted == 0 {
+			return nil
+		}
+		// What this chunk posted is audited in its own transaction: a run
+		// that fails later keeps its postings, and their entry.
+		return finance.Audit(ctx, tx, "reconcile_post", provider+" report", "",
+			fmt.Sprintf("%d ledger transactions posted for report lines %s to %s", posted, chunk[0].ID, chunk[len(chunk)-1].ID), "")
 	})
 	return out, posted, err
 }
