@@ -91,6 +91,11 @@ type UI struct {
 	Reconciler *recon.Reconciler
 	Keys       server.Keys // any active finance key signs in
 	PublicURL  string      // https: the cookies are Secure
+	// SessionKey signs the session cookies and form tokens. It must not be
+	// in the database (a copy of the database must not sign a session),
+	// and every instance serving the pages must have the same one; empty
+	// means a random key of this process.
+	SessionKey []byte
 
 	// The services the open items' actions use.
 	Checkout  *checkout.Service
@@ -149,14 +154,13 @@ func (u *UI) init() error {
 		}
 		u.pages[n] = t
 	}
-	// Sessions are signed with a secret every instance shares (derived
-	// from the checkout's link secret; without one, a secret of this
+	// Sessions are signed with SessionKey (without one, a secret of this
 	// process), mixed with the static finance key's hash, so rotating that
-	// key ends every session. The hash alone is not secret: it may be
-	// configured as PAYGATE_FINANCE_KEY_SHA256.
-	secret := nonce() + nonce()
-	if u.Checkout != nil {
-		secret = u.Checkout.DerivedKey("financeui session")
+	// key ends every session. Neither comes from the database: a copy of
+	// it cannot sign a session.
+	secret := string(u.SessionKey)
+	if secret == "" {
+		secret = nonce() + nonce()
 	}
 	u.sessions = newSessions(secret+"|"+hex.EncodeToString(u.Keys.StaticHash(server.RoleFinance)), SessionTTL)
 	if p, err := url.Parse(u.PublicURL); err == nil && p.Host != "" {
