@@ -359,6 +359,12 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		u.loginPage(w, r, http.StatusUnauthorized, "That is not a finance key.")
 		return
 	}
+	// The pages' forms move money: only a full-scope key signs in.
+	if !caller.Scope.Allows(server.ScopeFull) {
+		l.Warn().Str(fieldReason, "scope").Msg("finance login refused")
+		u.loginPage(w, r, http.StatusForbidden, "This key is limited to reading the API; the finance pages need a full finance key.")
+		return
+	}
 	actor := strings.TrimSpace(r.PostForm.Get(fieldActor))
 	if !actorPattern.MatchString(actor) {
 		l.Warn().Str(fieldReason, "actor").Msg("finance login refused")
