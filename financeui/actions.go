@@ -270,16 +270,18 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (stri
 	if err != nil {
 		return "", err
 	}
-	moved, err := u.Settler.Poll(ctx, att)
-	if err != nil {
-		return "", err
-	}
-	po, err := u.Checkout.Get(ctx, att.PaymentOrder)
-	if err != nil {
-		return "", err
-	}
-	after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
-	err = u.DB.Update(ctx, func(tx *storage.Tx) error {
+	// The audit entry and the item's resolution commit with what the
+	// provider's status changed (alone when it changed nothing).
+	var po checkout.PaymentOrder
+	var after string
+	audited := false
+	audit := func(ctx context.Context, tx *storage.Tx) error {
+		var err error
+		if po, err = u.Checkout.OrderIn(ctx, tx, att.PaymentOrder); err != nil {
+			return err
+		}
+		audited = true
+		after = fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
 		if err := finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status), after, ""); err != nil {
 			return err
 		}
@@ -287,7 +289,11 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (stri
 			return nil
 		}
 		return finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after)
-	})
+	}
+	moved, err := u.Settler.PollThen(ctx, att, audit)
+	if err == nil && !audited {
+		err = u.DB.Update(ctx, func(tx *storage.Tx) error { return audit(ctx, tx) })
+	}
 	if err != nil {
 		return "", err
 	}

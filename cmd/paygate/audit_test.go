@@ -65,8 +65,8 @@ func refuseInserts(t *testing.T, db *storage.DB, table string) {
 
 // TestAuditNamesTheKey: every audit entry names the API key the action was
 // authenticated with (its id and name), beside the X-Actor label the caller
-// asserts: a refund to source and a payout through the API, a
-// reconciliation run and its postings, an item resolved on the finance
+// asserts: a refund to source and a settlement from the provider's status
+// through the API, a reconciliation run and its postings, an item resolved on the finance
 // pages after a login with the key. An entry commits with its action: a
 // reconciliation whose run cannot be saved leaves no entry.
 func TestAuditNamesTheKey(t *testing.T) {
@@ -78,7 +78,15 @@ func TestAuditNamesTheKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			refundedBuyer(t, ta, methodCases[0]) // U1 holds 19.75 EUR
+			paid := refundedBuyer(t, ta, methodCases[0]) // U1 holds 19.75 EUR
+			var got struct {
+				Attempts []struct {
+					ProviderRef string `json:"provider_ref"`
+				} `json:"attempts"`
+			}
+			if ta.call(t, http.MethodGet, "/v1/payment-orders/"+paid.Number, nil, &got); len(got.Attempts) != 1 {
+				t.Fatalf("payment order %s has %d attempts", paid.Number, len(got.Attempts))
+			}
 			post := func(path string, body any, actor string) int {
 				t.Helper()
 				req, _ := http.NewRequest(http.MethodPost, ta.url+path, strings.NewReader(mustJSON(body)))
@@ -120,6 +128,11 @@ func TestAuditNamesTheKey(t *testing.T) {
 				t.Fatalf("reconciliation = %d", s)
 			}
 
+			// Settling from the provider's status (already paid: nothing moves).
+			if s := post("/v1/finance/settle-payment", map[string]any{"provider": "stripe", "payment_ref": got.Attempts[0].ProviderRef}, "dave"); s != http.StatusOK {
+				t.Fatalf("settle-payment = %d", s)
+			}
+
 			// The unmatched line is an open item: carol resolves it on the
 			// finance pages, signed in with the same key.
 			var items []finance.Item
@@ -144,6 +157,7 @@ func TestAuditNamesTheKey(t *testing.T) {
 				"refund_to_source": "finance:alice@example.com",
 				"reconcile_post":   "finance:bob",
 				"reconcile":        "finance:bob",
+				"settle_payment":   "finance:dave",
 				"resolve_item":     "finance:carol (key ops-laptop)",
 			}
 			log := ta.auditLog(t)
