@@ -191,6 +191,12 @@ func (s *Service) Get(ctx context.Context, p paygate.PaymentOrderNumber) (Paymen
 	return po, err
 }
 
+// OrderIn returns a payment order's row (without its sales orders and
+// attempts) as tx sees it, or ENOTFOUND.
+func (s *Service) OrderIn(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (PaymentOrder, error) {
+	return getOrder(ctx, tx, p, false)
+}
+
 type orderRow struct {
 	Number      string         `db:"number"`
 	BuyerID     string         `db:"buyer_id"`

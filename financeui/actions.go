@@ -343,30 +343,35 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values, key s
 	if err != nil {
 		return "", err
 	}
-	moved, err := u.Settler.Poll(ctx, att)
-	if err != nil {
-		return "", err
-	}
-	po, err := u.Checkout.Get(ctx, att.PaymentOrder)
-	if err != nil {
-		return "", err
-	}
-	after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
-	msg := fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID)
-	if po.Status != checkout.Paid {
-		msg = fmt.Sprintf("Asked %s: payment order %s is %s (changed: %t); item #%d stays open.", it.Provider, po.Number, po.Status, moved, it.ID)
-	}
-	err = u.DB.Update(ctx, func(tx *storage.Tx) error {
+	// The audit entry, the item's resolution and the form's message
+	// commit with what the provider's status changed (alone when it
+	// changed nothing).
+	var po checkout.PaymentOrder
+	var msg string
+	audited, alone := false, false
+	audit := func(ctx context.Context, tx *storage.Tx) error {
+		var err error
+		if po, err = u.Checkout.OrderIn(ctx, tx, att.PaymentOrder); err != nil {
+			return err
+		}
+		audited = true
+		after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
 		if err := finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status), after, ""); err != nil {
 			return err
 		}
-		if po.Status == checkout.Paid {
-			if err := finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after); err != nil {
-				return err
-			}
+		msg = fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID)
+		if po.Status != checkout.Paid {
+			msg = fmt.Sprintf("Asked %s: payment order %s is %s (changed: %t); item #%d stays open.", it.Provider, po.Number, po.Status, !alone, it.ID)
+		} else if err := finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after); err != nil {
+			return err
 		}
 		return record(ctx, tx, key, msg)
-	})
+	}
+	_, err = u.Settler.PollThen(ctx, att, audit)
+	if err == nil && !audited {
+		alone = true
+		err = u.DB.Update(ctx, func(tx *storage.Tx) error { return audit(ctx, tx) })
+	}
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/webhooks"
 )
 
@@ -84,6 +85,14 @@ func (j *Janitor) pollAttempts(ctx context.Context, res *Result) error {
 // that moved the attempt on. Reconciliation uses it to settle a payment the
 // provider reports settled but paygate never heard of.
 func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
+	return j.PollThen(ctx, a, nil)
+}
+
+// PollThen is Poll that runs then, when it is not nil, in the transaction
+// that stores (and applies) what the provider said (webhooks.ReceiveThen).
+// then does not run when the provider says the payment is still pending:
+// nothing is stored then.
+func (j *Janitor) PollThen(ctx context.Context, a checkout.Attempt, then func(ctx context.Context, tx *storage.Tx) error) (bool, error) {
 	ev := providers.Event{PaymentRef: a.ProviderRef, PaymentOrder: string(a.PaymentOrder), Attempt: a.ID}
 	if a.ProviderRef == "" {
 		// The call that creates the payment never answered: the buyer was
@@ -123,7 +132,7 @@ func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	res, err := j.Inbox.Receive(ctx, a.Provider, body, []providers.Event{ev})
+	res, err := j.Inbox.ReceiveThen(ctx, a.Provider, body, []providers.Event{ev}, then)
 	if err != nil {
 		return false, err
 	}

@@ -25,7 +25,9 @@ func Migrations() storage.Migrations {
 	return storage.Migrations{Component: "recon", FS: migrationFiles, Dir: "migrations"}
 }
 
-// Save stores a run and returns it with its id and time.
+// Save stores a run and returns it with its id and time. The run, the items
+// of its unmatched lines and its audit entry (naming the caller of ctx,
+// finance.Audit) commit together.
 func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 	b := make([]byte, 10)
 	if _, err := rand.Read(b); err != nil {
@@ -57,7 +59,8 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 				return err
 			}
 		}
-		return nil
+		return finance.Audit(ctx, tx, "reconcile", rep.Provider+" report", "",
+			fmt.Sprintf("run %s: %d lines, %d unmatched, %d ledger transactions posted", out.ID, rep.Lines, len(rep.Unmatched), rep.Posted), "")
 	})
 	if err != nil {
 		return ReportJSON{}, fmt.Errorf("recon: save run: %w", err)

@@ -167,6 +167,9 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return paygate.Errorf(paygate.EINVALID, "storage: SQLite path %q must not contain '?' or '#'", path)
 	}
 	db.dialect = SQLite
+	if err := createPrivate(path); err != nil {
+		return err
+	}
 	const pragmas = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000&_stmt_cache_size=64"
 	u := "file:" + path + "?" + pragmas
 	// Page caches are per connection: the writer keeps up to 64 MiB (the
@@ -203,6 +206,25 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return err
 	}
 	go db.commitLoop()
+	return nil
+}
+
+// createPrivate creates the SQLite file at path, empty and readable by its
+// owner only (0600), unless it exists. SQLite gives the -wal and -shm files
+// the database file's mode, so they are 0600 too: a database holds payment
+// data and the checkout link secret, and no other user of the machine may
+// read it. An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("storage: create %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -61,6 +63,12 @@ type appConfig struct {
 	financeKeySHA256 []byte
 	returnHosts      string // comma-separated
 	checkoutSecret   string
+	// sessionKey signs the finance pages' sessions (PAYGATE_SESSION_KEY);
+	// resolve derives it from the plain static finance key when it is not
+	// given. It is never stored in the database, so a copy of the database
+	// cannot forge a session. "" after resolve: a random key of the process
+	// (newApp).
+	sessionKey string
 
 	stripeSecretKey     string
 	stripeWebhookSecret string
@@ -100,6 +108,9 @@ type app struct {
 	sandbox   *sandbox.Sandbox     // nil in live mode
 	apiKeys   *apikey.Store
 	events    *events.Store // the events API and, later, delivery
+	// sessionKey signs the finance pages' sessions (appConfig.sessionKey,
+	// or a random key of the process).
+	sessionKey string
 	// reportKeys logs a failure to record keys' last use.
 	reportKeys func(error)
 	closers    []func()
@@ -167,6 +178,14 @@ func (c *appConfig) resolve() error {
 		}
 		c.mode = modeSandbox
 	}
+	if c.sessionKey != "" && len(c.sessionKey) < minSessionKey {
+		return fmt.Errorf("PAYGATE_SESSION_KEY is shorter than %d characters: use 32 random bytes in hex (openssl rand -hex 32)", minSessionKey)
+	}
+	// The finance sessions' key comes from the finance key the operator
+	// gave, never from the sandbox's public default.
+	if c.sessionKey == "" && c.financeKey != "" {
+		c.sessionKey = sessionKeyOf(c.financeKey)
+	}
 	switch c.mode {
 	case modeSandbox:
 		if c.apiKey == "" && c.apiKeySHA256 == nil {
@@ -216,6 +235,19 @@ func (c *appConfig) resolve() error {
 		return fmt.Errorf("PAYGATE_API_KEY and PAYGATE_FINANCE_KEY must differ")
 	}
 	return nil
+}
+
+// minSessionKey is the shortest PAYGATE_SESSION_KEY accepted.
+const minSessionKey = 32
+
+// sessionKeyOf derives the finance sessions' key from the static finance
+// key: every instance given the same finance key signs the same sessions,
+// and rotating the key ends them. Only the operator's configuration holds
+// the finance key; the database holds neither it nor its hash.
+func sessionKeyOf(financeKey string) string {
+	m := hmac.New(sha256.New, []byte(financeKey))
+	m.Write([]byte("paygate finance session key v1"))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func splitList(s string) []string {
@@ -318,7 +350,16 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
-	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL,
+	a.sessionKey = c.sessionKey
+	if a.sessionKey == "" {
+		// Only the finance key's hash was given, and no PAYGATE_SESSION_KEY:
+		// sessions are signed with a key of this process.
+		a.sessionKey = randomHex(32)
+		if c.mode == modeLive {
+			log.Warn().Msg("finance sessions are signed with a key of this process: they end when it stops and other instances refuse them; set PAYGATE_SESSION_KEY")
+		}
+	}
+	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
 		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)

@@ -13,6 +13,7 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/server"
 )
 
 // reconMemoryLimit is paygate recon's soft memory limit (see BENCHMARKS.md:
@@ -75,6 +76,8 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
+	// No API key runs this command: the audit log names the command.
+	ctx = server.WithCaller(ctx, server.Caller{Role: server.RoleFinance, KeyName: "paygate recon (command line)"})
 	rep, err := (&recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log}).Run(ctx, *provider, f)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
