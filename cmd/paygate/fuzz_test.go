@@ -639,6 +639,11 @@ func FuzzWebhook(f *testing.F) {
 		for i, fa := range apps {
 			statuses[i] = fa.webhookCase(t, rapydHook, body, sign, tamper, skew, header)
 		}
+		if (skew > 290 && skew < 310) || (skew < -290 && skew > -310) {
+			// Within seconds of the 300 s tolerance the answer depends on
+			// when each backend's service reads its clock.
+			return
+		}
 		sameAnswer(t, apps, statuses, fmt.Sprintf("rapyd %v body %q signed %v tampered %v skew %d", rapydHook, body, sign, tamper, skew))
 	})
 }
