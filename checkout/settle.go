@@ -39,7 +39,8 @@ const (
 // sales order, and the order and its sales orders are paid. Money that does
 // not fit is never dropped: a payment for an order that is no longer
 // payable is credited to the buyer's balance, a payment of another amount or
-// currency goes to platform:suspense.
+// currency goes to platform:suspense (once per amount) and leaves the
+// attempt able to take its genuine, full-amount settlement.
 func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider string, ev providers.Event) (Outcome, error) {
 	if ev.Type == providers.EventOther {
 		return OutcomeUnchanged, nil
@@ -73,15 +74,30 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		if att.Status != AttemptSucceeded {
 			return OutcomeDeferred, nil
 		}
-		// One of paygate's refunds to source: confirmed, or failed and the
-		// buyer's balance given back.
-		if ok, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, ev); ok || err != nil {
-			return OutcomeUpdated, err
+		if ev.Type != providers.EventDisputed {
+			// One of paygate's refunds to source: confirmed, or failed and
+			// the buyer's balance given back; or an event that names one but
+			// comes from another provider, or is about another payment or
+			// amount: an item for finance, and nothing changed.
+			res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
+				Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+			}, ev)
+			switch {
+			case err != nil:
+				return "", err
+			case res == finance.RefundEventApplied:
+				return OutcomeUpdated, nil
+			case res == finance.RefundEventMismatch:
+				s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
+					Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
+				return OutcomeForFinance, nil
+			}
 		}
 		// Stripe's charge.refunded names no refund of ours but sums every
 		// refund of the payment: when paygate's own refunds explain it, it
-		// is not news.
-		if ev.Type == providers.EventRefunded {
+		// is not news. An event about one refund that is not paygate's is
+		// news whatever its size.
+		if ev.Type == providers.EventRefunded && ev.RefundedTotal {
 			explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
 			if err != nil || explained {
 				return OutcomeUnchanged, err
@@ -148,10 +164,6 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if err != nil {
 		return "", err
 	}
-	att.Status, att.FailureReason = AttemptSucceeded, ""
-	if err := setAttempt(ctx, tx, att); err != nil {
-		return "", err
-	}
 	paid := att.Amount
 	if !ev.Amount.IsZero() || ev.Amount.Currency != "" {
 		paid = ev.Amount
@@ -159,7 +171,12 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	clearing := ledger.ProviderClearing(att.Provider)
 
 	if paid != att.Amount {
-		_, err := s.cfg.Ledger.Post(ctx, tx, ledger.Transfer("attempt:"+att.ID+":suspense",
+		// Not this attempt's settlement: the money is held in suspense,
+		// once per amount however often the event (or another event of the
+		// same payment and amount) comes, and the attempt is left as it
+		// was, so that its genuine settlement still pays the order.
+		what := fmt.Sprintf("%d%s", paid.Minor, paid.Currency)
+		_, err := s.cfg.Ledger.Post(ctx, tx, ledger.Transfer("attempt:"+att.ID+":suspense:"+what,
 			fmt.Sprintf("%s paid %s for %s", att.ID, paid, att.Amount), clearing, ledger.PlatformSuspense, paid))
 		if err != nil {
 			return "", fmt.Errorf("checkout: hold mismatched payment of %s: %w", att.ID, err)
@@ -167,10 +184,14 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
 			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
 		return OutcomeAmountMismatch, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: finance.AmountMismatch, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
+			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(po.Number), Attempt: att.ID,
 			Provider: att.Provider, Amount: paid,
-			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
+			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s; the attempt still takes its own settlement", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
 		})
+	}
+	att.Status, att.FailureReason = AttemptSucceeded, ""
+	if err := setAttempt(ctx, tx, att); err != nil {
+		return "", err
 	}
 
 	if po.Status.Final() {

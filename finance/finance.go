@@ -34,6 +34,11 @@ const (
 	ProviderRefund Kind = "provider_refund" // a refund the provider reports
 	Dispute        Kind = "dispute"         // a payer disputed a payment with their bank
 	UnmatchedLine  Kind = "unmatched_line"  // a settlement report line that does not match the ledger
+
+	// MismatchedRefund: a refund event or settlement report line that names
+	// (or looks like) one of paygate's refunds but disagrees with it
+	// (provider, payment, amount, currency or status); nothing was changed.
+	MismatchedRefund Kind = "refund_mismatch"
 )
 
 // Status of an item.

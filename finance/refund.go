@@ -271,19 +271,94 @@ func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status
 	return true, nil
 }
 
+// RefundPayment is the payment a provider's refund event is about, as
+// paygate knows it: the provider that sent (and signed) the event, the
+// provider's payment reference, and paygate's payment order and attempt of
+// that payment.
+type RefundPayment struct {
+	Provider     string
+	PaymentRef   string
+	PaymentOrder string
+	Attempt      string
+}
+
+// RefundEventResult says what ApplyRefundEvent made of an event.
+type RefundEventResult int
+
+// The results of ApplyRefundEvent.
+const (
+	// RefundEventNotOurs: the event names no refund of paygate's.
+	RefundEventNotOurs RefundEventResult = iota
+	// RefundEventApplied: the event was applied to the refund it names
+	// (or changed nothing: a repeat, or a refund already final).
+	RefundEventApplied
+	// RefundEventMismatch: the event names a refund of paygate's, but its
+	// provider, payment, amount or currency is not the refund's. Nothing
+	// changed; a MismatchedRefund item was opened.
+	RefundEventMismatch
+)
+
 // ApplyRefundEvent applies a provider's refund webhook about one of
 // paygate's refunds (Event.Refund set) in tx: succeeded, or failed with the
-// debit reversed. It reports false for an event about no refund of
-// paygate's.
-func ApplyRefundEvent(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, ev providers.Event) (bool, error) {
+// debit reversed. The refund id in the event's metadata is not enough: the
+// event must come from the refund's provider and be about the refund's
+// payment, for the refund's amount and currency (an event whose amount
+// could not be read does not match). An event that names a refund but
+// disagrees with it changes neither the refund nor the ledger; it opens a
+// MismatchedRefund item (once per event) and reports
+// RefundEventMismatch. An event about no refund of paygate's is
+// RefundEventNotOurs.
+func ApplyRefundEvent(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, p RefundPayment, ev providers.Event) (RefundEventResult, error) {
 	if ev.Refund == "" {
-		return false, nil
+		return RefundEventNotOurs, nil
 	}
-	status := RefundSucceeded
+	var cur SourceRefund
+	err := tx.Get(ctx, &cur, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status
+		FROM source_refunds WHERE id = ?`+tx.ForUpdate(), ev.Refund)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RefundEventNotOurs, nil
+	}
+	if err != nil {
+		return RefundEventNotOurs, fmt.Errorf("finance: refund %s: %w", ev.Refund, err)
+	}
+	own := paygate.New(cur.Minor, paygate.Currency(cur.Currency))
+	var diffs []string
+	if p.Provider != cur.Provider {
+		diffs = append(diffs, fmt.Sprintf("it comes from %s, the refund went through %s", p.Provider, cur.Provider))
+	}
+	if p.PaymentRef != cur.PaymentRef {
+		diffs = append(diffs, fmt.Sprintf("it is about payment %q, the refund is of payment %q", p.PaymentRef, cur.PaymentRef))
+	}
+	if ev.Amount != own {
+		diffs = append(diffs, fmt.Sprintf("it reports %s, the refund is %s", moneyText(ev.Amount), own))
+	}
+	if len(diffs) == 0 {
+		status := RefundSucceeded
+		if ev.Type == providers.EventRefundFailed {
+			status = RefundFailed
+		}
+		_, err := setRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
+		return RefundEventApplied, err
+	}
+	what := "refunded"
 	if ev.Type == providers.EventRefundFailed {
-		status = RefundFailed
+		what = "refund failed"
 	}
-	return setRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
+	err = OpenItem(ctx, tx, Item{
+		Kind: MismatchedRefund, Reference: p.Provider + ":" + ev.ID, PaymentOrder: p.PaymentOrder, Attempt: p.Attempt,
+		Provider: p.Provider, Amount: ev.Amount,
+		Description: fmt.Sprintf("%s event %s (%s, %s) names refund %s (%s, %s), but %s; the refund and the ledger are unchanged",
+			p.Provider, ev.ID, ev.ProviderType, what, cur.ID, cur.Status, cur.UserID, strings.Join(diffs, "; ")),
+	})
+	return RefundEventMismatch, err
+}
+
+// moneyText shows an amount of an outside event, which may have none.
+func moneyText(m paygate.Money) string {
+	if m.Currency == "" {
+		return "no amount"
+	}
+	return m.String()
 }
 
 // SourceRefunds lists a user's refunds to source, newest first.
@@ -351,8 +426,11 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 }
 
 // Explained reports whether paygate's own refunds of a payment that did not
-// fail add up to at least amount: a provider event that reports that much
-// refunded in all is about them.
+// fail add up to at least amount. It is only for an event whose amount is
+// everything refunded of the payment so far (Stripe's charge.refunded,
+// providers.Event.RefundedTotal): such an event is about paygate's refunds
+// when they explain it. An event about one refund that names none of
+// paygate's is a refund paygate did not make, whatever its size.
 func Explained(ctx context.Context, tx *storage.Tx, provider, paymentRef string, amount paygate.Money) (bool, error) {
 	var sum int64
 	if err := tx.Get(ctx, &sum, `SELECT COALESCE(SUM(amount), 0) FROM source_refunds

@@ -264,7 +264,10 @@ type Event struct {
 	Refund string
 	// Amount is what the event says was paid (or attempted, or refunded);
 	// zero when the event carries none.
-	Amount        paygate.Money
+	Amount paygate.Money
+	// RefundedTotal says Amount is everything refunded of the payment so
+	// far (Stripe's charge.refunded), not one refund's amount.
+	RefundedTotal bool
 	FailureReason string
 	OccurredAt    time.Time
 	// Verification says how the event was trusted, without secrets: the

@@ -1,5 +1,7 @@
 // Package recon reconciles a provider's settlement report with the ledger:
-// each line is matched to paygate's payments by the provider's reference;
+// each charge line is matched to paygate's payments by the provider's
+// reference, each refund line to paygate's refunds to source (provider,
+// payment, amount, currency and status; finance.MatchRefundLine);
 // fees and payouts are posted (clearing → provider fees, clearing → bank),
 // once however often a report is imported; and what does not match is
 // listed for finance.
@@ -19,6 +21,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -33,7 +36,8 @@ const (
 	MissingInLedger   Status = "missing_in_ledger"   // settled at the provider, not in paygate (a lost webhook?)
 	MissingAtProvider Status = "missing_at_provider" // settled in paygate, absent from the report
 	AmountMismatch    Status = "amount_mismatch"     // the same payment, another amount or currency
-	Refund            Status = "refund"              // a refund line
+	Refund            Status = "refund"              // a refund line that is one of paygate's refunds, as paygate holds it
+	RefundMismatch    Status = "refund_mismatch"     // a refund line paygate did not make, or that disagrees with its refund
 	Fee               Status = "fee"                 // a fee line (posted)
 	Payout            Status = "payout"              // a payout to the bank (posted)
 	Other             Status = "other"               // disputes, adjustments, unknown categories
@@ -207,15 +211,34 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 		if err != nil {
 			return err
 		}
+		// Refund lines against paygate's refunds: those giving money back
+		// first, so that a failed refund and its failure in one chunk
+		// match together.
+		refunds := map[int]finance.RefundLineMatch{}
+		for _, back := range []bool{true, false} {
+			for i, rl := range chunk {
+				if rl.Category != providers.ReportRefund || (rl.Gross.Minor > 0) != back {
+					continue
+				}
+				m, err := finance.MatchRefundLine(ctx, tx, provider, rl)
+				if err != nil {
+					return err
+				}
+				refunds[i] = m
+			}
+		}
 		var postings []ledger.Transaction
 		var fees []feeLine
-		for _, rl := range chunk {
+		for i, rl := range chunk {
 			l := Line{ReportLine: rl}
 			switch rl.Category {
 			case providers.ReportCharge:
 				l.Status, l.Detail = charge(provider, rl, attempts)
 			case providers.ReportRefund:
 				l.Status = Refund
+				if m := refunds[i]; !m.Matched {
+					l.Status, l.Detail = RefundMismatch, m.Detail
+				}
 			case providers.ReportFee:
 				l.Status = Fee
 			case providers.ReportPayout:

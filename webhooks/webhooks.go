@@ -268,7 +268,7 @@ func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider s
 	}
 	in.metrics.applied(tx, receivedAt, string(outcome))
 	switch outcome {
-	case checkout.OutcomePaid, checkout.OutcomeLatePayment, checkout.OutcomeAmountMismatch:
+	case checkout.OutcomePaid, checkout.OutcomeLatePayment: // the attempt succeeded (another amount leaves it open)
 		res, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, next_attempt_at = ? WHERE provider = ? AND payment_ref = ? AND status = ?`,
 			StatusPending, tx.Now(), provider, ev.PaymentRef, StatusDeferred)
 		if err != nil {

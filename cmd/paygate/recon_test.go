@@ -29,6 +29,7 @@ type reconJSON struct {
 		Lines            int
 	} `json:"totals"`
 	Unmatched []struct {
+		ID         string `json:"id"`
 		Status     string `json:"status"`
 		PaymentRef string `json:"payment_ref"`
 		Detail     string `json:"detail"`
@@ -241,8 +242,8 @@ func TestReconcileSandboxDay(t *testing.T) {
 // TestReconcileEveryStatus: the simulator's report with injected
 // discrepancies gives each status: matched, missing at the provider (a
 // payment the report omits), missing in the ledger (a payment paygate never
-// made), amount mismatch, refund, payout, other; and each unmatched line
-// becomes a finance item, once.
+// made), amount mismatch, a refund paygate did not make, payout, other; and
+// each unmatched line becomes a finance item, once.
 func TestReconcileEveryStatus(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -271,7 +272,7 @@ func TestReconcileEveryStatus(t *testing.T) {
 			}
 			r := ta.reconcile(t, report.String())
 			for status, want := range map[string]int{"matched": 2, "missing_at_provider": 1, "missing_in_ledger": 1,
-				"amount_mismatch": 1, "refund": 1, "other": 1, "payout": 1} {
+				"amount_mismatch": 1, "refund_mismatch": 1, "other": 1, "payout": 1} {
 				if got := count(r, status); got != want {
 					t.Errorf("%s lines = %d, want %d", status, got, want)
 				}
@@ -292,12 +293,14 @@ func TestReconcileEveryStatus(t *testing.T) {
 				}
 				return n
 			}
-			if n := items(); n != 4 { // missing at provider, missing in ledger, mismatch, other
-				t.Fatalf("unmatched-line items = %d, want 4", n)
+			// Missing at provider, missing in ledger, mismatch, a refund
+			// paygate did not make, other.
+			if n := items(); n != 5 {
+				t.Fatalf("unmatched-line items = %d, want 5", n)
 			}
 			ta.reconcile(t, report.String())
-			if n := items(); n != 4 {
-				t.Fatalf("after a second import: %d unmatched-line items, want still 4", n)
+			if n := items(); n != 5 {
+				t.Fatalf("after a second import: %d unmatched-line items, want still 5", n)
 			}
 		})
 	}

@@ -303,7 +303,7 @@ func event(e stripego.Event) (providers.Event, error) {
 		amount := obj.Amount
 		ev.Type = providers.EventDisputed
 		if e.Type == stripego.EventTypeChargeRefunded {
-			amount, ev.Type = obj.AmountRefunded, providers.EventRefunded
+			amount, ev.Type, ev.RefundedTotal = obj.AmountRefunded, providers.EventRefunded, true
 		}
 		if amount < 0 {
 			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))

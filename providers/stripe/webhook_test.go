@@ -94,7 +94,7 @@ func TestParseWebhookEvents(t *testing.T) {
 		{"charge.refunded.json", providers.Event{
 			ID: "evt_3PaYi82eZvKYlo2C1refIde1", Type: providers.EventRefunded, ProviderType: "charge.refunded",
 			PaymentRef: "pi_3PaYgt2eZvKYlo2C1ideal01", PaymentOrder: "P12345678", Attempt: "att_01HZX3K5",
-			Amount: paygate.New(1000, paygate.EUR), OccurredAt: time.Unix(1764195000, 0).UTC(),
+			Amount: paygate.New(1000, paygate.EUR), RefundedTotal: true, OccurredAt: time.Unix(1764195000, 0).UTC(),
 		}},
 		{"charge.dispute.created.json", providers.Event{
 			ID: "evt_3PaYiI2eZvKYlo2C1dispIde", Type: providers.EventDisputed, ProviderType: "charge.dispute.created",

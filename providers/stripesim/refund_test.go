@@ -89,7 +89,7 @@ func TestRefund(t *testing.T) {
 	want := []providers.Event{
 		// charge.refunded: everything refunded so far, no refund id.
 		{Type: providers.EventRefunded, ProviderType: "charge.refunded", PaymentRef: p.Ref, PaymentOrder: "P12345678", Attempt: "A-1",
-			Amount: paygate.New(400, paygate.EUR)},
+			Amount: paygate.New(400, paygate.EUR), RefundedTotal: true},
 		{Type: providers.EventRefunded, ProviderType: "refund.updated", PaymentRef: p.Ref, Refund: "RF-1", Amount: paygate.New(400, paygate.EUR)},
 	}
 	for i, ev := range evs {
