@@ -3,6 +3,9 @@
 // each key's public id, role and name and the SHA-256 of its secret, never
 // the secret itself.
 //
+// Each key has a scope (server.Scope): read, payments (marketplace keys)
+// or full; the server's middleware enforces it.
+//
 // A key reads "pgk_<id>_<secret>": "pgk_" marks it as a paygate key (for
 // secret scanners), <id> is 16 hex digits, public, and the lookup key;
 // <secret> is 64 hex digits (32 random bytes). A key is checked by its id,
@@ -70,12 +73,14 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9._@+:-]{1,100}$`)
 
 // Key is an issued key, without its secret.
 type Key struct {
-	ID         string      `json:"id" db:"id"`
-	Role       server.Role `json:"role" db:"role"`
-	Name       string      `json:"name" db:"name"`
-	CreatedAt  time.Time   `json:"created_at" db:"created_at"`
-	RevokedAt  *time.Time  `json:"revoked_at,omitempty" db:"-"`
-	LastUsedAt *time.Time  `json:"last_used_at,omitempty" db:"-"`
+	ID   string      `json:"id" db:"id"`
+	Role server.Role `json:"role" db:"role"`
+	Name string      `json:"name" db:"name"`
+	// Scope limits what the key may do within its role.
+	Scope      server.Scope `json:"scope" db:"scope"`
+	CreatedAt  time.Time    `json:"created_at" db:"created_at"`
+	RevokedAt  *time.Time   `json:"revoked_at,omitempty" db:"-"`
+	LastUsedAt *time.Time   `json:"last_used_at,omitempty" db:"-"`
 }
 
 // Active reports whether the key is not revoked.
@@ -130,11 +135,20 @@ func New(db *storage.DB) *Store {
 	return s
 }
 
-// Create issues a key of role named name and returns it in full, the only
-// time it is ever shown, with its record.
+// Create issues a full-scope key of role named name and returns it in full,
+// the only time it is ever shown, with its record.
 func (s *Store) Create(ctx context.Context, role server.Role, name string) (string, Key, error) {
+	return s.CreateScoped(ctx, role, server.ScopeFull, name)
+}
+
+// CreateScoped is Create for a key of scope: read or full for either role;
+// payments for a marketplace key only.
+func (s *Store) CreateScoped(ctx context.Context, role server.Role, scope server.Scope, name string) (string, Key, error) {
 	if !role.Valid() {
 		return "", Key{}, paygate.Errorf(paygate.EINVALID, "apikey: role must be marketplace or finance, not %q", clip(string(role)))
+	}
+	if !scope.Valid() || scope == server.ScopePayments && role != server.RoleMarketplace {
+		return "", Key{}, paygate.Errorf(paygate.EINVALID, "apikey: scope must be read or full (or payments, for a marketplace key), not %q", clip(string(scope)))
 	}
 	if !namePattern.MatchString(name) {
 		return "", Key{}, paygate.Errorf(paygate.EINVALID, "apikey: a name is 1 to %d letters, digits or . _ @ + : -", maxNameLen)
@@ -146,13 +160,13 @@ func (s *Store) Create(ctx context.Context, role server.Role, name string) (stri
 	if _, err := rand.Read(secret); err != nil {
 		return "", Key{}, fmt.Errorf("apikey: random secret: %w", err)
 	}
-	k := Key{ID: hex.EncodeToString(id), Role: role, Name: name}
+	k := Key{ID: hex.EncodeToString(id), Role: role, Name: name, Scope: scope}
 	sec := hex.EncodeToString(secret)
 	hash := sha256.Sum256([]byte(sec))
 	err := s.db.Update(ctx, func(tx *storage.Tx) error {
 		k.CreatedAt = tx.Now()
-		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, role, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-			k.ID, string(k.Role), k.Name, hash[:], k.CreatedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, role, name, scope, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.ID, string(k.Role), k.Name, string(k.Scope), hash[:], k.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -165,7 +179,7 @@ func (s *Store) Create(ctx context.Context, role server.Role, name string) (stri
 func (s *Store) List(ctx context.Context) ([]Key, error) {
 	var rows []row
 	err := s.db.View(ctx, func(tx *storage.Tx) error {
-		return tx.Select(ctx, &rows, `SELECT id, role, name, secret_hash, created_at, revoked_at, last_used_at
+		return tx.Select(ctx, &rows, `SELECT id, role, name, scope, secret_hash, created_at, revoked_at, last_used_at
 			FROM api_keys ORDER BY created_at DESC, id`)
 	})
 	if err != nil {
@@ -190,7 +204,7 @@ func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, tx.Now(), id); err != nil {
 			return err
 		}
-		err := tx.Get(ctx, &r, `SELECT id, role, name, secret_hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?`, id)
+		err := tx.Get(ctx, &r, `SELECT id, role, name, scope, secret_hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?`, id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return paygate.Errorf(paygate.ENOTFOUND, "apikey: no key %q", clip(id))
 		}
@@ -265,7 +279,7 @@ func (s *Store) lookup(ctx context.Context, id string) (entry, error) {
 	}
 	var r row
 	err := s.db.View(ctx, func(tx *storage.Tx) error {
-		return tx.Get(ctx, &r, `SELECT id, role, name, secret_hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?`, id)
+		return tx.Get(ctx, &r, `SELECT id, role, name, scope, secret_hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?`, id)
 	})
 	e = entry{hash: s.dummy, expires: now.Add(CacheTTL)}
 	switch {
@@ -275,7 +289,7 @@ func (s *Store) lookup(ctx context.Context, id string) (entry, error) {
 	case len(r.SecretHash) == sha256.Size:
 		copy(e.hash[:], r.SecretHash)
 		e.active = !r.Revoked.Valid
-		e.caller = server.Caller{Role: r.Role, KeyID: r.ID, KeyName: r.Name}
+		e.caller = server.Caller{Role: r.Role, Scope: r.Scope, KeyID: r.ID, KeyName: r.Name}
 	}
 	s.mu.Lock()
 	if len(s.cache) >= maxCached {

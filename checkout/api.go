@@ -22,11 +22,13 @@ type Middleware struct {
 // Routes registers the API: creating and reading payment orders, starting
 // attempts. (Sales orders are the orders package's.)
 func (s *Service) Routes(r *mux.Router, m Middleware) {
-	market := m.Keys.Require(server.RoleMarketplace)
 	read := m.Keys.Require(server.RoleMarketplace, server.RoleFinance)
-	r.Handle("/v1/payment-orders", market(m.Idempotency(http.HandlerFunc(s.handleCreate)))).Methods(http.MethodPost)
+	// A payments-scoped key may create orders and start attempts, but
+	// not pay from a balance (handleAttempt).
+	pay := m.Keys.RequireScope(server.ScopePayments, server.RoleMarketplace)
+	r.Handle("/v1/payment-orders", pay(m.Idempotency(http.HandlerFunc(s.handleCreate)))).Methods(http.MethodPost)
 	r.Handle("/v1/payment-orders/{number}", read(http.HandlerFunc(s.handleGet))).Methods(http.MethodGet)
-	r.Handle("/v1/payment-orders/{number}/attempts", market(m.Idempotency(http.HandlerFunc(s.handleAttempt)))).Methods(http.MethodPost)
+	r.Handle("/v1/payment-orders/{number}/attempts", pay(m.Idempotency(http.HandlerFunc(s.handleAttempt)))).Methods(http.MethodPost)
 }
 
 // The JSON of the API. Amounts are decimal strings in major units beside
@@ -79,6 +81,7 @@ type attemptJSON struct {
 	Currency      paygate.Currency `json:"currency"`
 	NextAction    nextActionJSON   `json:"next_action"`
 	FailureReason string           `json:"failure_reason,omitempty"`
+	ReplacedBy    string           `json:"replaced_by,omitempty"`
 	CreatedAt     time.Time        `json:"created_at"`
 }
 
@@ -148,7 +151,7 @@ func attemptJSONOf(a Attempt) attemptJSON {
 	return attemptJSON{
 		ID: a.ID, Method: a.Method, Status: a.Status, Provider: a.Provider, ProviderRef: a.ProviderRef,
 		Amount: a.Amount.Amount(), Currency: a.Amount.Currency, NextAction: na, FailureReason: a.FailureReason,
-		CreatedAt: a.CreatedAt,
+		ReplacedBy: a.ReplacedBy, CreatedAt: a.CreatedAt,
 	}
 }
 
@@ -216,6 +219,14 @@ func (s *Service) handleAttempt(w http.ResponseWriter, r *http.Request) {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		server.WriteError(w, r, err)
 		return
+	}
+	// Paying from the buyer's balance moves a user's money on the
+	// marketplace's word alone: a full-scope key only.
+	if providers.Method(req.Method) == MethodBalance {
+		if err := server.NeedScope(r.Context(), server.ScopeFull); err != nil {
+			server.WriteError(w, r, err)
+			return
+		}
 	}
 	a, err := s.StartAttempt(r.Context(), p, providers.Method(req.Method), req.Payer)
 	if err != nil {

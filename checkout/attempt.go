@@ -133,7 +133,7 @@ func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber
 		for _, a := range all {
 			switch a.Status {
 			case AttemptCreating, AttemptPending:
-				a.Status, a.FailureReason = AttemptCanceled, reasonReplaced+id
+				a.replace(id)
 				if err := setAttempt(ctx, tx, a); err != nil {
 					return err
 				}

@@ -92,7 +92,7 @@ func (s *Service) payWithBalance(ctx context.Context, p paygate.PaymentOrderNumb
 		// Open attempts at providers are replaced; canceled at them below.
 		for _, a := range all {
 			if a.Status.open() {
-				a.Status, a.FailureReason = AttemptCanceled, reasonReplaced+id
+				a.replace(id)
 				if err := setAttempt(ctx, tx, a); err != nil {
 					return err
 				}
@@ -119,7 +119,7 @@ func (s *Service) payWithBalance(ctx context.Context, p paygate.PaymentOrderNumb
 	po, err := s.Get(ctx, p)
 	if err == nil {
 		for _, a := range po.Attempts {
-			if a.Status == AttemptCanceled && a.FailureReason == reasonReplaced+id {
+			if a.Status == AttemptCanceled && a.ReplacedBy == id {
 				s.cancelAtProvider(ctx, a)
 			}
 		}

@@ -95,8 +95,11 @@ type Attempt struct {
 	ProviderRef   string
 	NextAction    providers.NextAction
 	FailureReason string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// ReplacedBy is the attempt that replaced this one (status canceled):
+	// the buyer started another, or paid from the balance. "" otherwise.
+	ReplacedBy string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Config configures a Service.

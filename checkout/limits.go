@@ -1,7 +1,6 @@
 package checkout
 
 import (
-	"strings"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -16,9 +15,11 @@ const (
 	DefaultMaxAttempts     = 20
 )
 
-// reasonReplaced starts the failure reason of an attempt that another one
-// replaced: "replaced by att_…".
-const reasonReplaced = "replaced by "
+// replace marks a canceled, replaced by the attempt id: its replaced_by
+// column, which the caps read, and a failure reason for people.
+func (a *Attempt) replace(id string) {
+	a.Status, a.ReplacedBy, a.FailureReason = AttemptCanceled, id, "replaced by "+id
+}
 
 // stillPayable reports whether the provider payment of a may still be paid
 // at now: an open attempt, or a voucher that a newer attempt replaced but
@@ -29,7 +30,7 @@ func stillPayable(a Attempt, now time.Time) bool {
 	if a.Status.open() {
 		return true
 	}
-	if a.Status != AttemptCanceled || !strings.HasPrefix(a.FailureReason, reasonReplaced) {
+	if a.Status != AttemptCanceled || a.ReplacedBy == "" {
 		return false
 	}
 	mi, _ := providers.Lookup(a.Method)

@@ -191,6 +191,12 @@ func (s *Service) Get(ctx context.Context, p paygate.PaymentOrderNumber) (Paymen
 	return po, err
 }
 
+// OrderIn returns a payment order's row (without its sales orders and
+// attempts) as tx sees it, or ENOTFOUND.
+func (s *Service) OrderIn(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (PaymentOrder, error) {
+	return getOrder(ctx, tx, p, false)
+}
+
 type orderRow struct {
 	Number      string         `db:"number"`
 	BuyerID     string         `db:"buyer_id"`
@@ -245,17 +251,18 @@ type attemptRow struct {
 	ProviderRef   sql.NullString `db:"provider_ref"`
 	NextAction    string         `db:"next_action"`
 	FailureReason string         `db:"failure_reason"`
+	ReplacedBy    string         `db:"replaced_by"`
 	CreatedAt     time.Time      `db:"created_at"`
 	UpdatedAt     time.Time      `db:"updated_at"`
 }
 
-const attemptColumns = `id, payment_order, method, provider, amount, currency, status, provider_ref, next_action, failure_reason, created_at, updated_at`
+const attemptColumns = `id, payment_order, method, provider, amount, currency, status, provider_ref, next_action, failure_reason, replaced_by, created_at, updated_at`
 
 func (r attemptRow) attempt() (Attempt, error) {
 	a := Attempt{
 		ID: r.ID, PaymentOrder: paygate.PaymentOrderNumber(r.PaymentOrder), Method: providers.Method(r.Method),
 		Provider: r.Provider, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: AttemptStatus(r.Status),
-		ProviderRef: r.ProviderRef.String, FailureReason: r.FailureReason, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		ProviderRef: r.ProviderRef.String, FailureReason: r.FailureReason, ReplacedBy: r.ReplacedBy, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 	if err := json.Unmarshal([]byte(r.NextAction), &a.NextAction); err != nil {
 		return Attempt{}, fmt.Errorf("checkout: attempt %s: next action: %w", r.ID, err)
@@ -298,8 +305,8 @@ func setAttempt(ctx context.Context, tx *storage.Tx, a Attempt) error {
 	if a.ProviderRef != "" {
 		ref = a.ProviderRef
 	}
-	if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = ?, provider_ref = ?, next_action = ?, failure_reason = ?, updated_at = ? WHERE id = ?`,
-		string(a.Status), ref, string(na), a.FailureReason, tx.Now(), a.ID); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = ?, provider_ref = ?, next_action = ?, failure_reason = ?, replaced_by = ?, updated_at = ? WHERE id = ?`,
+		string(a.Status), ref, string(na), a.FailureReason, a.ReplacedBy, tx.Now(), a.ID); err != nil {
 		return fmt.Errorf("checkout: update attempt %s: %w", a.ID, err)
 	}
 	return nil

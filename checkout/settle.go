@@ -50,7 +50,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		// Kept in the inbox and shown to finance; never a crash, never money.
 		err := finance.OpenItem(ctx, tx, finance.Item{
 			Kind: finance.UnknownPayment, Reference: provider + ":" + ev.ID, PaymentOrder: ev.PaymentOrder,
-			Attempt: ev.Attempt, Provider: provider, Amount: ev.Amount,
+			Attempt: ev.Attempt, Provider: provider, PaymentRef: ev.PaymentRef, Amount: ev.Amount,
 			Description: fmt.Sprintf("%s event %s (%s) for payment %q that paygate did not create", provider, ev.ID, ev.ProviderType, ev.PaymentRef),
 		})
 		return OutcomeUnknownPayment, err
@@ -112,7 +112,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		}
 		return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
 			Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
-			Provider: provider, Amount: ev.Amount,
+			Provider: provider, PaymentRef: att.ProviderRef, Amount: ev.Amount,
 			Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
 		})
 	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
@@ -185,7 +185,7 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
 		return OutcomeAmountMismatch, finance.OpenItem(ctx, tx, finance.Item{
 			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(po.Number), Attempt: att.ID,
-			Provider: att.Provider, Amount: paid,
+			Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
 			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s; the attempt still takes its own settlement", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
 		})
 	}
@@ -206,7 +206,7 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 			Str("order_status", string(po.Status)).Msg("late payment credited to the buyer's balance")
 		return OutcomeLatePayment, finance.OpenItem(ctx, tx, finance.Item{
 			Kind: finance.LatePayment, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
-			Provider: att.Provider, Amount: paid,
+			Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
 			Description: fmt.Sprintf("attempt %s (%s) paid %s after payment order %s was %s; credited to %s", att.ID, att.Method, paid, po.Number, po.Status, ledger.UserBalance(po.BuyerID)),
 		})
 	}

@@ -61,9 +61,3 @@ func (s *Service) loadSecret(ctx context.Context) ([]byte, error) {
 	}
 	return []byte(secret), nil
 }
-
-// DerivedKey returns a secret for purpose, derived from the link-signing
-// secret (HMAC-SHA256 of "derived|" and purpose), so that other packages
-// have a secret that every instance on the database shares without keeping
-// one of their own (the finance pages sign their sessions with one).
-func (s *Service) DerivedKey(purpose string) string { return s.sign("derived|" + purpose) }

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -87,7 +88,7 @@ func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	refunds, err := a.Refunds.ToSource(r.Context(), id, amount, clip(body.Reason, 500))
+	refunds, err := a.Refunds.ToSource(r.Context(), idempotency.RequestKey(r.Context()), id, amount, clip(body.Reason, 500))
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -132,7 +133,7 @@ func (a *API) handlePayout(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	p, err := a.Refunds.ManualPayout(r.Context(), id, amount, body.Beneficiary, body.BankReference)
+	p, err := a.Refunds.ManualPayout(r.Context(), idempotency.RequestKey(r.Context()), id, amount, body.Beneficiary, body.BankReference)
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -147,6 +148,7 @@ type itemJSON struct {
 	PaymentOrder string           `json:"payment_order,omitempty"`
 	Attempt      string           `json:"attempt,omitempty"`
 	Provider     string           `json:"provider,omitempty"`
+	PaymentRef   string           `json:"payment_ref,omitempty"`
 	Amount       string           `json:"amount"`
 	Currency     paygate.Currency `json:"currency"`
 	Description  string           `json:"description"`
@@ -203,7 +205,7 @@ func (a *API) handleItems(w http.ResponseWriter, r *http.Request) {
 	}{Items: []itemJSON{}}
 	for _, it := range items {
 		out.Items = append(out.Items, itemJSON{ID: it.ID, Kind: it.Kind, Reference: it.Reference, PaymentOrder: it.PaymentOrder,
-			Attempt: it.Attempt, Provider: it.Provider, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
+			Attempt: it.Attempt, Provider: it.Provider, PaymentRef: it.PaymentRef, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
 			Description: it.Description, Status: it.Status, CreatedAt: it.CreatedAt})
 	}
 	if len(items) == limit {

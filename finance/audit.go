@@ -7,11 +7,15 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
 
-// ActorHeader names the finance staff member acting, beside the finance
-// key: "X-Actor: alice@example.com".
+// ActorHeader is a label the caller may send with a finance action:
+// "X-Actor: alice@example.com". It is what the caller asserts, not an
+// identity: paygate cannot check it, and anyone holding the key may send
+// any name. The audit log records it beside the key the request was
+// authenticated with (Audit), which is what paygate knows.
 const ActorHeader = "X-Actor"
 
 var actorPattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,100}$`)
@@ -42,23 +46,34 @@ func ActorMiddleware(next http.Handler) http.Handler {
 	})
 }
 
-// AuditEntry is one finance action.
+// AuditEntry is one finance action: Actor is the label the caller gave
+// (X-Actor, or the name typed at the finance login), KeyID and KeyName the
+// API key the action was authenticated with.
 type AuditEntry struct {
-	ID      int64     `json:"id" db:"id"`
-	At      time.Time `json:"at" db:"at"`
-	Actor   string    `json:"actor" db:"actor"`
-	Action  string    `json:"action" db:"action"`
-	Subject string    `json:"subject" db:"subject"`
-	Before  string    `json:"before" db:"before"`
-	After   string    `json:"after" db:"after"`
-	Reason  string    `json:"reason" db:"reason"`
+	ID    int64     `json:"id" db:"id"`
+	At    time.Time `json:"at" db:"at"`
+	Actor string    `json:"actor" db:"actor"`
+	// KeyID is the public id of the issued key, "" for a static key or an
+	// action without a key (a command run on the server).
+	KeyID string `json:"key_id" db:"key_id"`
+	// KeyName is the issued key's name, the static key's variable
+	// (PAYGATE_FINANCE_KEY), or what ran a command without a key.
+	KeyName string `json:"key_name" db:"key_name"`
+	Action  string `json:"action" db:"action"`
+	Subject string `json:"subject" db:"subject"`
+	Before  string `json:"before" db:"before"`
+	After   string `json:"after" db:"after"`
+	Reason  string `json:"reason" db:"reason"`
 }
 
 // Audit appends a finance action to the audit log in tx, the action's own
-// transaction, so the log holds exactly the actions that happened.
+// transaction, so the log holds exactly the actions that happened. The
+// entry names the actor label of ctx (WithActor) and the key of its caller
+// (server.CallerOf: the key Require authenticated, or the finance login's).
 func Audit(ctx context.Context, tx *storage.Tx, action, subject, before, after, reason string) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor, action, subject, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		tx.Now(), Actor(ctx), action, subject, clip(before, 2000), clip(after, 2000), clip(reason, 1000)); err != nil {
+	c, _ := server.CallerOf(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor, key_id, key_name, action, subject, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tx.Now(), Actor(ctx), c.KeyID, clip(c.KeyName, 200), action, subject, clip(before, 2000), clip(after, 2000), clip(reason, 1000)); err != nil {
 		return fmt.Errorf("finance: audit %s of %s: %w", action, subject, err)
 	}
 	return nil
@@ -67,7 +82,7 @@ func Audit(ctx context.Context, tx *storage.Tx, action, subject, before, after, 
 // AuditLog lists the audit entries of a subject ("" for all), oldest
 // first, after the id cursor.
 func AuditLog(ctx context.Context, tx *storage.Tx, subject string, after int64, limit int) ([]AuditEntry, error) {
-	q := `SELECT id, at, actor, action, subject, before, after, reason FROM audit_log WHERE id > ?`
+	q := `SELECT id, at, actor, key_id, key_name, action, subject, before, after, reason FROM audit_log WHERE id > ?`
 	args := []any{after}
 	if subject != "" {
 		q += ` AND subject = ?`

@@ -58,10 +58,13 @@ type Item struct {
 	PaymentOrder string
 	Attempt      string
 	Provider     string
-	Amount       paygate.Money
-	Description  string
-	Status       Status
-	CreatedAt    time.Time
+	// PaymentRef is the provider's payment the item is about ("" when there
+	// is none, or for items opened before the column existed).
+	PaymentRef  string
+	Amount      paygate.Money
+	Description string
+	Status      Status
+	CreatedAt   time.Time
 }
 
 // OpenItem records an item in tx, once per kind and reference: opening the
@@ -70,9 +73,9 @@ func OpenItem(ctx context.Context, tx *storage.Tx, it Item) error {
 	if it.Reference == "" {
 		return fmt.Errorf("finance: item of kind %s without a reference", it.Kind)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO finance_items (kind, reference, payment_order, attempt, provider, amount, currency, description, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING`,
-		string(it.Kind), it.Reference, it.PaymentOrder, it.Attempt, it.Provider, it.Amount.Minor, string(it.Amount.Currency),
+	_, err := tx.Exec(ctx, `INSERT INTO finance_items (kind, reference, payment_order, attempt, provider, payment_ref, amount, currency, description, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING`,
+		string(it.Kind), it.Reference, it.PaymentOrder, it.Attempt, it.Provider, clip(it.PaymentRef, 255), it.Amount.Minor, string(it.Amount.Currency),
 		clip(it.Description, 500), string(Open), tx.Now())
 	if err != nil {
 		return fmt.Errorf("finance: open %s item %s: %w", it.Kind, it.Reference, err)
@@ -87,38 +90,48 @@ func clip(s string, n int) string {
 	return s
 }
 
+// itemColumns are the columns of finance_items an itemRow reads.
+const itemColumns = `id, kind, reference, payment_order, attempt, provider, payment_ref, amount, currency, description, status, created_at`
+
+// itemRow is a row of finance_items.
+type itemRow struct {
+	ID           int64     `db:"id"`
+	Kind         string    `db:"kind"`
+	Reference    string    `db:"reference"`
+	PaymentOrder string    `db:"payment_order"`
+	Attempt      string    `db:"attempt"`
+	Provider     string    `db:"provider"`
+	PaymentRef   string    `db:"payment_ref"`
+	Amount       int64     `db:"amount"`
+	Currency     string    `db:"currency"`
+	Description  string    `db:"description"`
+	Status       string    `db:"status"`
+	CreatedAt    time.Time `db:"created_at"`
+}
+
+func (r itemRow) item() Item {
+	return Item{ID: r.ID, Kind: Kind(r.Kind), Reference: r.Reference, PaymentOrder: r.PaymentOrder, Attempt: r.Attempt,
+		Provider: r.Provider, PaymentRef: r.PaymentRef, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)),
+		Description: r.Description, Status: Status(r.Status), CreatedAt: r.CreatedAt.UTC()}
+}
+
 // Items lists items of a status ("" for all), oldest first, after the id
 // cursor (0 for the first page), at most limit.
 func Items(ctx context.Context, tx *storage.Tx, status Status, after int64, limit int) ([]Item, error) {
-	q := `SELECT id, kind, reference, payment_order, attempt, provider, amount, currency, description, status, created_at
-		FROM finance_items WHERE id > ?`
+	q := `SELECT ` + itemColumns + ` FROM finance_items WHERE id > ?`
 	args := []any{after}
 	if status != "" {
 		q += ` AND status = ?`
 		args = append(args, string(status))
 	}
 	q += ` ORDER BY id LIMIT ` + strconv.Itoa(limit)
-	var rows []struct {
-		ID           int64     `db:"id"`
-		Kind         string    `db:"kind"`
-		Reference    string    `db:"reference"`
-		PaymentOrder string    `db:"payment_order"`
-		Attempt      string    `db:"attempt"`
-		Provider     string    `db:"provider"`
-		Amount       int64     `db:"amount"`
-		Currency     string    `db:"currency"`
-		Description  string    `db:"description"`
-		Status       string    `db:"status"`
-		CreatedAt    time.Time `db:"created_at"`
-	}
+	var rows []itemRow
 	if err := tx.Select(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("finance: list items: %w", err)
 	}
 	out := make([]Item, len(rows))
 	for i, r := range rows {
-		out[i] = Item{ID: r.ID, Kind: Kind(r.Kind), Reference: r.Reference, PaymentOrder: r.PaymentOrder, Attempt: r.Attempt,
-			Provider: r.Provider, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Description: r.Description,
-			Status: Status(r.Status), CreatedAt: r.CreatedAt.UTC()}
+		out[i] = r.item()
 	}
 	return out, nil
 }

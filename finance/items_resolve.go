@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/storage"
@@ -14,30 +13,15 @@ import (
 
 // GetItem returns one item, ENOTFOUND if there is none with the id.
 func GetItem(ctx context.Context, tx *storage.Tx, id int64) (Item, error) {
-	var r struct {
-		ID           int64     `db:"id"`
-		Kind         string    `db:"kind"`
-		Reference    string    `db:"reference"`
-		PaymentOrder string    `db:"payment_order"`
-		Attempt      string    `db:"attempt"`
-		Provider     string    `db:"provider"`
-		Amount       int64     `db:"amount"`
-		Currency     string    `db:"currency"`
-		Description  string    `db:"description"`
-		Status       string    `db:"status"`
-		CreatedAt    time.Time `db:"created_at"`
-	}
-	err := tx.Get(ctx, &r, `SELECT id, kind, reference, payment_order, attempt, provider, amount, currency, description, status, created_at
-		FROM finance_items WHERE id = ?`, id)
+	var r itemRow
+	err := tx.Get(ctx, &r, `SELECT `+itemColumns+` FROM finance_items WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Item{}, paygate.Errorf(paygate.ENOTFOUND, "finance item %d not found", id)
 	}
 	if err != nil {
 		return Item{}, fmt.Errorf("finance: get item %d: %w", id, err)
 	}
-	return Item{ID: r.ID, Kind: Kind(r.Kind), Reference: r.Reference, PaymentOrder: r.PaymentOrder, Attempt: r.Attempt,
-		Provider: r.Provider, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Description: r.Description,
-		Status: Status(r.Status), CreatedAt: r.CreatedAt.UTC()}, nil
+	return r.item(), nil
 }
 
 // ItemSubject is the audit log subject of an item's actions: its payment

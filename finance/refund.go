@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -53,6 +54,8 @@ type SourceRefund struct {
 	ProviderRefund string    `json:"provider_refund,omitempty" db:"provider_refund"`
 	FailureReason  string    `json:"failure_reason,omitempty" db:"failure_reason"`
 	CreatedAt      time.Time `json:"created_at" db:"created_at"`
+	// Reason is the reason sent to the provider (asked again, the same).
+	Reason string `json:"-" db:"reason"`
 }
 
 // Refunds sends buyers' balances back to their payment methods.
@@ -64,6 +67,20 @@ type Refunds struct {
 	Payments func(ctx context.Context, buyerID string, c paygate.Currency) ([]PaidAttempt, error)
 	Rand     io.Reader // nil = crypto/rand
 	Logger   zerolog.Logger
+	// CallTimeout bounds one provider call (0 = RefundCallTimeout).
+	CallTimeout time.Duration
+}
+
+// callContext returns the context of one provider call for a request's
+// ctx: it keeps ctx's values (logger, request id) but not its
+// cancellation, so a client that hangs up or times out does not cut the
+// call short once the balance is debited; it ends after CallTimeout.
+func (r *Refunds) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := r.CallTimeout
+	if d <= 0 {
+		d = RefundCallTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 func (r *Refunds) newID(prefix string) (string, error) {
@@ -85,7 +102,19 @@ func (r *Refunds) newID(prefix string) (string, error) {
 // refund records (a balance that does not cover it is refused whole); each
 // provider is then asked, and a refusal reverses its part of the debit. The
 // provider's refund webhook confirms the rest (ApplyRefundEvent).
-func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
+//
+// The provider calls do not depend on ctx's lifetime (see callContext): a
+// caller that goes away leaves them running. A refund whose provider did
+// not answer, or that is still pending, is driven to a final state by
+// Drive. Concurrent refunds of one user take their turns (the user's row of
+// refund_locks), so they never refund more of a payment than it collected.
+//
+// requestKey, if not "", identifies the request (idempotency.RequestKey,
+// or a finance form's key): it is recorded with the refunds, in their
+// transaction, and a request with the same key (a retry after a crash
+// before its response was stored, a double submit) gets those refunds as
+// they are now, and moves no money.
+func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
 	if amount.Minor <= 0 {
 		return nil, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
 	}
@@ -94,8 +123,23 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 		return nil, err
 	}
 	var created []SourceRefund
+	replayed := false
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
-		created = nil
+		created, replayed = nil, false
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		if requestKey != "" {
+			done, ok, err := idempotency.Effect(ctx, tx, requestKey)
+			if err != nil {
+				return err
+			}
+			if ok {
+				replayed = true
+				created, err = refundsByID(ctx, tx, strings.Split(done, ","))
+				return err
+			}
+		}
 		refunded, err := refundedByAttempt(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -119,9 +163,10 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
-				RefundRequested, tx.Now(), tx.Now()); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, reason,
+				created_at, updated_at, next_check_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
+				RefundRequested, reason, tx.Now(), tx.Now(), tx.Now().Add(RefundRetryAfter)); err != nil {
 				return fmt.Errorf("finance: record refund: %w", err)
 			}
 			_, err = r.Ledger.Post(ctx, tx, ledger.Transfer("refund:"+id+":debited",
@@ -135,10 +180,17 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 				return err
 			}
 			created = append(created, SourceRefund{ID: id, UserID: userID, Attempt: p.Attempt, Provider: p.Provider,
-				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, CreatedAt: tx.Now()})
+				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, Reason: reason, CreatedAt: tx.Now()})
 			left -= part
 		}
 		if left == 0 {
+			ids := make([]string, len(created))
+			for i, c := range created {
+				ids[i] = c.ID
+			}
+			if err := idempotency.RecordEffect(ctx, tx, requestKey, strings.Join(ids, ",")); err != nil {
+				return err
+			}
 			parts := make([]string, len(created))
 			for i, c := range created {
 				parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, amount.Currency), c.PaymentRef)
@@ -157,10 +209,26 @@ func (r *Refunds) ToSource(ctx context.Context, userID string, amount paygate.Mo
 	if err != nil {
 		return nil, err
 	}
+	if replayed {
+		return created, nil // asked already; Drive finishes what did not
+	}
+	cctx, cancel := r.callContext(ctx)
+	defer cancel()
 	for i := range created {
-		created[i] = r.ask(ctx, created[i], reason)
+		created[i] = r.ask(cctx, created[i])
 	}
 	return created, nil
+}
+
+// lockUser takes the user's row of refund_locks for the rest of tx: a
+// concurrent refund of the same user waits for tx to end (on PostgreSQL;
+// SQLite has one writer at a time anyway), and then sees its refunds.
+func lockUser(ctx context.Context, tx *storage.Tx, userID string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO refund_locks (user_id, locked_at) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET locked_at = excluded.locked_at`, userID, tx.Now()); err != nil {
+		return fmt.Errorf("finance: lock the refunds of %s: %w", userID, err)
+	}
+	return nil
 }
 
 func unique(s []string) []string {
@@ -193,13 +261,17 @@ func refundedByAttempt(ctx context.Context, tx *storage.Tx, userID string) (map[
 
 // ask asks the provider for one refund and records its answer: accepted
 // (pending or succeeded), or refused (failed, and the debit reversed). A
-// provider that cannot be reached leaves it requested, for a retry with the
-// same idempotency key.
-func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) SourceRefund {
+// provider that cannot be reached leaves it requested, for Drive to ask
+// again with the same idempotency key and the same request.
+func (r *Refunds) ask(ctx context.Context, sr SourceRefund) SourceRefund {
 	prov := r.Providers[sr.Provider]
+	if prov == nil {
+		r.Logger.Error().Str("refund", sr.ID).Str("provider", sr.Provider).Msg("no client for the refund's provider; it stays requested")
+		return sr
+	}
 	ref, err := prov.Refund(ctx, providers.RefundRequest{
 		PaymentRef: sr.PaymentRef, Amount: paygate.New(sr.Minor, paygate.Currency(sr.Currency)),
-		IdempotencyKey: "refund:" + sr.ID, Reason: reason, Refund: sr.ID,
+		IdempotencyKey: "refund:" + sr.ID, Reason: sr.Reason, Refund: sr.ID,
 	})
 	log := r.Logger.With().Str("refund", sr.ID).Str("payment_ref", sr.PaymentRef).Logger()
 	switch {
@@ -215,7 +287,7 @@ func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) Sourc
 			log.Error().Err(uerr).Msg("record provider refund")
 		}
 		sr.Status, sr.ProviderRefund, sr.FailureReason = status, ref.Ref, ref.FailureReason
-	case paygate.ErrorCode(err) == paygate.EUNAVAILABLE:
+	case paygate.ErrorCode(err) == paygate.EUNAVAILABLE || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		log.Warn().Err(err).Msg("provider unavailable; the refund stays requested")
 	default:
 		reason := paygate.ErrorMessage(err)
@@ -228,8 +300,10 @@ func (r *Refunds) ask(ctx context.Context, sr SourceRefund, reason string) Sourc
 	return sr
 }
 
-// settle records a refund's new status in its own transaction.
+// settle records a refund's new status in its own transaction, whether or
+// not ctx is still live: the provider has answered.
 func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure string) error {
+	ctx = context.WithoutCancel(ctx)
 	return r.DB.Update(ctx, func(tx *storage.Tx) error {
 		_, err := setRefund(ctx, tx, r.Ledger, id, status, providerRef, failure)
 		return err
@@ -238,7 +312,9 @@ func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure s
 
 // setRefund moves a refund forward (requested → pending → succeeded |
 // failed; a final refund never changes) and reverses the balance debit of
-// one that failed. It reports whether the refund exists.
+// one that failed. A refund that becomes pending is next polled by Drive
+// after RefundPollEvery; a final one no more. It reports whether the
+// refund exists.
 func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status, providerRef, failure string) (bool, error) {
 	var cur struct {
 		Status   string `db:"status"`
@@ -257,8 +333,12 @@ func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status
 	if cur.Status == RefundSucceeded || cur.Status == RefundFailed || (cur.Status == RefundPending && status == RefundPending) {
 		return true, nil
 	}
+	var next any // NULL: final
+	if status == RefundPending {
+		next = tx.Now().Add(RefundPollEvery)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
-			failure_reason = ?, updated_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), id); err != nil {
+			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), next, id); err != nil {
 		return true, err
 	}
 	if status == RefundFailed {
@@ -361,6 +441,22 @@ func moneyText(m paygate.Money) string {
 	return m.String()
 }
 
+// refundsByID returns refunds in the order of ids.
+func refundsByID(ctx context.Context, tx *storage.Tx, ids []string) ([]SourceRefund, error) {
+	out := make([]SourceRefund, 0, len(ids))
+	for _, id := range ids {
+		var sr SourceRefund
+		if err := tx.Get(ctx, &sr, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund, failure_reason, reason, created_at
+			FROM source_refunds WHERE id = ?`, id); err != nil {
+			return nil, fmt.Errorf("finance: refund %s: %w", id, err)
+		}
+		sr.Amount = paygate.New(sr.Minor, paygate.Currency(sr.Currency)).Amount()
+		sr.CreatedAt = sr.CreatedAt.UTC()
+		out = append(out, sr)
+	}
+	return out, nil
+}
+
 // SourceRefunds lists a user's refunds to source, newest first.
 func SourceRefunds(ctx context.Context, tx *storage.Tx, userID string) ([]SourceRefund, error) {
 	var out []SourceRefund
@@ -388,8 +484,10 @@ type Payout struct {
 
 // ManualPayout records that finance paid part of a user's balance to their
 // bank by hand (for a method without refunds): the balance is debited to
-// bank:settlement at once, where reconciliation finds it.
-func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygate.Money, beneficiary, bankRef string) (Payout, error) {
+// bank:settlement at once, where reconciliation finds it. requestKey, if
+// not "", is recorded with the payout as ToSource records it: a request
+// with the same key gets the same payout and debits nothing more.
+func (r *Refunds) ManualPayout(ctx context.Context, requestKey, userID string, amount paygate.Money, beneficiary, bankRef string) (Payout, error) {
 	beneficiary, bankRef = strings.TrimSpace(beneficiary), strings.TrimSpace(bankRef)
 	switch {
 	case amount.Minor <= 0:
@@ -405,6 +503,19 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 	}
 	var p Payout
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
+		if requestKey != "" {
+			done, ok, err := idempotency.Effect(ctx, tx, requestKey)
+			if err != nil {
+				return err
+			}
+			if ok {
+				p, err = payoutByID(ctx, tx, done)
+				return err
+			}
+		}
+		if err := idempotency.RecordEffect(ctx, tx, requestKey, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO manual_payouts (id, user_id, amount, currency, beneficiary, bank_reference, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, userID, amount.Minor, string(amount.Currency), beneficiary, bankRef, tx.Now()); err != nil {
 			return err
@@ -423,6 +534,24 @@ func (r *Refunds) ManualPayout(ctx context.Context, userID string, amount paygat
 		return Audit(ctx, tx, "manual_payout", userID, "", fmt.Sprintf("%s %s to %s (%s)", id, amount, beneficiary, bankRef), "")
 	})
 	return p, err
+}
+
+// payoutByID returns a recorded payout.
+func payoutByID(ctx context.Context, tx *storage.Tx, id string) (Payout, error) {
+	var row struct {
+		ID            string    `db:"id"`
+		UserID        string    `db:"user_id"`
+		Amount        int64     `db:"amount"`
+		Currency      string    `db:"currency"`
+		Beneficiary   string    `db:"beneficiary"`
+		BankReference string    `db:"bank_reference"`
+		CreatedAt     time.Time `db:"created_at"`
+	}
+	if err := tx.Get(ctx, &row, `SELECT id, user_id, amount, currency, beneficiary, bank_reference, created_at FROM manual_payouts WHERE id = ?`, id); err != nil {
+		return Payout{}, fmt.Errorf("finance: payout %s: %w", id, err)
+	}
+	return Payout{ID: row.ID, UserID: row.UserID, Amount: paygate.New(row.Amount, paygate.Currency(row.Currency)).Amount(), Currency: row.Currency,
+		Beneficiary: row.Beneficiary, BankReference: row.BankReference, CreatedAt: row.CreatedAt.UTC()}, nil
 }
 
 // Explained reports whether paygate's own refunds of a payment that did not

@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -28,6 +29,7 @@ const (
 	fieldAmount     = "amount"
 	fieldSalesOrder = "sales_order"
 	fieldPaymentRef = "payment_ref"
+	fieldFormKey    = "form_key"
 	flashCookie     = "paygate_finance_flash"
 	itemsPath       = "/finance/items"
 )
@@ -40,16 +42,12 @@ type itemView struct {
 	// Disputed are the item's payment order's sales orders in dispute,
 	// each with a Resolve form.
 	Disputed []orders.SalesOrder
-	// PaymentRef is an unknown payment's provider reference, for "Settle
-	// from provider"; "" when the item names none.
-	PaymentRef string
+	// SettleRef is an unknown payment's provider reference (the item's
+	// payment_ref column), for "Settle from provider"; "" for other items.
+	SettleRef string
 	// Refundable: a late payment, credited to the buyer's balance.
 	Refundable bool
 }
-
-// unknownRef finds the payment reference in an unknown payment's
-// description (checkout.ApplyEvent writes `for payment "pi_…"`).
-var unknownRef = regexp.MustCompile(`for payment "([^"]+)"`)
 
 func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
 	msg := ""
@@ -83,7 +81,7 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		trails := map[string][]finance.AuditEntry{}
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
-			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", PaymentRef: paymentRef(it)}
+			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", SettleRef: settleRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
 				if !ok {
@@ -110,25 +108,34 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 	return out, err
 }
 
-// paymentRef returns the provider payment an unknown payment's item names,
-// or "" for any other item.
-func paymentRef(it finance.Item) string {
+// settleRef returns the provider payment an unknown payment's item is
+// about, which "Settle from provider" polls, or "" for any other item.
+func settleRef(it finance.Item) string {
 	if it.Kind != finance.UnknownPayment || it.Provider == "" {
 		return ""
 	}
-	if m := unknownRef.FindStringSubmatch(it.Description); m != nil {
-		return m[1]
-	}
-	return ""
+	return it.PaymentRef
 }
 
 // itemAction does one action on an open item with the posted form and
-// returns the message to show. Its context names the staff member.
-type itemAction func(ctx context.Context, it finance.Item, form url.Values) (string, error)
+// returns the message to show. Its context names the staff member. key,
+// if not "", is the form's key: the action records its message under it
+// (idempotency.RecordEffect) in the transaction that ends it, and gives
+// key-derived request keys to the money it moves, so that the form
+// submitted again moves nothing more.
+type itemAction func(ctx context.Context, it finance.Item, form url.Values, key string) (string, error)
+
+// formKeyPattern is what nonce makes.
+var formKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
 
 // action checks an item form's origin and CSRF field, runs f, and
 // redirects (303) to the items page with f's message, or shows the page
 // with f's error: a 4xx for what the staff member can fix, a 5xx otherwise.
+//
+// Each form carries a key made when the page was rendered (form_key). A
+// form submitted again with its key (a double click, a retry after a
+// crash) gets the first submit's message, and moves no money twice: what
+// the first submit did is found by the key.
 func (u *UI) action(f itemAction) func(w http.ResponseWriter, r *http.Request, csrf string) {
 	return func(w http.ResponseWriter, r *http.Request, csrf string) {
 		ctx := r.Context()
@@ -138,6 +145,18 @@ func (u *UI) action(f itemAction) func(w http.ResponseWriter, r *http.Request, c
 			subtle.ConstantTimeCompare([]byte(field), []byte(csrf)) != 1 {
 			l.Warn().Str(fieldReason, "csrf").Msg("finance action refused")
 			u.itemsPage(w, r, http.StatusForbidden, csrf, "", "The form expired or came from another site. Nothing was changed.")
+			return
+		}
+		key := ""
+		if fk := r.PostForm.Get(fieldFormKey); fk != "" {
+			if !formKeyPattern.MatchString(fk) {
+				u.itemsPage(w, r, http.StatusBadRequest, csrf, "", "The form is damaged (its key). Reload the page. Nothing was changed.")
+				return
+			}
+			key = "financeui:" + fk
+		}
+		if msg, ok := u.done(ctx, key); ok {
+			u.succeeded(w, r, msg)
 			return
 		}
 		id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
@@ -155,9 +174,14 @@ func (u *UI) action(f itemAction) func(w http.ResponseWriter, r *http.Request, c
 		}
 		var msg string
 		if err == nil {
-			msg, err = f(ctx, it, r.PostForm)
+			msg, err = f(ctx, it, r.PostForm, key)
 		}
 		if err != nil {
+			// The same form submitted at once: the other submit did it.
+			if done, ok := u.done(ctx, key); ok {
+				u.succeeded(w, r, done)
+				return
+			}
 			status := server.ErrorStatus(err)
 			if status >= http.StatusInternalServerError {
 				u.failed(w, r, err)
@@ -166,10 +190,47 @@ func (u *UI) action(f itemAction) func(w http.ResponseWriter, r *http.Request, c
 			u.itemsPage(w, r, status, csrf, "", paygate.ErrorMessage(err))
 			return
 		}
-		http.SetCookie(w, u.cookie(flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60, http.SameSiteStrictMode))
-		u.headers(w)
-		http.Redirect(w, r, itemsPath, http.StatusSeeOther)
+		u.succeeded(w, r, msg)
 	}
+}
+
+// succeeded redirects (303) to the items page, which shows msg.
+func (u *UI) succeeded(w http.ResponseWriter, r *http.Request, msg string) {
+	http.SetCookie(w, u.cookie(flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60, http.SameSiteStrictMode))
+	u.headers(w)
+	http.Redirect(w, r, itemsPath, http.StatusSeeOther)
+}
+
+// done returns the message of the form submitted with key before, if any.
+func (u *UI) done(ctx context.Context, key string) (string, bool) {
+	if key == "" {
+		return "", false
+	}
+	var msg string
+	var ok bool
+	err := u.DB.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		msg, ok, err = idempotency.Effect(ctx, tx, key)
+		return err
+	})
+	if err != nil {
+		l := server.Logger(ctx)
+		l.Error().Err(err).Msg("read a form's effect")
+	}
+	return msg, ok && err == nil
+}
+
+// record records, in tx, msg as the effect of the form submitted with key.
+func record(ctx context.Context, tx *storage.Tx, key, msg string) error {
+	return idempotency.RecordEffect(ctx, tx, key, msg)
+}
+
+// subKey is the request key of one money move of the form with key.
+func subKey(key, move string) string {
+	if key == "" {
+		return ""
+	}
+	return key + ":" + move
 }
 
 // reason is the form's reason, required.
@@ -181,27 +242,34 @@ func reason(form url.Values) (string, error) {
 	return s, nil
 }
 
-// resolve marks it resolved in its own transaction.
-func (u *UI) resolve(ctx context.Context, it finance.Item, why string) error {
-	return u.DB.Update(ctx, func(tx *storage.Tx) error { return finance.ResolveItem(ctx, tx, it.ID, why) })
+// resolve marks it resolved in its own transaction, with msg as the
+// effect of the form of key.
+func (u *UI) resolve(ctx context.Context, it finance.Item, why, key, msg string) error {
+	return u.DB.Update(ctx, func(tx *storage.Tx) error {
+		if err := finance.ResolveItem(ctx, tx, it.ID, why); err != nil {
+			return err
+		}
+		return record(ctx, tx, key, msg)
+	})
 }
 
 // markResolved closes an item with a reason and nothing else.
-func (u *UI) markResolved(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+func (u *UI) markResolved(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
 	why, err := reason(form)
 	if err != nil {
 		return "", err
 	}
-	if err := u.resolve(ctx, it, why); err != nil {
+	msg := fmt.Sprintf("Item #%d marked resolved.", it.ID)
+	if err := u.resolve(ctx, it, why, key, msg); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Item #%d marked resolved.", it.ID), nil
+	return msg, nil
 }
 
 // resolveDispute splits a disputed sales order of the item's payment order
 // (orders Resolve) and closes the item when none of them is disputed any
 // more.
-func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
 	why, err := reason(form)
 	if err != nil {
 		return "", err
@@ -222,7 +290,8 @@ func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Value
 	if err != nil {
 		return "", paygate.Errorf(paygate.EINVALID, "refund amount: %s", paygate.ErrorMessage(err))
 	}
-	out, err := u.Lifecycle.Act(ctx, k, orders.Request{Action: orders.Resolve, Actor: orders.ActorFinance, RefundAmount: refund, Description: why})
+	out, err := u.Lifecycle.Act(ctx, k, orders.Request{Action: orders.Resolve, Actor: orders.ActorFinance, RefundAmount: refund, Description: why,
+		RequestKey: subKey(key, "resolve")})
 	if err != nil {
 		return "", err
 	}
@@ -241,10 +310,14 @@ func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Value
 		return "", err
 	}
 	if left == 0 {
-		if err := u.resolve(ctx, it, fmt.Sprintf("dispute of %s resolved (%s refunded): %s", k, refund, why)); err != nil {
+		msg += fmt.Sprintf(" Item #%d resolved.", it.ID)
+		if err := u.resolve(ctx, it, fmt.Sprintf("dispute of %s resolved (%s refunded): %s", k, refund, why), key, msg); err != nil {
 			return "", err
 		}
-		msg += fmt.Sprintf(" Item #%d resolved.", it.ID)
+		return msg, nil
+	}
+	if err := u.DB.Update(ctx, func(tx *storage.Tx) error { return record(ctx, tx, key, msg) }); err != nil {
+		return "", err
 	}
 	return msg, nil
 }
@@ -253,8 +326,8 @@ func (u *UI) resolveDispute(ctx context.Context, it finance.Item, form url.Value
 // item's payment reference is settled from its provider's own status; the
 // item closes when its payment order is paid. The form's payment_ref must
 // be the item's own: an item is never closed on another payment's status.
-func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (string, error) {
-	ref := paymentRef(it)
+func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
+	ref := settleRef(it)
 	if ref == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d names no provider payment to settle", it.ID)
 	}
@@ -270,36 +343,44 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values) (stri
 	if err != nil {
 		return "", err
 	}
-	moved, err := u.Settler.Poll(ctx, att)
-	if err != nil {
-		return "", err
-	}
-	po, err := u.Checkout.Get(ctx, att.PaymentOrder)
-	if err != nil {
-		return "", err
-	}
-	after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
-	err = u.DB.Update(ctx, func(tx *storage.Tx) error {
+	// The audit entry, the item's resolution and the form's message
+	// commit with what the provider's status changed (alone when it
+	// changed nothing).
+	var po checkout.PaymentOrder
+	var msg string
+	audited, alone := false, false
+	audit := func(ctx context.Context, tx *storage.Tx) error {
+		var err error
+		if po, err = u.Checkout.OrderIn(ctx, tx, att.PaymentOrder); err != nil {
+			return err
+		}
+		audited = true
+		after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
 		if err := finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status), after, ""); err != nil {
 			return err
 		}
+		msg = fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID)
 		if po.Status != checkout.Paid {
-			return nil
+			msg = fmt.Sprintf("Asked %s: payment order %s is %s (changed: %t); item #%d stays open.", it.Provider, po.Number, po.Status, !alone, it.ID)
+		} else if err := finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after); err != nil {
+			return err
 		}
-		return finance.ResolveItem(ctx, tx, it.ID, "settled from provider: payment order "+string(po.Number)+" "+after)
-	})
+		return record(ctx, tx, key, msg)
+	}
+	_, err = u.Settler.PollThen(ctx, att, audit)
+	if err == nil && !audited {
+		alone = true
+		err = u.DB.Update(ctx, func(tx *storage.Tx) error { return audit(ctx, tx) })
+	}
 	if err != nil {
 		return "", err
 	}
-	if po.Status != checkout.Paid {
-		return fmt.Sprintf("Asked %s: payment order %s is %s (changed: %t); item #%d stays open.", it.Provider, po.Number, po.Status, moved, it.ID), nil
-	}
-	return fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID), nil
+	return msg, nil
 }
 
 // refund sends part of the late payment's buyer's balance back to their
 // payment methods (finance Refunds.ToSource) and closes the item.
-func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values) (string, error) {
+func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
 	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
 	}
@@ -315,7 +396,7 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values) (stri
 	if err != nil {
 		return "", err
 	}
-	refunds, err := u.Refunds.ToSource(ctx, po.BuyerID, amount, why)
+	refunds, err := u.Refunds.ToSource(ctx, subKey(key, "refund"), po.BuyerID, amount, why)
 	if err != nil {
 		return "", err
 	}
@@ -323,8 +404,9 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values) (stri
 	for i, r := range refunds {
 		ids[i] = r.ID + " " + r.Status
 	}
-	if err := u.resolve(ctx, it, fmt.Sprintf("%s of %s's balance refunded to source (%s): %s", amount, po.BuyerID, strings.Join(ids, ", "), why)); err != nil {
+	msg := fmt.Sprintf("Refunded %s of %s's balance to source (%s). Item #%d resolved.", amount, po.BuyerID, strings.Join(ids, ", "), it.ID)
+	if err := u.resolve(ctx, it, fmt.Sprintf("%s of %s's balance refunded to source (%s): %s", amount, po.BuyerID, strings.Join(ids, ", "), why), key, msg); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Refunded %s of %s's balance to source (%s). Item #%d resolved.", amount, po.BuyerID, strings.Join(ids, ", "), it.ID), nil
+	return msg, nil
 }

@@ -91,6 +91,11 @@ type UI struct {
 	Reconciler *recon.Reconciler
 	Keys       server.Keys // any active finance key signs in
 	PublicURL  string      // https: the cookies are Secure
+	// SessionKey signs the session cookies and form tokens. It must not be
+	// in the database (a copy of the database must not sign a session),
+	// and every instance serving the pages must have the same one; empty
+	// means a random key of this process.
+	SessionKey []byte
 
 	// The services the open items' actions use.
 	Checkout  *checkout.Service
@@ -140,6 +145,9 @@ func (u *UI) init() error {
 	funcs := template.FuncMap{
 		"money": func(m paygate.Money) string { return m.String() },
 		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		// formKey is a fresh key for each action form, so that a double
+		// submit of the form acts once (see action).
+		"formKey": nonce,
 	}
 	u.pages = map[string]*template.Template{}
 	for _, n := range pageNames {
@@ -149,14 +157,13 @@ func (u *UI) init() error {
 		}
 		u.pages[n] = t
 	}
-	// Sessions are signed with a secret every instance shares (derived
-	// from the checkout's link secret; without one, a secret of this
+	// Sessions are signed with SessionKey (without one, a secret of this
 	// process), mixed with the static finance key's hash, so rotating that
-	// key ends every session. The hash alone is not secret: it may be
-	// configured as PAYGATE_FINANCE_KEY_SHA256.
-	secret := nonce() + nonce()
-	if u.Checkout != nil {
-		secret = u.Checkout.DerivedKey("financeui session")
+	// key ends every session. Neither comes from the database: a copy of
+	// it cannot sign a session.
+	secret := string(u.SessionKey)
+	if secret == "" {
+		secret = nonce() + nonce()
 	}
 	u.sessions = newSessions(secret+"|"+hex.EncodeToString(u.Keys.StaticHash(server.RoleFinance)), SessionTTL)
 	if p, err := url.Parse(u.PublicURL); err == nil && p.Host != "" {
@@ -294,7 +301,8 @@ func (se session) auditActor() string {
 
 // auth lets through requests with a valid session and sends the others to
 // the login. The handler gets the session's CSRF token for its forms, and
-// a context that names the signed-in staff member (finance.WithActor).
+// a context that names the signed-in staff member (finance.WithActor) and
+// the key of the login (server.WithCaller).
 func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, se := u.sessionToken(r)
@@ -303,7 +311,10 @@ func (u *UI) auth(h func(w http.ResponseWriter, r *http.Request, csrf string)) h
 			http.Redirect(w, r, loginPath, http.StatusSeeOther)
 			return
 		}
-		h(w, r.WithContext(finance.WithActor(r.Context(), se.auditActor())), u.sessions.csrf(token))
+		// The audit log names the session's staff member and the finance
+		// key they signed in with, as the API names its caller's key.
+		ctx := server.WithCaller(r.Context(), server.Caller{Role: server.RoleFinance, KeyID: se.keyID, KeyName: se.keyName})
+		h(w, r.WithContext(finance.WithActor(ctx, se.auditActor())), u.sessions.csrf(token))
 	})
 }
 
@@ -349,6 +360,12 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok || caller.Role != server.RoleFinance {
 		l.Warn().Str(fieldReason, "key").Msg("finance login refused")
 		u.loginPage(w, r, http.StatusUnauthorized, "That is not a finance key.")
+		return
+	}
+	// The pages' forms move money: only a full-scope key signs in.
+	if !caller.Scope.Allows(server.ScopeFull) {
+		l.Warn().Str(fieldReason, "scope").Msg("finance login refused")
+		u.loginPage(w, r, http.StatusForbidden, "This key is limited to reading the API; the finance pages need a full finance key.")
 		return
 	}
 	actor := strings.TrimSpace(r.PostForm.Get(fieldActor))

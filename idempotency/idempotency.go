@@ -238,3 +238,35 @@ func RequestKey(ctx context.Context) string {
 	k, _ := ctx.Value(keyCtx{}).(string)
 	return k
 }
+
+// Effect returns what the request of key did, as RecordEffect recorded it
+// in the transaction of its move; ok is false if it has done nothing yet.
+// A handler that moves money calls it first, in the transaction that would
+// move it, and answers a retry with the recorded effect.
+func Effect(ctx context.Context, tx *storage.Tx, key string) (result string, ok bool, err error) {
+	err = tx.Get(ctx, &result, `SELECT result FROM idempotency_effects WHERE key = ?`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("idempotency: effect of %s: %w", quoteKey(key), err)
+	}
+	return result, true, nil
+}
+
+// RecordEffect records in tx, the transaction that moves the money, what
+// the request of key did. A concurrent request with the same key that
+// recorded first makes it a retryable error: run again, the transaction
+// finds that request's effect with Effect.
+func RecordEffect(ctx context.Context, tx *storage.Tx, key, result string) error {
+	if key == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO idempotency_effects (key, result, created_at) VALUES (?, ?, ?)`, key, result, tx.Now()); err != nil {
+		if storage.IsUniqueViolation(err) {
+			return storage.Retryable(fmt.Errorf("idempotency: effect of %s recorded concurrently: %w", quoteKey(key), err))
+		}
+		return fmt.Errorf("idempotency: record the effect of %s: %w", quoteKey(key), err)
+	}
+	return nil
+}

@@ -2,7 +2,9 @@
 // lost — and asks their provider for the payment's status. What it learns
 // is applied as an event through the webhook inbox, so a success found by
 // polling settles exactly as the webhook would have (same settlement,
-// same ledger key) and is recorded with how it was learned.
+// same ledger key) and is recorded with how it was learned. It also drives
+// refunds to source that did not reach a final state (finance
+// Refunds.Drive).
 package janitor
 
 import (
@@ -14,7 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/webhooks"
 )
 
@@ -23,8 +27,11 @@ type Janitor struct {
 	Checkout *checkout.Service
 	Inbox    *webhooks.Inbox
 	Rules    checkout.StuckRules
-	Logger   zerolog.Logger
-	Metrics  *Metrics // nil records nothing
+	// Refunds, if not nil, has its unfinished refunds to source driven on
+	// (asked again, polled, or handed to finance staff) by every pass.
+	Refunds *finance.Refunds
+	Logger  zerolog.Logger
+	Metrics *Metrics // nil records nothing
 }
 
 // Result counts what one pass did.
@@ -32,18 +39,32 @@ type Result struct {
 	Polled  int // attempts asked about
 	Applied int // events that moved an attempt on
 	Errors  int // provider calls that failed (retried next pass)
+	// Refunds is what the pass did to refunds to source.
+	Refunds finance.DriveResult
 }
 
-// RunOnce polls every overdue attempt once.
+// RunOnce polls every overdue attempt once, then drives the refunds to
+// source that are due (Refunds).
 func (j *Janitor) RunOnce(ctx context.Context) (res Result, err error) {
 	defer func() { j.Metrics.pass(res) }()
+	if err := j.pollAttempts(ctx, &res); err != nil {
+		return res, err
+	}
+	if j.Refunds != nil {
+		res.Refunds, err = j.Refunds.Drive(ctx)
+	}
+	return res, err
+}
+
+// pollAttempts polls every overdue attempt once.
+func (j *Janitor) pollAttempts(ctx context.Context, res *Result) error {
 	for {
 		atts, err := j.Checkout.Overdue(ctx, j.Rules, 100)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if len(atts) == 0 {
-			return res, nil
+			return nil
 		}
 		for _, a := range atts {
 			res.Polled++
@@ -64,6 +85,14 @@ func (j *Janitor) RunOnce(ctx context.Context) (res Result, err error) {
 // that moved the attempt on. Reconciliation uses it to settle a payment the
 // provider reports settled but paygate never heard of.
 func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
+	return j.PollThen(ctx, a, nil)
+}
+
+// PollThen is Poll that runs then, when it is not nil, in the transaction
+// that stores (and applies) what the provider said (webhooks.ReceiveThen).
+// then does not run when the provider says the payment is still pending:
+// nothing is stored then.
+func (j *Janitor) PollThen(ctx context.Context, a checkout.Attempt, then func(ctx context.Context, tx *storage.Tx) error) (bool, error) {
 	ev := providers.Event{PaymentRef: a.ProviderRef, PaymentOrder: string(a.PaymentOrder), Attempt: a.ID}
 	if a.ProviderRef == "" {
 		// The call that creates the payment never answered: the buyer was
@@ -103,7 +132,7 @@ func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	res, err := j.Inbox.Receive(ctx, a.Provider, body, []providers.Event{ev})
+	res, err := j.Inbox.ReceiveThen(ctx, a.Provider, body, []providers.Event{ev}, then)
 	if err != nil {
 		return false, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -141,6 +142,7 @@ func (a *API) handleAction(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "user_id is required: the buyer or seller who acts"))
 		return
 	}
+	req.RequestKey = idempotency.RequestKey(r.Context())
 	so, err := a.Lifecycle.Act(r.Context(), k, req)
 	if err != nil {
 		server.WriteError(w, r, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 )
@@ -87,6 +88,12 @@ type Request struct {
 	// RefundAmount is, for Resolve, how much goes back to the buyer (0 to
 	// the order's amount); the rest goes to the seller.
 	RefundAmount paygate.Money
+	// RequestKey, if not "", identifies the request (idempotency.RequestKey,
+	// or a finance form's key). It is recorded in the action's transaction;
+	// a request with the same key (a retry after a crash before its
+	// response was stored, a double submit) gets the order as it is now
+	// and changes nothing.
+	RequestKey string
 }
 
 const maxDescriptionLen = 1000
@@ -103,10 +110,26 @@ func (l *Lifecycle) Act(ctx context.Context, k paygate.SalesOrderNumber, req Req
 		if err != nil {
 			return err
 		}
+		if req.RequestKey != "" {
+			done, ok, err := idempotency.Effect(ctx, tx, req.RequestKey)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if done != string(k)+" "+string(req.Action) {
+					return paygate.Errorf(paygate.ECONFLICT, "the request's key was used for another action (%s)", done)
+				}
+				out, err = Get(ctx, tx, k)
+				return err
+			}
+		}
 		if err := l.check(so, req, tx.Now()); err != nil {
 			return err
 		}
 		if err := l.apply(ctx, tx, so, req); err != nil {
+			return err
+		}
+		if err := idempotency.RecordEffect(ctx, tx, req.RequestKey, string(k)+" "+string(req.Action)); err != nil {
 			return err
 		}
 		out, err = Get(ctx, tx, k)

@@ -20,9 +20,11 @@ import (
 )
 
 // Settler settles one attempt from its provider's own status, the way its
-// webhook would have (the janitor).
+// webhook would have (the janitor). PollThen runs then in the transaction
+// that stores what the provider said, and not at all when the provider
+// says the payment is still pending (nothing is stored).
 type Settler interface {
-	Poll(ctx context.Context, a checkout.Attempt) (bool, error)
+	PollThen(ctx context.Context, a checkout.Attempt, then func(ctx context.Context, tx *storage.Tx) error) (bool, error)
 }
 
 // API serves reconciliation to finance staff.
@@ -53,14 +55,6 @@ func (a *API) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := a.Reconciler.Run(r.Context(), q.Get("provider"), r.Body)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error {
-		return finance.Audit(r.Context(), tx, "reconcile", rep.Provider+" report", "",
-			fmt.Sprintf("%d lines, %d unmatched, %d ledger transactions posted", rep.Lines, len(rep.Unmatched), rep.Posted), "")
-	})
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -140,20 +134,24 @@ func (a *API) handleSettle(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	moved, err := a.Settler.Poll(r.Context(), att)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	po, err := a.Reconciler.Checkout.Get(r.Context(), att.PaymentOrder)
-	if err != nil {
-		server.WriteError(w, r, err)
-		return
-	}
-	err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error {
-		return finance.Audit(r.Context(), tx, "settle_payment", string(po.Number), string(att.Status),
+	// The audit entry commits with what the provider's status changed;
+	// when the provider says the payment is still pending, nothing
+	// changes and the request is audited alone.
+	var po checkout.PaymentOrder
+	audited := false
+	audit := func(ctx context.Context, tx *storage.Tx) error {
+		var err error
+		if po, err = a.Reconciler.Checkout.OrderIn(ctx, tx, att.PaymentOrder); err != nil {
+			return err
+		}
+		audited = true
+		return finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status),
 			fmt.Sprintf("%s (from %s's status of %s)", po.Status, body.Provider, body.PaymentRef), "")
-	})
+	}
+	moved, err := a.Settler.PollThen(r.Context(), att, audit)
+	if err == nil && !audited {
+		err = a.Reconciler.DB.Update(r.Context(), func(tx *storage.Tx) error { return audit(r.Context(), tx) })
+	}
 	if err != nil {
 		server.WriteError(w, r, err)
 		return

@@ -25,7 +25,9 @@ func Migrations() storage.Migrations {
 	return storage.Migrations{Component: "recon", FS: migrationFiles, Dir: "migrations"}
 }
 
-// Save stores a run and returns it with its id and time.
+// Save stores a run and returns it with its id and time. The run, the items
+// of its unmatched lines and its audit entry (naming the caller of ctx,
+// finance.Audit) commit together.
 func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 	b := make([]byte, 10)
 	if _, err := rand.Read(b); err != nil {
@@ -51,13 +53,14 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 				ref = rep.Provider + ":" + string(l.Status) + ":" + l.PaymentRef
 			}
 			err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.UnmatchedLine, Reference: ref, PaymentOrder: l.PaymentOrder,
-				Attempt: l.Attempt, Provider: rep.Provider, Amount: l.Gross,
+				Attempt: l.Attempt, Provider: rep.Provider, PaymentRef: l.PaymentRef, Amount: l.Gross,
 				Description: fmt.Sprintf("%s line %d (%s %s): %s — %s", rep.Provider, l.Line, l.Category, l.PaymentRef, l.Status, l.Detail)})
 			if err != nil {
 				return err
 			}
 		}
-		return nil
+		return finance.Audit(ctx, tx, "reconcile", rep.Provider+" report", "",
+			fmt.Sprintf("run %s: %d lines, %d unmatched, %d ledger transactions posted", out.ID, rep.Lines, len(rep.Unmatched), rep.Posted), "")
 	})
 	if err != nil {
 		return ReportJSON{}, fmt.Errorf("recon: save run: %w", err)

@@ -18,7 +18,9 @@
 //     ("(11) 91234-5678", "010-1234-5678"); all but the last two digits
 //     become "*".
 //   - paygate API keys (pgk_<id>_<secret>): the secret part; provider keys
-//     (sk_live_…, sk_test_…, rk_…, whsec_…): all but the prefix.
+//     (sk_live_…, sk_test_…, rk_…, whsec_…): all but the prefix; Stripe
+//     client secrets (pi_…_secret_…, seti_…, src_…): the part after
+//     "_secret_", so a webhook body stored in the inbox keeps none.
 //   - a URL query's t= (checkout link token): "t=REDACTED".
 //   - the exact secret values given to New.
 //
@@ -204,8 +206,43 @@ func email(b []byte, at int) (from int, ok bool) {
 // id, the providers' keys only their prefix.
 var keyPrefixes = []string{"pgk_", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"}
 
+// clientSecretPrefixes start the Stripe objects whose client secret is
+// <object id>_secret_<secret>: payment intents, setup intents, sources.
+var clientSecretPrefixes = []string{"pi_", "seti_", "src_"}
+
+// clientSecret reports whether a Stripe client secret starts at i, and its
+// secret part (after "_secret_").
+func clientSecret(b []byte, i int) (from, to int, ok bool) {
+	const sep = "_secret_"
+	for _, p := range clientSecretPrefixes {
+		if !bytes.HasPrefix(b[i:], []byte(p)) {
+			continue
+		}
+		j := i + len(p)
+		for j < len(b) && isAlnum(b[j]) {
+			j++
+		}
+		if j == i+len(p) || !bytes.HasPrefix(b[j:], []byte(sep)) {
+			return 0, 0, false
+		}
+		from = j + len(sep)
+		to = from
+		for to < len(b) && isAlnum(b[to]) {
+			to++
+		}
+		if to-from < 8 {
+			return 0, 0, false
+		}
+		return from, to, true
+	}
+	return 0, 0, false
+}
+
 // key reports whether a secret key starts at i, and the part to mask.
 func key(b []byte, i int) (from, to int, ok bool) {
+	if from, to, ok := clientSecret(b, i); ok {
+		return from, to, true
+	}
 	for _, p := range keyPrefixes {
 		if !bytes.HasPrefix(b[i:], []byte(p)) {
 			continue

@@ -27,6 +27,9 @@ func TestString(t *testing.T) {
 		// Keys, secrets, tokens.
 		{"key pgk_0123456789abcdef_" + strings.Repeat("ab", 32), "key pgk_0123456789abcdef_REDACTED"},
 		{"stripe sk_test_51Habcdefghijklmn and whsec_abcdefghijklmnop", "stripe sk_test_REDACTED and whsec_REDACTED"},
+		{`"client_secret":"pi_3NxYz12345678901234_secret_AbCdEfGhIjKlMnOpQrStUvWxY"`, `"client_secret":"pi_3NxYz12345678901234_secret_REDACTED"`},
+		{"r?payment_intent=pi_1&payment_intent_client_secret=pi_1_secret_0123456789abcdef&redirect_status=succeeded", "r?payment_intent=pi_1&payment_intent_client_secret=pi_1_secret_REDACTED&redirect_status=succeeded"},
+		{"seti_1Abc_secret_zyxwvutsrqponm src_1Xy_secret_abcdefghij1234", "seti_1Abc_secret_REDACTED src_1Xy_secret_REDACTED"},
 		{`GET /checkout/P12345678?t=abc.DEF-123_x&lang=pt HTTP/1.1`, `GET /checkout/P12345678?t=REDACTED&lang=pt HTTP/1.1`},
 		{`"url":"http://h/checkout/P12345678?x=1\u0026t=abc"`, `"url":"http://h/checkout/P12345678?x=1\u0026t=REDACTED"`},
 	}
@@ -106,5 +109,35 @@ func TestJSON(t *testing.T) {
 	}
 	if got := string(New().JSON([]byte("not json 529.982.247-25"))); got != "not json ***.***.*47-25" {
 		t.Errorf("JSON(text) = %q", got)
+	}
+}
+
+func TestDSN(t *testing.T) {
+	tests := []struct {
+		dsn, want string
+		secrets   []string
+	}{
+		{"paygate.db", "paygate.db", nil},
+		{"/var/lib/paygate/p.db", "/var/lib/paygate/p.db", nil},
+		{"postgres://paygate@db:5432/pg?sslmode=disable", "postgres://paygate@db:5432/pg?sslmode=disable", nil},
+		{"postgres://paygate:hunter2secret@db/pg", "postgres://paygate:REDACTED@db/pg", []string{"hunter2secret"}},
+		{"postgres://paygate@db/pg?password=hunter3secret&sslmode=require", "postgres://paygate@db/pg?password=REDACTED&sslmode=require", []string{"hunter3secret"}},
+		{"postgresql://db/pg?PassWord=a%26b&sslpassword=keypass", "postgresql://db/pg?PassWord=REDACTED&sslpassword=REDACTED", []string{"a&b", "keypass"}},
+		{"postgres://u:p@[bad/x?password=zz", "(unparsable URL)", nil},
+	}
+	for _, tt := range tests {
+		if got := DSN(tt.dsn); got != tt.want {
+			t.Errorf("DSN(%q) = %q, want %q", tt.dsn, got, tt.want)
+		}
+		got := DSNSecrets(tt.dsn)
+		for _, s := range tt.secrets {
+			found := false
+			for _, g := range got {
+				found = found || g == s
+			}
+			if !found {
+				t.Errorf("DSNSecrets(%q) = %q, want %q among them", tt.dsn, got, s)
+			}
+		}
 	}
 }

@@ -24,9 +24,44 @@ const (
 // Valid reports whether r is one of the API's roles.
 func (r Role) Valid() bool { return r == RoleMarketplace || r == RoleFinance }
 
+// Scope limits what a key may do within its role. Static keys, and issued
+// keys made without a scope, are ScopeFull.
+type Scope string
+
+// The scopes, from the narrowest.
+const (
+	// ScopeRead lets a key read (GET, HEAD) and nothing else.
+	ScopeRead Scope = "read"
+	// ScopePayments adds creating payment orders and starting their
+	// attempts with a provider (routes registered with RequireScope),
+	// but not paying from a user's balance, acting on sales orders,
+	// refunds or payouts.
+	ScopePayments Scope = "payments"
+	// ScopeFull is everything the key's role may do.
+	ScopeFull Scope = "full"
+)
+
+// Valid reports whether s is one of the scopes.
+func (s Scope) Valid() bool { return s == ScopeRead || s == ScopePayments || s == ScopeFull }
+
+func (s Scope) rank() int {
+	switch s {
+	case ScopeRead:
+		return 1
+	case ScopePayments:
+		return 2
+	}
+	return 3 // ScopeFull, and "" (a static key)
+}
+
+// Allows reports whether a key of scope s may do what needs scope need.
+func (s Scope) Allows(need Scope) bool { return s.rank() >= need.rank() }
+
 // Caller is who presented a key: its role, and which key it was.
 type Caller struct {
 	Role Role
+	// Scope is the issued key's scope; "" (a static key) is ScopeFull.
+	Scope Scope
 	// KeyID is the public id of an issued key, "" for a static key
 	// (PAYGATE_API_KEY, PAYGATE_FINANCE_KEY).
 	KeyID string
@@ -168,11 +203,29 @@ func (k Keys) Recognize(token string) (Caller, bool) {
 	return k.Issued.CachedKey(token)
 }
 
+// NeedScope returns nil if the caller of ctx may do what needs scope need,
+// and an EFORBIDDEN error if its key's scope does not allow it. A handler
+// calls it for what depends on the request's body (paying from a balance
+// needs ScopeFull); Require checks the route's own scope.
+func NeedScope(ctx context.Context, need Scope) error {
+	c, _ := CallerOf(ctx)
+	if c.Scope.Allows(need) {
+		return nil
+	}
+	return paygate.Errorf(paygate.EFORBIDDEN, "this key's scope (%s) does not allow this; it needs a %s key", c.Scope, need)
+}
+
 // Require returns middleware that lets through requests with the bearer key
 // of one of roles: 401 without a known key, 403 with the key of another
-// role. The caller (its role and key) is in the request context
-// (CallerRole, CallerOf).
-func (k Keys) Require(roles ...Role) mux.MiddlewareFunc {
+// role or of a scope too narrow (a GET or HEAD needs ScopeRead, any other
+// method ScopeFull). The caller (its role and key) is in the request
+// context (CallerRole, CallerOf).
+func (k Keys) Require(roles ...Role) mux.MiddlewareFunc { return k.RequireScope("", roles...) }
+
+// RequireScope is Require for a route that a key of scope need may call
+// whatever its method (ScopePayments for creating payment orders); "" is
+// Require's rule by method.
+func (k Keys) RequireScope(need Scope, roles ...Role) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			auth := r.Header.Get("Authorization")
@@ -193,10 +246,22 @@ func (k Keys) Require(roles ...Role) mux.MiddlewareFunc {
 				return
 			}
 			for _, allowed := range roles {
-				if caller.Role == allowed {
-					next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), caller)))
+				if caller.Role != allowed {
+					continue
+				}
+				want := need
+				if want == "" {
+					want = ScopeFull
+					if r.Method == http.MethodGet || r.Method == http.MethodHead {
+						want = ScopeRead
+					}
+				}
+				if !caller.Scope.Allows(want) {
+					WriteError(w, r, paygate.Errorf(paygate.EFORBIDDEN, "this key's scope (%s) may not call this endpoint; it needs a %s key", caller.Scope, want))
 					return
 				}
+				next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), caller)))
+				return
 			}
 			WriteError(w, r, paygate.Errorf(paygate.EFORBIDDEN, "the %s key may not call this endpoint", caller.Role))
 		})

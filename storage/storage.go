@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/redact"
 )
 
 // Dialect names the SQL backend.
@@ -152,7 +152,7 @@ func (db *DB) requireSchema(ctx context.Context, dsn string) error {
 	if n == 0 {
 		name := dsn
 		if db.dialect == Postgres {
-			name = redact(dsn)
+			name = redact.DSN(dsn)
 		}
 		return &MissingError{Name: name}
 	}
@@ -167,6 +167,9 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return paygate.Errorf(paygate.EINVALID, "storage: SQLite path %q must not contain '?' or '#'", path)
 	}
 	db.dialect = SQLite
+	if err := createPrivate(path); err != nil {
+		return err
+	}
 	const pragmas = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000&_stmt_cache_size=64"
 	u := "file:" + path + "?" + pragmas
 	// Page caches are per connection: the writer keeps up to 64 MiB (the
@@ -206,6 +209,25 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	return nil
 }
 
+// createPrivate creates the SQLite file at path, empty and readable by its
+// owner only (0600), unless it exists. SQLite gives the -wal and -shm files
+// the database file's mode, so they are 0600 too: a database holds payment
+// data and the checkout link secret, and no other user of the machine may
+// read it. An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("storage: create %s: %w", path, err)
+	}
+	return nil
+}
+
 func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error {
 	db.dialect = Postgres
 	p, err := sqlx.Open("pgx", dsn)
@@ -221,19 +243,10 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	if err := p.PingContext(ctx); err != nil {
 		p.Close()
-		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact(dsn), err)
+		return paygate.Errorf(paygate.EUNAVAILABLE, "storage: connect to postgres at %s: %v", redact.DSN(dsn), err)
 	}
 	db.write, db.read = p, p
 	return nil
-}
-
-// redact drops the password from a URL for messages.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // Dialect returns the backend.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -323,4 +324,32 @@ func TestTxSeq(t *testing.T) {
 			t.Fatalf("Seq() of three write transactions = %v, want consecutive numbers above 0", seqs)
 		}
 	})
+}
+
+// TestSQLiteFilesPrivate: a new SQLite database, its -wal and its -shm are
+// readable by their owner only (0600), whatever the umask lets through.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "paygate.db")
+	db, err := storage.Open(context.Background(), path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(context.Background(), func(tx *storage.Tx) error {
+		_, err := tx.Exec(context.Background(), `CREATE TABLE t (x INTEGER)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", filepath.Base(name), perm)
+		}
+	}
 }

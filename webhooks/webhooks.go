@@ -161,23 +161,32 @@ const (
 // retries them: either way they are durable when Receive returns nil, which
 // is when the delivery may be acknowledged.
 func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, events []providers.Event) (Result, error) {
+	return in.ReceiveThen(ctx, provider, body, events, nil)
+}
+
+// ReceiveThen is Receive that also runs then, when it is not nil, in the
+// transaction that stores the events (the one that applies them, or the
+// one that leaves them pending): a caller's record of what it asked for
+// (a finance audit entry) commits with the events or not at all.
+func (in *Inbox) ReceiveThen(ctx context.Context, provider string, body []byte, events []providers.Event, then func(ctx context.Context, tx *storage.Tx) error) (Result, error) {
 	for _, ev := range events {
 		if ev.ID == "" {
 			return Result{}, paygate.Errorf(paygate.EINVALID, "webhook event without an id")
 		}
 	}
 	// The inbox keeps the provider's document for finance and audits, but
-	// not the payer's data in it (billing details, the boleto's CPF/CNPJ):
-	// those are masked, so the stored body is not the signed one byte for
-	// byte; the signature was checked before, and Verification says how.
+	// not the payer's data in it (billing details, the boleto's CPF/CNPJ)
+	// nor Stripe's client_secret: those are masked, so the stored body is not
+	// the signed one byte for byte; the signature was checked before, and
+	// Verification says how. Replay applies the stored event, not the body.
 	body = redact.JSON(body)
-	res, err := in.store(ctx, provider, body, events, true)
+	res, err := in.store(ctx, provider, body, events, true, then)
 	if err == nil {
 		return res, nil
 	}
 	log := server.Logger(ctx)
 	log.Warn().Err(err).Str(checkout.FieldProvider, provider).Msg("apply webhook events failed; storing them for the worker")
-	res, serr := in.store(ctx, provider, body, events, false)
+	res, serr := in.store(ctx, provider, body, events, false, then)
 	if serr != nil {
 		return Result{}, errors.Join(err, serr)
 	}
@@ -189,12 +198,14 @@ func (in *Inbox) Receive(ctx context.Context, provider string, body []byte, even
 
 // store inserts the events; with apply, it applies the new ones in the same
 // transaction, otherwise it leaves them pending.
-func (in *Inbox) store(ctx context.Context, provider string, body []byte, events []providers.Event, apply bool) (Result, error) {
+func (in *Inbox) store(ctx context.Context, provider string, body []byte, events []providers.Event, apply bool, then func(context.Context, *storage.Tx) error) (Result, error) {
 	var res Result
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		var err error
-		res, err = in.storeTx(ctx, tx, provider, body, events, apply)
-		return err
+		if res, err = in.storeTx(ctx, tx, provider, body, events, apply); err != nil || then == nil {
+			return err
+		}
+		return then(ctx, tx)
 	})
 	return res, err
 }

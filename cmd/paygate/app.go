@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -61,6 +63,12 @@ type appConfig struct {
 	financeKeySHA256 []byte
 	returnHosts      string // comma-separated
 	checkoutSecret   string
+	// sessionKey signs the finance pages' sessions (PAYGATE_SESSION_KEY);
+	// resolve derives it from the plain static finance key when it is not
+	// given. It is never stored in the database, so a copy of the database
+	// cannot forge a session. "" after resolve: a random key of the process
+	// (newApp).
+	sessionKey string
 
 	stripeSecretKey     string
 	stripeWebhookSecret string
@@ -90,6 +98,7 @@ type app struct {
 	checkout  *checkout.Service
 	inbox     *webhooks.Inbox
 	janitor   *janitor.Janitor
+	refunds   *finance.Refunds
 	lifecycle *orders.Lifecycle
 	recon     *recon.Reconciler
 	sweeper   *sweeper
@@ -99,6 +108,9 @@ type app struct {
 	sandbox   *sandbox.Sandbox     // nil in live mode
 	apiKeys   *apikey.Store
 	events    *events.Store // the events API and, later, delivery
+	// sessionKey signs the finance pages' sessions (appConfig.sessionKey,
+	// or a random key of the process).
+	sessionKey string
 	// reportKeys logs a failure to record keys' last use.
 	reportKeys func(error)
 	closers    []func()
@@ -147,16 +159,40 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// The sandbox's static API keys, published in the README: live mode
+// refuses them, as keys and as hashes.
+const (
+	sandboxMarketplaceKey = "sandbox-marketplace-key"
+	sandboxFinanceKey     = "sandbox-finance-key"
+)
+
 // resolve fills the defaults of the mode, checks what live mode needs, and
-// replaces the static API keys by their hashes. It may be called again.
+// replaces the static API keys by their hashes. It may be called again. An
+// empty mode is sandbox, unless a provider's credentials are set: then the
+// mode must be chosen (a real key must not start the sandbox, with its
+// published keys, by mistake).
 func (c *appConfig) resolve() error {
+	if c.mode == "" {
+		if name := c.providerSecretSet(); name != "" {
+			return fmt.Errorf("%s is set but PAYGATE_MODE is not: set PAYGATE_MODE=live to use the real providers, or PAYGATE_MODE=sandbox to run the built-in simulators with these keys", name)
+		}
+		c.mode = modeSandbox
+	}
+	if c.sessionKey != "" && len(c.sessionKey) < minSessionKey {
+		return fmt.Errorf("PAYGATE_SESSION_KEY is shorter than %d characters: use 32 random bytes in hex (openssl rand -hex 32)", minSessionKey)
+	}
+	// The finance sessions' key comes from the finance key the operator
+	// gave, never from the sandbox's public default.
+	if c.sessionKey == "" && c.financeKey != "" {
+		c.sessionKey = sessionKeyOf(c.financeKey)
+	}
 	switch c.mode {
 	case modeSandbox:
 		if c.apiKey == "" && c.apiKeySHA256 == nil {
-			c.apiKey = "sandbox-marketplace-key"
+			c.apiKey = sandboxMarketplaceKey
 		}
 		if c.financeKey == "" && c.financeKeySHA256 == nil {
-			c.financeKey = "sandbox-finance-key"
+			c.financeKey = sandboxFinanceKey
 		}
 		if c.returnHosts == "" {
 			c.returnHosts = "localhost,127.0.0.1"
@@ -183,6 +219,9 @@ func (c *appConfig) resolve() error {
 		if (c.rapydAccessKey == "") != (c.rapydSecretKey == "") {
 			return fmt.Errorf("live mode needs both RAPYD_ACCESS_KEY and RAPYD_SECRET_KEY, or neither")
 		}
+		if err := c.checkLive(); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown mode %q: sandbox or live", c.mode)
 	}
@@ -196,6 +235,19 @@ func (c *appConfig) resolve() error {
 		return fmt.Errorf("PAYGATE_API_KEY and PAYGATE_FINANCE_KEY must differ")
 	}
 	return nil
+}
+
+// minSessionKey is the shortest PAYGATE_SESSION_KEY accepted.
+const minSessionKey = 32
+
+// sessionKeyOf derives the finance sessions' key from the static finance
+// key: every instance given the same finance key signs the same sessions,
+// and rotating the key ends them. Only the operator's configuration holds
+// the finance key; the database holds neither it nor its hash.
+func sessionKeyOf(financeKey string) string {
+	m := hmac.New(sha256.New, []byte(financeKey))
+	m.Write([]byte("paygate finance session key v1"))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func splitList(s string) []string {
@@ -215,15 +267,17 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := c.resolve(); err != nil {
 		return nil, err
 	}
+	for _, name := range c.plainHTTPURLs() {
+		log.Warn().Str("setting", name).Msg("provider API over plain http on a loopback address: live mode allows it for a local proxy or mock only")
+	}
 	a := &app{apiKeys: issued}
 	a.reportKeys = func(err error) { log.Warn().Err(err).Msg("record API keys' last use") }
 	keys := c.keys(issued)
 	provs := map[string]providers.Provider{}
 	sims := map[string]sandbox.Simulator{}
 
-	stripeURL, rapydURL := c.stripeAPIURL, c.rapydAPIURL
 	if c.mode == modeSandbox {
-		stripeURL, rapydURL = publicURL+"/sandbox/stripe", publicURL+"/sandbox/rapyd"
+		stripeURL, rapydURL := c.providerURLs(publicURL)
 		ss := stripesim.New(stripesim.Config{
 			BaseURL: stripeURL, APIKey: c.stripeSecretKey, WebhookURL: publicURL + "/webhooks/stripe",
 			WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
@@ -236,7 +290,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		a.stripeSim, a.rapydSim = ss, rs
 		a.closers = append(a.closers, ss.Close, rs.Close)
 	}
-	clients, err := providerClients(c, stripeURL, rapydURL, publicURL, log)
+	clients, err := providerClients(c, publicURL, log)
 	if err != nil {
 		return nil, err
 	}
@@ -292,10 +346,20 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err != nil {
 		return nil, fmt.Errorf("register janitor metrics: %w", err)
 	}
-	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
+	a.refunds = refunds
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
-	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL,
+	a.sessionKey = c.sessionKey
+	if a.sessionKey == "" {
+		// Only the finance key's hash was given, and no PAYGATE_SESSION_KEY:
+		// sessions are signed with a key of this process.
+		a.sessionKey = randomHex(32)
+		if c.mode == modeLive {
+			log.Warn().Msg("finance sessions are signed with a key of this process: they end when it stops and other instances refuse them; set PAYGATE_SESSION_KEY")
+		}
+	}
+	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
 		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
@@ -316,8 +380,21 @@ type rapydSim struct{ *rapydsim.Simulator }
 
 func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }
 
-// providerClients makes the clients of the providers that have credentials.
-func providerClients(c appConfig, stripeURL, rapydURL, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+// providerURLs returns the base URLs of the providers' APIs: in sandbox
+// mode the simulators served at publicURL, in live mode the configured ones
+// ("" = the provider's own).
+func (c *appConfig) providerURLs(publicURL string) (stripeURL, rapydURL string) {
+	if c.mode == modeSandbox {
+		return publicURL + "/sandbox/stripe", publicURL + "/sandbox/rapyd"
+	}
+	return c.stripeAPIURL, c.rapydAPIURL
+}
+
+// providerClients makes the clients of the providers that have credentials
+// (resolved c), at their providerURLs; serve and the commands that run
+// beside it (sweep, recon) share it.
+func providerClients(c appConfig, publicURL string, log zerolog.Logger) (map[string]providers.Provider, error) {
+	stripeURL, rapydURL := c.providerURLs(publicURL)
 	provs := map[string]providers.Provider{}
 	if c.stripeSecretKey != "" {
 		sc, err := stripe.New(stripe.Config{

@@ -203,7 +203,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 			return err
 		}
 		if err := finance.OpenItem(ctx, tx, finance.Item{Kind: finance.UnknownPayment, Reference: "evt_authz_unknown",
-			Provider: "stripe", Amount: paid, Description: fmt.Sprintf("an event for payment %q that paygate never created", s.unknownRef)}); err != nil {
+			Provider: "stripe", PaymentRef: s.unknownRef, Amount: paid, Description: "an event for a payment that paygate never created"}); err != nil {
 			return err
 		}
 		items, err := finance.Items(ctx, tx, finance.Open, 0, 100)
@@ -263,7 +263,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 	if s.sessionCookie == "" {
 		t.Fatal("no finance session cookie after the login")
 	}
-	s.sessionSecret = ta.app.checkout.DerivedKey("financeui session")
+	s.sessionSecret = ta.app.sessionKey
 
 	// A browser's checkout CSRF cookie, and each order's form field for it.
 	s.checkoutTokenA, s.checkoutTokenB = ta.app.checkout.Token(paygate.PaymentOrderNumber(s.unpaidA.Number)), ta.app.checkout.Token(paygate.PaymentOrderNumber(s.pendingB.Number))
@@ -374,7 +374,7 @@ func userAttack(name, k, action, body string, want int) attack {
 
 // financeSession signs a session cookie as financeui does ("v2.<expiry>.
 // <nonce>.<actor>.<key id>.<key name>.<HMAC>", the HMAC key derived from
-// the checkout's derived secret and the hash of the static finance key), so
+// the session key and the hash of the static finance key), so
 // the walk can present an expired one and one signed for another key. The
 // controls show that a cookie signed here for the finance key with a future
 // expiry is accepted, so a change of the format fails the test instead of

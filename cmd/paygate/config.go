@@ -50,6 +50,11 @@ func (c *config) logFlag(fs *flag.FlagSet, getenv func(string) string) {
 		"log level: debug, info, warn, error (env PAYGATE_LOG_LEVEL)")
 }
 
+// dbSecrets are the passwords in the database URL, which a command's log
+// masks wherever they appear (storage's messages show the URL masked
+// already: redact.DSN).
+func (c *config) dbSecrets() []string { return redact.DSNSecrets(c.db) }
+
 // parse parses args, refusing positional arguments.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {

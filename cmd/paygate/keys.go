@@ -12,7 +12,8 @@ import (
 )
 
 const keysUsage = `Usage:
-  paygate keys create --role marketplace|finance --name NAME   issue a key; it is printed once
+  paygate keys create --role marketplace|finance --name NAME [--scope read|payments|full]
+                                                               issue a key; it is printed once
   paygate keys list                                            every key, without secrets
   paygate keys revoke ID                                       revoke a key (running servers refuse it within 5s)
 `
@@ -29,6 +30,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	c.createFlag(fs)
 	role := fs.String("role", "", "the key's role: marketplace or finance (create)")
 	name := fs.String("name", "", "the key's name, such as the host or person using it (create)")
+	scope := fs.String("scope", string(server.ScopeFull), "what the key may do: read (GET only), payments (marketplace: create payment orders and attempts, no balance payments), full (create)")
 	var id string
 	switch args[0] {
 	case "create", "list":
@@ -57,13 +59,13 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	store := apikey.New(db)
 	switch args[0] {
 	case "create":
-		token, k, err := store.Create(ctx, server.Role(*role), *name)
+		token, k, err := store.CreateScoped(ctx, server.Role(*role), server.Scope(*scope), *name)
 		if err != nil {
 			fmt.Fprintf(stderr, "paygate keys create: %v\n", err)
 			return exitError
 		}
 		fmt.Fprintln(stdout, token)
-		fmt.Fprintf(stderr, "paygate keys create: key %s (%s, %s) created; it is shown only now\n", k.ID, k.Role, k.Name)
+		fmt.Fprintf(stderr, "paygate keys create: key %s (%s, %s, scope %s) created; it is shown only now\n", k.ID, k.Role, k.Name, k.Scope)
 	case "list":
 		list, err := store.List(ctx)
 		if err != nil {
@@ -71,9 +73,9 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 			return exitError
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tROLE\tNAME\tCREATED\tLAST USED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tROLE\tSCOPE\tNAME\tCREATED\tLAST USED\tREVOKED")
 		for _, k := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.Name, k.CreatedAt.UTC().Format(time.RFC3339), when(k.LastUsedAt), when(k.RevokedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.Scope, k.Name, k.CreatedAt.UTC().Format(time.RFC3339), when(k.LastUsedAt), when(k.RevokedAt))
 		}
 		tw.Flush()
 	case "revoke":

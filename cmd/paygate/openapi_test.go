@@ -78,8 +78,9 @@ func newRoutedApp(t *testing.T, mode string) *server.Server {
 	srv := server.New(server.Config{Logger: log, Health: db.Ping})
 	c := appConfig{mode: mode, apiKey: testAPIKey, financeKey: testFinanceKey, returnHosts: "shop.example"}
 	if mode == modeLive {
-		c.stripeSecretKey, c.stripeWebhookSecret, c.stripeAPIURL = "sk_test_openapi", "whsec_openapi", "http://127.0.0.1:1"
-		c.rapydAccessKey, c.rapydSecretKey, c.rapydAPIURL = "rak_openapi", "rsk_openapi", "http://127.0.0.1:1"
+		c.apiKey, c.financeKey = liveAPIKey, liveFinanceKey
+		c.stripeSecretKey, c.stripeWebhookSecret, c.stripeAPIURL = "sk_test_openapi", "whsec_openapi_0123456789", "http://127.0.0.1:1"
+		c.rapydAccessKey, c.rapydSecretKey, c.rapydAPIURL = "rak_openapi", "rsk_openapi_0123456789", "http://127.0.0.1:1"
 	}
 	a, err := newApp(ctx, c, db, srv, apikey.New(db), "http://paygate.test", log)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/server"
 )
 
 // reconMemoryLimit is paygate recon's soft memory limit (see BENCHMARKS.md:
@@ -58,17 +59,13 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 	// Parsing a report calls no provider: the clients need only their
 	// configuration (sandbox mode makes placeholder keys).
-	ac := appConfig{mode: envOr(getenv, "PAYGATE_MODE", modeSandbox)}
-	if err := ac.readSecrets(getenv); err != nil {
+	ac, publicURL, err := besideConfig(getenv)
+	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
-	if err := ac.resolve(); err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	log := maskedLogger(stderr, ac.secretValues()...).Level(zerolog.WarnLevel)
-	provs, err := providerClients(ac, getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL"), "http://127.0.0.1", log)
+	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
+	provs, err := providerClients(ac, publicURL, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
@@ -79,6 +76,8 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
+	// No API key runs this command: the audit log names the command.
+	ctx = server.WithCaller(ctx, server.Caller{Role: server.RoleFinance, KeyName: "paygate recon (command line)"})
 	rep, err := (&recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log}).Run(ctx, *provider, f)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)

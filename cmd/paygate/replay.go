@@ -76,7 +76,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		return exitError
 	}
 	defer db.Close()
-	log := maskedLogger(stderr)
+	log := maskedLogger(stderr, c.dbSecrets()...)
 	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate webhooks replay: %v\n", err)

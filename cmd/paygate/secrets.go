@@ -23,7 +23,7 @@ import (
 // secretNames are every secret paygate reads.
 func secretNames() []string {
 	return []string{
-		"PAYGATE_API_KEY", "PAYGATE_FINANCE_KEY", "PAYGATE_CHECKOUT_SECRET",
+		"PAYGATE_API_KEY", "PAYGATE_FINANCE_KEY", "PAYGATE_CHECKOUT_SECRET", "PAYGATE_SESSION_KEY",
 		"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "RAPYD_ACCESS_KEY", "RAPYD_SECRET_KEY",
 	}
 }
@@ -106,6 +106,7 @@ func (c *appConfig) readSecrets(getenv func(string) string) error {
 		return err
 	}
 	c.apiKey, c.financeKey, c.checkoutSecret = s["PAYGATE_API_KEY"], s["PAYGATE_FINANCE_KEY"], s["PAYGATE_CHECKOUT_SECRET"]
+	c.sessionKey = s["PAYGATE_SESSION_KEY"]
 	c.stripeSecretKey, c.stripeWebhookSecret = s["STRIPE_SECRET_KEY"], s["STRIPE_WEBHOOK_SECRET"]
 	c.rapydAccessKey, c.rapydSecretKey = s["RAPYD_ACCESS_KEY"], s["RAPYD_SECRET_KEY"]
 	if c.apiKeySHA256, err = keyHash(getenv, "PAYGATE_API_KEY", c.apiKey); err != nil {
@@ -118,8 +119,8 @@ func (c *appConfig) readSecrets(getenv func(string) string) error {
 }
 
 // secretValues are the secrets the log masks wherever they appear: the
-// providers' and the checkout's. The static API keys are not among them:
+// providers', the checkout's and the finance sessions'. The static API keys are not among them:
 // their plain text is dropped once hashed, and nothing logs a key.
 func (c *appConfig) secretValues() []string {
-	return []string{c.checkoutSecret, c.stripeSecretKey, c.stripeWebhookSecret, c.rapydAccessKey, c.rapydSecretKey}
+	return []string{c.checkoutSecret, c.sessionKey, c.stripeSecretKey, c.stripeWebhookSecret, c.rapydAccessKey, c.rapydSecretKey}
 }

@@ -409,21 +409,21 @@ func TestIssuedAPIKeys(t *testing.T) {
 
 // TestStaticKeysHashed shows the static API keys are kept as hashes only.
 func TestStaticKeysHashed(t *testing.T) {
-	c := appConfig{mode: modeLive, apiKey: testAPIKey, financeKey: testFinanceKey}
+	c := appConfig{mode: modeLive, apiKey: liveAPIKey, financeKey: liveFinanceKey}
 	if err := c.resolve(); err != nil {
 		t.Fatal(err)
 	}
-	if c.apiKey != "" || c.financeKey != "" || !bytes.Equal(c.apiKeySHA256, server.HashKey(testAPIKey)) || !bytes.Equal(c.financeKeySHA256, server.HashKey(testFinanceKey)) {
+	if c.apiKey != "" || c.financeKey != "" || !bytes.Equal(c.apiKeySHA256, server.HashKey(liveAPIKey)) || !bytes.Equal(c.financeKeySHA256, server.HashKey(liveFinanceKey)) {
 		t.Errorf("after resolve: keys %q %q, hashes %x %x; want the plain text dropped and the hashes kept", c.apiKey, c.financeKey, c.apiKeySHA256, c.financeKeySHA256)
 	}
 	if err := c.resolve(); err != nil || c.apiKeySHA256 == nil {
 		t.Errorf("resolve again = %v, hash %x; want the same hashes", err, c.apiKeySHA256)
 	}
-	same := appConfig{mode: modeLive, apiKey: testAPIKey, financeKeySHA256: server.HashKey(testAPIKey)}
+	same := appConfig{mode: modeLive, apiKey: liveAPIKey, financeKeySHA256: server.HashKey(liveAPIKey)}
 	if err := same.resolve(); err == nil || !strings.Contains(err.Error(), "must differ") {
 		t.Errorf("resolve with one key for both roles = %v, want a refusal", err)
 	}
-	if err := (&appConfig{mode: modeLive, apiKey: testAPIKey}).resolve(); err == nil {
+	if err := (&appConfig{mode: modeLive, apiKey: liveAPIKey}).resolve(); err == nil {
 		t.Error("live mode without a finance key: resolve = nil, want an error")
 	}
 }

@@ -19,15 +19,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	c.logFlag(fs, getenv)
 	metricsToken := getenv("PAYGATE_METRICS_TOKEN")
 	var ac appConfig
-	fs.StringVar(&ac.mode, "mode", envOr(getenv, "PAYGATE_MODE", modeSandbox),
-		"sandbox (built-in provider simulators) or live (real providers) (env PAYGATE_MODE)")
+	fs.StringVar(&ac.mode, "mode", getenv("PAYGATE_MODE"),
+		"sandbox (built-in provider simulators) or live (real providers); unset is sandbox, refused when provider keys are set (env PAYGATE_MODE)")
 	fs.StringVar(&ac.publicURL, "public-url", getenv("PAYGATE_PUBLIC_URL"),
 		"URL buyers and providers reach this service at; default http://ADDR (env PAYGATE_PUBLIC_URL)")
-	ac.returnHosts, ac.stripeAPIURL, ac.rapydAPIURL = getenv("PAYGATE_RETURN_HOSTS"), getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
-	if err := ac.readSecrets(getenv); err != nil {
+	if err := ac.readEnv(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
@@ -37,7 +36,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
-	stderr = redact.NewWriter(stderr, redact.New(ac.secretValues()...))
+	stderr = redact.NewWriter(stderr, redact.New(append(ac.secretValues(), c.dbSecrets()...)...))
 	var err error
 	if ac.webhookLease, err = webhookLease(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")

@@ -100,15 +100,27 @@ func sweep(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		when = t.UTC()
 	}
+	// Expired attempts are canceled at their providers, which are
+	// configured as serve's are.
+	ac, publicURL, err := besideConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate sweep: %v\n", err)
+		return exitError
+	}
 	db, err := c.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate sweep: %v\n", err)
 		return exitError
 	}
 	defer db.Close()
-	log := maskedLogger(stderr)
+	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...)
+	provs, err := providerClients(ac, publicURL, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate sweep: %v\n", err)
+		return exitError
+	}
 	l := ledger.New(db)
-	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
+	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Providers: provs, PublicURL: publicURL, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate sweep: %v\n", err)
 		return exitError

@@ -328,3 +328,29 @@ func TestCheckRefundable(t *testing.T) {
 		t.Fatalf("CheckRefundable with Samsung Pay not refunded = %v, want nil", err)
 	}
 }
+
+// TestGetRefund: the janitor's poll of a pending refund reads GET
+// /v1/refunds/{id} and maps its status; a malformed id is refused without
+// a call.
+func TestGetRefund(t *testing.T) {
+	for _, c := range []struct {
+		status string
+		want   providers.RefundStatus
+	}{{"Pending", providers.RefundPending}, {"Completed", providers.RefundSucceeded}, {"Rejected", providers.RefundFailed}} {
+		f := newFakeRapyd(t, func(call) (int, string) { return http.StatusOK, refundJSON(c.status, "") })
+		cl := newClient(t, rapyd.Config{BaseURL: f.URL()})
+		got, err := cl.GetRefund(context.Background(), testRefundID)
+		if err != nil || got.Ref != testRefundID || got.Status != c.want || got.Amount != paygate.New(5000, paygate.KRW) {
+			t.Errorf("GetRefund (%s) = %+v, %v; want %s", c.status, got, err, c.want)
+		}
+		if got, want := strings.Join(uris(f), ", "), "GET /v1/refunds/"+testRefundID; got != want {
+			t.Errorf("requests %s, want %s", got, want)
+		}
+		if _, err := cl.GetRefund(context.Background(), "../payments/x"); paygate.ErrorCode(err) != paygate.EINVALID {
+			t.Errorf("GetRefund of a malformed id = %v, want EINVALID", err)
+		}
+		if len(f.Calls()) != 1 {
+			t.Errorf("a malformed id was sent")
+		}
+	}
+}

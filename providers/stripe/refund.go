@@ -207,3 +207,23 @@ func cut(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// GetRefund returns refund ref ("re_…") as Stripe has it now, with
+// GET /v1/refunds/{ref}: for the janitor that polls a pending refund whose
+// webhook may have been lost. Statuses map as for Refund; a malformed ref
+// is EINVALID without any call, an unknown one ENOTFOUND, and an
+// unreachable or failing Stripe EUNAVAILABLE.
+func (c *Client) GetRefund(ctx context.Context, ref string) (providers.Refund, error) {
+	if rest, ok := strings.CutPrefix(ref, "re_"); !ok || rest == "" || !validID(ref) {
+		if rest, ok := strings.CutPrefix(ref, "pyr_"); !ok || rest == "" || !validID(ref) {
+			return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "stripe: %q is not a Refund id (re_…)", truncate(ref))
+		}
+	}
+	params := &stripego.RefundParams{}
+	params.Context = ctx
+	r, err := c.api.Refunds.Get(ref, params)
+	if err != nil {
+		return providers.Refund{}, apiError("get refund "+ref, err)
+	}
+	return c.refund(ctx, r)
+}

@@ -363,3 +363,46 @@ func TestRefundAPIErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestGetRefund: the janitor's poll of a pending refund reads GET
+// /v1/refunds/{id} and maps its status; a malformed id is refused without
+// a call, an unknown one is ENOTFOUND.
+func TestGetRefund(t *testing.T) {
+	for _, c := range []struct {
+		status, failure string
+		want            providers.Refund
+	}{
+		{"pending", "", providers.Refund{Ref: "re_3TestRefund0001", Status: providers.RefundPending, Amount: paygate.New(1000, paygate.EUR)}},
+		{"succeeded", "", providers.Refund{Ref: "re_3TestRefund0001", Status: providers.RefundSucceeded, Amount: paygate.New(1000, paygate.EUR)}},
+		{"failed", "expired_or_canceled_card", providers.Refund{Ref: "re_3TestRefund0001", Status: providers.RefundFailed,
+			Amount: paygate.New(1000, paygate.EUR), FailureReason: "expired_or_canceled_card"}},
+	} {
+		fields := map[string]any{"status": c.status}
+		if c.failure != "" {
+			fields["failure_reason"] = c.failure
+		}
+		f := newFakeStripe(t, func(r recorded) (int, string) { return 200, refundJSON(t, fields) })
+		got, err := newTestClient(t, f.srv.URL).GetRefund(context.Background(), "re_3TestRefund0001")
+		if err != nil || got != c.want {
+			t.Errorf("GetRefund (%s) = %+v, %v; want %+v", c.status, got, err, c.want)
+		}
+		if got, want := calls(f), []string{"GET /v1/refunds/re_3TestRefund0001"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %q, want %q", got, want)
+		}
+	}
+	f := newFakeStripe(t, func(r recorded) (int, string) {
+		return 404, `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such refund"}}`
+	})
+	c := newTestClient(t, f.srv.URL)
+	if _, err := c.GetRefund(context.Background(), "re_missing"); paygate.ErrorCode(err) != paygate.ENOTFOUND {
+		t.Errorf("GetRefund of an unknown refund = %v, want ENOTFOUND", err)
+	}
+	for _, bad := range []string{"", "pi_123", "re_", "re_../x"} {
+		if _, err := c.GetRefund(context.Background(), bad); paygate.ErrorCode(err) != paygate.EINVALID {
+			t.Errorf("GetRefund(%q) = %v, want EINVALID", bad, err)
+		}
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d calls, want only the unknown refund's", n)
+	}
+}

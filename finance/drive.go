@@ -1,0 +1,215 @@
+package finance
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/storage"
+)
+
+// How refunds to source are driven to a final state (Refunds.Drive). The
+// README's "Refunds that do not finish" section explains them to operators.
+const (
+	// RefundCallTimeout bounds one provider call of a refund, whoever
+	// makes it (a request, or the janitor).
+	RefundCallTimeout = 30 * time.Second
+	// RefundRetryAfter is how long after it was made (or last asked about)
+	// a refund the provider never answered is asked again, with the same
+	// idempotency key and request. It is longer than RefundCallTimeout, so
+	// the janitor never asks while the first call may still be running.
+	RefundRetryAfter = 2 * RefundCallTimeout
+	// RefundPollEvery is how often a pending refund is looked up at its
+	// provider (GET refund) in case its webhook was lost.
+	RefundPollEvery = 15 * time.Minute
+	// RefundLease is how long a janitor holds a refund it claimed: another
+	// instance takes it over after that (the holder died).
+	RefundLease = 2 * time.Minute
+	// RefundAskDeadline is how long after it was made a refund the provider
+	// never answered is asked again. It is under Stripe's 24 hours of
+	// idempotency keys: later, asking again could refund twice. A refund
+	// still unanswered then has an unknown outcome: it opens a finance
+	// item (StuckRefund) and the balance stays debited until finance
+	// staff settle it by hand.
+	RefundAskDeadline = 12 * time.Hour
+	// RefundPendingDeadline is how long after it was made a refund may stay
+	// pending at its provider (banks take days; Stripe documents up to 30
+	// for some methods). One still pending then opens a finance item; its
+	// webhook may still end it.
+	RefundPendingDeadline = 30 * 24 * time.Hour
+)
+
+// StuckRefund is an item about a refund to source that did not reach a
+// final state by its deadline (RefundAskDeadline, RefundPendingDeadline):
+// the buyer's balance is debited and whether the money went back is not
+// known. Finance staff check the provider's dashboard and settle it.
+const StuckRefund Kind = "stuck_refund"
+
+// RefundGetter is what Drive needs of a provider to poll a pending refund:
+// the refund as the provider has it now (Stripe's and Rapyd's clients have
+// it). A provider without it leaves pending refunds to their webhooks.
+type RefundGetter interface {
+	GetRefund(ctx context.Context, ref string) (providers.Refund, error)
+}
+
+// DriveResult counts what one Drive did.
+type DriveResult struct {
+	Checked   int // refunds claimed and looked at
+	Final     int // refunds that reached succeeded or failed
+	Escalated int // refunds past their deadline, handed to finance staff (a finance item)
+	Errors    int // provider calls that failed (tried again later)
+}
+
+// dueRefund is a refund Drive looks at.
+type dueRefund struct {
+	SourceRefund
+	NextCheckAt time.Time `db:"next_check_at"`
+}
+
+// Drive brings every refund to source that left ToSource's transaction
+// without a final state one step further: one the provider never answered
+// (requested) is asked again with the same idempotency key and request, a
+// pending one is looked up at its provider (a lost webhook), and one past
+// its deadline opens a finance item. A refusal or a failed refund reverses
+// the debit as ToSource does.
+//
+// It is safe on several instances at once: each refund is claimed with an
+// atomic update of its next_check_at (a lease of RefundLease) before the
+// provider is asked, so only one instance drives it; a holder that dies
+// leaves it to the next pass after the lease. Its time is the database
+// clock's.
+func (r *Refunds) Drive(ctx context.Context) (DriveResult, error) {
+	var res DriveResult
+	const batch = 100
+	for {
+		now := r.DB.Now()
+		var due []dueRefund
+		err := r.DB.View(ctx, func(tx *storage.Tx) error {
+			return tx.Select(ctx, &due, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund,
+				failure_reason, reason, created_at, next_check_at
+				FROM source_refunds WHERE next_check_at <= ? AND status IN (?, ?) ORDER BY next_check_at, id LIMIT `+fmt.Sprint(batch),
+				now, RefundRequested, RefundPending)
+		})
+		if err != nil {
+			return res, fmt.Errorf("finance: refunds due: %w", err)
+		}
+		for _, d := range due {
+			ok, err := r.claim(ctx, d.ID)
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				continue // another instance has it
+			}
+			res.Checked++
+			d.CreatedAt = d.CreatedAt.UTC()
+			if err := r.driveOne(ctx, d.SourceRefund, &res); err != nil {
+				res.Errors++
+				r.Logger.Warn().Err(err).Str("refund", d.ID).Str("provider", d.Provider).Msg("drive refund")
+			}
+		}
+		if len(due) < batch {
+			return res, nil
+		}
+	}
+}
+
+// claim takes a due refund for RefundLease; false if another instance took
+// it first or it is no longer due.
+func (r *Refunds) claim(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE source_refunds SET next_check_at = ? WHERE id = ? AND next_check_at <= ? AND status IN (?, ?)`,
+			tx.Now().Add(RefundLease), id, tx.Now(), RefundRequested, RefundPending)
+		if err != nil {
+			return fmt.Errorf("finance: claim refund %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	return ok, err
+}
+
+// driveOne takes one claimed refund a step further.
+func (r *Refunds) driveOne(ctx context.Context, sr SourceRefund, res *DriveResult) error {
+	now := r.DB.Now()
+	age := now.Sub(sr.CreatedAt)
+	cctx, cancel := r.callContext(ctx)
+	defer cancel()
+	final := func(s string) bool { return s == RefundSucceeded || s == RefundFailed }
+
+	if sr.Status == RefundRequested || sr.ProviderRefund == "" {
+		if age > RefundAskDeadline {
+			res.Escalated++
+			return r.escalate(ctx, sr, fmt.Sprintf("refund %s of %s %s to %s payment %s: the provider never answered within %s; "+
+				"it was not asked again (its idempotency key may have expired). Check the provider's dashboard for a refund with metadata refund=%s",
+				sr.ID, paygate.New(sr.Minor, paygate.Currency(sr.Currency)), sr.UserID, sr.Provider, sr.PaymentRef, RefundAskDeadline, sr.ID))
+		}
+		got := r.ask(cctx, sr)
+		switch {
+		case final(got.Status):
+			res.Final++
+		case got.Status == RefundRequested:
+			return fmt.Errorf("finance: refund %s: %s still does not answer", sr.ID, sr.Provider)
+		}
+		return nil
+	}
+
+	// Pending: look it up, in case its webhook was lost.
+	g, ok := r.Providers[sr.Provider].(RefundGetter)
+	if !ok {
+		return fmt.Errorf("finance: refund %s: no way to look up a %s refund", sr.ID, sr.Provider)
+	}
+	got, err := g.GetRefund(cctx, sr.ProviderRefund)
+	if err != nil {
+		return fmt.Errorf("finance: look up refund %s (%s %s): %w", sr.ID, sr.Provider, sr.ProviderRefund, err)
+	}
+	if got.Amount.Minor != sr.Minor || got.Amount.Currency != paygate.Currency(sr.Currency) {
+		res.Escalated++
+		return r.escalate(ctx, sr, fmt.Sprintf("refund %s of %s: %s says its refund %s is of %s", sr.ID,
+			paygate.New(sr.Minor, paygate.Currency(sr.Currency)), sr.Provider, sr.ProviderRefund, got.Amount))
+	}
+	switch got.Status {
+	case providers.RefundSucceeded, providers.RefundFailed:
+		status := RefundSucceeded
+		if got.Status == providers.RefundFailed {
+			status = RefundFailed
+		}
+		if err := r.settle(ctx, sr.ID, status, got.Ref, got.FailureReason); err != nil {
+			return err
+		}
+		res.Final++
+		return nil
+	}
+	if age > RefundPendingDeadline {
+		res.Escalated++
+		return r.escalate(ctx, sr, fmt.Sprintf("refund %s of %s %s to %s payment %s is still pending at %s (%s) after %s",
+			sr.ID, paygate.New(sr.Minor, paygate.Currency(sr.Currency)), sr.UserID, sr.Provider, sr.PaymentRef, sr.Provider, sr.ProviderRefund, RefundPendingDeadline))
+	}
+	return r.DB.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE source_refunds SET next_check_at = ? WHERE id = ? AND status = ?`,
+			tx.Now().Add(RefundPollEvery), sr.ID, RefundPending)
+		return err
+	})
+}
+
+// escalate opens a finance item about a refund past its deadline and stops
+// driving it, in one transaction. The refund keeps its status: a webhook
+// that arrives later still ends it.
+func (r *Refunds) escalate(ctx context.Context, sr SourceRefund, why string) error {
+	return r.DB.Update(ctx, func(tx *storage.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE source_refunds SET next_check_at = NULL WHERE id = ? AND status IN (?, ?)`,
+			sr.ID, RefundRequested, RefundPending)
+		if err != nil {
+			return fmt.Errorf("finance: stop driving refund %s: %w", sr.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // ended meanwhile
+		}
+		return OpenItem(ctx, tx, Item{Kind: StuckRefund, Reference: sr.ID, Attempt: sr.Attempt, Provider: sr.Provider,
+			Amount: paygate.New(sr.Minor, paygate.Currency(sr.Currency)), Description: why})
+	})
+}
