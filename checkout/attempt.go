@@ -147,7 +147,7 @@ func (s *Service) StartAttempt(ctx context.Context, p paygate.PaymentOrderNumber
 			id, string(p), len(all)+1, string(method), mi.Provider, po.Amount.Minor, string(po.Amount.Currency), string(AttemptCreating), tx.Now(), tx.Now()); err != nil {
 			return fmt.Errorf("checkout: insert attempt: %w", err)
 		}
-		return setOrderStatus(ctx, tx, p, Pending)
+		return s.setOrderStatus(ctx, tx, p, Pending, "")
 	})
 	if err != nil {
 		return Attempt{}, err
@@ -263,7 +263,7 @@ func (s *Service) orderAfterAttempt(ctx context.Context, tx *storage.Tx, a Attem
 			return nil
 		}
 	}
-	return setOrderStatus(ctx, tx, a.PaymentOrder, Failed)
+	return s.setOrderStatus(ctx, tx, a.PaymentOrder, Failed, "")
 }
 
 // cancelAtProvider asks the provider to cancel a replaced attempt. It is

@@ -108,9 +108,7 @@ func (s *Service) payWithBalance(ctx context.Context, p paygate.PaymentOrderNumb
 		if _, err := orders.MarkPaid(ctx, tx, p); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`,
-			string(Paid), id, tx.Now(), string(p))
-		return err
+		return s.setOrderStatus(ctx, tx, p, Paid, id)
 	})
 	if err != nil {
 		return Attempt{}, err

@@ -56,7 +56,7 @@ func (s *Service) ExpireDue(ctx context.Context, asOf time.Time) (int, error) {
 				return err
 			}
 			expired = true
-			return setOrderStatus(ctx, tx, p, Expired)
+			return s.setOrderStatus(ctx, tx, p, Expired, "")
 		})
 		if err != nil {
 			return n, err

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
@@ -39,7 +40,7 @@ type capsTest struct {
 func newCapsTest(t *testing.T, b storagetest.Backend) *capsTest {
 	t.Helper()
 	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{
-		ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations(), idempotency.Migrations()}})
+		events.Migrations(), ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations(), idempotency.Migrations()}})
 	ts := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + ts.Listener.Addr().String()
 	stripe := &fakeProvider{name: providers.Stripe}
@@ -194,7 +195,7 @@ func TestAttemptCapTotal(t *testing.T) {
 // Configured caps replace the defaults.
 func TestAttemptCapsConfigured(t *testing.T) {
 	b := storagetest.Backends(t)[0]
-	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations()}})
+	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations()}})
 	stripe := &fakeProvider{name: providers.Stripe}
 	s, err := New(context.Background(), Config{DB: db, Ledger: ledger.New(db), PublicURL: "http://127.0.0.1:1",
 		Providers: map[string]providers.Provider{providers.Stripe: stripe}, MaxLiveAttempts: 2, MaxAttempts: 3})

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -86,7 +87,7 @@ type pageTest struct {
 
 func newPageTest(t testing.TB, b storagetest.Backend) *pageTest {
 	t.Helper()
-	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations()}})
+	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(), finance.Migrations(), Migrations()}})
 	ts := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + ts.Listener.Addr().String()
 	s, err := New(context.Background(), Config{

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -233,11 +234,57 @@ func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber,
 	}, nil
 }
 
-func setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
-	if _, err := tx.Exec(ctx, `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, string(st), tx.Now(), string(p)); err != nil {
+// setOrderStatus is the one door of a payment order's status: it writes
+// st (and, for Paid, the attempt that paid) and appends the event the
+// marketplace is told, in tx.
+func (s *Service) setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
+	q, args := `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, []any{string(st), tx.Now(), string(p)}
+	if st == Paid {
+		q, args = `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`, []any{string(st), paidAttempt, tx.Now(), string(p)}
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("checkout: set %s %s: %w", p, st, err)
 	}
-	return nil
+	return s.orderEvent(ctx, tx, p, st)
+}
+
+// orderEvents are the events of a payment order's statuses; created and
+// pending have none.
+var orderEvents = map[Status]events.Type{
+	Paid: events.PaymentOrderPaid, Failed: events.PaymentOrderFailed,
+	Expired: events.PaymentOrderExpired, Canceled: events.PaymentOrderCanceled,
+}
+
+// orderEvent appends the event of p's move to st with the order as GET
+// /v1/payment-orders/{number} shows it in tx, less its checkout_url: the
+// link is the buyer's key to pay, and events are kept and sent on.
+func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
+	typ, ok := orderEvents[st]
+	if !ok {
+		return nil
+	}
+	po, err := getOrder(ctx, tx, p, false)
+	if err != nil {
+		return err
+	}
+	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
+		return err
+	}
+	if po.Attempts, err = attempts(ctx, tx, p); err != nil {
+		return err
+	}
+	withBalance := false
+	if !po.Status.Final() {
+		b, err := s.BuyerBalance(ctx, tx, po)
+		if err != nil {
+			return err
+		}
+		withBalance = b.Minor >= po.Amount.Minor
+	}
+	data := s.orderJSON(po, withBalance)
+	data.CheckoutURL = ""
+	_, err = events.Append(ctx, tx, typ, string(p), data)
+	return err
 }
 
 type attemptRow struct {

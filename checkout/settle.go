@@ -197,8 +197,10 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if po.Status.Final() {
 		// Paid twice, or after the order expired or was canceled: the money
 		// is the buyer's.
-		_, err := s.cfg.Ledger.Post(ctx, tx, ledger.Transfer("attempt:"+att.ID+":credited",
-			fmt.Sprintf("late payment %s of %s (%s)", att.ID, po.Number, po.Status), clearing, ledger.UserBalance(po.BuyerID), paid))
+		credit := ledger.Transfer("attempt:"+att.ID+":credited",
+			fmt.Sprintf("late payment %s of %s (%s)", att.ID, po.Number, po.Status), clearing, ledger.UserBalance(po.BuyerID), paid)
+		credit.Source = string(po.Number) // for the buyer's balance.credited event
+		_, err := s.cfg.Ledger.Post(ctx, tx, credit)
 		if err != nil {
 			return "", fmt.Errorf("checkout: credit late payment %s: %w", att.ID, err)
 		}
@@ -226,9 +228,8 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
 		return "", fmt.Errorf("checkout: settle %s: %w", po.Number, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`,
-		string(Paid), att.ID, tx.Now(), string(po.Number)); err != nil {
-		return "", fmt.Errorf("checkout: mark %s paid: %w", po.Number, err)
+	if err := s.setOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
+		return "", err
 	}
 	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
 	return OutcomePaid, nil

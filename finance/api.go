@@ -156,6 +156,13 @@ type itemJSON struct {
 	CreatedAt    time.Time        `json:"created_at"`
 }
 
+// itemJSONOf renders an item as GET /v1/finance/items shows it.
+func itemJSONOf(it Item) itemJSON {
+	return itemJSON{ID: it.ID, Kind: it.Kind, Reference: it.Reference, PaymentOrder: it.PaymentOrder,
+		Attempt: it.Attempt, Provider: it.Provider, PaymentRef: it.PaymentRef, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
+		Description: it.Description, Status: it.Status, CreatedAt: it.CreatedAt}
+}
+
 // pageParams reads ?after= and ?limit= (1 to 500, default 100).
 func pageParams(r *http.Request) (after int64, limit int, err error) {
 	q := r.URL.Query()
@@ -204,9 +211,7 @@ func (a *API) handleItems(w http.ResponseWriter, r *http.Request) {
 		Next  string     `json:"next,omitempty"`
 	}{Items: []itemJSON{}}
 	for _, it := range items {
-		out.Items = append(out.Items, itemJSON{ID: it.ID, Kind: it.Kind, Reference: it.Reference, PaymentOrder: it.PaymentOrder,
-			Attempt: it.Attempt, Provider: it.Provider, PaymentRef: it.PaymentRef, Amount: it.Amount.Amount(), Currency: it.Amount.Currency,
-			Description: it.Description, Status: it.Status, CreatedAt: it.CreatedAt})
+		out.Items = append(out.Items, itemJSONOf(it))
 	}
 	if len(items) == limit {
 		out.Next = strconv.FormatInt(items[len(items)-1].ID, 10)

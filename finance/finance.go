@@ -6,12 +6,15 @@ package finance
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -73,14 +76,21 @@ func OpenItem(ctx context.Context, tx *storage.Tx, it Item) error {
 	if it.Reference == "" {
 		return fmt.Errorf("finance: item of kind %s without a reference", it.Kind)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO finance_items (kind, reference, payment_order, attempt, provider, payment_ref, amount, currency, description, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING`,
-		string(it.Kind), it.Reference, it.PaymentOrder, it.Attempt, it.Provider, clip(it.PaymentRef, 255), it.Amount.Minor, string(it.Amount.Currency),
-		clip(it.Description, 500), string(Open), tx.Now())
+	it.PaymentRef, it.Description, it.Status, it.CreatedAt = clip(it.PaymentRef, 255), clip(it.Description, 500), Open, tx.Now()
+	err := tx.Get(ctx, &it.ID, `INSERT INTO finance_items (kind, reference, payment_order, attempt, provider, payment_ref, amount, currency, description, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING RETURNING id`,
+		string(it.Kind), it.Reference, it.PaymentOrder, it.Attempt, it.Provider, it.PaymentRef, it.Amount.Minor, string(it.Amount.Currency),
+		it.Description, string(Open), it.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // opened before: its event was written then
+	}
 	if err != nil {
 		return fmt.Errorf("finance: open %s item %s: %w", it.Kind, it.Reference, err)
 	}
-	return nil
+	// Finance staff are told, with the item as GET /v1/finance/items
+	// shows it.
+	_, err = events.Append(ctx, tx, events.FinanceItemOpened, "fi_"+strconv.FormatInt(it.ID, 10), itemJSONOf(it))
+	return err
 }
 
 func clip(s string, n int) string {

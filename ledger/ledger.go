@@ -55,6 +55,10 @@ type Transaction struct {
 	Key         string
 	Description string
 	Entries     []Entry
+	// Source is the P- or K-number the money came from, for the
+	// balance.credited and balance.debited events of its user balance
+	// entries, when Key does not name it (see balanceEvents).
+	Source string
 }
 
 // Transfer returns a two-entry transaction that debits one account and

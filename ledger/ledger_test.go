@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
 
-var opts = storage.Options{Migrations: []storage.Migrations{ledger.Migrations()}}
+var opts = storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations()}}
 
 func eur(minor int64) paygate.Money { return paygate.New(minor, paygate.EUR) }
 

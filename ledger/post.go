@@ -59,7 +59,17 @@ func (l *Ledger) PostBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 	start := time.Now()
 	out, err := l.postBatch(ctx, tx, ts)
 	l.metrics.observe(start, len(ts), out, err)
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	for i, r := range out {
+		if r.Err == nil && r.Result.Status == Created {
+			if err := balanceEvents(ctx, tx, ts[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction) ([]BatchResult, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
@@ -492,7 +493,7 @@ func TestMigrationShardsExistingAccounts(t *testing.T) {
 	if err != nil || len(first) != 2 {
 		t.Fatalf("first migration: %d files, %v", len(first), err)
 	}
-	v1 := storage.Options{Migrations: []storage.Migrations{{Component: m.Component, FS: first, Dir: m.Dir}}}
+	v1 := storage.Options{Migrations: []storage.Migrations{events.Migrations(), {Component: m.Component, FS: first, Dir: m.Dir}}}
 	for _, be := range storagetest.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/storage"
 )
@@ -223,6 +224,58 @@ func setStatus(ctx context.Context, tx *storage.Tx, so SalesOrder, to Status, st
 	if _, err := tx.Exec(ctx, `INSERT INTO sales_order_history (number, action, actor, from_status, to_status, reason, description, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(so.Number), st.action, st.actor, string(so.Status), string(to), st.reason, st.description, tx.Now()); err != nil {
 		return fmt.Errorf("orders: history of %s: %w", so.Number, err)
+	}
+	return emit(ctx, tx, so.Number, to, st.action)
+}
+
+// eventTypes are the events of a move to status to by action: a resolution
+// is sales_order.resolved, and also sales_order.refunded when it gave the
+// buyer everything; a cancellation (the payment order expired or was
+// canceled) has none of its own, its payment order's event tells it.
+func eventTypes(to Status, action string) []events.Type {
+	if action == string(Resolve) {
+		if to == Refunded {
+			return []events.Type{events.SalesOrderResolved, events.SalesOrderRefunded}
+		}
+		return []events.Type{events.SalesOrderResolved}
+	}
+	switch to {
+	case WaitingDelivery:
+		return []events.Type{events.SalesOrderPaid}
+	case WaitingConfirmation:
+		return []events.Type{events.SalesOrderDelivered}
+	case Refunding:
+		return []events.Type{events.SalesOrderRefundRequested}
+	case RefundRefused:
+		return []events.Type{events.SalesOrderRefundRefused}
+	case Disputed:
+		return []events.Type{events.SalesOrderDisputed}
+	case Refunded:
+		return []events.Type{events.SalesOrderRefunded}
+	case Completed:
+		return []events.Type{events.SalesOrderCompleted}
+	}
+	return nil
+}
+
+// emit appends the events of a move, in its transaction, each with the
+// order as GET /v1/sales-orders/{number} shows it after the move (its
+// history's last entry says who moved it: the buyer's confirm or the
+// timer, say).
+func emit(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber, to Status, action string) error {
+	types := eventTypes(to, action)
+	if len(types) == 0 {
+		return nil
+	}
+	so, err := Get(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	data := ToJSON(so)
+	for _, t := range types {
+		if _, err := events.Append(ctx, tx, t, string(k), data); err != nil {
+			return err
+		}
 	}
 	return nil
 }

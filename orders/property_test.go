@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -65,7 +66,7 @@ func TestPropertyLifecycle(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with -seed=%d)", seed, seed)
 	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	opts := storage.Options{Now: clk.Now, Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations(), finance.Migrations()}}
+	opts := storage.Options{Now: clk.Now, Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(), finance.Migrations()}}
 	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
 		rng := rand.New(rand.NewPCG(seed, seed>>1|1))
 		ctx := context.Background()
@@ -220,7 +221,7 @@ func TestPropertyLifecycle(t *testing.T) {
 // due timer is applied exactly once.
 func TestConcurrentSweeps(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
-	opts := storage.Options{Now: clk.Now, Migrations: []storage.Migrations{ledger.Migrations(), orders.Migrations(), finance.Migrations()}}
+	opts := storage.Options{Now: clk.Now, Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(), finance.Migrations()}}
 	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
 		l := ledger.New(db)

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
@@ -47,7 +48,7 @@ func BenchmarkReconcile(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		db, err := storage.Open(ctx, filepath.Join(b.TempDir(), "recon.db"), storage.Options{Migrations: []storage.Migrations{
-			ledger.Migrations(), orders.Migrations(), checkout.Migrations(), idempotency.Migrations(),
+			events.Migrations(), ledger.Migrations(), orders.Migrations(), checkout.Migrations(), idempotency.Migrations(),
 			webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
 		}})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/storage"
 )
@@ -58,6 +59,9 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 			if err != nil {
 				return err
 			}
+		}
+		if _, err := events.Append(ctx, tx, events.ReconciliationCompleted, out.ID, out); err != nil {
+			return err
 		}
 		return finance.Audit(ctx, tx, "reconcile", rep.Provider+" report", "",
 			fmt.Sprintf("run %s: %d lines, %d unmatched, %d ledger transactions posted", out.ID, rep.Lines, len(rep.Unmatched), rep.Posted), "")

@@ -24,9 +24,9 @@ import (
 // Migrations are every package's schema, in dependency order.
 func Migrations() []storage.Migrations {
 	return []storage.Migrations{
-		ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
+		events.Migrations(), ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
 		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
-		apikey.Migrations(), financeui.Migrations(), events.Migrations(),
+		apikey.Migrations(), financeui.Migrations(),
 	}
 }
 

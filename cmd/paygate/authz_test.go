@@ -52,6 +52,8 @@ import (
 //	/v1/finance/*, /v1/reconciliations*,    403               yes           finance-only reports and actions: escrow, items, trial balance,
 //	/v1/webhooks/events                                                     audit, recon runs, settle-payment, the webhook inbox
 //	/sandbox/payment-orders/…, /faults      yes               403           the sandbox's test helpers stand in for the buyer's bank
+//	GET  /v1/events, /v1/events/{id}        yes, not finance  yes           each role reads the events it may: finance_item.* and
+//	                                        items and runs                  reconciliation.* are finance's (404 by id, 403 by type)
 //
 // A buyer holds no key: their checkout token opens the pages of one
 // payment order, and any wrong token is the same 404 page (a wrong token on
@@ -679,6 +681,27 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 	fc["POST /v1/reconciliations"] = routeCase{attacks: keyAttacks(s, "POST", "/v1/reconciliations?provider=stripe", s.report, fin)}
 	fc["POST /v1/finance/settle-payment"] = routeCase{attacks: keyAttacks(s, "POST", "/v1/finance/settle-payment", settleBody, fin)}
 
+	// Events: each role reads the events it may (the table above); a
+	// finance-only event is the marketplace's 404, and asking for its type
+	// a 403.
+	var evAll, evFin string
+	ctx := context.Background()
+	ta.db.View(ctx, func(tx *storage.Tx) error {
+		tx.Get(ctx, &evAll, `SELECT id FROM events WHERE audience = 'all' ORDER BY id LIMIT 1`)
+		return tx.Get(ctx, &evFin, `SELECT id FROM events WHERE audience = 'finance' ORDER BY id LIMIT 1`)
+	})
+	mkGet := func(name, path, key string, want int) attack {
+		return attack{name: name, method: "GET", path: path, header: bearer(key), want: []int{want}}
+	}
+	fc["GET /v1/events"] = routeCase{attacks: append(keyAttacks(s, "GET", "/v1/events", "", market, fin),
+		mkGet("the marketplace asks for finance items", "/v1/events?type=finance_item.opened", testAPIKey, 403),
+		mkGet("the marketplace asks for reconciliations", "/v1/events?type=reconciliation.completed", testAPIKey, 403)),
+		controls: []control{{"GET", "/v1/events", bearer(testAPIKey), nil, 200}, {"GET", "/v1/events?type=finance_item.opened", bearer(testFinanceKey), nil, 200}}}
+	fc["GET /v1/events/{id}"] = routeCase{attacks: append(keyAttacks(s, "GET", "/v1/events/"+evAll, "", market, fin),
+		mkGet("the marketplace reads a finance-only event", "/v1/events/"+evFin, testAPIKey, 404),
+		mkGet("a malformed id", "/v1/events/evt_zz", testAPIKey, 404)),
+		controls: []control{{"GET", "/v1/events/" + evAll, bearer(testAPIKey), nil, 200}, {"GET", "/v1/events/" + evFin, bearer(testFinanceKey), nil, 200}}}
+
 	// Balances: the marketplace reads any of its users' (the table above).
 	for _, rest := range []string{"/balances", "/statement?currency=SGD"} {
 		route := "GET /v1/users/{id}/" + strings.Split(strings.TrimPrefix(rest, "/"), "?")[0]
@@ -940,6 +963,12 @@ func quiesce(t *testing.T, ta *testApp) {
 		time.Sleep(300 * time.Millisecond)
 		u := read()
 		if u == prev && u.pending == 0 {
+			// The events committed so far get their places in commit
+			// order (on PostgreSQL after commit, by the sequencer, which a
+			// read of the events API runs): not a change an attack made.
+			if _, err := ta.app.events.Sequence(ctx); err != nil {
+				t.Fatal(err)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

@@ -111,15 +111,21 @@ func (fc *financeClient) page(path string) string {
 // waitPaid polls a payment order until it is paid.
 func (ta *testApp) waitPaid(t *testing.T, number string) {
 	t.Helper()
+	ta.waitStatus(t, number, "paid")
+}
+
+// waitStatus polls a payment order until it has status want.
+func (ta *testApp) waitStatus(t *testing.T, number, want string) {
+	t.Helper()
 	deadline := time.Now().Add(stepTimeout)
 	for {
 		var po orderJSON
 		ta.call(t, "GET", "/v1/payment-orders/"+number, nil, &po)
-		if po.Status == "paid" {
+		if po.Status == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("payment order %s is %q, want paid", number, po.Status)
+			t.Fatalf("payment order %s is %q, want %s", number, po.Status, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
