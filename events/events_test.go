@@ -176,3 +176,33 @@ func TestListUnderConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestPrune: the janitor's pruning deletes the events older than the
+// retention and keeps the newer; a resource's sequence goes on where it
+// was, never restarting at 1.
+func TestPrune(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clk := func() time.Time { return now }
+	storagetest.Run(t, storage.Options{Now: clk, Migrations: []storage.Migrations{events.Migrations()}}, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		appendOne(t, db, events.BalanceCredited, "U1", nil)
+		now = now.Add(20 * 24 * time.Hour)
+		appendOne(t, db, events.BalanceCredited, "U1", nil)
+		now = now.Add(11 * 24 * time.Hour) // the first is 31 days old, the second 11
+		s := &events.Store{DB: db}
+		if n, err := s.Prune(ctx); err != nil || n != 1 {
+			t.Fatalf("Prune = %d, %v; want the 31-day-old event", n, err)
+		}
+		left, _, _ := s.List(ctx, events.Filter{Role: "finance", Limit: 100})
+		if len(left) != 1 || left[0].Sequence != 2 {
+			t.Fatalf("after pruning: %+v, want the second event only", left)
+		}
+		if ev := appendOne(t, db, events.BalanceDebited, "U1", nil); ev.Sequence != 3 {
+			t.Errorf("the next event of U1 has sequence %d, want 3", ev.Sequence)
+		}
+		short := &events.Store{DB: db, Retention: 24 * time.Hour}
+		if n, err := short.Prune(ctx); err != nil || n != 1 {
+			t.Errorf("a 24 h retention pruned %d (%v), want the 11-day-old event", n, err)
+		}
+	})
+}

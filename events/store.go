@@ -153,6 +153,11 @@ func (s *Store) Prune(ctx context.Context) (int, error) {
 	if keep <= 0 {
 		keep = DefaultRetention
 	}
+	// An event is pruned only once positioned, so that no reader's cursor
+	// can be past a gap it never saw.
+	if _, err := s.Sequence(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.DB.Update(ctx, func(tx *storage.Tx) error {
 		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL`, tx.Now().Add(-keep))

@@ -4,7 +4,7 @@
 // polling settles exactly as the webhook would have (same settlement,
 // same ledger key) and is recorded with how it was learned. It also drives
 // refunds to source that did not reach a final state (finance
-// Refunds.Drive).
+// Refunds.Drive), and prunes the events older than their retention.
 package janitor
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -30,6 +31,9 @@ type Janitor struct {
 	// Refunds, if not nil, has its unfinished refunds to source driven on
 	// (asked again, polled, or handed to finance staff) by every pass.
 	Refunds *finance.Refunds
+	// Events, if not nil, has the events older than its retention pruned
+	// by every pass.
+	Events  *events.Store
 	Logger  zerolog.Logger
 	Metrics *Metrics // nil records nothing
 }
@@ -41,6 +45,9 @@ type Result struct {
 	Errors  int // provider calls that failed (retried next pass)
 	// Refunds is what the pass did to refunds to source.
 	Refunds finance.DriveResult
+	// EventsPruned counts the events deleted for being older than the
+	// retention.
+	EventsPruned int
 }
 
 // RunOnce polls every overdue attempt once, then drives the refunds to
@@ -51,7 +58,12 @@ func (j *Janitor) RunOnce(ctx context.Context) (res Result, err error) {
 		return res, err
 	}
 	if j.Refunds != nil {
-		res.Refunds, err = j.Refunds.Drive(ctx)
+		if res.Refunds, err = j.Refunds.Drive(ctx); err != nil {
+			return res, err
+		}
+	}
+	if j.Events != nil {
+		res.EventsPruned, err = j.Events.Prune(ctx)
 	}
 	return res, err
 }

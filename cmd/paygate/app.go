@@ -81,6 +81,8 @@ type appConfig struct {
 	// webhookLease is how long a worker holds claimed inbox events
 	// (PAYGATE_WEBHOOK_LEASE; 0 = the inbox's default).
 	webhookLease time.Duration
+	// eventRetention is how long events are kept (PAYGATE_EVENT_RETENTION).
+	eventRetention time.Duration
 	// maxLiveAttempts and maxAttempts cap a payment order's attempts
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
@@ -334,7 +336,10 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
-	a.events = &events.Store{DB: db}
+	a.events = &events.Store{DB: db, Retention: c.eventRetention}
+	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register events metrics: %w", err)
+	}
 	(&events.API{Store: a.events, Keys: keys}).Routes(r)
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
@@ -347,7 +352,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		return nil, fmt.Errorf("register janitor metrics: %w", err)
 	}
 	a.refunds = refunds
-	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Events: a.events, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
 	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
 	a.sessionKey = c.sessionKey

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/service"
@@ -115,4 +116,19 @@ func (c *config) openStore(ctx context.Context) (*storage.DB, error) {
 		return nil, fmt.Errorf("database %s does not exist or has no paygate schema: check --db (env PAYGATE_DB), start paygate serve on it first, or pass --create to make an empty one", missing.Name)
 	}
 	return db, err
+}
+
+// eventRetention reads PAYGATE_EVENT_RETENTION, how long events are kept
+// before the janitor prunes them (events.DefaultRetention, 30 days, when
+// unset; at least a day).
+func eventRetention(getenv func(string) string) (time.Duration, error) {
+	v := getenv("PAYGATE_EVENT_RETENTION")
+	if v == "" {
+		return events.DefaultRetention, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 24*time.Hour {
+		return 0, fmt.Errorf("PAYGATE_EVENT_RETENTION=%q is not a duration of at least 24h, such as 2160h for 90 days", v)
+	}
+	return d, nil
 }

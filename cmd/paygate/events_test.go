@@ -155,6 +155,13 @@ func TestEventsOfTheLifecycle(t *testing.T) {
 			if pay.Status != "expired" || pay.CheckoutURL != "" {
 				t.Errorf("payment_order.expired data = %+v, want expired without the checkout link", pay)
 			}
+			// No finance event yet: the marketplace listed every event written.
+			checkMetrics(t, ta.url, map[string]string{
+				"paygate_events_scrape_ok":                            "1",
+				"paygate_events_unsequenced":                          "0",
+				"paygate_events_written_total":                        fmt.Sprint(len(got)),
+				`paygate_events_recent{type="payment_order.expired"}`: "1", // the sweep, at the clock's now
+			})
 			// Any page size gives the same events; filters by type and resource.
 			if small := ta.events(t, testAPIKey, 3, ""); !reflect.DeepEqual(small, got) {
 				t.Errorf("pages of 3 gave %d events, pages of 100 %d", len(small), len(got))

@@ -42,6 +42,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	if ac.eventRetention, err = eventRetention(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	if ac.rules, err = rulesFromEnv(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
