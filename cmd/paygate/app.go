@@ -16,6 +16,7 @@ import (
 	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
+	outbound "github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/financeui"
@@ -73,6 +74,10 @@ type appConfig struct {
 	// webhookLease is how long a worker holds claimed inbox events
 	// (PAYGATE_WEBHOOK_LEASE; 0 = the inbox's default).
 	webhookLease time.Duration
+	// webhookAllowHosts are the hosts (comma-separated) whose webhook
+	// endpoints may be internal addresses in live mode
+	// (PAYGATE_WEBHOOK_ALLOW_HOSTS).
+	webhookAllowHosts string
 	// maxLiveAttempts and maxAttempts cap a payment order's attempts
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
@@ -98,7 +103,8 @@ type app struct {
 	now       func() time.Time     // the database clock
 	sandbox   *sandbox.Sandbox     // nil in live mode
 	apiKeys   *apikey.Store
-	events    *events.Store // the events API and, later, delivery
+	events    *events.Store // the events API
+	delivery  *outbound.Service
 	// reportKeys logs a failure to record keys' last use.
 	reportKeys func(error)
 	closers    []func()
@@ -111,6 +117,11 @@ func (a *app) start(ctx context.Context) {
 	go func() {
 		defer a.workers.Done()
 		a.inbox.Run(ctx, time.Second)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.delivery.Run(ctx, outbound.DefaultInterval)
 	}()
 	a.workers.Add(1)
 	go func() {
@@ -282,6 +293,12 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
 	a.events = &events.Store{DB: db}
 	(&events.API{Store: a.events, Keys: keys}).Routes(r)
+	a.delivery = outbound.New(outbound.Config{DB: db, Events: a.events, Live: c.mode == modeLive,
+		AllowHosts: splitList(c.webhookAllowHosts), Logger: log.With().Str("component", "delivery").Logger()})
+	(&outbound.API{Service: a.delivery, Keys: keys, Idempotency: idem}).Routes(r)
+	if err := a.delivery.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register webhook delivery metrics: %w", err)
+	}
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)

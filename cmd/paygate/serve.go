@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&ac.publicURL, "public-url", getenv("PAYGATE_PUBLIC_URL"),
 		"URL buyers and providers reach this service at; default http://ADDR (env PAYGATE_PUBLIC_URL)")
 	ac.returnHosts, ac.stripeAPIURL, ac.rapydAPIURL = getenv("PAYGATE_RETURN_HOSTS"), getenv("STRIPE_API_URL"), getenv("RAPYD_API_URL")
+	ac.webhookAllowHosts = getenv("PAYGATE_WEBHOOK_ALLOW_HOSTS")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}
