@@ -10,6 +10,7 @@ import (
 
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/financeui"
@@ -26,7 +27,7 @@ func Migrations() []storage.Migrations {
 	return []storage.Migrations{
 		events.Migrations(), ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
 		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
-		apikey.Migrations(), financeui.Migrations(),
+		apikey.Migrations(), financeui.Migrations(), delivery.Migrations(),
 	}
 }
 

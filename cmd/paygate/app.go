@@ -18,6 +18,7 @@ import (
 	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/checkout"
+	outbound "github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/financeui"
@@ -83,6 +84,10 @@ type appConfig struct {
 	webhookLease time.Duration
 	// eventRetention is how long events are kept (PAYGATE_EVENT_RETENTION).
 	eventRetention time.Duration
+	// webhookAllowHosts are the hosts (comma-separated) whose webhook
+	// endpoints may be internal addresses in live mode
+	// (PAYGATE_WEBHOOK_ALLOW_HOSTS).
+	webhookAllowHosts string
 	// maxLiveAttempts and maxAttempts cap a payment order's attempts
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
@@ -109,7 +114,8 @@ type app struct {
 	now       func() time.Time     // the database clock
 	sandbox   *sandbox.Sandbox     // nil in live mode
 	apiKeys   *apikey.Store
-	events    *events.Store // the events API and, later, delivery
+	events    *events.Store // the events API
+	delivery  *outbound.Service
 	// sessionKey signs the finance pages' sessions (appConfig.sessionKey,
 	// or a random key of the process).
 	sessionKey string
@@ -125,6 +131,11 @@ func (a *app) start(ctx context.Context) {
 	go func() {
 		defer a.workers.Done()
 		a.inbox.Run(ctx, time.Second)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.delivery.Run(ctx, outbound.DefaultInterval)
 	}()
 	a.workers.Add(1)
 	go func() {
@@ -341,6 +352,12 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		return nil, fmt.Errorf("register events metrics: %w", err)
 	}
 	(&events.API{Store: a.events, Keys: keys}).Routes(r)
+	a.delivery = outbound.New(outbound.Config{DB: db, Events: a.events, Live: c.mode == modeLive,
+		AllowHosts: splitList(c.webhookAllowHosts), Logger: log.With().Str("component", "delivery").Logger()})
+	(&outbound.API{Service: a.delivery, Keys: keys, Idempotency: idem}).Routes(r)
+	if err := a.delivery.RegisterMetrics(srv.Metrics()); err != nil {
+		return nil, fmt.Errorf("register webhook delivery metrics: %w", err)
+	}
 	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
 	a.inbox.APIRoutes(r, keys)

@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	outbound "github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -115,6 +116,7 @@ type authzState struct {
 	checkoutCSRFB  string    // pendingB's checkout form field for that cookie
 	missingP       string    // a P-number no order has
 	missingK       string    // a K-number no order has
+	endpointMK     string    // a webhook endpoint of the marketplace key
 	loginCookie    string    // the login form's CSRF cookie
 	loginCSRF      string    // and its field
 }
@@ -295,6 +297,11 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 		}
 		*o.dst = m[1]
 	}
+	e, err := ta.app.delivery.Create(context.Background(), "marketplace", outbound.NewEndpoint{URL: "http://127.0.0.1:9/hooks", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.endpointMK = e.ID
 	return s
 }
 
@@ -806,6 +813,28 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 		as = append(as, c.extra...)
 		fc["POST /finance/items/{id}/"+c.action] = routeCase{attacks: as}
 	}
+	// Events and webhook endpoints: both keys, each role its own
+	// endpoints (another role's is 404) and the events it may read.
+	evs := "/v1/events"
+	fc["GET "+evs] = routeCase{attacks: keyAttacks(s, "GET", evs, "", market, fin)}
+	fc["GET "+evs+"/{id}"] = routeCase{attacks: keyAttacks(s, "GET", evs+"/evt_0123456789abcdef01234567", "", market, fin)}
+	fc["POST "+evs+"/{id}/redeliver"] = routeCase{attacks: keyAttacks(s, "POST", evs+"/evt_0123456789abcdef01234567/redeliver", "", market, fin)}
+	we := "/v1/webhook-endpoints"
+	mine := we + "/" + s.endpointMK
+	other := func(method, path, body string) attack {
+		return attack{name: "the finance key on the marketplace's endpoint", method: method, path: path, body: body,
+			header: map[string]string{"Authorization": "Bearer " + testFinanceKey, "Idempotency-Key": "authz-other-" + method + path}, want: []int{404}}
+	}
+	fc["GET "+we] = routeCase{attacks: keyAttacks(s, "GET", we, "", market, fin)}
+	fc["POST "+we] = routeCase{attacks: keyAttacks(s, "POST", we, `{"url":"http://127.0.0.1:9/x","events":["*"]}`, market, fin)}
+	fc["GET "+we+"/{id}"] = routeCase{attacks: append(keyAttacks(s, "GET", mine, "", market, fin), other("GET", mine, "")),
+		controls: []control{{"GET", mine, bearer(testAPIKey), nil, 200}}}
+	fc["PATCH "+we+"/{id}"] = routeCase{attacks: append(keyAttacks(s, "PATCH", mine, `{"disabled":true}`, market, fin), other("PATCH", mine, `{"disabled":true}`))}
+	fc["DELETE "+we+"/{id}"] = routeCase{attacks: append(keyAttacks(s, "DELETE", mine, "", market, fin), other("DELETE", mine, ""))}
+	fc["POST "+we+"/{id}/rotate-secret"] = routeCase{attacks: append(keyAttacks(s, "POST", mine+"/rotate-secret", "", market, fin), other("POST", mine+"/rotate-secret", ""))}
+	fc["GET "+we+"/{id}/deliveries"] = routeCase{attacks: append(keyAttacks(s, "GET", mine+"/deliveries", "", market, fin), other("GET", mine+"/deliveries", "")),
+		controls: []control{{"GET", mine + "/deliveries", bearer(testAPIKey), nil, 200}}}
+
 	return fc
 }
 

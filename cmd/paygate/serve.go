@@ -23,6 +23,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"sandbox (built-in provider simulators) or live (real providers); unset is sandbox, refused when provider keys are set (env PAYGATE_MODE)")
 	fs.StringVar(&ac.publicURL, "public-url", getenv("PAYGATE_PUBLIC_URL"),
 		"URL buyers and providers reach this service at; default http://ADDR (env PAYGATE_PUBLIC_URL)")
+	ac.webhookAllowHosts = getenv("PAYGATE_WEBHOOK_ALLOW_HOSTS")
 	if err := parse(fs, args); err != nil {
 		return exitError
 	}

@@ -1,0 +1,480 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/events"
+	"github.com/paygate/paygate/redact"
+	"github.com/paygate/paygate/storage"
+)
+
+// scanBatch is how many events one dispatch pass reads.
+const scanBatch = 1000
+
+// insertChunk bounds the rows of one multi-row INSERT.
+const insertChunk = 100
+
+// Keep is how long finished deliveries and their attempts are kept.
+const Keep = 30 * 24 * time.Hour
+
+// Run dispatches and delivers until ctx is done: the dispatcher every
+// interval (and when an endpoint changes), Config.Workers delivery loops
+// when the dispatcher made deliveries or every interval (due retries).
+// Several instances may run on one database.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	kick := make(chan struct{}, s.cfg.Workers)
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.deliverLoop(ctx, interval, kick)
+		}()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	for {
+		for {
+			n, more, err := s.Dispatch(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.cfg.Logger.Error().Err(err).Msg("webhook delivery: dispatch")
+				}
+				break
+			}
+			if n > 0 {
+				for range s.cfg.Workers {
+					select {
+					case kick <- struct{}{}:
+					default:
+					}
+				}
+			}
+			if !more {
+				break
+			}
+		}
+		if time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn().Err(err).Msg("webhook delivery: prune")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			s.release(ctx)
+			return
+		case <-t.C:
+		case <-s.wakec:
+		}
+	}
+}
+
+func (s *Service) deliverLoop(ctx context.Context, interval time.Duration, kick <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.DeliverDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error().Err(err).Msg("webhook delivery")
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+	}
+}
+
+// release gives up this instance's leases as it stops.
+func (s *Service) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = ''
+			WHERE locked_by = ? AND status = ?`, s.cfg.Instance, StatusPending)
+		return err
+	})
+	if err != nil {
+		s.cfg.Logger.Warn().Err(err).Msg("webhook delivery: release leases")
+	}
+}
+
+// Dispatch makes the deliveries of the events after the enabled endpoints'
+// positions (one pass of up to scanBatch events), advances their positions,
+// and returns how many deliveries it made and whether more events wait.
+func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
+	if _, err := s.cfg.Events.Sequence(ctx); err != nil {
+		return 0, false, err
+	}
+	var eps []Endpoint
+	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
+		return tx.Select(ctx, &eps, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE disabled = ?`, false)
+	})
+	if err != nil || len(eps) == 0 {
+		return 0, false, wrap("dispatch", err)
+	}
+	from := eps[0].Position
+	for _, e := range eps {
+		from = min(from, e.Position)
+	}
+	evs, err := s.cfg.Events.Scan(ctx, from, scanBatch)
+	if err != nil || len(evs) == 0 {
+		return 0, false, err
+	}
+	last := evs[len(evs)-1].Position
+	made := 0
+	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		made = 0
+		for _, ep := range eps {
+			// Another instance dispatching this endpoint now holds its
+			// row: it is skipped, not waited for.
+			q := `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE id = ? AND disabled = ?`
+			if tx.Dialect() == storage.Postgres {
+				q += ` FOR UPDATE SKIP LOCKED`
+			}
+			var cur []Endpoint
+			if err := tx.Select(ctx, &cur, q, ep.ID, false); err != nil {
+				return err
+			}
+			if len(cur) == 0 || cur[0].Position >= last {
+				continue
+			}
+			e := cur[0]
+			if err := e.finish(tx.Now()); err != nil {
+				return err
+			}
+			var rows []events.Event
+			for _, ev := range evs {
+				if ev.Position > e.Position && e.Matches(ev.Type) {
+					rows = append(rows, ev)
+				}
+			}
+			for len(rows) > 0 {
+				chunk := rows[:min(len(rows), insertChunk)]
+				rows = rows[len(chunk):]
+				args := make([]any, 0, len(chunk)*9)
+				for _, ev := range chunk {
+					args = append(args, e.ID, ev.ID, ev.Type, ev.Resource, ev.Sequence, ev.CreatedAt, StatusPending, tx.Now(), tx.Now())
+				}
+				res, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, resource, sequence, event_created_at, status, next_attempt_at, created_at)
+					VALUES `+strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, len(chunk)), ", ")+`
+					ON CONFLICT (endpoint_id, event_id) DO NOTHING`, args...)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				made += int(n)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET last_position = ? WHERE id = ?`, last, e.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, wrap("dispatch", err)
+	}
+	return made, len(evs) == scanBatch, nil
+}
+
+// job is one claimed delivery with what sending it needs.
+type job struct {
+	ID             int64      `db:"id"`
+	EndpointID     string     `db:"endpoint_id"`
+	EventID        string     `db:"event_id"`
+	EventType      string     `db:"event_type"`
+	EventCreatedAt time.Time  `db:"event_created_at"`
+	Attempts       int        `db:"attempts"`
+	Generation     int64      `db:"generation"`
+	URL            string     `db:"url"`
+	Secret         string     `db:"secret"`
+	Previous       string     `db:"previous_secret"`
+	PreviousUntil  *time.Time `db:"previous_secret_until"`
+}
+
+// outcome is what one attempt came to.
+type outcome struct {
+	job        job
+	at         time.Time
+	result     string
+	status     int
+	duration   time.Duration
+	response   string
+	err        string
+	retryAfter time.Duration
+	missing    bool // the event was pruned
+}
+
+// DeliverDue claims up to Config.Batch due deliveries, sends them
+// concurrently, records the attempts, and returns how many it sent.
+func (s *Service) DeliverDue(ctx context.Context) (int, error) {
+	jobs, err := s.claim(ctx, s.cfg.Batch)
+	if err != nil || len(jobs) == 0 {
+		return 0, err
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.EventID
+	}
+	evs, err := s.cfg.Events.Lookup(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	outs := make([]outcome, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		ev, ok := evs[j.EventID]
+		if !ok {
+			outs[i] = outcome{job: j, at: s.cfg.Now(), result: ResultFailure, err: "the event was pruned", missing: true}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = s.send(ctx, j, ev)
+		}()
+	}
+	wg.Wait()
+	if err := s.record(ctx, outs); err != nil {
+		return 0, err
+	}
+	return len(jobs), nil
+}
+
+// claim leases up to n due deliveries to this instance: pending, due, of an
+// enabled endpoint, with a free or run-out lease, and the first pending one
+// of their endpoint and resource (a later event waits for the earlier one
+// to be acknowledged or given up).
+func (s *Service) claim(ctx context.Context, n int) ([]job, error) {
+	var jobs []job
+	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		jobs = nil
+		q := `SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+			WHERE d.status = ? AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?) AND e.disabled = ?
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource
+				AND p.status = ? AND p.sequence < d.sequence)
+			ORDER BY d.next_attempt_at, d.id LIMIT ?`
+		if tx.Dialect() == storage.Postgres {
+			q += ` FOR UPDATE OF d SKIP LOCKED`
+		}
+		var ids []int64
+		if err := tx.Select(ctx, &ids, q, StatusPending, tx.Now(), tx.Now(), false, StatusPending, n); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+		args := []any{tx.Now().Add(s.cfg.Lease), s.cfg.Instance}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE id IN `+in, args...); err != nil {
+			return err
+		}
+		return tx.Select(ctx, &jobs, `SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.event_created_at, d.attempts, d.generation,
+				e.url, e.secret, e.previous_secret, e.previous_secret_until
+			FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN `+in+` ORDER BY d.id`, args[2:]...)
+	})
+	if err != nil {
+		return nil, wrap("claim deliveries", err)
+	}
+	return jobs, nil
+}
+
+// Signature returns the webhook-signature header of payload: v1 with the
+// secret, and with the previous secret beside it while it is valid at ts.
+func Signature(msgID string, ts time.Time, payload []byte, secret, previous string, previousUntil *time.Time) (string, error) {
+	sign := func(secret string) (string, error) {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			return "", fmt.Errorf("delivery: signing key: %w", err)
+		}
+		return wh.Sign(msgID, ts, payload)
+	}
+	sig, err := sign(secret)
+	if err != nil {
+		return "", err
+	}
+	if previous != "" && previousUntil != nil && ts.Before(*previousUntil) {
+		old, err := sign(previous)
+		if err != nil {
+			return "", err
+		}
+		sig += " " + old
+	}
+	return sig, nil
+}
+
+// send makes one attempt.
+func (s *Service) send(ctx context.Context, j job, ev events.Event) outcome {
+	out := outcome{job: j, at: s.cfg.Now()}
+	fail := func(result string, err error) outcome {
+		out.result, out.err = result, paygate.Clip(redact.String(err.Error()), 1000)
+		return out
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fail(ResultError, err)
+	}
+	sig, err := Signature(j.EventID, out.at, payload, j.Secret, j.Previous, j.PreviousUntil)
+	if err != nil {
+		return fail(ResultError, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.URL, bytes.NewReader(payload))
+	if err != nil {
+		return fail(ResultError, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "paygate-webhooks/1")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, j.EventID)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(out.at.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		out.duration = time.Since(start)
+		if errors.Is(err, ErrForbiddenAddress) {
+			return fail(ResultRefused, err)
+		}
+		return fail(ResultError, err)
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	resp.Body.Close()
+	out.duration = time.Since(start)
+	out.status = resp.StatusCode
+	out.response = strings.ToValidUTF8(strings.ReplaceAll(string(body), "\x00", ""), "\uFFFD")
+	switch {
+	case rerr != nil:
+		// A 2xx whose body did not arrive in time is no acknowledgement.
+		return fail(ResultError, rerr)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		out.result = ResultSuccess
+	case resp.StatusCode == http.StatusGone:
+		out.result = ResultGone
+	default:
+		out.result = ResultFailure
+		out.retryAfter = retryAfter(resp.Header.Get("Retry-After"), out.at)
+	}
+	return out
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date), at most
+// a day; 0 without one.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), 24*time.Hour)
+}
+
+// delay is the wait after the attempts-th failed attempt: the schedule's,
+// up to a fifth longer (jitter), and at least what Retry-After asked.
+func (s *Service) delay(attempts int, ra time.Duration) time.Duration {
+	d := s.cfg.Schedule[min(attempts, len(s.cfg.Schedule))-1]
+	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
+	return max(d, ra)
+}
+
+// record writes the attempts and their deliveries' new states in one
+// transaction.
+func (s *Service) record(ctx context.Context, outs []outcome) error {
+	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		for _, o := range outs {
+			j := o.job
+			attempt := j.Attempts + 1
+			if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, j.ID, j.EndpointID, j.EventID, j.EventType, attempt, o.at.UTC(), o.result, o.status,
+				o.duration.Milliseconds(), o.response, o.err); err != nil {
+				return err
+			}
+			var res interface{ RowsAffected() (int64, error) }
+			var err error
+			switch {
+			case o.result == ResultSuccess:
+				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, delivered_at = ?, locked_until = NULL, locked_by = ''
+					WHERE id = ? AND generation = ?`, StatusDelivered, attempt, tx.Now(), j.ID, j.Generation)
+			case o.missing || attempt > len(s.cfg.Schedule):
+				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, locked_until = NULL, locked_by = ''
+					WHERE id = ? AND generation = ?`, StatusFailed, attempt, j.ID, j.Generation)
+			default:
+				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, locked_until = NULL, locked_by = ''
+					WHERE id = ? AND generation = ?`, attempt, tx.Now().Add(s.delay(attempt, o.retryAfter)), j.ID, j.Generation)
+			}
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				// Redelivered while in flight: the requeued delivery is
+				// due now; only the lease is given back.
+				if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = '' WHERE id = ? AND locked_by = ?`,
+					j.ID, s.cfg.Instance); err != nil {
+					return err
+				}
+			}
+			if o.result == ResultGone {
+				if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+					true, fmt.Sprintf("the endpoint answered 410 Gone at %s", o.at.UTC().Format(time.RFC3339)), tx.Now(), j.EndpointID); err != nil {
+					return err
+				}
+			}
+		}
+		tx.AfterCommit(func() {
+			for _, o := range outs {
+				s.metrics.attempt(o)
+			}
+		})
+		return nil
+	})
+	return wrap("record attempts", err)
+}
+
+// Prune deletes the finished deliveries (and their attempts) older than
+// Keep, and returns how many.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	var n int64
+	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE status <> ? AND created_at < ?`, StatusPending, tx.Now().Add(-Keep))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), wrap("prune", err)
+}
