@@ -390,6 +390,32 @@ func walkHeaders(t *testing.T, ta *testApp, https bool) int {
 	}
 	anon := newWebClient(t, ta)
 
+	// Error answers the routes do not give, and the router's redirects:
+	// first, while a stranger's rate limit (10/s, burst 50) is unspent by
+	// the walk below.
+	big := url.Values{"x": {strings.Repeat("a", server.DefaultMaxBodyBytes+1)}}
+	for _, r := range []struct {
+		method, path string
+		form         url.Values
+		header       http.Header
+		status       int
+	}{
+		{http.MethodGet, "/nowhere", nil, nil, http.StatusNotFound},
+		{http.MethodDelete, "/healthz", nil, nil, http.StatusMethodNotAllowed},
+		{http.MethodGet, "/v1/payment-orders/" + po.Number, nil, nil, http.StatusUnauthorized},
+		{http.MethodGet, "/v1/finance/items", nil, http.Header{"Authorization": {"Bearer " + testAPIKey}}, http.StatusForbidden},
+		{http.MethodPost, "/v1/payment-orders", big, http.Header{"Authorization": {"Bearer " + testAPIKey}, "Idempotency-Key": {"walk-big"}}, http.StatusRequestEntityTooLarge},
+		{http.MethodGet, "/v1/../healthz", nil, nil, http.StatusMovedPermanently},
+		{http.MethodGet, "/checkout/" + po.Number + "?t=wrong", nil, nil, http.StatusNotFound},
+		{http.MethodGet, "/finance/", nil, nil, http.StatusSeeOther},
+	} {
+		resp, body := anon.do(r.method, r.path, r.form, r.header)
+		if resp.StatusCode != r.status {
+			t.Errorf("%s %s = %d, want %d", r.method, r.path, resp.StatusCode, r.status)
+		}
+		ta.checkHeaders(t, https, fmt.Sprintf("%s %s = %d", r.method, r.path, resp.StatusCode), resp, body)
+	}
+
 	routes := 0
 	err := ta.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tpl, err := route.GetPathTemplate()
@@ -430,29 +456,6 @@ func walkHeaders(t *testing.T, ta *testApp, https bool) int {
 		t.Fatal(err)
 	}
 
-	// Error answers the routes do not give, and the router's redirects.
-	big := url.Values{"x": {strings.Repeat("a", server.DefaultMaxBodyBytes+1)}}
-	for _, r := range []struct {
-		method, path string
-		form         url.Values
-		header       http.Header
-		status       int
-	}{
-		{http.MethodGet, "/nowhere", nil, nil, http.StatusNotFound},
-		{http.MethodDelete, "/healthz", nil, nil, http.StatusMethodNotAllowed},
-		{http.MethodGet, "/v1/payment-orders/" + po.Number, nil, nil, http.StatusUnauthorized},
-		{http.MethodGet, "/v1/finance/items", nil, http.Header{"Authorization": {"Bearer " + testAPIKey}}, http.StatusForbidden},
-		{http.MethodPost, "/v1/payment-orders", big, http.Header{"Authorization": {"Bearer " + testAPIKey}, "Idempotency-Key": {"walk-big"}}, http.StatusRequestEntityTooLarge},
-		{http.MethodGet, "/v1/../healthz", nil, nil, http.StatusMovedPermanently},
-		{http.MethodGet, "/checkout/" + po.Number + "?t=wrong", nil, nil, http.StatusNotFound},
-		{http.MethodGet, "/finance/", nil, nil, http.StatusSeeOther},
-	} {
-		resp, body := anon.do(r.method, r.path, r.form, r.header)
-		if resp.StatusCode != r.status {
-			t.Errorf("%s %s = %d, want %d", r.method, r.path, resp.StatusCode, r.status)
-		}
-		ta.checkHeaders(t, https, fmt.Sprintf("%s %s = %d", r.method, r.path, resp.StatusCode), resp, body)
-	}
 	if https {
 		return routes // the simulators are at the https public URL, which no proxy serves here
 	}
