@@ -44,12 +44,29 @@ func checkPayer(mi providers.MethodInfo, payer providers.Payer) (providers.Payer
 	case a.Country != "BR":
 		return invalid("%s needs an address in Brazil (country BR)", mi.Label)
 	}
+	a.State = strings.ToUpper(a.State)
+	if !brazilianStates[a.State] {
+		return invalid("%s needs the payer's state as one of Brazil's 27 two-letter codes (SP, RJ, MG, …); %q is not one", mi.Label, clip(a.State))
+	}
+	cep := strings.ReplaceAll(a.PostalCode, "-", "")
+	if len(cep) != 8 || strings.Trim(cep, "0123456789") != "" {
+		return invalid("%s needs the payer's postal code (CEP) as 8 digits, such as 01310-100; %q is not one", mi.Label, clip(a.PostalCode))
+	}
+	a.PostalCode = cep
 	id := taxid.Normalize(payer.TaxID)
 	if !taxid.Valid(id) {
 		return invalid("%s needs the payer's CPF (11 digits) or CNPJ (14 characters) with valid check digits", mi.Label)
 	}
 	payer.TaxID = id
 	return payer, nil
+}
+
+// brazilianStates are the two-letter codes of Brazil's 26 states and its
+// federal district, which a boleto's payer address must name.
+var brazilianStates = map[string]bool{
+	"AC": true, "AL": true, "AP": true, "AM": true, "BA": true, "CE": true, "DF": true, "ES": true, "GO": true,
+	"MA": true, "MT": true, "MS": true, "MG": true, "PA": true, "PB": true, "PR": true, "PE": true, "PI": true,
+	"RJ": true, "RN": true, "RS": true, "RO": true, "RR": true, "SC": true, "SP": true, "SE": true, "TO": true,
 }
 
 func validEmail(s string) bool {

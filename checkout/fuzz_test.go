@@ -31,6 +31,8 @@ func FuzzCheckPayer(f *testing.F) {
 	f.Add(true, " ", "maria@example.com", "52998224725", "x", "y", "z", "1", "US")
 	f.Add(true, "Maria", "maria@example.com", "ı2ABC34501DE42", "x", "y", "z", "1", "")
 	f.Add(false, "  Kim  ", "", "", "", "", "", "", "")
+	f.Add(true, "Maria", "maria@example.com", "529.982.247-25", "Av. Paulista 1000", "São Paulo", "XX", "01310-100", "")
+	f.Add(true, "Maria", "maria@example.com", "529.982.247-25", "Av. Paulista 1000", "São Paulo", "sp", "0131010", "")
 	f.Fuzz(func(t *testing.T, boleto bool, name, email, taxID, line1, city, state, postal, country string) {
 		m := providers.IDEAL
 		if boleto {
@@ -69,6 +71,10 @@ func FuzzCheckPayer(f *testing.F) {
 			t.Fatalf("checkPayer(boleto, %+v) accepted tax id %q (from %q), which has wrong check digits", in, got.TaxID, taxID)
 		case got.Address.Country != "BR":
 			t.Fatalf("checkPayer(boleto, %+v) accepted country %q", in, got.Address.Country)
+		case !strings.Contains(" AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO ", " "+got.Address.State+" ") || len(got.Address.State) != 2:
+			t.Fatalf("checkPayer(boleto, %+v) accepted state %q, not one of Brazil's", in, got.Address.State)
+		case len(got.Address.PostalCode) != 8 || strings.Trim(got.Address.PostalCode, "0123456789") != "":
+			t.Fatalf("checkPayer(boleto, %+v) accepted postal code %q, not 8 digits", in, got.Address.PostalCode)
 		}
 	})
 }

@@ -104,6 +104,11 @@ func (s *Sandbox) Act(ctx context.Context, p paygate.PaymentOrderNumber, attempt
 	if a.ProviderRef == "" {
 		return checkout.Attempt{}, paygate.Errorf(paygate.ECONFLICT, "attempt %s has no payment at its provider", a.ID)
 	}
+	if (action == "decline" || action == "expire") && a.Status == checkout.AttemptSucceeded {
+		// The bank has paid: nothing can decline or expire the payment now,
+		// and a 200 that changed nothing would say it did.
+		return checkout.Attempt{}, paygate.Errorf(paygate.ECONFLICT, "attempt %s of %s is paid: only a payment still waiting can be declined or expired", a.ID, p)
+	}
 	switch action {
 	case "approve":
 		err = sim.Approve(ctx, a.ProviderRef)

@@ -222,15 +222,27 @@ func NeedScope(ctx context.Context, need Scope) error {
 // context (CallerRole, CallerOf).
 func (k Keys) Require(roles ...Role) mux.MiddlewareFunc { return k.RequireScope("", roles...) }
 
+// BearerToken returns the key of an Authorization header value of the
+// Bearer scheme, whose name is case-insensitive (RFC 9110, section 11.1):
+// "Bearer k", "bearer k" and "BEARER k" all give k. It is false for another
+// scheme, no key, or more than one word after the scheme.
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != "" && !strings.ContainsAny(token, " \t")
+}
+
 // RequireScope is Require for a route that a key of scope need may call
 // whatever its method (ScopePayments for creating payment orders); "" is
 // Require's rule by method.
 func (k Keys) RequireScope(need Scope, roles ...Role) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			auth := r.Header.Get("Authorization")
-			token, ok := strings.CutPrefix(auth, "Bearer ")
-			if !ok || token == "" {
+			token, ok := BearerToken(r.Header.Get("Authorization"))
+			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="paygate"`)
 				WriteError(w, r, paygate.Errorf(paygate.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key>"))
 				return

@@ -34,6 +34,14 @@ func TestRequire(t *testing.T) {
 		{"/market", "Bearer fk", 403, "forbidden", ""},
 		{"/both", "Bearer fk", 200, "", "finance"},
 		{"/both", "Bearer mk", 200, "", "marketplace"},
+		// The scheme's name is case-insensitive (RFC 9110, 11.1).
+		{"/market", "bearer mk", 200, "", "marketplace"},
+		{"/market", "BEARER mk", 200, "", "marketplace"},
+		{"/both", "bEaReR fk", 200, "", "finance"},
+		{"/market", "Bearer  mk", 200, "", "marketplace"},
+		{"/market", "Bearer mk fk", 401, "unauthorized", ""},
+		{"/market", "Bearerx mk", 401, "unauthorized", ""},
+		{"/market", "bearer", 401, "unauthorized", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+" "+tt.auth, func(t *testing.T) {

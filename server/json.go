@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,8 +158,16 @@ func DecodeJSON(r *http.Request, dst any) error {
 		return paygate.Errorf(paygate.EINVALID, "invalid JSON: empty request body")
 	}
 	body := &errReader{r: r.Body}
-	dec := json.NewDecoder(body)
+	br := bufio.NewReader(body)
+	dec := json.NewDecoder(br)
 	dec.DisallowUnknownFields()
+	if wantsObject(dst) {
+		// null, an array, a string or a number decode into a struct without
+		// an error (null) or with a confusing one: say what is wanted.
+		if c, err := firstByte(br); err == nil && c != '{' {
+			return paygate.Errorf(paygate.EINVALID, "invalid JSON: the body must be a JSON object ({…})")
+		}
+	}
 
 	if err := dec.Decode(dst); err != nil {
 		if body.err == nil && errors.Is(err, io.EOF) {
@@ -176,6 +185,34 @@ func DecodeJSON(r *http.Request, dst any) error {
 		return decodeError(err, body.err)
 	default:
 		return paygate.Errorf(paygate.EINVALID, "invalid JSON: unexpected data after the top-level value")
+	}
+}
+
+// wantsObject reports whether dst (a pointer) decodes from a JSON object:
+// a struct or a map.
+func wantsObject(dst any) bool {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return false
+	}
+	k := t.Elem().Kind()
+	return k == reflect.Struct || k == reflect.Map
+}
+
+// firstByte returns the first byte of br that is not JSON whitespace,
+// without consuming it.
+func firstByte(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		switch b[0] {
+		case ' ', '\t', '\n', '\r':
+			br.ReadByte()
+		default:
+			return b[0], nil
+		}
 	}
 }
 

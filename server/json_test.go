@@ -127,6 +127,10 @@ func TestDecodeJSON(t *testing.T) {
 		{"second object", `{"name":"sword"}{"name":"shield"}`, 400, "invalid", "invalid JSON: unexpected data after the top-level value"},
 		{"empty", ``, 400, "invalid", "invalid JSON: empty request body"},
 		{"whitespace only", "  \n ", 400, "invalid", "invalid JSON: empty request body"},
+		{"null", `null`, 400, "invalid", "invalid JSON: the body must be a JSON object"},
+		{"an array", ` [{"name":"sword"}]`, 400, "invalid", "invalid JSON: the body must be a JSON object"},
+		{"a string", `"sword"`, 400, "invalid", "invalid JSON: the body must be a JSON object"},
+		{"a number", `12`, 400, "invalid", "invalid JSON: the body must be a JSON object"},
 		{"oversized", `{"name":"` + strings.Repeat("a", 2*limit) + `"}`, 413, "too_large", "request body larger than 64 bytes"},
 		{"oversized after the value", `{"name":"sword"}` + strings.Repeat(" ", 2*limit), 413, "too_large", "request body larger than 64 bytes"},
 	}

