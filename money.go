@@ -169,6 +169,40 @@ func (m Money) Amount() string {
 // String formats money as "12.50 EUR".
 func (m Money) String() string { return m.Amount() + " " + string(m.Currency) }
 
+// Grouped is Amount with its whole part grouped by thousands with commas,
+// as people read amounts on a page: "1,249,567" KRW, "1,280.46" BRL,
+// "-12,000.00" EUR. Every page writes amounts this one way; forms and the
+// API keep Amount, which parses back.
+func (m Money) Grouped() string { return GroupDigits(m.Amount()) }
+
+// GroupDigits groups the whole part of a decimal amount ("-1280.46") by
+// thousands with commas ("-1,280.46"); anything that is not such an amount
+// comes back as it is.
+func GroupDigits(amount string) string {
+	sign, s := "", amount
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
+		return amount
+	}
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if hasFrac {
+		b.WriteString("." + frac)
+	}
+	return sign + b.String()
+}
+
+// Display is Grouped and the currency code: "1,249,567 KRW".
+func (m Money) Display() string { return m.Grouped() + " " + string(m.Currency) }
+
 // IsZero reports whether the amount is zero.
 func (m Money) IsZero() bool { return m.Minor == 0 }
 

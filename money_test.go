@@ -546,3 +546,23 @@ func name(s string) string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+func TestGrouped(t *testing.T) {
+	for _, tt := range []struct {
+		m    paygate.Money
+		want string
+	}{
+		{paygate.New(1249567, paygate.KRW), "1,249,567 KRW"},
+		{paygate.New(128046, paygate.BRL), "1,280.46 BRL"},
+		{paygate.New(1975, paygate.EUR), "19.75 EUR"},
+		{paygate.New(100000, paygate.KRW), "100,000 KRW"},
+		{paygate.New(99999, paygate.KRW), "99,999 KRW"},
+		{paygate.New(-1200000, paygate.EUR), "-12,000.00 EUR"},
+		{paygate.New(0, paygate.SGD), "0.00 SGD"},
+		{paygate.New(123456789012, paygate.SGD), "1,234,567,890.12 SGD"},
+	} {
+		if got := tt.m.Display(); got != tt.want {
+			t.Errorf("%s.Display() = %q, want %q", tt.m, got, tt.want)
+		}
+	}
+}

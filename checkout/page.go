@@ -81,7 +81,7 @@ func newPages(s *Service) (*pages, error) {
 		return nil, fmt.Errorf("checkout: page style: %w", err)
 	}
 	tpl, err := template.New("pages").Funcs(template.FuncMap{
-		"money": func(m paygate.Money) string { return m.String() },
+		"money": func(m paygate.Money) string { return m.Display() },
 	}).ParseFS(pageFiles, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("checkout: page templates: %w", err)
@@ -163,8 +163,11 @@ type attemptView struct {
 	QRData        string
 	VoucherNumber string
 	ExpiresAt     string
-	FailureReason string
-	Processing    bool
+	// Why is a sentence for the buyer about an attempt that ended without
+	// paying; the provider's own text (failure_reason in the API) is for
+	// developers and stays off the page.
+	Why        string
+	Processing bool
 }
 
 type methodView struct {
@@ -303,6 +306,24 @@ func statusLabel(po PaymentOrder, now time.Time) string {
 	return "Awaiting payment"
 }
 
+// buyerReason says, in a sentence for the buyer, why an attempt ended
+// without paying: declined, expired, canceled, or the provider could not be
+// reached when it started ("" for an attempt still open or paid).
+func buyerReason(a Attempt, label string) string {
+	switch a.Status {
+	case AttemptFailed:
+		if a.ProviderRef == "" {
+			return label + " could not be reached just now."
+		}
+		return "The payment was declined or could not be completed at " + label + "."
+	case AttemptExpired:
+		return "The time to complete the payment ran out."
+	case AttemptCanceled:
+		return "The payment was canceled before it was completed."
+	}
+	return ""
+}
+
 // latest returns the order's newest attempt, if any.
 func latest(po PaymentOrder) (Attempt, bool) {
 	if len(po.Attempts) == 0 {
@@ -318,7 +339,7 @@ func (p *pages) attemptView(a Attempt, po PaymentOrder) *attemptView {
 	cur := po.Amount.Currency
 	mi, _ := providers.Lookup(a.Method)
 	v := &attemptView{Label: mi.Label, Method: string(a.Method), Status: a.Status, Type: a.NextAction.Type,
-		FailureReason: a.FailureReason, Processing: a.Status == AttemptProcessing}
+		Why: buyerReason(a, mi.Label), Processing: a.Status == AttemptProcessing}
 	if v.Label == "" {
 		v.Label = string(a.Method)
 	}

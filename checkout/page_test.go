@@ -354,8 +354,8 @@ func TestPageListsTheCurrencysMethods(t *testing.T) {
 						t.Errorf("%s order: form for %s = %v, want %v", cur, mi.Method, has, want[mi.Method])
 					}
 				}
-				for _, s := range []string{string(po.Number), "Sword of item 1", "Sword of item 2", po.Amount.String(),
-					po.Items[0].Amount.String(), string(po.Items[1].Number), "Awaiting payment", `name="viewport"`} {
+				for _, s := range []string{string(po.Number), "Sword of item 1", "Sword of item 2", po.Amount.Display(),
+					po.Items[0].Amount.Display(), string(po.Items[1].Number), "Awaiting payment", `name="viewport"`} {
 					if !strings.Contains(p.body, s) {
 						t.Errorf("%s page lacks %q", cur, s)
 					}
@@ -637,8 +637,8 @@ func TestPageReturnShowsTheDatabase(t *testing.T) {
 		}
 
 		pt.apply(t, po, providers.EventPaymentFailed)
-		check("failed", forged, 200, []string{"Payment failed", "declined by the bank", `id="retry-link" href="/checkout/` + string(po.Number) + "?t="},
-			[]string{"Payment received", `http-equiv="refresh"`})
+		check("failed", forged, 200, []string{"Payment failed", "The payment was declined or could not be completed at iDEAL.", `id="retry-link" href="/checkout/` + string(po.Number) + "?t="},
+			[]string{"Payment received", `http-equiv="refresh"`, "declined by the bank"})
 		p := pt.get(t, pagePath(po, pt.s))
 		if !strings.Contains(p.body, `id="failure"`) || !strings.Contains(p.body, `name="method" value="ideal"`) {
 			t.Errorf("checkout page after a failure does not offer the methods again:\n%s", p.body)

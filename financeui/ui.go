@@ -143,8 +143,11 @@ func (u *UI) init() error {
 	sum := sha256.Sum256(css)
 	u.css, u.styleHash = template.CSS(css), "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'"
 	funcs := template.FuncMap{
-		"money": func(m paygate.Money) string { return m.String() },
-		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"money": func(m paygate.Money) string { return m.Display() },
+		// grouped writes a decimal amount of a report ("1280.46") as the
+		// pages write every amount ("1,280.46").
+		"grouped": paygate.GroupDigits,
+		"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		// formKey is a fresh key for each action form, so that a double
 		// submit of the form acts once (see action).
 		"formKey": nonce,

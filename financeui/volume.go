@@ -168,7 +168,7 @@ func charts(rows []settled, now time.Time) []chart {
 				h = max(h, 2) // a small amount stays visible
 				y -= h
 				ch.Bars = append(ch.Bars, bar{X: x + 3, Y: y, W: slot - 6, H: h, Fill: fill[m],
-					Title: d + " " + m + " " + paygate.New(v, c).String()})
+					Title: d + " " + m + " " + paygate.New(v, c).Display()})
 			}
 			if (chartDays-1-i)%2 == 0 { // every other day, ending today
 				ch.Labels = append(ch.Labels, dayLabel{X: x + slot/2, Y: chartBottom + 16, Text: d[5:]})

@@ -21,6 +21,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage/storagetest"
 )
@@ -250,7 +251,7 @@ func TestBrowserPayEachMethod(t *testing.T) {
 					mi, _ := providers.Lookup(c.method)
 
 					tb.navigate(po.CheckoutURL)
-					tb.waitText(po.Number, "Choose how to pay", po.Amount+" "+po.Currency)
+					tb.waitText(po.Number, "Choose how to pay", paygate.GroupDigits(po.Amount)+" "+po.Currency)
 					tb.checkStyled()
 					tb.shot("1-checkout")
 					tb.desktopShot("1-checkout")
