@@ -107,6 +107,11 @@ if ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; then
 	echo "test.sh: installing fonts-noto-cjk"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk || true
 fi
+# jq, for the README's tour (scripts/readme-tour.sh) after the Go tests.
+if ! command -v jq >/dev/null; then
+	echo "test.sh: installing jq"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq || true
+fi
 if [ ! -x /usr/bin/chromium ]; then
 	echo "test.sh: /usr/bin/chromium is missing and could not be installed; the browser tests must run" >&2
 	exit 1
@@ -127,6 +132,12 @@ go test -race -count=1 ./...
 echo "test.sh: secrets and personal data in the servers' logs"
 scripts/check-logs.sh "$test_log_dir" testdata/sensitive.txt
 rm -rf "$test_log_dir"
+
+# The README's tour: every command of its tour blocks ("Try it", "One
+# order's life", the sweep, reconciliation, API keys), as written, against a
+# fresh sandbox server; a README command that stops working fails the run.
+echo "test.sh: the README's tour"
+scripts/readme-tour.sh
 
 # Fuzzing, bounded: every fuzz target of the repository (found, not listed
 # here, so a new one runs too) fuzzes for PAYGATE_FUZZTIME (default 10s),
