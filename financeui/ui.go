@@ -14,6 +14,7 @@
 //	POST /finance/items/{id}/refund       refund the buyer's balance to the payment's source
 //	GET  /finance/reconciliations         reconciliation runs, newest first
 //	GET  /finance/reconciliations/{id}    one run with its unmatched lines
+//	GET  /finance/webhooks                the webhook endpoints' health and recent deliveries
 //
 // The session cookie holds an HMAC-signed, expiring token, never the key.
 // Logging out ends the session on the server too (table
@@ -42,6 +43,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -102,6 +104,8 @@ type UI struct {
 	Lifecycle *orders.Lifecycle
 	Refunds   *finance.Refunds
 	Settler   recon.Settler
+	// Webhooks reads the webhook endpoints' health (delivery.Service).
+	Webhooks WebhookHealth
 
 	sessions  *sessions
 	pages     map[string]*template.Template
@@ -111,8 +115,18 @@ type UI struct {
 	secure    bool
 }
 
+// WebhookHealth reads every webhook endpoint with its health and its
+// latest recent delivery attempts (delivery.Service.Health).
+type WebhookHealth interface {
+	Health(ctx context.Context, recent int) ([]delivery.Health, error)
+}
+
+// recentDeliveries is how many attempts the webhooks page shows per
+// endpoint.
+const recentDeliveries = 20
+
 // pageNames are the templates that each fill templates/layout.html.
-var pageNames = []string{"login", "dashboard", "trial", "escrow", "items", "runs", "run", "message"}
+var pageNames = []string{"login", "dashboard", "trial", "escrow", "items", "runs", "run", "webhooks", "message"}
 
 // Routes registers the pages on r. It panics if the embedded templates do
 // not parse, which the tests catch.
@@ -133,6 +147,7 @@ func (u *UI) Routes(r *mux.Router) {
 	r.Handle("/finance/items/{id}/refund", u.auth(u.action(u.refund))).Methods(http.MethodPost)
 	r.Handle("/finance/reconciliations", u.auth(u.handleRuns)).Methods(http.MethodGet)
 	r.Handle("/finance/reconciliations/{id}", u.auth(u.handleRun)).Methods(http.MethodGet)
+	r.Handle("/finance/webhooks", u.auth(u.handleWebhooks)).Methods(http.MethodGet)
 }
 
 func (u *UI) init() error {
@@ -515,4 +530,16 @@ func (u *UI) handleRun(w http.ResponseWriter, r *http.Request, csrf string) {
 		return
 	}
 	u.render(w, r, http.StatusOK, "run", view{Title: "Reconciliation " + rep.ID, Nav: "runs", CSRF: csrf, Data: rep})
+}
+
+func (u *UI) handleWebhooks(w http.ResponseWriter, r *http.Request, csrf string) {
+	var hs []delivery.Health
+	if u.Webhooks != nil {
+		var err error
+		if hs, err = u.Webhooks.Health(r.Context(), recentDeliveries); err != nil {
+			u.failed(w, r, err)
+			return
+		}
+	}
+	u.render(w, r, http.StatusOK, "webhooks", view{Title: "Webhooks", Nav: "webhooks", CSRF: csrf, Data: hs})
 }

@@ -382,7 +382,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		}
 	}
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
-		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor}).Routes(r)
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -777,7 +777,7 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 	}}
 	fc["POST /finance/logout"] = routeCase{public: "ends the caller's own session; without one it only redirects to the login",
 		attacks: formAttacks(s, "/finance/logout", url.Values{})[:1]}
-	for _, p := range []string{"/finance/", "/finance/trial-balance", "/finance/escrow", "/finance/items", "/finance/reconciliations"} {
+	for _, p := range []string{"/finance/", "/finance/trial-balance", "/finance/escrow", "/finance/items", "/finance/reconciliations", "/finance/webhooks"} {
 		fc["GET "+p] = routeCase{attacks: pageAttacks(s, now, "GET", p, ""), controls: []control{
 			{"GET", p, nil, map[string]string{"paygate_finance_session": s.sessionCookie}, 200},
 			{"GET", p, nil, map[string]string{"paygate_finance_session": financeSession(s.sessionSecret, testFinanceKey, now.Add(time.Hour), "alice")}, 200}}}

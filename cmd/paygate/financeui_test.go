@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -353,6 +354,7 @@ func TestFinanceBrowser(t *testing.T) {
 		{"/finance/trial-balance", "Per account type"},
 		{"/finance/items", "amount_mismatch"},
 		{"/finance/reconciliations", "Unmatched"},
+		{"/finance/webhooks", "No webhook endpoint is registered."},
 	} {
 		tb.navigate(ta.url + p.path)
 		tb.waitText(p.text)
@@ -498,6 +500,112 @@ func TestFinanceItemActions(t *testing.T) {
 			})
 			if len(audit) != 1 || audit[0].Action != "refund_to_source" || audit[0].Actor != "finance:bob@example.com" || audit[0].Reason != "buyer asked" {
 				t.Errorf("audit of %s = %+v, want bob's refund_to_source", buyer, audit)
+			}
+		})
+	}
+}
+
+// TestFinanceWebhooksPage: a signed-in staff member sees every webhook
+// endpoint of both roles with its health: one whose receiver answers 500 as
+// failing since its first attempt, with its undelivered events as backlog;
+// one that answered 410 as disabled, and why; a healthy one with its last
+// success and no backlog; each with its recent deliveries. No secret shows.
+func TestFinanceWebhooksPage(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			fc := newFinanceClient(t, ta)
+			if status, _ := fc.login(testFinanceKey); status != http.StatusSeeOther {
+				t.Fatalf("login = %d", status)
+			}
+			if page := fc.page("/finance/webhooks"); !strings.Contains(page, "No webhook endpoint is registered.") ||
+				!strings.Contains(page, `<a href="/finance/webhooks" aria-current="page">Webhooks</a>`) {
+				t.Fatalf("webhooks page without endpoints:\n%s", page)
+			}
+			receiver := func(status int) *httptest.Server {
+				s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					io.Copy(io.Discard, r.Body)
+					w.WriteHeader(status)
+					io.WriteString(w, "receiver says "+http.StatusText(status))
+				}))
+				t.Cleanup(s.Close)
+				return s
+			}
+			failing, gone, healthy := receiver(500), receiver(410), receiver(200)
+			type endpoint struct {
+				ID     string `json:"id"`
+				Secret string `json:"secret"`
+			}
+			register := func(key, url string, events ...string) endpoint {
+				var e endpoint
+				if s := ta.callWith(t, key, "we-"+url, "POST", "/v1/webhook-endpoints", map[string]any{"url": url, "events": events}, &e); s != 201 {
+					t.Fatalf("register %s = %d", url, s)
+				}
+				return e
+			}
+			eFailing := register(testAPIKey, failing.URL+"/hooks", "sales_order.*")
+			eGone := register(testAPIKey, gone.URL+"/old", "payment_order.paid")
+			eHealthy := register(testFinanceKey, healthy.URL+"/finance", "*")
+
+			po := paidOrder(t, ta, 2)
+			type attempts struct {
+				Deliveries []struct {
+					Result string `json:"result"`
+				} `json:"deliveries"`
+			}
+			waitFor(t, func() bool {
+				var f, g, h attempts
+				ta.callWith(t, testAPIKey, "", "GET", "/v1/webhook-endpoints/"+eFailing.ID+"/deliveries", nil, &f)
+				ta.callWith(t, testAPIKey, "", "GET", "/v1/webhook-endpoints/"+eGone.ID+"/deliveries", nil, &g)
+				ta.callWith(t, testFinanceKey, "", "GET", "/v1/webhook-endpoints/"+eHealthy.ID+"/deliveries", nil, &h)
+				return len(f.Deliveries) >= 2 && len(g.Deliveries) >= 1 && len(h.Deliveries) >= 3
+			}, "the first attempts to each endpoint")
+
+			page := fc.page("/finance/webhooks")
+			for _, e := range []endpoint{eFailing, eGone, eHealthy} {
+				if strings.Contains(page, e.Secret) {
+					t.Fatalf("the webhooks page shows the secret of %s", e.ID)
+				}
+			}
+			card := func(id string) string {
+				for _, c := range strings.Split(page, "<article") {
+					if strings.Contains(c, id) {
+						return c
+					}
+				}
+				t.Fatalf("the webhooks page has no endpoint %s:\n%s", id, page)
+				return ""
+			}
+			dd := func(label, value string) string { return "<dt>" + label + "</dt><dd>" + value }
+			f := card(eFailing.ID)
+			for _, want := range []string{failing.URL + "/hooks", "(marketplace)", dd("Events", "sales_order.*"),
+				dd("State", `<span class="error">failing</span>`), dd("Last success", "none"), dd("Failing since", `<span class="error">`),
+				dd("Backlog", "2 undelivered, the oldest from "), `<td class="n">500</td>`, "sales_order.paid", "failure"} {
+				if !strings.Contains(f, want) {
+					t.Errorf("the failing endpoint's card lacks %q:\n%s", want, f)
+				}
+			}
+			if n := strings.Count(f, `<tr class="bad">`); n != 2 {
+				t.Errorf("the failing endpoint shows %d failed deliveries, want 2:\n%s", n, f)
+			}
+			g := card(eGone.ID)
+			for _, want := range []string{dd("State", `<span class="error">disabled</span>: `), "410", `<td class="n">410</td>`, "gone", "payment_order.paid"} {
+				if !strings.Contains(g, want) {
+					t.Errorf("the disabled endpoint's card lacks %q:\n%s", want, g)
+				}
+			}
+			h := card(eHealthy.ID)
+			for _, want := range []string{healthy.URL + "/finance", "(finance)", dd("State", "enabled"), dd("Failing since", "—"),
+				dd("Backlog", "0 undelivered</dd>"), `<td class="n">200</td>`, "payment_order.paid", "success"} {
+				if !strings.Contains(h, want) {
+					t.Errorf("the healthy endpoint's card lacks %q:\n%s", want, h)
+				}
+			}
+			if strings.Contains(h, dd("Last success", "none")) || strings.Contains(h, `class="bad"`) {
+				t.Errorf("the healthy endpoint's card shows no success, or a failure:\n%s", h)
+			}
+			if n := strings.Count(h, "<td>sales_order.paid "); n != len(po.Items) {
+				t.Errorf("the healthy endpoint shows %d deliveries of sales_order.paid, want %d:\n%s", n, len(po.Items), h)
 			}
 		})
 	}

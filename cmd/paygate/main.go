@@ -8,6 +8,7 @@
 //	paygate sweep            [--db paygate.db] [--create] [--as-of RFC3339]
 //	paygate recon            [--db paygate.db] [--create] --provider stripe|rapyd --report FILE [--format table|csv|json]
 //	paygate keys             create --role marketplace|finance --name NAME | list | revoke ID
+//	paygate events tail      [--type T[,T…]] [--resource R] [--forward-to URL] [--url SERVER] [--after CURSOR]
 package main
 
 import (
@@ -42,6 +43,7 @@ Usage:
   paygate sweep [--as-of TIME]    apply every due timer (expiry, delivery, confirmation, refund windows)
   paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
   paygate keys create|list|revoke issue (--role marketplace|finance --name NAME), list or revoke (ID) API keys
+  paygate events tail [flags]     print each new event of a server (--url) as a JSON line; --forward-to URL posts it signed
 
 Only serve creates a missing database; every other command refuses one
 (exit 2) unless given --create. Run "paygate COMMAND -h" for the flags of a command. Every flag has an
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return sweep(ctx, rest, getenv, stdout, stderr)
 	case cmd == "keys":
 		return keys(ctx, rest, getenv, stdout, stderr)
+	case cmd == "events" && len(rest) > 0 && rest[0] == "tail":
+		return tail(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":
 		return replay(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -79,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func quote(args []string) string {
 	s := args[0]
-	if len(args) > 1 && (args[0] == "ledger" || args[0] == "webhooks") {
+	if len(args) > 1 && (args[0] == "ledger" || args[0] == "webhooks" || args[0] == "events") {
 		s += " " + args[1]
 	}
 	return `"` + s + `"`
