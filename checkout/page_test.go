@@ -555,6 +555,11 @@ func TestPageQRAndVoucher(t *testing.T) {
 					if want := `id="voucher-expires">` + formatTime(due, tt.cur) + "<"; !strings.Contains(p.body, want) {
 						t.Errorf("the voucher is not shown payable until its due date (%s)", want)
 					}
+					// One deadline, the voucher's: not the order's beside it
+					// without saying which is which.
+					if n := strings.Count(p.body, "Pay by"); n != 1 || strings.Contains(p.body, `id="order-expires"`) {
+						t.Errorf("the boleto page shows %d deadlines (order's shown: %v), want the voucher's alone", n, strings.Contains(p.body, `id="order-expires"`))
+					}
 				}
 				csp := p.header.Get("Content-Security-Policy")
 				if tt.img != "" && !strings.Contains(csp, "img-src 'self' "+tt.img+";") {

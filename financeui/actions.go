@@ -18,6 +18,7 @@ import (
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -25,13 +26,15 @@ import (
 // The open items' forms' fields, and the cookie that carries an action's
 // result to the page it redirects to.
 const (
-	fieldItemReason = "reason"
-	fieldAmount     = "amount"
-	fieldSalesOrder = "sales_order"
-	fieldPaymentRef = "payment_ref"
-	fieldFormKey    = "form_key"
-	flashCookie     = "paygate_finance_flash"
-	itemsPath       = "/finance/items"
+	fieldItemReason  = "reason"
+	fieldAmount      = "amount"
+	fieldSalesOrder  = "sales_order"
+	fieldPaymentRef  = "payment_ref"
+	fieldFormKey     = "form_key"
+	fieldBeneficiary = "beneficiary"
+	fieldBankRef     = "bank_reference"
+	flashCookie      = "paygate_finance_flash"
+	itemsPath        = "/finance/items"
 )
 
 // itemView is an open item with its payment order's audit trail and what
@@ -45,8 +48,24 @@ type itemView struct {
 	// SettleRef is an unknown payment's provider reference (the item's
 	// payment_ref column), for "Settle from provider"; "" for other items.
 	SettleRef string
-	// Refundable: a late payment, credited to the buyer's balance.
+	// Refundable: a late payment, credited to the buyer's balance, in a
+	// currency with a method whose payments can be refunded to source (not
+	// BRL: Boleto has no refunds, its money goes back by manual payout).
 	Refundable bool
+	// PayableOut: a late payment, which finance staff may send back by a
+	// manual bank payout they record here.
+	PayableOut bool
+}
+
+// refundableIn reports whether some method of currency c can refund its
+// payments to their source.
+func refundableIn(c paygate.Currency) bool {
+	for _, mi := range providers.MethodsFor(c) {
+		if mi.Refundable {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
@@ -81,7 +100,8 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		trails := map[string][]finance.AuditEntry{}
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
-			v := itemView{Item: it, Refundable: it.Kind == finance.LatePayment && it.PaymentOrder != "", SettleRef: settleRef(it)}
+			late := it.Kind == finance.LatePayment && it.PaymentOrder != ""
+			v := itemView{Item: it, Refundable: late && refundableIn(it.Amount.Currency), PayableOut: late, SettleRef: settleRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
 				if !ok {
@@ -384,6 +404,9 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key s
 	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
 	}
+	if !refundableIn(it.Amount.Currency) {
+		return "", paygate.Errorf(paygate.EINVALID, "no %s payment can be refunded to its source: record a manual payout instead", it.Amount.Currency)
+	}
 	why, err := reason(form)
 	if err != nil {
 		return "", err
@@ -406,6 +429,39 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key s
 	}
 	msg := fmt.Sprintf("Refunded %s of %s's balance to source (%s). Item #%d resolved.", amount, po.BuyerID, strings.Join(ids, ", "), it.ID)
 	if err := u.resolve(ctx, it, fmt.Sprintf("%s of %s's balance refunded to source (%s): %s", amount, po.BuyerID, strings.Join(ids, ", "), why), key, msg); err != nil {
+		return "", err
+	}
+	return msg, nil
+}
+
+// payout records a manual bank payout of a late payment's buyer's balance
+// (finance Refunds.ManualPayout: the balance is debited, the bank transfer
+// is finance staff's) and closes the item. For Boleto, whose payments
+// cannot be refunded to source, it is the way the money goes back.
+func (u *UI) payout(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
+	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
+		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
+	}
+	amount, err := paygate.ParseMoney(strings.TrimSpace(form.Get(fieldAmount)), it.Amount.Currency)
+	if err != nil {
+		return "", paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err))
+	}
+	beneficiary, bankRef := form.Get(fieldBeneficiary), form.Get(fieldBankRef)
+	for field, v := range map[string]string{"beneficiary": beneficiary, "bank reference": bankRef} {
+		if err := paygate.CheckText(field, v); err != nil {
+			return "", err
+		}
+	}
+	po, err := u.Checkout.Get(ctx, paygate.PaymentOrderNumber(it.PaymentOrder))
+	if err != nil {
+		return "", err
+	}
+	p, err := u.Refunds.ManualPayout(ctx, subKey(key, "payout"), po.BuyerID, amount, beneficiary, bankRef)
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("Recorded payout %s of %s from %s's balance to %s (%s). Item #%d resolved.", p.ID, amount, po.BuyerID, strings.TrimSpace(beneficiary), strings.TrimSpace(bankRef), it.ID)
+	if err := u.resolve(ctx, it, fmt.Sprintf("manual payout %s of %s to %s (%s)", p.ID, amount, strings.TrimSpace(beneficiary), strings.TrimSpace(bankRef)), key, msg); err != nil {
 		return "", err
 	}
 	return msg, nil

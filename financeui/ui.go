@@ -12,6 +12,7 @@
 //	POST /finance/items/{id}/resolve-dispute  resolve a disputed sales order of the item's payment order
 //	POST /finance/items/{id}/settle       settle a lost payment from its provider's status
 //	POST /finance/items/{id}/refund       refund the buyer's balance to the payment's source
+//	POST /finance/items/{id}/payout       record a manual bank payout of the buyer's balance
 //	GET  /finance/reconciliations         reconciliation runs, newest first
 //	GET  /finance/reconciliations/{id}    one run with its unmatched lines
 //	GET  /finance/webhooks                the webhook endpoints' health and recent deliveries
@@ -145,6 +146,7 @@ func (u *UI) Routes(r *mux.Router) {
 	r.Handle("/finance/items/{id}/resolve-dispute", u.auth(u.action(u.resolveDispute))).Methods(http.MethodPost)
 	r.Handle("/finance/items/{id}/settle", u.auth(u.action(u.settle))).Methods(http.MethodPost)
 	r.Handle("/finance/items/{id}/refund", u.auth(u.action(u.refund))).Methods(http.MethodPost)
+	r.Handle("/finance/items/{id}/payout", u.auth(u.action(u.payout))).Methods(http.MethodPost)
 	r.Handle("/finance/reconciliations", u.auth(u.handleRuns)).Methods(http.MethodGet)
 	r.Handle("/finance/reconciliations/{id}", u.auth(u.handleRun)).Methods(http.MethodGet)
 	r.Handle("/finance/webhooks", u.auth(u.handleWebhooks)).Methods(http.MethodGet)

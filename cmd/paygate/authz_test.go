@@ -801,6 +801,10 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 			// Another payment than the one the item names.
 			signedForm(s, "another payment than the item's", item(s.unknownItem, "settle"), url.Values{"payment_ref": {s.paidRefA}}, 400),
 		}},
+		{"payout", s.lateItem, url.Values{"beneficiary": {"authz"}, "bank_reference": {"NL91"}, "amount": {"1.00"}}, []attack{
+			signedForm(s, "a payout of an item that is not a late payment", item(s.unknownItem, "payout"), url.Values{"beneficiary": {"authz"}, "bank_reference": {"NL91"}, "amount": {"1.00"}}, 400),
+			signedForm(s, "a payout with a NUL in its beneficiary", item(s.lateItem, "payout"), url.Values{"beneficiary": {"a\x00"}, "bank_reference": {"NL91"}, "amount": {"1.00"}}, 400),
+		}},
 		{"refund", s.lateItem, url.Values{"reason": {"authz"}, "amount": {"1.00"}}, []attack{
 			signedForm(s, "an item that is not a late payment", item(s.unknownItem, "refund"), url.Values{"reason": {"authz"}, "amount": {"1.00"}}, 400),
 			signedForm(s, "an item that does not exist", item(999999, "refund"), url.Values{"reason": {"authz"}, "amount": {"1.00"}}, 404),

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
 
@@ -57,6 +64,66 @@ func TestCarefulUser(t *testing.T) {
 			ta.call(t, "GET", "/v1/payment-orders/"+paid.Number, nil, &after)
 			if after.Status != "paid" {
 				t.Errorf("the paid order is %s after the refused decline and expire", after.Status)
+			}
+		})
+	}
+}
+
+// TestBoletoLatePaymentOffersPayout: "Refund balance to source" is not
+// offered where it cannot work — a Boleto (BRL) late payment, whose method
+// has no refunds — and posting it anyway is a 400 that says what to do;
+// the finance pages record a manual payout instead, which debits the
+// buyer's balance once and resolves the item.
+func TestBoletoLatePaymentOffersPayout(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			ctx := context.Background()
+			po := ta.createOrder(t, methodCase{method: "boleto", currency: "BRL", amounts: []string{"50.00"}})
+			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+				if _, err := ta.app.refunds.Ledger.Post(ctx, tx, ledger.Transfer("test:late-boleto", "", ledger.ProviderClearing("stripe"),
+					ledger.UserBalance("U1"), paygate.New(5000, paygate.BRL))); err != nil {
+					return err
+				}
+				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_boleto_late", PaymentOrder: po.Number,
+					Provider: "stripe", Amount: paygate.New(5000, paygate.BRL), Description: "boleto paid late"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var id int64
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Get(ctx, &id, `SELECT id FROM finance_items WHERE reference = 'att_boleto_late'`)
+			})
+			staff := newWebClient(t, ta)
+			_, page := staff.do(http.MethodGet, "/finance/login", nil, nil)
+			if resp, body := staff.do(http.MethodPost, "/finance/login", url.Values{"csrf": formFields(t, page, "/finance/login")["csrf"],
+				"key": {testFinanceKey}, "actor": {"alice"}}, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("finance login = %d:\n%s", resp.StatusCode, body)
+			}
+			_, items := staff.do(http.MethodGet, "/finance/items", nil, nil)
+			refund, payout := fmt.Sprintf("/finance/items/%d/refund", id), fmt.Sprintf("/finance/items/%d/payout", id)
+			if strings.Contains(items, `action="`+refund+`"`) || !strings.Contains(items, `action="`+payout+`"`) {
+				t.Fatalf("the boleto late payment offers refund %v, payout %v; want the payout only", strings.Contains(items, refund), strings.Contains(items, payout))
+			}
+			form := formFields(t, items, payout)
+			form.Set("amount", "50.00")
+			form.Set("reason", "buyer asked")
+			if resp, body := staff.do(http.MethodPost, refund, form, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "manual payout") {
+				t.Errorf("refund to source of a boleto late payment = %d, want 400 pointing to a manual payout", resp.StatusCode)
+			}
+			form = formFields(t, items, payout)
+			form.Set("amount", "50.00")
+			form.Set("beneficiary", "Maria Silva, Banco do Brasil")
+			form.Set("bank_reference", "PIX-E2E-123")
+			if resp, body := staff.do(http.MethodPost, payout, form, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("record a manual payout = %d:\n%s", resp.StatusCode, body)
+			}
+			if got := ta.balanceIn(t, "U1", "BRL"); got != "0.00" {
+				t.Errorf("U1's BRL balance after the payout = %s, want 0.00", got)
+			}
+			if n := countRows(t, ta, `SELECT COUNT(*) FROM finance_items WHERE id = ? AND status = 'resolved'`, id); n != 1 {
+				t.Errorf("the item is not resolved by the payout")
 			}
 		})
 	}

@@ -285,6 +285,27 @@ func TestFinanceFormsDoubleSubmit(t *testing.T) {
 			if n := countRows(t, ta, `SELECT COUNT(*) FROM finance_items WHERE id = ? AND status = 'resolved'`, late2); n != 1 {
 				t.Fatalf("item %d not resolved by the retried form", late2)
 			}
+
+			// Record a manual payout, twice.
+			err = ta.db.Update(ctx, func(tx *storage.Tx) error {
+				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_test_late_3", PaymentOrder: first.Number,
+					Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var late3 int64
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Get(ctx, &late3, `SELECT id FROM finance_items WHERE reference = 'att_test_late_3'`)
+			})
+			buyerBefore = ta.balanceIn(t, "U1", "EUR")
+			submit(fmt.Sprintf("/finance/items/%d/payout", late3), url.Values{"amount": {"1.00"}, "beneficiary": {"U1 at ING"}, "bank_reference": {"NL91INGB0001"}}, nil)
+			if n := countRows(t, ta, `SELECT COUNT(*) FROM ledger_transactions WHERE idempotency_key LIKE 'payout:%'`); n != 1 {
+				t.Fatalf("%d payouts after a double submit, want 1", n)
+			}
+			if got, want := ta.balanceIn(t, "U1", "EUR"), subtract(t, buyerBefore, 100); got != want {
+				t.Fatalf("balance after a double submitted payout = %s, want %s", got, want)
+			}
 		})
 	}
 }

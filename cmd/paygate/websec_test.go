@@ -734,11 +734,12 @@ func TestCSRFEveryForm(t *testing.T) {
 				{"resolve-dispute", "/finance/items/{{$id}}/resolve-dispute"},
 				{"settle", "/finance/items/{{.ID}}/settle"},
 				{"refund", "/finance/items/{{.ID}}/refund"},
+				{"payout", "/finance/items/{{.ID}}/payout"},
 				{"resolve", "/finance/items/{{.ID}}/resolve"},
 			} {
 				form := func(csrf string) url.Values {
 					return url.Values{"csrf": {csrf}, "reason": {"csrf test"}, "amount": {"5.00"},
-						"sales_order": {po.Items[0].Number}, "payment_ref": {"pi_csrf"}}
+						"sales_order": {po.Items[0].Number}, "payment_ref": {"pi_csrf"}, "beneficiary": {"csrf test"}, "bank_reference": {"NL91"}}
 				}
 				fc := formCase{
 					name: "finance: item " + a.action, key: formKey("financeui/templates/items.html", a.tplAction),
