@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,6 +62,7 @@ func requireChromium(t *testing.T) {
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	requireChromium(t)
+	requireKoreanFont(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -90,6 +92,18 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatalf("start %s: %v", chromiumPath, err)
 	}
 	return bctx
+}
+
+// requireKoreanFont fails the test unless fontconfig, which Chromium asks,
+// has a font for Korean: without one the KakaoPay and Samsung Pay pages
+// render their Korean text as empty boxes in the tests and screenshots
+// (scripts/test.sh installs fonts-noto-cjk).
+func requireKoreanFont(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("fc-list", ":lang=ko", "family").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("no font for Korean (fc-list :lang=ko: %v %q): install fonts-noto-cjk, as scripts/test.sh does", err, out)
+	}
 }
 
 // tab is one browser tab of a test, with its screenshots.

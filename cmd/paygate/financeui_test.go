@@ -328,7 +328,7 @@ func TestFinanceBrowser(t *testing.T) {
 	requireChromium(t)
 	b := storagetest.Backends(t)[0]
 	ta := startApp(t, b)
-	ta.payAndReconcile(t)
+	_, run := ta.payAndReconcile(t)
 	browser := newBrowser(t)
 	tb := newTab(t, browser, "finance-"+b.Name)
 
@@ -355,11 +355,15 @@ func TestFinanceBrowser(t *testing.T) {
 		{"/finance/items", "amount_mismatch"},
 		{"/finance/reconciliations", "Unmatched"},
 		{"/finance/webhooks", "No webhook endpoint is registered."},
+		// Every page is usable on a phone: tables scroll inside their box,
+		// no page is wider than the screen (checkStyled).
+		{"/finance/escrow", "waiting_delivery"},
+		{"/finance/reconciliations/" + run.ID, "Totals"},
 	} {
 		tb.navigate(ta.url + p.path)
 		tb.waitText(p.text)
 		tb.checkStyled()
-		tb.shot(fmt.Sprintf("%d-%s", i+3, strings.TrimPrefix(p.path, "/finance/")))
+		tb.shot(fmt.Sprintf("%d-%s", i+3, strings.ReplaceAll(strings.TrimPrefix(p.path, "/finance/"), "/", "-")))
 	}
 	tb.click("form.logout button")
 	tb.waitText("Finance API key")
