@@ -47,7 +47,7 @@ func (c Currency) Valid() bool {
 func ParseCurrency(s string) (Currency, error) {
 	c := Currency(s)
 	if !c.Valid() {
-		return "", Errorf(EINVALID, "unknown currency %q", truncate(s))
+		return "", Errorf(EINVALID, "unknown currency %q", Clip(s, maxQuoted))
 	}
 	return c, nil
 }
@@ -78,7 +78,7 @@ func ParseMoney(s string, c Currency) (Money, error) {
 		if _, err := parseAmount(s[1:], c); err != nil {
 			return Money{}, err
 		}
-		return Money{}, Errorf(EINVALID, "amount %q is negative; it must be zero or more", truncate(s))
+		return Money{}, Errorf(EINVALID, "amount %q is negative; it must be zero or more", Clip(s, maxQuoted))
 	}
 	return parseAmount(s, c)
 }
@@ -99,17 +99,17 @@ func ParseSignedMoney(s string, c Currency) (Money, error) {
 func parseAmount(s string, c Currency) (Money, error) {
 	exp, ok := c.Exponent()
 	if !ok {
-		return Money{}, Errorf(EINVALID, "unknown currency %q", truncate(string(c)))
+		return Money{}, Errorf(EINVALID, "unknown currency %q", Clip(string(c), maxQuoted))
 	}
 	if s == "" {
 		return Money{}, Errorf(EINVALID, "amount is empty")
 	}
 	if len(s) > maxAmountLen {
-		return Money{}, Errorf(EINVALID, "amount %q is too long", truncate(s))
+		return Money{}, Errorf(EINVALID, "amount %q is too long", Clip(s, maxQuoted))
 	}
 	intPart, frac, hasPoint := strings.Cut(s, ".")
 	if !allDigits(intPart) || (hasPoint && !allDigits(frac)) {
-		return Money{}, Errorf(EINVALID, "amount %q is not a decimal number like \"12.50\"", truncate(s))
+		return Money{}, Errorf(EINVALID, "amount %q is not a decimal number like \"12.50\"", Clip(s, maxQuoted))
 	}
 	if len(strings.TrimRight(frac, "0")) > int(exp) {
 		if exp == 0 {
@@ -119,7 +119,7 @@ func parseAmount(s string, c Currency) (Money, error) {
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return Money{}, Errorf(EINVALID, "amount %q is not a decimal number like \"12.50\"", truncate(s))
+		return Money{}, Errorf(EINVALID, "amount %q is not a decimal number like \"12.50\"", Clip(s, maxQuoted))
 	}
 	minor := d.Shift(exp)
 	if minor.GreaterThan(decimal.NewFromInt(math.MaxInt64)) {
@@ -143,14 +143,6 @@ func allDigits(s string) bool {
 // maxQuoted bounds how many bytes of an input an error message quotes: %q
 // may spell one byte as four ("\x00"), and messages must stay short.
 const maxQuoted = 32
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	if len(s) > maxQuoted {
-		return s[:maxQuoted] + "…"
-	}
-	return s
-}
 
 // Decimal returns the amount in major units.
 func (m Money) Decimal() decimal.Decimal {

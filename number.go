@@ -16,7 +16,7 @@ type SalesOrderNumber string
 // ParsePaymentOrderNumber validates s as a payment order number.
 func ParsePaymentOrderNumber(s string) (PaymentOrderNumber, error) {
 	if !validNumber(s, 'P', 8) {
-		return "", Errorf(EINVALID, "%q is not a payment order number (P and 8 digits)", truncate(s))
+		return "", Errorf(EINVALID, "%q is not a payment order number (P and 8 digits)", Clip(s, maxQuoted))
 	}
 	return PaymentOrderNumber(s), nil
 }
@@ -24,7 +24,7 @@ func ParsePaymentOrderNumber(s string) (PaymentOrderNumber, error) {
 // ParseSalesOrderNumber validates s as a sales order number.
 func ParseSalesOrderNumber(s string) (SalesOrderNumber, error) {
 	if !validNumber(s, 'K', 7) {
-		return "", Errorf(EINVALID, "%q is not a sales order number (K and 7 digits)", truncate(s))
+		return "", Errorf(EINVALID, "%q is not a sales order number (K and 7 digits)", Clip(s, maxQuoted))
 	}
 	return SalesOrderNumber(s), nil
 }

@@ -32,3 +32,15 @@ func CheckText(field, s string) error {
 	}
 	return nil
 }
+
+// Cut shortens s to at most n bytes, on a character boundary, without a
+// mark: for values stored in a column of bounded size.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -356,9 +356,4 @@ func (s *Store) Run(ctx context.Context, interval time.Duration, report func(err
 }
 
 // clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+func clip(s string) string { return paygate.Clip(strings.ToValidUTF8(s, "?"), 40) }

@@ -290,8 +290,7 @@ func (s *Service) cancelAtProvider(ctx context.Context, a Attempt) {
 	if a.ProviderRef == "" {
 		return
 	}
-	mi, _ := providers.Lookup(a.Method)
-	prov, err := s.provider(mi)
+	prov, err := s.Provider(a)
 	if err == nil {
 		err = prov.CancelPayment(ctx, a.ProviderRef)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
 )
@@ -94,11 +95,13 @@ func (s *Service) Overdue(ctx context.Context, rules StuckRules, n int) ([]Attem
 	return out, err
 }
 
-// Provider returns the provider of an attempt, for the janitor.
+// Provider returns the provider that took an attempt, as the attempt
+// records it (never recomputed from its method: once a method has two
+// roads, the attempt's own provider is the truth), for the janitor.
 func (s *Service) Provider(a Attempt) (providers.Provider, error) {
-	mi, ok := providers.Lookup(a.Method)
-	if !ok {
-		return nil, fmt.Errorf("checkout: attempt %s has unknown method %s", a.ID, a.Method)
+	p := s.cfg.Providers[a.Provider]
+	if p == nil {
+		return nil, paygate.Errorf(paygate.EUNAVAILABLE, "attempt %s: its provider %s is not configured", a.ID, a.Provider)
 	}
-	return s.provider(mi)
+	return p, nil
 }

@@ -88,7 +88,7 @@ func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	refunds, err := a.Refunds.ToSource(r.Context(), idempotency.RequestKey(r.Context()), id, amount, clip(body.Reason, 500))
+	refunds, err := a.Refunds.ToSource(r.Context(), idempotency.RequestKey(r.Context()), id, amount, paygate.Cut(body.Reason, 500))
 	if err != nil {
 		server.WriteError(w, r, err)
 		return

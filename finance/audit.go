@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -73,7 +74,7 @@ type AuditEntry struct {
 func Audit(ctx context.Context, tx *storage.Tx, action, subject, before, after, reason string) error {
 	c, _ := server.CallerOf(ctx)
 	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor, key_id, key_name, action, subject, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tx.Now(), Actor(ctx), c.KeyID, clip(c.KeyName, 200), action, subject, clip(before, 2000), clip(after, 2000), clip(reason, 1000)); err != nil {
+		tx.Now(), Actor(ctx), c.KeyID, paygate.Cut(c.KeyName, 200), action, subject, paygate.Cut(before, 2000), paygate.Cut(after, 2000), paygate.Cut(reason, 1000)); err != nil {
 		return fmt.Errorf("finance: audit %s of %s: %w", action, subject, err)
 	}
 	return nil

@@ -76,7 +76,7 @@ func OpenItem(ctx context.Context, tx *storage.Tx, it Item) error {
 	if it.Reference == "" {
 		return fmt.Errorf("finance: item of kind %s without a reference", it.Kind)
 	}
-	it.PaymentRef, it.Description, it.Status, it.CreatedAt = clip(it.PaymentRef, 255), clip(it.Description, 500), Open, tx.Now()
+	it.PaymentRef, it.Description, it.Status, it.CreatedAt = paygate.Cut(it.PaymentRef, 255), paygate.Cut(it.Description, 500), Open, tx.Now()
 	err := tx.Get(ctx, &it.ID, `INSERT INTO finance_items (kind, reference, payment_order, attempt, provider, payment_ref, amount, currency, description, status, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING RETURNING id`,
 		string(it.Kind), it.Reference, it.PaymentOrder, it.Attempt, it.Provider, it.PaymentRef, it.Amount.Minor, string(it.Amount.Currency),
@@ -91,13 +91,6 @@ func OpenItem(ctx context.Context, tx *storage.Tx, it Item) error {
 	// shows it.
 	_, err = events.Append(ctx, tx, events.FinanceItemOpened, "fi_"+strconv.FormatInt(it.ID, 10), itemJSONOf(it))
 	return err
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // itemColumns are the columns of finance_items an itemRow reads.

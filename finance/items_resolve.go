@@ -57,5 +57,5 @@ func ResolveItem(ctx context.Context, tx *storage.Tx, id int64, reason string) e
 		return paygate.Errorf(paygate.ECONFLICT, "finance item %d was resolved meanwhile", id)
 	}
 	return Audit(ctx, tx, "resolve_item", ItemSubject(it), fmt.Sprintf("item %d %s %s: %s", id, it.Kind, it.Amount, Open),
-		string(Resolved), clip(reason, 1000))
+		string(Resolved), paygate.Cut(reason, 1000))
 }

@@ -338,7 +338,7 @@ func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status
 		next = tx.Now().Add(RefundPollEvery)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
-			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ?`, status, providerRef, providerRef, clip(failure, 500), tx.Now(), next, id); err != nil {
+			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ?`, status, providerRef, providerRef, paygate.Cut(failure, 500), tx.Now(), next, id); err != nil {
 		return true, err
 	}
 	if status == RefundFailed {

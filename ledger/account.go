@@ -86,7 +86,7 @@ func Classify(name string) (Class, error) {
 	case PlatformEquity:
 		return Class{Type: Equity}, nil
 	}
-	return Class{}, paygate.Errorf(paygate.EINVALID, "ledger: account name %q is outside the naming scheme", clip(name))
+	return Class{}, paygate.Errorf(paygate.EINVALID, "ledger: account name %q is outside the naming scheme", paygate.Clip(name, 80))
 }
 
 // validPart accepts 1 to 64 characters of [A-Za-z0-9_.-].
@@ -101,13 +101,6 @@ func validPart(s string) bool {
 		}
 	}
 	return true
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 // Balance is an account's cached totals.

@@ -276,7 +276,7 @@ func (l *Ledger) Transaction(ctx context.Context, tx *storage.Tx, key string) (P
 		return Posted{}, err
 	}
 	if stored[key] == nil {
-		return Posted{}, paygate.Errorf(paygate.ENOTFOUND, "ledger: no transaction %q", clip(key))
+		return Posted{}, paygate.Errorf(paygate.ENOTFOUND, "ledger: no transaction %q", paygate.Clip(key, 80))
 	}
 	return stored[key].posted, nil
 }

@@ -109,7 +109,7 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 	if cursor != "" {
 		before, err = strconv.ParseInt(cursor, 10, 64)
 		if err != nil || before <= 0 {
-			return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: bad statement cursor %q", clip(cursor))
+			return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: bad statement cursor %q", paygate.Clip(cursor, 80))
 		}
 	}
 	var accountID int64

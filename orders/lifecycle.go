@@ -190,7 +190,7 @@ func (l *Lifecycle) check(so SalesOrder, req Request, now time.Time) error {
 		return paygate.Errorf(paygate.EFORBIDDEN, "only the %s of sales order %s may %s it", who, so.Number, req.Action)
 	}
 	if reasons != nil && !oneOf(req.Reason, reasons) {
-		return paygate.Errorf(paygate.EINVALID, "reason %q is not one of %s", clip(req.Reason), strings.Join(reasons, ", "))
+		return paygate.Errorf(paygate.EINVALID, "reason %q is not one of %s", paygate.Clip(req.Reason, 60), strings.Join(reasons, ", "))
 	}
 	allowed := false
 	for _, f := range from {
@@ -230,13 +230,6 @@ func pastTense(a Action) string {
 		return "resolved"
 	}
 	return string(a)
-}
-
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
-	}
-	return s
 }
 
 // apply moves the order and posts what the move means for the money.

@@ -536,12 +536,12 @@ func reportColumns(f ReportFormat, header []string) (map[ReportField]int, error)
 				continue
 			}
 			if _, dup := idx[field]; dup {
-				return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has the column %q twice", f.Provider, truncate(name))
+				return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has the column %q twice", f.Provider, paygate.Clip(name, 32))
 			}
 			idx[field] = i
 		}
 		if _, ok := idx[field]; !ok && field.Required() {
-			return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has no column %q", f.Provider, truncate(name))
+			return nil, paygate.Errorf(paygate.EINVALID, "%s: the report header has no column %q", f.Provider, paygate.Clip(name, 32))
 		}
 	}
 	return idx, nil
@@ -552,7 +552,7 @@ func parseReportRow(f ReportFormat, idx map[ReportField]int, width, line int, re
 	l := ReportLine{Line: line}
 	bad := func(field ReportField, format string, args ...any) ReportLine {
 		l.Err = paygate.Errorf(paygate.EINVALID, "%s: report line %d, column %q: %s",
-			f.Provider, line, truncate(f.Columns[field]), fmt.Sprintf(format, args...))
+			f.Provider, line, paygate.Clip(f.Columns[field], 32), fmt.Sprintf(format, args...))
 		return l
 	}
 	if len(rec) != width {
@@ -620,14 +620,5 @@ func parseReportTime(s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, paygate.Errorf(paygate.EINVALID, "time %q is not like \"2006-01-02 15:04:05\"", truncate(s))
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	const maxQuoted = 32
-	if len(s) > maxQuoted {
-		return s[:maxQuoted] + "…"
-	}
-	return s
+	return time.Time{}, paygate.Errorf(paygate.EINVALID, "time %q is not like \"2006-01-02 15:04:05\"", paygate.Clip(s, 32))
 }

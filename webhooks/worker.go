@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/redact"
@@ -43,7 +44,7 @@ func (in *Inbox) wake() {
 
 // lastErr records why applying the events of a delivery failed.
 func (in *Inbox) lastErr(ctx context.Context, provider string, events []providers.Event, cause error) {
-	msg := clip(redact.String(cause.Error()), 1000)
+	msg := paygate.Cut(redact.String(cause.Error()), 1000)
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		for _, ev := range events {
 			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET last_error = ?, next_attempt_at = ?
@@ -57,13 +58,6 @@ func (in *Inbox) lastErr(ctx context.Context, provider string, events []provider
 	if err != nil {
 		in.cfg.Logger.Warn().Err(err).Msg("record webhook processing error")
 	}
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // Run applies pending events until ctx is done: when woken by Receive, and
@@ -205,7 +199,7 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 			status = StatusFailed
 		}
 		_, err := tx.Exec(ctx, `UPDATE webhook_events SET attempts = ?, status = ?, last_error = ?, next_attempt_at = ?, locked_until = NULL
-			WHERE id = ?`, attempts, status, clip(redact.String(applyErr.Error()), 1000), tx.Now().Add(in.backoff(attempts)), id)
+			WHERE id = ?`, attempts, status, paygate.Cut(redact.String(applyErr.Error()), 1000), tx.Now().Add(in.backoff(attempts)), id)
 		return err
 	})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

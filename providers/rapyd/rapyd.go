@@ -228,7 +228,7 @@ func New(cfg Config) (*Client, error) {
 func checkURL(name, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return paygate.Errorf(paygate.EINVALID, "rapyd: %s %q is not an absolute http(s) URL", name, truncate(s))
+		return paygate.Errorf(paygate.EINVALID, "rapyd: %s %q is not an absolute http(s) URL", name, paygate.Clip(s, 64))
 	}
 	return nil
 }
@@ -270,12 +270,12 @@ func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest
 	if raw.PaymentMethodType != "" && raw.PaymentMethodType != body.PaymentMethod.Type {
 		return providers.Payment{}, paygate.Errorf(paygate.ECONFLICT,
 			"rapyd: payment %s is a %s payment, not %s: the idempotency key %q was used for another payment",
-			p.Ref, truncate(raw.PaymentMethodType), body.PaymentMethod.Type, truncate(req.IdempotencyKey))
+			p.Ref, paygate.Clip(raw.PaymentMethodType, 64), body.PaymentMethod.Type, paygate.Clip(req.IdempotencyKey, 64))
 	}
 	if p.Amount != req.Amount {
 		return providers.Payment{}, paygate.Errorf(paygate.ECONFLICT,
 			"rapyd: payment %s is for %s, not %s: the idempotency key %q was used for another payment",
-			p.Ref, p.Amount, req.Amount, truncate(req.IdempotencyKey))
+			p.Ref, p.Amount, req.Amount, paygate.Clip(req.IdempotencyKey, 64))
 	}
 	return p, nil
 }
@@ -298,7 +298,7 @@ func (c *Client) createBody(req providers.PaymentRequest) (createPayment, error)
 	}
 	if req.Attempt == "" || len(req.Attempt) > maxReferenceLen {
 		return createPayment{}, paygate.Errorf(paygate.EINVALID,
-			"rapyd: the attempt id %q must have 1 to %d characters", truncate(req.Attempt), maxReferenceLen)
+			"rapyd: the attempt id %q must have 1 to %d characters", paygate.Clip(req.Attempt, 64), maxReferenceLen)
 	}
 	body := createPayment{
 		Amount:              majorUnits(req.Amount),
@@ -394,7 +394,7 @@ func reportFormat(cfg map[providers.ReportField]string) (providers.ReportFormat,
 	cols := DefaultReportColumns()
 	for f, h := range cfg {
 		if _, known := cols[f]; !known {
-			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a report field", truncate(string(f)))
+			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a report field", paygate.Clip(string(f), 64))
 		}
 		h = strings.TrimSpace(h)
 		if h == "" && f.Required() {
@@ -409,7 +409,7 @@ func reportFormat(cfg map[providers.ReportField]string) (providers.ReportFormat,
 			continue
 		}
 		if g, dup := seen[h]; dup {
-			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: the report fields %q and %q have the same column %q", g, f, truncate(cols[f]))
+			return providers.ReportFormat{}, paygate.Errorf(paygate.EINVALID, "rapyd: the report fields %q and %q have the same column %q", g, f, paygate.Clip(cols[f], 64))
 		}
 		seen[h] = f
 	}
@@ -508,12 +508,12 @@ func (c *Client) CheckMethodTypes(ctx context.Context) error {
 // be escaped into a signed path.
 func checkRef(ref string) error {
 	if ref == "" || len(ref) > 64 {
-		return paygate.Errorf(paygate.EINVALID, "rapyd: invalid payment id %q", truncate(ref))
+		return paygate.Errorf(paygate.EINVALID, "rapyd: invalid payment id %q", paygate.Clip(ref, 64))
 	}
 	for i := 0; i < len(ref); i++ {
 		b := ref[i]
 		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-') {
-			return paygate.Errorf(paygate.EINVALID, "rapyd: invalid payment id %q", truncate(ref))
+			return paygate.Errorf(paygate.EINVALID, "rapyd: invalid payment id %q", paygate.Clip(ref, 64))
 		}
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
@@ -91,7 +90,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 			}
 			if out.Amount != req.Amount {
 				return providers.Refund{}, paygate.Errorf(paygate.ECONFLICT,
-					"rapyd: refund payment %s: refund id %q was already used for refund %s of %s, not %s", ref, truncate(req.Refund), out.Ref, out.Amount, req.Amount)
+					"rapyd: refund payment %s: refund id %q was already used for refund %s of %s, not %s", ref, paygate.Clip(req.Refund, 64), out.Ref, out.Amount, req.Amount)
 			}
 			c.log(ctx).Debug().Str(fieldPaymentRef, ref).Str(fieldRefund, req.Refund).Str(fieldRefundRef, out.Ref).
 				Msg("rapyd: refund already made; not made again")
@@ -100,7 +99,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 	}
 	if p.Status != providers.StatusSucceeded {
 		return providers.Refund{}, paygate.Errorf(paygate.ECONFLICT,
-			"rapyd: refund payment %s: it is not paid (status %s); Rapyd refunds only closed (CLO) payments", ref, truncate(raw.Status))
+			"rapyd: refund payment %s: it is not paid (status %s); Rapyd refunds only closed (CLO) payments", ref, paygate.Clip(raw.Status, 64))
 	}
 	if req.Amount.Currency != p.Amount.Currency {
 		return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "rapyd: refund payment %s: the payment is in %s, not %s", ref, p.Amount.Currency, req.Amount.Currency)
@@ -117,7 +116,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 	body := createRefund{
 		Payment:             ref,
 		Amount:              majorUnits(req.Amount),
-		Reason:              cut(strings.TrimSpace(req.Reason), maxRefundReason),
+		Reason:              paygate.Cut(strings.TrimSpace(req.Reason), maxRefundReason),
 		MerchantReferenceID: req.Refund,
 		Metadata:            refundMetadata{Refund: req.Refund},
 	}
@@ -136,7 +135,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 	if (r.Payment != "" && r.Payment != ref) || (r.MerchantReferenceID != "" && r.MerchantReferenceID != req.Refund) {
 		return providers.Refund{}, paygate.Errorf(paygate.ECONFLICT,
 			"rapyd: refund %s is of payment %s for refund id %q, not %s for %q: the idempotency key %q was used for another refund",
-			out.Ref, truncate(r.Payment), truncate(r.MerchantReferenceID), ref, truncate(req.Refund), truncate(req.IdempotencyKey))
+			out.Ref, paygate.Clip(r.Payment, 64), paygate.Clip(r.MerchantReferenceID, 64), ref, paygate.Clip(req.Refund, 64), paygate.Clip(req.IdempotencyKey, 64))
 	}
 	c.log(ctx).Debug().Str(fieldPaymentRef, ref).Str(fieldRefund, req.Refund).Str(fieldRefundRef, out.Ref).
 		Str(fieldRapydStatus, r.Status).Msg("rapyd: refund created")
@@ -158,7 +157,7 @@ func checkRefundRequest(req providers.RefundRequest) error {
 		return paygate.Errorf(paygate.EINVALID, "rapyd: a refund needs an idempotency key")
 	}
 	if req.Refund == "" || len(req.Refund) > maxRefundReferenceLen {
-		return paygate.Errorf(paygate.EINVALID, "rapyd: the refund id %q must have 1 to %d characters", truncate(req.Refund), maxRefundReferenceLen)
+		return paygate.Errorf(paygate.EINVALID, "rapyd: the refund id %q must have 1 to %d characters", paygate.Clip(req.Refund, 64), maxRefundReferenceLen)
 	}
 	return nil
 }
@@ -218,17 +217,6 @@ func (c *Client) CheckRefundable(ctx context.Context) error {
 	return nil
 }
 
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // GetRefund returns refund ref as Rapyd has it now, with
 // GET /v1/refunds/{ref}: for the janitor that polls a pending refund whose
 // webhook may have been lost. Statuses map as for Refund; a malformed ref
@@ -236,7 +224,7 @@ func cut(s string, n int) string {
 // other calls (an unknown refund is ENOTFOUND).
 func (c *Client) GetRefund(ctx context.Context, ref string) (providers.Refund, error) {
 	if err := checkRef(ref); err != nil {
-		return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "rapyd: invalid refund id %q", truncate(ref))
+		return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "rapyd: invalid refund id %q", paygate.Clip(ref, 64))
 	}
 	data, err := c.call(ctx, http.MethodGet, "/v1/refunds/"+ref, nil, "")
 	if err != nil {

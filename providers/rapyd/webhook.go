@@ -112,7 +112,7 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return nil, invalid("the webhook's timestamp header %q is not Unix seconds", truncate(tsText))
+		return nil, invalid("the webhook's timestamp header %q is not Unix seconds", paygate.Clip(tsText, 64))
 	}
 	webhookURL := c.webhookURL
 	if webhookURL == "" {
@@ -147,7 +147,7 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 		ProviderType: env.Type,
 		OccurredAt:   occurredAt(env, ts),
 		Verification: fmt.Sprintf("rapyd-signature hmac-sha256 over url+salt+timestamp+access_key+secret_key+body, url %s, access key %s, salt %q, timestamp %d",
-			webhookURL, c.accessHint, truncate(salt), ts),
+			webhookURL, c.accessHint, paygate.Clip(salt, 64), ts),
 	}
 	if err := c.fillPayment(ctx, &ev, env); err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webho
 	var p payment
 	if err := json.Unmarshal(env.Data, &p); err != nil || p.ID == "" {
 		if acts {
-			return invalid("webhook %s (%s) has no payment in data", truncate(env.ID), truncate(env.Type))
+			return invalid("webhook %s (%s) has no payment in data", paygate.Clip(env.ID, 64), paygate.Clip(env.Type, 64))
 		}
 		return nil
 	}
@@ -201,7 +201,7 @@ func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webho
 	if err != nil {
 		return &paygate.Error{
 			Code:    paygate.EINVALID,
-			Message: "rapyd: webhook " + truncate(env.ID) + " has an unusable data.amount: " + paygate.ErrorMessage(err),
+			Message: "rapyd: webhook " + paygate.Clip(env.ID, 64) + " has an unusable data.amount: " + paygate.ErrorMessage(err),
 			Err:     err,
 		}
 	}
@@ -209,7 +209,7 @@ func (c *Client) fillPayment(ctx context.Context, ev *providers.Event, env webho
 
 	if ev.Type == providers.EventPaymentSucceeded {
 		if amount.Currency == "" {
-			return invalid("webhook %s (%s) has no amount", truncate(env.ID), env.Type)
+			return invalid("webhook %s (%s) has no amount", paygate.Clip(env.ID, 64), env.Type)
 		}
 		if p.Status != statusClosed {
 			// Money is collected only in CLO; another status here

@@ -149,7 +149,7 @@ func toRefund(r refund) (providers.Refund, bool, error) {
 	if err != nil {
 		return providers.Refund{}, false, &paygate.Error{
 			Code:    paygate.EUNAVAILABLE,
-			Message: fmt.Sprintf("rapyd: refund %s has an unreadable amount", truncate(r.ID)),
+			Message: fmt.Sprintf("rapyd: refund %s has an unreadable amount", paygate.Clip(r.ID, 64)),
 			Err:     err,
 		}
 	}
@@ -306,7 +306,7 @@ func toPayment(p payment) (providers.Payment, error) {
 		}
 	default:
 		return providers.Payment{}, paygate.Errorf(paygate.EUNAVAILABLE,
-			"rapyd: payment %s has status %q, which paygate does not know", p.ID, truncate(p.Status))
+			"rapyd: payment %s has status %q, which paygate does not know", p.ID, paygate.Clip(p.Status, 64))
 	}
 	out.NextAction = providers.NextAction{Type: providers.ActionNone}
 	return out, nil
@@ -319,13 +319,4 @@ func firstOf(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// truncate shortens outside text quoted in an error message.
-func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
 }

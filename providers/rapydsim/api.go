@@ -282,10 +282,10 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 // is wrong, in Rapyd's words.
 func (s *Simulator) validate(req createRequest) (int64, string) {
 	if req.Currency != string(paygate.KRW) {
-		return 0, "The request tried to create a payment in currency " + strconv.Quote(truncate(req.Currency)) + ", but the simulator takes KRW only."
+		return 0, "The request tried to create a payment in currency " + strconv.Quote(paygate.Clip(req.Currency, 64)) + ", but the simulator takes KRW only."
 	}
 	if _, ok := s.methodTypes[req.PaymentMethod.Type]; !ok {
-		return 0, "The request tried to use payment method type " + strconv.Quote(truncate(req.PaymentMethod.Type)) + ", which is not available for KR and KRW."
+		return 0, "The request tried to use payment method type " + strconv.Quote(paygate.Clip(req.PaymentMethod.Type, 64)) + ", which is not available for KR and KRW."
 	}
 	if req.Amount == "" {
 		return 0, "The request tried to create a payment without an amount."

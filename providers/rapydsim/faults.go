@@ -80,7 +80,7 @@ func (s *Simulator) Redeliver(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	if _, ok := s.payments[ref]; !ok {
 		s.mu.Unlock()
-		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", truncate(ref))
+		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", paygate.Clip(ref, 64))
 	}
 	webhooks := slices.Clone(s.history[ref])
 	delete(s.held, ref)
@@ -88,7 +88,7 @@ func (s *Simulator) Redeliver(ctx context.Context, ref string) error {
 	if err := s.hooks.Redeliver(ctx, webhooks); err != nil {
 		return &paygate.Error{
 			Code:    paygate.EUNAVAILABLE,
-			Message: "rapydsim: redeliver " + truncate(ref) + ": the webhook endpoint did not acknowledge every webhook",
+			Message: "rapydsim: redeliver " + paygate.Clip(ref, 64) + ": the webhook endpoint did not acknowledge every webhook",
 			Err:     err,
 		}
 	}

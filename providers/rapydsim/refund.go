@@ -140,7 +140,7 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 		return
 	}
 	if req.Currency != "" && req.Currency != string(paygate.KRW) {
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund in "+strconv.Quote(truncate(req.Currency))+", but the payment is in KRW.")
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund in "+strconv.Quote(paygate.Clip(req.Currency, 64))+", but the payment is in KRW.")
 		return
 	}
 	var won int64

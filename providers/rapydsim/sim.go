@@ -295,7 +295,7 @@ func (s *Simulator) settle(ctx context.Context, ref, webhookType string, change 
 	p, ok := s.payments[ref]
 	if !ok {
 		s.mu.Unlock()
-		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", truncate(ref))
+		return paygate.Errorf(paygate.ENOTFOUND, "rapydsim: no payment %q", paygate.Clip(ref, 64))
 	}
 	change(p, now)
 	s.reportPayment(p)
@@ -323,13 +323,4 @@ func newID(prefix string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return prefix + hex.EncodeToString(b[:])
-}
-
-// truncate shortens outside text quoted in an error message.
-func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
 }

@@ -22,7 +22,7 @@ func (c *Client) payment(ctx context.Context, pi *stripego.PaymentIntent) (provi
 	}
 	cur, err := currency(pi.Currency)
 	if err != nil {
-		return providers.Payment{}, paygate.Errorf(paygate.EINTERNAL, "stripe: payment %s: %s", truncate(pi.ID), paygate.ErrorMessage(err))
+		return providers.Payment{}, paygate.Errorf(paygate.EINTERNAL, "stripe: payment %s: %s", paygate.Clip(pi.ID, maxQuoted), paygate.ErrorMessage(err))
 	}
 	status, reason, known := intentStatus(pi)
 	if !known {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	stripego "github.com/stripe/stripe-go/v76"
 
@@ -117,7 +116,7 @@ func refundParams(req providers.RefundRequest) (*stripego.RefundParams, error) {
 	params.SetIdempotencyKey(key)
 	params.AddMetadata(MetadataRefund, req.Refund)
 	if reason := strings.TrimSpace(req.Reason); reason != "" {
-		params.AddMetadata(MetadataRefundReason, cut(reason, maxMetadataValue))
+		params.AddMetadata(MetadataRefundReason, paygate.Cut(reason, maxMetadataValue))
 	}
 	return params, nil
 }
@@ -139,11 +138,11 @@ func checkRefundable(pi *stripego.PaymentIntent, req providers.RefundRequest) er
 		}
 	}
 	if pi.Status != stripego.PaymentIntentStatusSucceeded {
-		return paygate.Errorf(paygate.ECONFLICT, "stripe: refund payment %s: it has not succeeded (status %s); there is nothing to refund", ref, truncate(string(pi.Status)))
+		return paygate.Errorf(paygate.ECONFLICT, "stripe: refund payment %s: it has not succeeded (status %s); there is nothing to refund", ref, paygate.Clip(string(pi.Status), maxQuoted))
 	}
 	cur, err := currency(pi.Currency)
 	if err != nil || cur != req.Amount.Currency {
-		return paygate.Errorf(paygate.EINVALID, "stripe: refund payment %s: the payment is in %s, not %s", ref, truncate(strings.ToUpper(string(pi.Currency))), req.Amount.Currency)
+		return paygate.Errorf(paygate.EINVALID, "stripe: refund payment %s: the payment is in %s, not %s", ref, paygate.Clip(strings.ToUpper(string(pi.Currency)), maxQuoted), req.Amount.Currency)
 	}
 	if req.Amount.Minor > pi.AmountReceived {
 		return paygate.Errorf(paygate.EINVALID, "stripe: refund payment %s: %s is more than the %s it received",
@@ -161,7 +160,7 @@ func (c *Client) refund(ctx context.Context, r *stripego.Refund) (providers.Refu
 	}
 	cur, err := currency(r.Currency)
 	if err != nil {
-		return providers.Refund{}, paygate.Errorf(paygate.EINTERNAL, "stripe: refund %s: %s", truncate(r.ID), paygate.ErrorMessage(err))
+		return providers.Refund{}, paygate.Errorf(paygate.EINTERNAL, "stripe: refund %s: %s", paygate.Clip(r.ID, maxQuoted), paygate.ErrorMessage(err))
 	}
 	status, reason, known := refundStatus(r.Status, string(r.FailureReason))
 	if !known {
@@ -197,17 +196,6 @@ func refundStatus(s stripego.RefundStatus, failureReason string) (status provide
 	return providers.RefundPending, "", false
 }
 
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // GetRefund returns refund ref ("re_…") as Stripe has it now, with
 // GET /v1/refunds/{ref}: for the janitor that polls a pending refund whose
 // webhook may have been lost. Statuses map as for Refund; a malformed ref
@@ -216,7 +204,7 @@ func cut(s string, n int) string {
 func (c *Client) GetRefund(ctx context.Context, ref string) (providers.Refund, error) {
 	if rest, ok := strings.CutPrefix(ref, "re_"); !ok || rest == "" || !validID(ref) {
 		if rest, ok := strings.CutPrefix(ref, "pyr_"); !ok || rest == "" || !validID(ref) {
-			return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "stripe: %q is not a Refund id (re_…)", truncate(ref))
+			return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "stripe: %q is not a Refund id (re_…)", paygate.Clip(ref, maxQuoted))
 		}
 	}
 	params := &stripego.RefundParams{}

@@ -444,7 +444,7 @@ const maxRefLen = 255
 // URL path.
 func validRef(ref string) error {
 	if rest, ok := strings.CutPrefix(ref, "pi_"); !ok || rest == "" || !validID(ref) {
-		return paygate.Errorf(paygate.EINVALID, "stripe: %q is not a PaymentIntent id (pi_…)", truncate(ref))
+		return paygate.Errorf(paygate.EINVALID, "stripe: %q is not a PaymentIntent id (pi_…)", paygate.Clip(ref, maxQuoted))
 	}
 	return nil
 }
@@ -524,10 +524,3 @@ func requestID(r *stripego.APIResponse) string {
 
 // maxQuoted bounds how much of an outside string an error message quotes.
 const maxQuoted = 64
-
-func truncate(s string) string {
-	if len(s) > maxQuoted {
-		return s[:maxQuoted] + "…"
-	}
-	return s
-}

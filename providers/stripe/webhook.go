@@ -138,7 +138,7 @@ func (c *Client) ParseWebhook(ctx context.Context, w providers.Webhook) ([]provi
 // whose livemode is missing or is not the key's.
 func (c *Client) checkAccount(e stripego.Event, body []byte) error {
 	if e.Account != "" {
-		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s is about connected account %q; paygate is not a Connect platform and takes only its own account's events", e.ID, truncate(e.Account))
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s is about connected account %q; paygate is not a Connect platform and takes only its own account's events", e.ID, paygate.Clip(e.Account, maxQuoted))
 	}
 	var mode struct {
 		Livemode *bool `json:"livemode"`
@@ -209,7 +209,7 @@ func event(e stripego.Event) (providers.Event, error) {
 	}
 	if !validID(e.ID) {
 		// Event ids become inbox keys: only Stripe's alphabet is taken.
-		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event id %q is not an id like evt_…", truncate(e.ID))
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event id %q is not an id like evt_…", paygate.Clip(e.ID, maxQuoted))
 	}
 	ev := providers.Event{ID: e.ID, Type: providers.EventOther, ProviderType: string(e.Type)}
 	if e.Created > 0 {
@@ -250,7 +250,7 @@ func event(e stripego.Event) (providers.Event, error) {
 	case stripego.EventTypeChargeSucceeded:
 		var ch stripego.Charge
 		if err := json.Unmarshal(e.Data.Raw, &ch); err != nil || ch.Object != "charge" || ch.ID == "" {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a charge", truncate(e.ID), e.Type)
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a charge", paygate.Clip(e.ID, maxQuoted), e.Type)
 		}
 		if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
 			// A charge made without a PaymentIntent is none of paygate's.
@@ -258,14 +258,14 @@ func event(e stripego.Event) (providers.Event, error) {
 		}
 		cur, err := currency(ch.Currency)
 		if err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
 		}
 		amount := ch.AmountCaptured
 		if amount == 0 {
 			amount = ch.Amount
 		}
 		if amount < 0 {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
 		}
 		ev.Type = providers.EventPaymentSucceeded
 		ev.PaymentRef = ch.PaymentIntent.ID
@@ -290,7 +290,7 @@ func event(e stripego.Event) (providers.Event, error) {
 			Metadata       map[string]string `json:"metadata"`
 		}
 		if err := json.Unmarshal(e.Data.Raw, &obj); err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", truncate(e.ID), e.Type)
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", paygate.Clip(e.ID, maxQuoted), e.Type)
 		}
 		pi := objectID(obj.PaymentIntent)
 		if pi == "" {
@@ -298,7 +298,7 @@ func event(e stripego.Event) (providers.Event, error) {
 		}
 		cur, err := currency(stripego.Currency(obj.Currency))
 		if err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
 		}
 		amount := obj.Amount
 		ev.Type = providers.EventDisputed
@@ -306,7 +306,7 @@ func event(e stripego.Event) (providers.Event, error) {
 			amount, ev.Type, ev.RefundedTotal = obj.AmountRefunded, providers.EventRefunded, true
 		}
 		if amount < 0 {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
 		}
 		ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: amount, Currency: cur}
 		ev.PaymentOrder, ev.Attempt = metadata(obj.Metadata)
@@ -351,7 +351,7 @@ func refundEvent(ev providers.Event, e stripego.Event) (providers.Event, error) 
 		Metadata      map[string]string `json:"metadata"`
 	}
 	if err := json.Unmarshal(e.Data.Raw, &r); err != nil || r.Object != "refund" || r.ID == "" {
-		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a refund", truncate(e.ID), e.Type)
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a refund", paygate.Clip(e.ID, maxQuoted), e.Type)
 	}
 	pi := objectID(r.PaymentIntent)
 	if pi == "" {
@@ -359,10 +359,10 @@ func refundEvent(ev providers.Event, e stripego.Event) (providers.Event, error) 
 	}
 	cur, err := currency(stripego.Currency(r.Currency))
 	if err != nil {
-		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(e.ID), paygate.ErrorMessage(err))
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
 	}
 	if r.Amount < 0 {
-		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(e.ID))
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
 	}
 	ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: r.Amount, Currency: cur}
 	ev.Refund = r.Metadata[MetadataRefund]
@@ -396,7 +396,7 @@ func objectID(raw json.RawMessage) string {
 func eventIntent(e stripego.Event) (*stripego.PaymentIntent, error) {
 	var pi stripego.PaymentIntent
 	if err := json.Unmarshal(e.Data.Raw, &pi); err != nil || pi.Object != "payment_intent" || pi.ID == "" {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a payment_intent", truncate(e.ID), e.Type)
+		return nil, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a payment_intent", paygate.Clip(e.ID, maxQuoted), e.Type)
 	}
 	return &pi, nil
 }
@@ -406,14 +406,14 @@ func eventIntent(e stripego.Event) (*stripego.PaymentIntent, error) {
 func fillFromIntent(ev *providers.Event, pi *stripego.PaymentIntent) error {
 	cur, err := currency(pi.Currency)
 	if err != nil {
-		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", truncate(ev.ID), paygate.ErrorMessage(err))
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(ev.ID, maxQuoted), paygate.ErrorMessage(err))
 	}
 	amount := pi.AmountReceived
 	if amount == 0 {
 		amount = pi.Amount
 	}
 	if amount < 0 {
-		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", truncate(ev.ID))
+		return paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(ev.ID, maxQuoted))
 	}
 	ev.PaymentRef = pi.ID
 	ev.PaymentOrder, ev.Attempt = metadata(pi.Metadata)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/paygate/paygate"
 )
 
 // PayNow QR defaults.
@@ -45,7 +47,7 @@ func (q payNowQR) payload() string {
 	writeTLV(&mai, "04", q.Expires.In(singapore()).Format("20060102"))
 
 	var add strings.Builder // tag 62: additional data
-	writeTLV(&add, "01", clip(q.Reference, 25))
+	writeTLV(&add, "01", paygate.Cut(q.Reference, 25))
 
 	var b strings.Builder
 	writeTLV(&b, "00", "01") // payload format indicator
@@ -55,8 +57,8 @@ func (q payNowQR) payload() string {
 	writeTLV(&b, "53", "702")  // SGD, ISO 4217 numeric
 	writeTLV(&b, "54", majorUnits(q.Amount))
 	writeTLV(&b, "58", "SG")
-	writeTLV(&b, "59", clip(emvText(q.Merchant), 25))
-	writeTLV(&b, "60", clip(emvText(q.City), 15))
+	writeTLV(&b, "59", paygate.Cut(emvText(q.Merchant), 25))
+	writeTLV(&b, "60", paygate.Cut(emvText(q.City), 15))
 	writeTLV(&b, "62", add.String())
 	b.WriteString("6304")
 	return b.String() + fmt.Sprintf("%04X", crc16CCITT(b.String()))
@@ -95,14 +97,6 @@ func emvText(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// clip shortens s to at most n bytes.
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // majorUnits formats an amount of cents (exponent 2: EUR, SGD, BRL) as a
