@@ -3,7 +3,9 @@ package chain_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,4 +279,119 @@ func TestEscape(t *testing.T) {
 	if a == b {
 		t.Errorf("AuditLine lets a '|' in a value forge a field: %q", a)
 	}
+}
+
+// TestChainConcurrentWriters: many writers post ledger transactions (with
+// audit entries and events) in database transactions that sleep before they
+// commit, so that on PostgreSQL rows with smaller ids commit after larger
+// ones, while two hashers seal over and over. At the end every row is sealed
+// exactly once, the blocks chain, and verify passes.
+func TestChainConcurrentWriters(t *testing.T) {
+	const writers, each = 12, 8
+	storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		l := ledger.New(db)
+		done := make(chan struct{})
+		var sealed atomic.Int64
+		var hashers sync.WaitGroup
+		for range 2 {
+			hashers.Add(1)
+			go func() {
+				defer hashers.Done()
+				h := &chain.Hasher{DB: db, Batch: 7}
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					n, err := h.SealAll(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					sealed.Add(int64(n))
+					time.Sleep(time.Millisecond)
+				}
+			}()
+		}
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					err := db.Update(ctx, func(tx *storage.Tx) error {
+						key := fmt.Sprintf("w%d:%d", w, i)
+						if _, err := l.Post(ctx, tx, ledger.Transfer(key, "concurrent", ledger.ProviderClearing("stripe"),
+							ledger.Escrow(fmt.Sprintf("K%03d%04d", w, i)), paygate.New(int64(1+i), paygate.EUR))); err != nil {
+							return err
+						}
+						if i%3 == 0 {
+							if _, err := events.Append(ctx, tx, events.SalesOrderPaid, fmt.Sprintf("K%03d%04d", w, i), map[string]any{"i": i}); err != nil {
+								return err
+							}
+						}
+						if i%4 == 0 {
+							if err := finance.Audit(ctx, tx, "note", key, "", "", "concurrent"); err != nil {
+								return err
+							}
+						}
+						time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(done)
+		hashers.Wait()
+		if _, err := (&chain.Hasher{DB: db, Batch: 7}).SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Rows, Distinct, Unsealed, Last, Blocks, Counted int64
+		}
+		err := db.View(ctx, func(tx *storage.Tx) error {
+			const all = `SELECT chain_position AS p FROM ledger_transactions UNION ALL SELECT chain_position FROM audit_log
+				UNION ALL SELECT chain_position FROM events`
+			return tx.QueryRow(ctx, `SELECT
+				(SELECT COUNT(*) FROM (`+all+`) a),
+				(SELECT COUNT(DISTINCT p) FROM (`+all+`) a),
+				(SELECT COUNT(*) FROM (`+all+`) a WHERE p IS NULL),
+				(SELECT COALESCE(MAX(last_position), 0) FROM chain_blocks),
+				(SELECT COUNT(*) FROM chain_blocks),
+				(SELECT COALESCE(SUM(row_count), 0) FROM chain_blocks)`).Scan(&got.Rows, &got.Distinct, &got.Unsealed, &got.Last, &got.Blocks, &got.Counted)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(writers*each + writers*3 + writers*2)
+		if got.Rows != want || got.Distinct != want || got.Unsealed != 0 || got.Last != want || got.Counted != want {
+			t.Fatalf("journal = %+v; want %d rows, each sealed once at a distinct position, the last block ending at %d", got, want, want)
+		}
+		var late int64 // transactions sealed after one with a larger id: they committed late
+		if err := db.View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &late, `SELECT COUNT(*) FROM ledger_transactions a WHERE EXISTS (
+				SELECT 1 FROM ledger_transactions b WHERE b.id > a.id AND b.chain_position < a.chain_position)`)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d rows in %d blocks (%d sealed while writers ran); %d transactions committed after one with a larger id",
+			got.Rows, got.Blocks, sealed.Load(), late)
+		if sealed.Load() == 0 {
+			t.Errorf("the hashers sealed nothing while the writers ran")
+		}
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Fatalf("verify: %q", p)
+		}
+		r, err := service.Verify(ctx, db)
+		if err != nil || !r.OK() {
+			t.Fatalf("ledger verify = %+v, %v", r, err)
+		}
+	})
 }
