@@ -179,3 +179,23 @@ func Latest(ctx context.Context, db *storage.DB) (b Block, ok bool, err error) {
 	}
 	return b, b.Number > 0, nil
 }
+
+// ByHash returns the block whose hash is hash (ok false if none).
+func ByHash(ctx context.Context, db *storage.DB, hash string) (b Block, ok bool, err error) {
+	err = db.View(ctx, func(tx *storage.Tx) error {
+		var bs []Block
+		if err := tx.Select(ctx, &bs, `SELECT number, first_position, last_position, row_count, hash, sealed_at
+			FROM chain_blocks WHERE hash = ?`, hash); err != nil {
+			return err
+		}
+		if len(bs) == 1 {
+			b, ok = bs[0], true
+			b.SealedAt = b.SealedAt.UTC()
+		}
+		return nil
+	})
+	if err != nil {
+		return Block{}, false, fmt.Errorf("chain: block by hash: %w", err)
+	}
+	return b, ok, nil
+}
