@@ -177,8 +177,22 @@ func TestListUnderConcurrentWriters(t *testing.T) {
 	})
 }
 
-// TestPrune: the janitor's pruning deletes the events older than the
-// retention and keeps the newer; a resource's sequence goes on where it
+// seal gives every event a chain position, as the journal's hasher
+// (package chain) does once they have committed.
+func seal(t *testing.T, db *storage.DB) {
+	t.Helper()
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx *storage.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE events SET chain_position = (SELECT COALESCE(MAX(chain_position), 0) FROM events) + position WHERE chain_position IS NULL`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPrune: the janitor's pruning deletes the sealed events older than
+// the retention and keeps the newer (and those not sealed yet); a resource's sequence goes on where it
 // was, never restarting at 1.
 func TestPrune(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -190,6 +204,10 @@ func TestPrune(t *testing.T) {
 		appendOne(t, db, events.BalanceCredited, "U1", nil)
 		now = now.Add(11 * 24 * time.Hour) // the first is 31 days old, the second 11
 		s := &events.Store{DB: db}
+		if n, err := s.Prune(ctx); err != nil || n != 0 {
+			t.Fatalf("Prune = %d, %v; want none: no event is sealed into the journal's hash chain yet", n, err)
+		}
+		seal(t, db)
 		if n, err := s.Prune(ctx); err != nil || n != 1 {
 			t.Fatalf("Prune = %d, %v; want the 31-day-old event", n, err)
 		}
@@ -200,6 +218,7 @@ func TestPrune(t *testing.T) {
 		if ev := appendOne(t, db, events.BalanceDebited, "U1", nil); ev.Sequence != 3 {
 			t.Errorf("the next event of U1 has sequence %d, want 3", ev.Sequence)
 		}
+		seal(t, db)
 		short := &events.Store{DB: db, Retention: 24 * time.Hour}
 		if n, err := short.Prune(ctx); err != nil || n != 1 {
 			t.Errorf("a 24 h retention pruned %d (%v), want the 11-day-old event", n, err)

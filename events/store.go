@@ -154,13 +154,14 @@ func (s *Store) Prune(ctx context.Context) (int, error) {
 		keep = DefaultRetention
 	}
 	// An event is pruned only once positioned, so that no reader's cursor
-	// can be past a gap it never saw.
+	// can be past a gap it never saw, and once sealed into the journal's
+	// hash chain (chain_position), whose chain_rows keep its digest.
 	if _, err := s.Sequence(ctx); err != nil {
 		return 0, err
 	}
 	var n int64
 	err := s.DB.Update(ctx, func(tx *storage.Tx) error {
-		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL`, tx.Now().Add(-keep))
+		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL AND chain_position IS NOT NULL`, tx.Now().Add(-keep))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/paygate/paygate/apikey"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/events"
@@ -27,7 +28,7 @@ func Migrations() []storage.Migrations {
 	return []storage.Migrations{
 		events.Migrations(), ledger.Migrations(), orders.Migrations(), checkout.Migrations(),
 		idempotency.Migrations(), webhooks.Migrations(), finance.Migrations(), recon.Migrations(),
-		apikey.Migrations(), financeui.Migrations(), delivery.Migrations(),
+		apikey.Migrations(), financeui.Migrations(), delivery.Migrations(), chain.Migrations(),
 	}
 }
 
@@ -46,9 +47,10 @@ func OpenExisting(ctx context.Context, dsn string) (*storage.DB, error) {
 	return storage.Open(ctx, dsn, storage.Options{Migrations: Migrations(), MustExist: true})
 }
 
-// Checks are the business invariants verify checks beside the ledger's own.
+// Checks are the business invariants verify checks beside the ledger's own,
+// and the journal's hash chain (chain.Check).
 func Checks() []ledger.Check {
-	return append(orders.Checks(), checkout.Checks()...)
+	return append(append(orders.Checks(), checkout.Checks()...), chain.Check())
 }
 
 // Verify runs the ledger's checks and Checks over db in one snapshot, as
@@ -56,4 +58,12 @@ func Checks() []ledger.Check {
 // check could not run (its message starts with "ledger: verify").
 func Verify(ctx context.Context, db *storage.DB) (ledger.Report, error) {
 	return ledger.New(db).Verify(ctx, Checks()...)
+}
+
+// VerifyAnchor is Verify that also proves anchor, the hash of a block that
+// `paygate ledger anchor` printed: the history up to that block is
+// unchanged and has only grown since (chain.AnchorCheck).
+func VerifyAnchor(ctx context.Context, db *storage.DB, anchor string) (ledger.Report, error) {
+	checks := append(append(orders.Checks(), checkout.Checks()...), chain.AnchorCheck(anchor))
+	return ledger.New(db).Verify(ctx, checks...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/paygate/paygate/apidoc"
 	"github.com/paygate/paygate/apikey"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/checkout"
 	outbound "github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/events"
@@ -116,6 +117,7 @@ type app struct {
 	apiKeys   *apikey.Store
 	events    *events.Store // the events API
 	delivery  *outbound.Service
+	hasher    *chain.Hasher // seals the journal into the hash chain
 	// sessionKey signs the finance pages' sessions (appConfig.sessionKey,
 	// or a random key of the process).
 	sessionKey string
@@ -151,6 +153,11 @@ func (a *app) start(ctx context.Context) {
 	go func() {
 		defer a.workers.Done()
 		a.sweeper.run(ctx, a.now, time.Minute)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.hasher.Run(ctx, chain.DefaultInterval)
 	}()
 }
 
@@ -350,6 +357,10 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	a.events = &events.Store{DB: db, Retention: c.eventRetention}
 	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register events metrics: %w", err)
+	}
+	a.hasher = &chain.Hasher{DB: db, Logger: log.With().Str("component", "chain").Logger()}
+	if err := chain.RegisterMetrics(srv.Metrics(), db); err != nil {
+		return nil, fmt.Errorf("register chain metrics: %w", err)
 	}
 	(&events.API{Store: a.events, Keys: keys}).Routes(r)
 	a.delivery = outbound.New(outbound.Config{DB: db, Events: a.events, Live: c.mode == modeLive,

@@ -3,7 +3,8 @@
 // ledger. It only parses flags and environment and wires packages together.
 //
 //	paygate serve            [--addr 127.0.0.1:8080] [--db paygate.db]
-//	paygate ledger verify    [--db paygate.db] [--create]
+//	paygate ledger verify    [--db paygate.db] [--create] [--anchor HASH [--anchor-signature SIG --anchor-public-key KEY]]
+//	paygate ledger anchor    [--db paygate.db] [--create]
 //	paygate webhooks replay  [--db paygate.db] [--create] --id N | --since TIME
 //	paygate sweep            [--db paygate.db] [--create] [--as-of RFC3339]
 //	paygate recon            [--db paygate.db] [--create] --provider stripe|rapyd --report FILE [--format table|csv|json]
@@ -38,7 +39,8 @@ const usage = `paygate — payment gateway orchestration service
 
 Usage:
   paygate serve [flags]           run the HTTP server
-  paygate ledger verify [flags]   re-derive the ledger; exit 1 on any drift
+  paygate ledger verify [flags]   re-derive the ledger and its hash chain; exit 1 on any drift (--anchor HASH)
+  paygate ledger anchor [flags]   seal the journal and print its latest block (number, hash, time; signed with PAYGATE_ANCHOR_KEY_FILE)
   paygate webhooks replay [flags] re-apply stored webhook events (--id N | --since TIME)
   paygate sweep [--as-of TIME]    apply every due timer (expiry, delivery, confirmation, refund windows)
   paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stderr)
 	case cmd == "ledger" && len(rest) > 0 && rest[0] == "verify":
 		return verify(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "ledger" && len(rest) > 0 && rest[0] == "anchor":
+		return anchor(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "recon":
 		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case cmd == "sweep":

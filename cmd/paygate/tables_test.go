@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ type tableRows struct {
 
 // readTables reads every table of db (SQLite or PostgreSQL) in one read
 // transaction, for tests that check that nothing changed or that nothing
-// sensitive is stored. Tables in skip are left out.
+// sensitive is stored. Tables in skip are left out, and so is the journal's
+// hash chain (its chain_ tables and chain_position columns), which the
+// background hasher changes at any moment.
 func readTables(tb testing.TB, db *storage.DB, skip ...string) map[string]tableRows {
 	tb.Helper()
 	ctx := context.Background()
@@ -42,6 +45,9 @@ func readTables(tb testing.TB, db *storage.DB, skip ...string) map[string]tableR
 					continue next
 				}
 			}
+			if strings.HasPrefix(name, "chain_") {
+				continue
+			}
 			rows, err := tx.Query(ctx, `SELECT * FROM "`+name+`"`)
 			if err != nil {
 				return err
@@ -56,6 +62,10 @@ func readTables(tb testing.TB, db *storage.DB, skip ...string) map[string]tableR
 				}
 				row := make([]string, len(vals))
 				for i, v := range vals {
+					if t.cols[i] == "chain_position" {
+						row[i] = "(sealed later)"
+						continue
+					}
 					switch v := v.(type) {
 					case []byte:
 						row[i] = string(v)

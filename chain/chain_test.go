@@ -1,0 +1,397 @@
+package chain_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/chain"
+	"github.com/paygate/paygate/events"
+	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/service"
+	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/storage/storagetest"
+)
+
+// clock is a settable database clock.
+type clock struct{ t atomic.Int64 }
+
+func (c *clock) now() time.Time   { return time.Unix(0, c.t.Load()) }
+func (c *clock) set(t time.Time)  { c.t.Store(t.UnixNano()) }
+func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
+func options(c *clock) storage.Options {
+	return storage.Options{Migrations: service.Migrations(), Now: c.now}
+}
+
+// journal writes rounds of 3 ledger transactions, 1 audit entry and 1
+// event, and seals each round into a block of its own: block k holds
+// positions 5k-4 to 5k.
+func journal(t *testing.T, db *storage.DB, rounds int) {
+	t.Helper()
+	ctx := context.Background()
+	l := ledger.New(db)
+	h := &chain.Hasher{DB: db}
+	for r := 1; r <= rounds; r++ {
+		for i := 1; i <= 3; i++ {
+			err := db.Update(ctx, func(tx *storage.Tx) error {
+				_, err := l.Post(ctx, tx, ledger.Transfer(fmt.Sprintf("test:%d:%d", r, i), "a sale | with; separators,\nand a newline",
+					ledger.ProviderClearing("stripe"), ledger.Escrow(fmt.Sprintf("K%07d", 10*r+i)), paygate.New(int64(100*r+i), paygate.EUR)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := db.Update(ctx, func(tx *storage.Tx) error {
+			if err := finance.Audit(ctx, tx, "resolve", fmt.Sprintf("K%07d", 10*r), "disputed", "refunded", "round "+fmt.Sprint(r)); err != nil {
+				return err
+			}
+			_, err := events.Append(ctx, tx, events.SalesOrderRefunded, fmt.Sprintf("K%07d", 10*r), map[string]any{"round": r})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, ok, err := h.Seal(ctx)
+		if err != nil || !ok || b.Number != int64(r) || b.FirstPosition != int64(5*r-4) || b.LastPosition != int64(5*r) {
+			t.Fatalf("Seal = %+v, %v, %v; want block %d of positions %d to %d", b, ok, err, r, 5*r-4, 5*r)
+		}
+	}
+	if _, ok, err := h.Seal(ctx); ok || err != nil {
+		t.Fatalf("Seal with nothing to seal = %v, %v", ok, err)
+	}
+}
+
+// chainProblems runs `ledger verify`'s checks and returns the chain check's
+// problems.
+func chainProblems(t *testing.T, db *storage.DB) []string {
+	t.Helper()
+	r, err := service.Verify(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if strings.Contains(c.Name, "hash chain") {
+			return c.Problems
+		}
+	}
+	t.Fatalf("verify ran no chain check: %+v", r.Checks)
+	return nil
+}
+
+// tamper runs statements with the journal's append-only triggers out of the
+// way, as a database administrator could.
+func tamper(t *testing.T, db *storage.DB, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx *storage.Tx) error {
+		var off []string
+		if tx.Dialect() == storage.Postgres {
+			for _, table := range []string{"ledger_transactions", "ledger_entries", "audit_log"} {
+				off = append(off, `ALTER TABLE `+table+` DISABLE TRIGGER USER`)
+			}
+		} else {
+			for _, tr := range []string{"ledger_entries_no_update", "ledger_entries_no_delete", "ledger_transactions_no_update",
+				"ledger_transactions_no_delete", "ledger_transactions_sealed_once", "audit_log_no_update", "audit_log_no_delete", "audit_log_sealed_once"} {
+				off = append(off, `DROP TRIGGER `+tr)
+			}
+		}
+		for _, q := range append(off, stmts...) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// txAt is the id of the ledger transaction at a chain position.
+func txAt(t *testing.T, db *storage.DB, position int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var id int64
+	err := db.View(ctx, func(tx *storage.Tx) error {
+		return tx.Get(ctx, &id, `SELECT id FROM ledger_transactions WHERE chain_position = ?`, position)
+	})
+	if err != nil {
+		t.Fatalf("ledger transaction at %d: %v", position, err)
+	}
+	return id
+}
+
+func TestChainVerifies(t *testing.T) {
+	storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+		journal(t, db, 4)
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Fatalf("untouched chain: %q", p)
+		}
+		// The append-only triggers still refuse changes, and a sealed
+		// position is set once.
+		ctx := context.Background()
+		for _, q := range []string{
+			`UPDATE ledger_transactions SET description = 'x' WHERE chain_position = 1`,
+			`UPDATE ledger_transactions SET chain_position = 99 WHERE chain_position = 1`,
+			`UPDATE audit_log SET reason = 'x' WHERE chain_position = 4`,
+			`UPDATE audit_log SET chain_position = 99 WHERE chain_position = 4`,
+			`DELETE FROM ledger_transactions WHERE chain_position = 1`,
+			`UPDATE chain_blocks SET hash = 'x' WHERE number = 1`,
+		} {
+			err := db.Update(ctx, func(tx *storage.Tx) error { _, err := tx.Exec(ctx, q); return err })
+			if err == nil {
+				t.Errorf("%s succeeded; the triggers should refuse it", q)
+			}
+		}
+	})
+}
+
+// TestChainTamper changes the database behind paygate's back, one kind of
+// change per case, always in block 2 (positions 6 to 10: ledger
+// transactions at 6, 7, 8, the audit entry at 9, the event at 10), and
+// expects verify to name block 2 first.
+func TestChainTamper(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(t *testing.T, db *storage.DB) []string
+	}{
+		{"amount changed", func(t *testing.T, db *storage.DB) []string {
+			return []string{fmt.Sprintf(`UPDATE ledger_entries SET amount = amount + 1 WHERE transaction_id = %d`, txAt(t, db, 7))}
+		}},
+		{"row deleted", func(t *testing.T, db *storage.DB) []string {
+			id := txAt(t, db, 8)
+			return []string{fmt.Sprintf(`DELETE FROM ledger_entries WHERE transaction_id = %d`, id),
+				fmt.Sprintf(`DELETE FROM ledger_transactions WHERE id = %d`, id)}
+		}},
+		{"audit row deleted", func(t *testing.T, db *storage.DB) []string {
+			return []string{`DELETE FROM audit_log WHERE chain_position = 9`}
+		}},
+		{"row inserted", func(t *testing.T, db *storage.DB) []string {
+			return []string{`INSERT INTO audit_log (at, actor, action, subject, before, after, reason, chain_position)
+				VALUES ('2020-01-01 00:00:00', 'finance', 'resolve', 'K0000001', 'disputed', 'refunded', 'forged', 7)`}
+		}},
+		{"rows reordered", func(t *testing.T, db *storage.DB) []string {
+			return []string{`UPDATE ledger_transactions SET chain_position = -1 WHERE chain_position = 6`,
+				`UPDATE ledger_transactions SET chain_position = 6 WHERE chain_position = 7`,
+				`UPDATE ledger_transactions SET chain_position = 7 WHERE chain_position = -1`}
+		}},
+		{"entry moved to another transaction", func(t *testing.T, db *storage.DB) []string {
+			return []string{fmt.Sprintf(`UPDATE ledger_entries SET transaction_id = %d
+				WHERE id = (SELECT MIN(id) FROM ledger_entries WHERE transaction_id = %d)`, txAt(t, db, 11), txAt(t, db, 6))}
+		}},
+		{"audit reason changed", func(t *testing.T, db *storage.DB) []string {
+			return []string{`UPDATE audit_log SET reason = 'nothing to see' WHERE chain_position = 9`}
+		}},
+		{"account renamed", func(t *testing.T, db *storage.DB) []string {
+			return []string{`UPDATE ledger_accounts SET name = 'escrow:K9999999' WHERE name = 'escrow:K0000021'`}
+		}},
+		{"event changed", func(t *testing.T, db *storage.DB) []string {
+			return []string{`UPDATE events SET data = '{"round":99}' WHERE chain_position = 10`}
+		}},
+		{"recent event deleted", func(t *testing.T, db *storage.DB) []string {
+			return []string{`DELETE FROM events WHERE chain_position = 10`}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+				journal(t, db, 4)
+				tamper(t, db, c.change(t, db)...)
+				p := chainProblems(t, db)
+				if len(p) == 0 || !strings.HasPrefix(p[0], "block 2 ") {
+					t.Fatalf("verify after %s = %q, want block 2 named first", c.name, p)
+				}
+				t.Logf("verify: %s", p[0])
+			})
+		})
+	}
+}
+
+// TestChainPrunedEvents: events the janitor prunes past their retention
+// keep their digests in chain_rows, and the chain still verifies; the
+// janitor never prunes an event the chain has not sealed.
+func TestChainPrunedEvents(t *testing.T) {
+	start := time.Now().Add(-72 * time.Hour)
+	c := newClock(start)
+	storagetest.Run(t, options(c), func(t *testing.T, db *storage.DB) {
+		c.set(start)
+		ctx := context.Background()
+		journal(t, db, 3)
+		// An old event not yet sealed.
+		err := db.Update(ctx, func(tx *storage.Tx) error {
+			_, err := events.Append(ctx, tx, events.SalesOrderDelivered, "K7654321", map[string]any{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.set(time.Now())
+		store := &events.Store{DB: db, Retention: 24 * time.Hour}
+		n, err := store.Prune(ctx)
+		if err != nil || n != 3 {
+			t.Fatalf("Prune = %d, %v; want the 3 sealed events", n, err)
+		}
+		var left int
+		if err := db.View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &left, `SELECT COUNT(*) FROM events WHERE chain_position IS NULL`)
+		}); err != nil || left != 1 {
+			t.Fatalf("unsealed events left = %d, %v; want 1", left, err)
+		}
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Fatalf("chain with pruned events: %q", p)
+		}
+		if _, err := (&chain.Hasher{DB: db}).SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := store.Prune(ctx); err != nil || n != 1 {
+			t.Fatalf("Prune after sealing = %d, %v; want 1", n, err)
+		}
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Fatalf("chain with pruned events: %q", p)
+		}
+	})
+}
+
+func TestEscape(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain text", "plain text"},
+		{"a|b", "a%7Cb"},
+		{"50%", "50%25"},
+		{"x,y;z", "x%2Cy%3Bz"},
+		{"line\nbreak\r\t\x7f", "line%0Abreak%0D%09%7F"},
+		{"ünïcode", "ünïcode"},
+	} {
+		if got := chain.Escape(c.in); got != c.want {
+			t.Errorf("Escape(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	// A value holding a separator cannot pose as two fields.
+	a := chain.AuditLine(1, 1, time.Unix(0, 0), "finance|x", "", "", "a", "b", "c", "d", "e")
+	b := chain.AuditLine(1, 1, time.Unix(0, 0), "finance", "x", "", "a", "b", "c", "d", "e")
+	if a == b {
+		t.Errorf("AuditLine lets a '|' in a value forge a field: %q", a)
+	}
+}
+
+// TestChainConcurrentWriters: many writers post ledger transactions (with
+// audit entries and events) in database transactions that sleep before they
+// commit, so that on PostgreSQL rows with smaller ids commit after larger
+// ones, while two hashers seal over and over. At the end every row is sealed
+// exactly once, the blocks chain, and verify passes.
+func TestChainConcurrentWriters(t *testing.T) {
+	const writers, each = 12, 8
+	storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		l := ledger.New(db)
+		done := make(chan struct{})
+		var sealed atomic.Int64
+		var hashers sync.WaitGroup
+		for range 2 {
+			hashers.Add(1)
+			go func() {
+				defer hashers.Done()
+				h := &chain.Hasher{DB: db, Batch: 7}
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					n, err := h.SealAll(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					sealed.Add(int64(n))
+					time.Sleep(time.Millisecond)
+				}
+			}()
+		}
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					err := db.Update(ctx, func(tx *storage.Tx) error {
+						key := fmt.Sprintf("w%d:%d", w, i)
+						if _, err := l.Post(ctx, tx, ledger.Transfer(key, "concurrent", ledger.ProviderClearing("stripe"),
+							ledger.Escrow(fmt.Sprintf("K%03d%04d", w, i)), paygate.New(int64(1+i), paygate.EUR))); err != nil {
+							return err
+						}
+						if i%3 == 0 {
+							if _, err := events.Append(ctx, tx, events.SalesOrderPaid, fmt.Sprintf("K%03d%04d", w, i), map[string]any{"i": i}); err != nil {
+								return err
+							}
+						}
+						if i%4 == 0 {
+							if err := finance.Audit(ctx, tx, "note", key, "", "", "concurrent"); err != nil {
+								return err
+							}
+						}
+						time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(done)
+		hashers.Wait()
+		if _, err := (&chain.Hasher{DB: db, Batch: 7}).SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Rows, Distinct, Unsealed, Last, Blocks, Counted int64
+		}
+		err := db.View(ctx, func(tx *storage.Tx) error {
+			const all = `SELECT chain_position AS p FROM ledger_transactions UNION ALL SELECT chain_position FROM audit_log
+				UNION ALL SELECT chain_position FROM events`
+			return tx.QueryRow(ctx, `SELECT
+				(SELECT COUNT(*) FROM (`+all+`) a),
+				(SELECT COUNT(DISTINCT p) FROM (`+all+`) a),
+				(SELECT COUNT(*) FROM (`+all+`) a WHERE p IS NULL),
+				(SELECT COALESCE(MAX(last_position), 0) FROM chain_blocks),
+				(SELECT COUNT(*) FROM chain_blocks),
+				(SELECT COALESCE(SUM(row_count), 0) FROM chain_blocks)`).Scan(&got.Rows, &got.Distinct, &got.Unsealed, &got.Last, &got.Blocks, &got.Counted)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(writers*each + writers*3 + writers*2)
+		if got.Rows != want || got.Distinct != want || got.Unsealed != 0 || got.Last != want || got.Counted != want {
+			t.Fatalf("journal = %+v; want %d rows, each sealed once at a distinct position, the last block ending at %d", got, want, want)
+		}
+		var late int64 // transactions sealed after one with a larger id: they committed late
+		if err := db.View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &late, `SELECT COUNT(*) FROM ledger_transactions a WHERE EXISTS (
+				SELECT 1 FROM ledger_transactions b WHERE b.id > a.id AND b.chain_position < a.chain_position)`)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d rows in %d blocks (%d sealed while writers ran); %d transactions committed after one with a larger id",
+			got.Rows, got.Blocks, sealed.Load(), late)
+		if sealed.Load() == 0 {
+			t.Errorf("the hashers sealed nothing while the writers ran")
+		}
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Fatalf("verify: %q", p)
+		}
+		r, err := service.Verify(ctx, db)
+		if err != nil || !r.OK() {
+			t.Fatalf("ledger verify = %+v, %v", r, err)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/paygate/paygate/storage"
+)
+
+// readRows reads the journal rows positioned first to last, from every
+// journal table, and encodes them; sorted by position (then kind and id, so
+// that two rows claiming one position, which only tampering makes, sort the
+// same way every time).
+func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
+	var out []Row
+	// Ledger transactions and their entries.
+	var txs []struct {
+		ID          int64     `db:"id"`
+		Position    int64     `db:"chain_position"`
+		CreatedAt   time.Time `db:"created_at"`
+		Key         string    `db:"idempotency_key"`
+		Description string    `db:"description"`
+	}
+	if err := tx.Select(ctx, &txs, `SELECT id, chain_position, created_at, idempotency_key, description
+		FROM ledger_transactions WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last); err != nil {
+		return nil, fmt.Errorf("chain: read ledger transactions %d to %d: %w", first, last, err)
+	}
+	entries := map[int64][]Entry{}
+	if len(txs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+			FROM ledger_transactions t
+			JOIN ledger_entries e ON e.transaction_id = t.id
+			JOIN ledger_accounts a ON a.id = e.account_id
+			WHERE t.chain_position BETWEEN ? AND ?
+			ORDER BY e.transaction_id, e.id`, first, last)
+		if err != nil {
+			return nil, fmt.Errorf("chain: read ledger entries %d to %d: %w", first, last, err)
+		}
+		for rows.Next() {
+			var txID int64
+			var e Entry
+			if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("chain: read ledger entries: %w", err)
+			}
+			entries[txID] = append(entries[txID], e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("chain: read ledger entries: %w", err)
+		}
+	}
+	for _, t := range txs {
+		l := TransactionLine(t.Position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
+		out = append(out, Row{Kind: Transaction, Position: t.Position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
+	}
+
+	// Finance audit entries.
+	var audits []struct {
+		ID       int64     `db:"id"`
+		Position int64     `db:"chain_position"`
+		At       time.Time `db:"at"`
+		Actor    string    `db:"actor"`
+		KeyID    string    `db:"key_id"`
+		KeyName  string    `db:"key_name"`
+		Action   string    `db:"action"`
+		Subject  string    `db:"subject"`
+		Before   string    `db:"before"`
+		After    string    `db:"after"`
+		Reason   string    `db:"reason"`
+	}
+	if err := tx.Select(ctx, &audits, `SELECT id, chain_position, at, actor, key_id, key_name, action, subject, before, after, reason
+		FROM audit_log WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last); err != nil {
+		return nil, fmt.Errorf("chain: read audit log %d to %d: %w", first, last, err)
+	}
+	for _, a := range audits {
+		l := AuditLine(a.Position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
+		out = append(out, Row{Kind: Audit, Position: a.Position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
+	}
+
+	// Events.
+	rows, err := tx.Query(ctx, `SELECT id, chain_position, created_at, type, resource, sequence, audience, data
+		FROM events WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("chain: read events %d to %d: %w", first, last, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, typ, resource, audience string
+			data                        []byte
+			position, sequence          int64
+			createdAt                   time.Time
+		)
+		if err := rows.Scan(&id, &position, &createdAt, &typ, &resource, &sequence, &audience, &data); err != nil {
+			return nil, fmt.Errorf("chain: read events: %w", err)
+		}
+		l := EventLine(position, id, createdAt, typ, resource, sequence, audience, string(data))
+		out = append(out, Row{Kind: Event, Position: position, ID: id, At: createdAt.UTC(), Digest: Digest(l)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("chain: read events: %w", err)
+	}
+	sortRows(out)
+	return out, nil
+}
+
+func sortRows(rs []Row) {
+	sort.Slice(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Position != b.Position {
+			return a.Position < b.Position
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.ID < b.ID
+	})
+}
+
+// storedEvents reads chain_rows' digests of the events positioned first to
+// last.
+func storedEvents(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
+	var stored []struct {
+		Position int64     `db:"position"`
+		Kind     string    `db:"kind"`
+		ID       string    `db:"row_id"`
+		At       time.Time `db:"at"`
+		Digest   string    `db:"digest"`
+	}
+	if err := tx.Select(ctx, &stored, `SELECT position, kind, row_id, at, digest FROM chain_rows
+		WHERE position BETWEEN ? AND ? ORDER BY position`, first, last); err != nil {
+		return nil, fmt.Errorf("chain: read stored digests %d to %d: %w", first, last, err)
+	}
+	out := make([]Row, 0, len(stored))
+	for _, s := range stored {
+		k := Kind(0)
+		if len(s.Kind) == 1 {
+			k = Kind(s.Kind[0])
+		}
+		out = append(out, Row{Kind: k, Position: s.Position, ID: s.ID, At: s.At.UTC(), Digest: s.Digest})
+	}
+	return out, nil
+}
