@@ -74,6 +74,15 @@ func TestOpenAPIConventions(t *testing.T) {
 			if op.Summary == "" {
 				t.Errorf("%s: no summary", where)
 			}
+			if op.Description == "" {
+				t.Errorf("%s: no description", where)
+			}
+			// The document has no global security: an operation that takes
+			// no key says so with security: [], so that a reader (and a
+			// validating proxy) need not guess.
+			if op.Security == nil {
+				t.Errorf("%s: no security: list the keys it takes, or [] for none", where)
+			}
 			if op.Responses == nil || op.Responses.Len() == 0 {
 				t.Errorf("%s: no responses", where)
 			}

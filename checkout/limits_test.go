@@ -80,6 +80,7 @@ func (ct *capsTest) startAttempt(t *testing.T, po PaymentOrder, body string) (in
 	req, _ := http.NewRequest(http.MethodPost, ct.url+"/v1/payment-orders/"+string(po.Number)+"/attempts", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+capsAPIKey)
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("caps-%d", ct.seq))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

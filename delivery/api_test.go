@@ -40,6 +40,9 @@ func call(t *testing.T, ts *httptest.Server, method, path, key, body string) (in
 	}
 	req, _ := http.NewRequest(method, ts.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+key)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if method == http.MethodPost {
 		idem++
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("k%d", idem))

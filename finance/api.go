@@ -12,6 +12,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -48,7 +49,7 @@ type moneyRequest struct {
 }
 
 func (m moneyRequest) money() (paygate.Money, error) {
-	cur, err := paygate.ParseCurrency(m.Currency)
+	cur, err := apiCurrency(m.Currency)
 	if err != nil {
 		return paygate.Money{}, err
 	}
@@ -57,6 +58,21 @@ func (m moneyRequest) money() (paygate.Money, error) {
 		return paygate.Money{}, paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err))
 	}
 	return amount, nil
+}
+
+// apiCurrency parses a currency of the API: one that a payment method
+// takes, so a balance can hold it. paygate.USD, which no method takes
+// (provider reports may still carry it), is refused as invalid, as the
+// document's Currency enum leaves it out.
+func apiCurrency(s string) (paygate.Currency, error) {
+	cur, err := paygate.ParseCurrency(s)
+	if err != nil {
+		return "", err
+	}
+	if len(providers.MethodsFor(cur)) == 0 {
+		return "", paygate.Errorf(paygate.EINVALID, "currency %s is not supported: no payment method takes it", cur)
+	}
+	return cur, nil
 }
 
 // readMoneyRequest reads the user of the path and the JSON body into body,
@@ -88,7 +104,7 @@ func (a *API) handleRefund(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	refunds, err := a.Refunds.ToSource(r.Context(), idempotency.RequestKey(r.Context()), id, amount, paygate.Cut(body.Reason, 500))
+	refunds, err := a.Refunds.ToSource(r.Context(), idempotency.RequestKey(r.Context()), id, amount, body.Reason)
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
@@ -270,7 +286,7 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	cur, err := paygate.ParseCurrency(q.Get("currency"))
+	cur, err := apiCurrency(q.Get("currency"))
 	if err != nil {
 		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "currency: %s", paygate.ErrorMessage(err)))
 		return
@@ -287,10 +303,12 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	limit := 0
+	limit := 0 // the ledger's default
 	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil {
-			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "limit must be a number"))
+		// 0 would be the ledger's default; like the other paged lists,
+		// the API takes 1 to the maximum only.
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > ledger.MaxStatementLimit {
+			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "limit must be 1 to %d", ledger.MaxStatementLimit))
 			return
 		}
 	}

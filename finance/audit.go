@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -67,11 +68,33 @@ type AuditEntry struct {
 	Reason  string `json:"reason" db:"reason"`
 }
 
+// The actions of the audit log. Audit refuses any other, and the
+// document's enum of GET /v1/finance/audit's action lists exactly these
+// (a test of cmd/paygate compares them), so a new action is documented.
+const (
+	ActionResolveDispute = "resolve_dispute"
+	ActionRefundToSource = "refund_to_source"
+	ActionManualPayout   = "manual_payout"
+	ActionSettlePayment  = "settle_payment"
+	ActionReconcile      = "reconcile"
+	ActionReconcilePost  = "reconcile_post"
+	ActionResolveItem    = "resolve_item"
+)
+
+// AuditActions lists every action of the audit log.
+func AuditActions() []string {
+	return []string{ActionResolveDispute, ActionRefundToSource, ActionManualPayout, ActionSettlePayment,
+		ActionReconcile, ActionReconcilePost, ActionResolveItem}
+}
+
 // Audit appends a finance action to the audit log in tx, the action's own
 // transaction, so the log holds exactly the actions that happened. The
 // entry names the actor label of ctx (WithActor) and the key of its caller
 // (server.CallerOf: the key Require authenticated, or the finance login's).
 func Audit(ctx context.Context, tx *storage.Tx, action, subject, before, after, reason string) error {
+	if !slices.Contains(AuditActions(), action) {
+		return fmt.Errorf("finance: audit: unknown action %q (add it to AuditActions and the document)", action)
+	}
 	c, _ := server.CallerOf(ctx)
 	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (at, actor, key_id, key_name, action, subject, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tx.Now(), Actor(ctx), c.KeyID, paygate.Cut(c.KeyName, 200), action, subject, paygate.Cut(before, 2000), paygate.Cut(after, 2000), paygate.Cut(reason, 1000)); err != nil {

@@ -56,6 +56,6 @@ func ResolveItem(ctx context.Context, tx *storage.Tx, id int64, reason string) e
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return paygate.Errorf(paygate.ECONFLICT, "finance item %d was resolved meanwhile", id)
 	}
-	return Audit(ctx, tx, "resolve_item", ItemSubject(it), fmt.Sprintf("item %d %s %s: %s", id, it.Kind, it.Amount, Open),
+	return Audit(ctx, tx, ActionResolveItem, ItemSubject(it), fmt.Sprintf("item %d %s %s: %s", id, it.Kind, it.Amount, Open),
 		string(Resolved), paygate.Cut(reason, 1000))
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -95,6 +96,11 @@ func (r *Refunds) newID(prefix string) (string, error) {
 	return prefix + hex.EncodeToString(b), nil
 }
 
+// MaxRefundReason is the most characters (Unicode code points, as JSON
+// Schema's maxLength counts them) a refund's reason may have; ToSource
+// refuses a longer one as invalid rather than cutting it.
+const MaxRefundReason = 500
+
 // ToSource refunds amount of a buyer's balance to the methods they paid
 // with, newest payments first, never more of a payment than it collected
 // (less what was refunded of it before), and only through methods that
@@ -117,6 +123,9 @@ func (r *Refunds) newID(prefix string) (string, error) {
 func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amount paygate.Money, reason string) ([]SourceRefund, error) {
 	if amount.Minor <= 0 {
 		return nil, paygate.Errorf(paygate.EINVALID, "amount must be more than zero")
+	}
+	if n := utf8.RuneCountInString(reason); n > MaxRefundReason {
+		return nil, paygate.Errorf(paygate.EINVALID, "reason is %d characters long; at most %d are taken", n, MaxRefundReason)
 	}
 	payments, err := r.Payments(ctx, userID, amount.Currency)
 	if err != nil {
@@ -195,7 +204,7 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 			for i, c := range created {
 				parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, amount.Currency), c.PaymentRef)
 			}
-			return Audit(ctx, tx, "refund_to_source", userID, "", strings.Join(parts, "; "), reason)
+			return Audit(ctx, tx, ActionRefundToSource, userID, "", strings.Join(parts, "; "), reason)
 		}
 		if left > 0 {
 			msg := fmt.Sprintf("only %s of %s's payments can be refunded to their methods", paygate.New(amount.Minor-left, amount.Currency), userID)
@@ -531,7 +540,7 @@ func (r *Refunds) ManualPayout(ctx context.Context, requestKey, userID string, a
 		}
 		p = Payout{ID: id, UserID: userID, Amount: amount.Amount(), Currency: string(amount.Currency),
 			Beneficiary: beneficiary, BankReference: bankRef, CreatedAt: tx.Now()}
-		return Audit(ctx, tx, "manual_payout", userID, "", fmt.Sprintf("%s %s to %s (%s)", id, amount, beneficiary, bankRef), "")
+		return Audit(ctx, tx, ActionManualPayout, userID, "", fmt.Sprintf("%s %s to %s (%s)", id, amount, beneficiary, bankRef), "")
 	})
 	return p, err
 }

@@ -376,7 +376,7 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values, key s
 		}
 		audited = true
 		after := fmt.Sprintf("%s (from %s's status of %s)", po.Status, it.Provider, ref)
-		if err := finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status), after, ""); err != nil {
+		if err := finance.Audit(ctx, tx, finance.ActionSettlePayment, string(po.Number), string(att.Status), after, ""); err != nil {
 			return err
 		}
 		msg = fmt.Sprintf("Settled from %s: payment order %s is %s. Item #%d resolved.", it.Provider, po.Number, po.Status, it.ID)

@@ -136,7 +136,7 @@ func (l *Lifecycle) Act(ctx context.Context, k paygate.SalesOrderNumber, req Req
 		if err != nil || req.Action != Resolve {
 			return err
 		}
-		return finance.Audit(ctx, tx, "resolve_dispute", string(k), string(so.Status),
+		return finance.Audit(ctx, tx, finance.ActionResolveDispute, string(k), string(so.Status),
 			fmt.Sprintf("%s; %s refunded to %s, the rest to %s", out.Status, req.RefundAmount, so.BuyerID, so.SellerID), req.Description)
 	})
 	if err == nil {

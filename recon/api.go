@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -115,12 +116,31 @@ type settleRequest struct {
 	PaymentRef string `json:"payment_ref"`
 }
 
+// validate refuses a request that names no payment, or a provider paygate
+// does not have, as invalid: only a well-formed request for a payment
+// paygate does not know is a 404.
+func (b settleRequest) validate() error {
+	switch {
+	case b.Provider == "":
+		return paygate.Errorf(paygate.EINVALID, "provider is required: stripe or rapyd")
+	case b.Provider != providers.Stripe && b.Provider != providers.Rapyd:
+		return paygate.Errorf(paygate.EINVALID, "provider must be stripe or rapyd, not %q", paygate.Clip(b.Provider, 40))
+	case b.PaymentRef == "":
+		return paygate.Errorf(paygate.EINVALID, "payment_ref is required")
+	}
+	return nil
+}
+
 // handleSettle is the one-command fix for a payment the provider settled
 // and paygate never heard of: it asks the provider for the payment's status
 // and applies it through the inbox, as the lost webhook would have.
 func (a *API) handleSettle(w http.ResponseWriter, r *http.Request) {
 	var body settleRequest
 	if err := server.DecodeJSON(r, &body); err != nil {
+		server.WriteError(w, r, err)
+		return
+	}
+	if err := body.validate(); err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
@@ -145,7 +165,7 @@ func (a *API) handleSettle(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		audited = true
-		return finance.Audit(ctx, tx, "settle_payment", string(po.Number), string(att.Status),
+		return finance.Audit(ctx, tx, finance.ActionSettlePayment, string(po.Number), string(att.Status),
 			fmt.Sprintf("%s (from %s's status of %s)", po.Status, body.Provider, body.PaymentRef), "")
 	}
 	moved, err := a.Settler.PollThen(r.Context(), att, audit)

@@ -288,7 +288,7 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 		}
 		// What this chunk posted is audited in its own transaction: a run
 		// that fails later keeps its postings, and their entry.
-		return finance.Audit(ctx, tx, "reconcile_post", provider+" report", "",
+		return finance.Audit(ctx, tx, finance.ActionReconcilePost, provider+" report", "",
 			fmt.Sprintf("%d ledger transactions posted for report lines %s to %s", posted, chunk[0].ID, chunk[len(chunk)-1].ID), "")
 	})
 	return out, posted, err

@@ -63,7 +63,7 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 		if _, err := events.Append(ctx, tx, events.ReconciliationCompleted, out.ID, out); err != nil {
 			return err
 		}
-		return finance.Audit(ctx, tx, "reconcile", rep.Provider+" report", "",
+		return finance.Audit(ctx, tx, finance.ActionReconcile, rep.Provider+" report", "",
 			fmt.Sprintf("run %s: %d lines, %d unmatched, %d ledger transactions posted", out.ID, rep.Lines, len(rep.Unmatched), rep.Posted), "")
 	})
 	if err != nil {

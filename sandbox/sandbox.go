@@ -8,7 +8,10 @@ package sandbox
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -58,6 +61,14 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 // redeliver re-sends every webhook of the payment), and
 // PUT /sandbox/faults/{provider} with a Faults body.
 func (s *Sandbox) Routes(r *mux.Router) {
+	// Each simulator's settlement report, which the README's
+	// reconciliation uses, is a route of its own (before the mounts that
+	// would take it), so that the document describes it as an operation.
+	names := slices.Sorted(maps.Keys(s.simulators))
+	r.Handle("/sandbox/{provider:"+strings.Join(names, "|")+"}/reports/settlement.csv", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := mux.Vars(r)["provider"]
+		http.StripPrefix("/sandbox/"+name, s.simulators[name].Handler()).ServeHTTP(w, r)
+	})).Methods(http.MethodGet)
 	for name, sim := range s.simulators {
 		prefix := "/sandbox/" + name
 		r.PathPrefix(prefix + "/").Handler(http.StripPrefix(prefix, sim.Handler()))

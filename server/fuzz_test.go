@@ -58,6 +58,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"count":9223372036854775808}`, `{"unknown":1}`, `{"BUYER_ID":"U1"}`, `{"buyer_id":"\ud800"}`,
 		`[]`, `null`, `"s"`, `{"buyer_id":"U\u0000"}`, `{"meta":{"\n":"b"}}`, `{"buyer_id":"\u0085"}`, ``, ` `, `{`, `{"items":[{"amount":12.5}]}`, `{"count":1}` + strings.Repeat(" ", fuzzBodyLimit),
 		`{"` + strings.Repeat("x", 300) + `":1}`, `{"count":` + strings.Repeat("9", 300) + `}`,
+		`{"count":1,"count":2}`, `{"meta":{"a":"1","A":"2"}}`, `{"items":[{"amount":"1"},{"amount":"1","Amount":"2"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -76,13 +77,15 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/decode", bytes.NewReader(body)))
+		req := httptest.NewRequest(http.MethodPost, "/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		srv.Handler().ServeHTTP(rec, req)
 
 		var want fuzzBody
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		ok := len(body) <= fuzzBodyLimit && json.Valid(body) && dec.Decode(&want) == nil &&
-			bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) && !controlText(body)
+			bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) && !controlText(body) && !duplicateKeys(body)
 		if ok != (gotErr == nil) {
 			t.Fatalf("DecodeJSON(%q) error %v, want accepted %v", body, gotErr, ok)
 		}
@@ -113,6 +116,50 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("DecodeJSON(%q): error message of %d bytes, want at most %d: %q", body, len(resp.Error.Message), maxErrorMessage, resp.Error.Message)
 		}
 	})
+}
+
+// duplicateKeys reports whether an object of a JSON value names a key
+// twice, or two keys equal but for case (which encoding/json takes for the
+// same field): the fuzz target's own reading of DecodeJSON's rule, by
+// recursion over raw values.
+func duplicateKeys(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) > 0 && raw[0] == '{':
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return false
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.Token() // {
+		seen := map[string]bool{}
+		for dec.More() {
+			k, _ := dec.Token()
+			key := strings.ToLower(k.(string))
+			if seen[key] {
+				return true
+			}
+			seen[key] = true
+			var v json.RawMessage
+			if dec.Decode(&v) != nil {
+				return false
+			}
+			if duplicateKeys(v) {
+				return true
+			}
+		}
+	case len(raw) > 0 && raw[0] == '[':
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) != nil {
+			return false
+		}
+		for _, v := range arr {
+			if duplicateKeys(v) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // controlText reports whether a JSON value holds a control character in a

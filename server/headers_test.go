@@ -59,13 +59,20 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{http.MethodGet, "/healthz", http.StatusOK, server.DefaultCSP},
 		{http.MethodHead, "/readyz", http.StatusOK, server.DefaultCSP},
 		{http.MethodGet, "/metrics", http.StatusOK, server.DefaultCSP},
-		// The router's own redirect to the clean path.
-		{http.MethodGet, "/a/../json", http.StatusMovedPermanently, server.DefaultCSP},
+		// A path that is not clean names no route: no redirect to the
+		// clean path.
+		{http.MethodGet, "/a/../json", http.StatusNotFound, server.DefaultCSP},
+		{http.MethodGet, "//json", http.StatusNotFound, server.DefaultCSP},
+		{http.MethodGet, "/a/%2e%2e/json", http.StatusNotFound, server.DefaultCSP},
+		{http.MethodGet, "/./json", http.StatusNotFound, server.DefaultCSP},
 	}
 	for _, tt := range tests {
-		resp, _ := ts.do(t, tt.method, tt.path, nil, nil)
+		resp, body := ts.do(t, tt.method, tt.path, nil, nil)
 		if resp.StatusCode != tt.status {
 			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.status)
+		}
+		if tt.status == http.StatusNotFound && (!strings.Contains(string(body), `"code":"not_found"`) || resp.Header.Get("X-Request-Id") == "") {
+			t.Errorf("%s %s = %s without the JSON not_found error or a request id", tt.method, tt.path, body)
 		}
 		want := map[string]string{
 			"X-Content-Type-Options":  "nosniff",

@@ -2,10 +2,12 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -17,6 +19,14 @@ import (
 // codeMethodNotAllowed is the error code of 405 responses, which no paygate
 // error code describes because no operation can return it.
 const codeMethodNotAllowed = "method_not_allowed"
+
+// codeUnsupportedMediaType is the error code of 415 responses: a JSON body
+// sent without Content-Type: application/json (DecodeJSON).
+const codeUnsupportedMediaType = "unsupported_media_type"
+
+// codeHeadersTooLarge is the error code of 431 responses: request headers
+// over the server's limit (Config.MaxHeaderBytes).
+const codeHeadersTooLarge = "headers_too_large"
 
 // errorStatus is the one table that maps a paygate error code to an HTTP
 // status, with the message shown when an error carries none. Unknown codes
@@ -50,6 +60,8 @@ func errorStatus(code string) (status int, message string) {
 		return http.StatusUnprocessableEntity, "insufficient balance"
 	case paygate.EUNAVAILABLE:
 		return http.StatusServiceUnavailable, "service unavailable"
+	case codeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType, "unsupported media type"
 	default:
 		return http.StatusInternalServerError, "internal error"
 	}
@@ -144,21 +156,33 @@ func writeErrorBody(w http.ResponseWriter, status int, code, message string) {
 }
 
 // DecodeJSON decodes the request body, which must hold exactly one JSON value
-// (surrounding whitespace aside), into dst. Unknown object fields are
-// rejected.
+// (surrounding whitespace aside), into dst. The request must say
+// Content-Type: application/json (a charset parameter, if any, utf-8).
+// Unknown object fields are rejected, and so is an object that names a key
+// twice (or two keys that differ only in case, which encoding/json would
+// both take for one field): no last-one-wins.
 //
 // Its errors are *paygate.Error ready for WriteError: EINVALID with a message
 // such as `invalid JSON: unknown field "foo"` for an empty, malformed or
-// mistyped body, unknown fields or data after the value; ETOOLARGE for a body
-// over the server's limit. An error returned by a field's UnmarshalJSON
-// method is returned as is if it is a *paygate.Error, and otherwise becomes
-// EINVALID with the cause kept out of the message.
+// mistyped body, unknown fields, duplicate keys or data after the value;
+// ETOOLARGE for a body over the server's limit; and, before the body is
+// read, a 415 unsupported_media_type error for another Content-Type. An
+// error returned by a field's UnmarshalJSON method is returned as is if it
+// is a *paygate.Error, and otherwise becomes EINVALID with the cause kept
+// out of the message.
 func DecodeJSON(r *http.Request, dst any) error {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
 	if r.Body == nil {
 		return paygate.Errorf(paygate.EINVALID, "invalid JSON: empty request body")
 	}
 	body := &errReader{r: r.Body}
-	br := bufio.NewReader(body)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return decodeError(err, body.err)
+	}
+	br := bufio.NewReader(bytes.NewReader(raw))
 	dec := json.NewDecoder(br)
 	dec.DisallowUnknownFields()
 	if wantsObject(dst) {
@@ -170,21 +194,110 @@ func DecodeJSON(r *http.Request, dst any) error {
 	}
 
 	if err := dec.Decode(dst); err != nil {
-		if body.err == nil && errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) {
 			return paygate.Errorf(paygate.EINVALID, "invalid JSON: empty request body")
 		}
-		return decodeError(err, body.err)
+		return decodeError(err, nil)
 	}
-	// Only whitespace may follow the value; reading on also catches a body
-	// that exceeds the limit after a small first value.
+	// Only whitespace may follow the value.
 	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF) && body.err == nil:
-		return checkText(reflect.ValueOf(dst), "")
-	case body.err != nil:
-		return decodeError(err, body.err)
-	default:
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return paygate.Errorf(paygate.EINVALID, "invalid JSON: unexpected data after the top-level value")
+	}
+	if err := duplicateKey(raw); err != nil {
+		return err
+	}
+	return checkText(reflect.ValueOf(dst), "")
+}
+
+// checkContentType accepts application/json, with at most a charset
+// parameter of utf-8 (JSON is UTF-8, RFC 8259); anything else is a 415
+// unsupported_media_type error.
+func checkContentType(v string) error {
+	unsupported := &paygate.Error{Code: codeUnsupportedMediaType,
+		Message: "Content-Type must be application/json (the body is JSON)"}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil || mt != "application/json" {
+		return unsupported
+	}
+	for k, p := range params {
+		if k != "charset" || !strings.EqualFold(p, "utf-8") {
+			return unsupported
+		}
+	}
+	return nil
+}
+
+// duplicateKey returns an EINVALID error naming the first key that an
+// object of the JSON text raw (valid JSON) names twice, or two keys of an
+// object that are equal but for case, by its JSON path (items[0].amount);
+// nil if there is none.
+func duplicateKey(raw []byte) error {
+	type frame struct {
+		object  bool
+		keys    map[string]string // folded key → key as sent
+		wantKey bool              // an object's next token is a key
+		path    string            // of the value
+		index   int               // an array's next index
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	next := "" // the path of the next value
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		}
+	}
+	childPath := func() string {
+		if n := len(stack); n > 0 && !stack[n-1].object {
+			return fmt.Sprintf("%s[%d]", stack[n-1].path, stack[n-1].index)
+		}
+		return next
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF, or bad JSON that the decoding reported
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+			top := stack[n-1]
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			key, _ := tok.(string)
+			name := key
+			if top.path != "" {
+				name = top.path + "." + key
+			}
+			if prev, ok := top.keys[strings.ToLower(key)]; ok {
+				if prev == key {
+					return paygate.Errorf(paygate.EINVALID, "invalid JSON: duplicate key %q", clip(name))
+				}
+				return paygate.Errorf(paygate.EINVALID, "invalid JSON: duplicate key %q (also given as %q)", clip(name), clip(prev))
+			}
+			top.keys[strings.ToLower(key)] = key
+			top.wantKey = false
+			next = name
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]string{}, wantKey: true, path: childPath()})
+		case json.Delim('['):
+			stack = append(stack, &frame{path: childPath()})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
 	}
 }
 

@@ -133,6 +133,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"a number", `12`, 400, "invalid", "invalid JSON: the body must be a JSON object"},
 		{"oversized", `{"name":"` + strings.Repeat("a", 2*limit) + `"}`, 413, "too_large", "request body larger than 64 bytes"},
 		{"oversized after the value", `{"name":"sword"}` + strings.Repeat(" ", 2*limit), 413, "too_large", "request body larger than 64 bytes"},
+		{"duplicate key", `{"amount":1,"name":"a","amount":2}`, 400, "invalid", `invalid JSON: duplicate key "amount"`},
+		{"duplicate key in another case", `{"amount":1,"AMOUNT":2}`, 400, "invalid", `invalid JSON: duplicate key "AMOUNT" (also given as "amount")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,5 +253,107 @@ func TestDecodeJSONUnmarshalerErrors(t *testing.T) {
 					tt.dst, resp.StatusCode, e.Error.Code, e.Error.Message, tt.wantMessage)
 			}
 		})
+	}
+}
+
+// TestDecodeJSONContentType: a JSON body must say so; text/plain, a form or
+// no Content-Type at all is 415 unsupported_media_type and the handler
+// takes nothing.
+func TestDecodeJSONContentType(t *testing.T) {
+	var accepted int
+	ts := newTestServer(t, server.Config{}, func(r *mux.Router) {
+		r.HandleFunc("/decode", func(w http.ResponseWriter, r *http.Request) {
+			var v map[string]any
+			if err := server.DecodeJSON(r, &v); err != nil {
+				server.WriteError(w, r, err)
+				return
+			}
+			accepted++
+			server.WriteJSON(w, http.StatusOK, v)
+		})
+	})
+	for _, tt := range []struct {
+		contentType string
+		want        int
+	}{
+		{"application/json", http.StatusOK},
+		{"application/json; charset=utf-8", http.StatusOK},
+		{"Application/JSON; charset=UTF-8", http.StatusOK},
+		{"", http.StatusUnsupportedMediaType},
+		{"text/plain", http.StatusUnsupportedMediaType},
+		{"text/plain; charset=utf-8", http.StatusUnsupportedMediaType},
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"application/json; charset=latin1", http.StatusUnsupportedMediaType},
+		{"application/json; foo=bar", http.StatusUnsupportedMediaType},
+		{"application/jsonx", http.StatusUnsupportedMediaType},
+	} {
+		before := accepted
+		resp, body := ts.do(t, http.MethodPost, "/decode", strings.NewReader(`{"name":"sword"}`), http.Header{"Content-Type": nilIfEmpty(tt.contentType)})
+		if resp.StatusCode != tt.want {
+			t.Errorf("Content-Type %q = %d %s, want %d", tt.contentType, resp.StatusCode, body, tt.want)
+			continue
+		}
+		if tt.want == http.StatusOK {
+			continue
+		}
+		if accepted != before {
+			t.Errorf("Content-Type %q: the handler took the body", tt.contentType)
+		}
+		if e := decodeError(t, body); e.Error.Code != "unsupported_media_type" || !strings.Contains(e.Error.Message, "application/json") {
+			t.Errorf("Content-Type %q = %s, want code unsupported_media_type naming application/json", tt.contentType, body)
+		}
+	}
+}
+
+func nilIfEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// TestDecodeJSONDuplicateKeys: a key named twice in any object of the body,
+// however deep, is a 400 naming it by its path; the same key in different
+// objects is fine.
+func TestDecodeJSONDuplicateKeys(t *testing.T) {
+	type line struct {
+		Description string `json:"description"`
+	}
+	type order struct {
+		Buyer string            `json:"buyer_id"`
+		Items []line            `json:"items"`
+		Tags  map[string]string `json:"tags"`
+	}
+	ts := newTestServer(t, server.Config{}, func(r *mux.Router) {
+		r.HandleFunc("/decode", func(w http.ResponseWriter, r *http.Request) {
+			var v order
+			if err := server.DecodeJSON(r, &v); err != nil {
+				server.WriteError(w, r, err)
+				return
+			}
+			server.WriteJSON(w, http.StatusOK, v)
+		})
+	})
+	for _, tt := range []struct{ body, want string }{
+		{`{"buyer_id":"U1","buyer_id":"U2"}`, `invalid JSON: duplicate key "buyer_id"`},
+		{`{"items":[{"description":"a"},{"description":"b","description":"c"}]}`, `invalid JSON: duplicate key "items[1].description"`},
+		{`{"tags":{"k":"1","k":"2"}}`, `invalid JSON: duplicate key "tags.k"`},
+		{`{"items":[],"tags":{},"items":[]}`, `invalid JSON: duplicate key "items"`},
+		{`{"buyer_id":"U1","Buyer_ID":"U2"}`, `invalid JSON: duplicate key "Buyer_ID" (also given as "buyer_id")`},
+		{`{"buyer_id":"U1","ok":true,"buyer_id":"U2"}`, `invalid JSON: unknown field "ok"`}, // the decoding speaks first
+	} {
+		resp, body := ts.do(t, http.MethodPost, "/decode", strings.NewReader(tt.body), nil)
+		e := decodeError(t, body)
+		if resp.StatusCode != http.StatusBadRequest || e.Error.Code != "invalid" || e.Error.Message != tt.want {
+			t.Errorf("DecodeJSON(%s) = %d %q, want 400 %q", tt.body, resp.StatusCode, e.Error.Message, tt.want)
+		}
+	}
+	for _, ok := range []string{
+		`{"buyer_id":"U1","items":[{"description":"a"},{"description":"a"}],"tags":{"description":"x","buyer_id":"y"}}`,
+		`{"items":[{"description":"[{\"a\":1,\"a\":2}]"}]}`,
+	} {
+		if resp, body := ts.do(t, http.MethodPost, "/decode", strings.NewReader(ok), nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("DecodeJSON(%s) = %d %s, want 200", ok, resp.StatusCode, body)
+		}
 	}
 }

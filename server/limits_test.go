@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,17 @@ func serveLimits(t *testing.T, cfg server.Config) (addr string, accepted *atomic
 // connection and returns the status.
 func rawRequest(t *testing.T, addr string, headerBytes int) int {
 	t.Helper()
+	resp, _ := rawRequestBody(t, addr, headerBytes)
+	return resp.StatusCode
+}
+
+// rawRequestOverhead is the size of rawRequest's request line and headers
+// without the padding's value.
+const rawRequestOverhead = len("GET /ok HTTP/1.1\r\nHost: paygate\r\nX-Padding: \r\nConnection: close\r\n\r\n")
+
+// rawRequestBody is rawRequest returning the response and its body.
+func rawRequestBody(t *testing.T, addr string, headerBytes int) (*http.Response, []byte) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -78,28 +90,38 @@ func rawRequest(t *testing.T, addr string, headerBytes int) int {
 	if err != nil {
 		t.Fatalf("a request with a %d-byte header: %v", headerBytes, err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
 }
 
 // Oversized headers are refused with 431 before any handler runs, at the
-// default limit and at a configured one.
+// default limit and at a configured one: from the first byte over the
+// limit, as paygate's JSON error with the request id and the security
+// headers.
 func TestHeaderSizeLimit(t *testing.T) {
-	addr, _, _ := serveLimits(t, server.Config{Addr: "127.0.0.1:0"})
-	if got := rawRequest(t, addr, 32<<10); got != http.StatusOK {
-		t.Errorf("a 32 KiB header = %d, want 200", got)
-	}
-	// net/http allows 4 KiB of slack above MaxHeaderBytes.
-	if got := rawRequest(t, addr, server.DefaultMaxHeaderBytes+8<<10); got != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("a header over the default 64 KiB = %d, want 431", got)
-	}
-
-	addr, _, _ = serveLimits(t, server.Config{Addr: "127.0.0.1:0", MaxHeaderBytes: 4 << 10})
-	if got := rawRequest(t, addr, 1<<10); got != http.StatusOK {
-		t.Errorf("a 1 KiB header under a 4 KiB limit = %d, want 200", got)
-	}
-	if got := rawRequest(t, addr, 16<<10); got != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("a 16 KiB header over a 4 KiB limit = %d, want 431", got)
+	for _, limit := range []int{server.DefaultMaxHeaderBytes, 4 << 10} {
+		addr, _, _ := serveLimits(t, server.Config{Addr: "127.0.0.1:0", MaxHeaderBytes: limit})
+		if got := rawRequest(t, addr, limit-rawRequestOverhead); got != http.StatusOK {
+			t.Errorf("limit %d: a request of exactly the limit = %d, want 200", limit, got)
+		}
+		for _, over := range []int{1, 100, 4 << 10, limit / 2} {
+			resp, body := rawRequestBody(t, addr, limit-rawRequestOverhead+over)
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || json.Unmarshal(body, &e) != nil || e.Error.Code != "headers_too_large" {
+				t.Errorf("limit %d: %d bytes over = %d %q, want 431 headers_too_large", limit, over, resp.StatusCode, body)
+				continue
+			}
+			if resp.Header.Get("X-Request-Id") == "" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("limit %d: the 431 lacks the request id, security headers or JSON type: %v", limit, resp.Header)
+			}
+		}
+		// Far beyond, net/http refuses before reading it all.
+		if got := rawRequest(t, addr, 3*limit); got != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("limit %d: a header of three times the limit = %d, want 431", limit, got)
+		}
 	}
 }
 

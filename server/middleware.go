@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -64,7 +66,63 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	if s.limiter != nil {
 		inner = s.limiter.middleware(inner)
 	}
-	return s.requestContext(s.limitBody(s.accessLog(inner)))
+	return s.requestContext(s.limitBody(s.accessLog(s.refuseMalformed(inner))))
+}
+
+// refuseMalformed refuses a request whose request line and header lines
+// together exceed the header limit with 431 headers_too_large, as JSON
+// with the request id and security headers like every other answer; and a
+// path that is not clean (//v1/…, /v1/../…) with the JSON 404 of a path
+// that matches no route.
+// net/http's own limit (http.Server.MaxHeaderBytes, which Serve sets to
+// hardHeaderLimit) only stops what is far larger, with a plain-text 431 of
+// its own.
+func (s *Server) refuseMalformed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := headerSize(r); n > s.maxHeaderBytes {
+			writeErrorBody(w, http.StatusRequestHeaderFieldsTooLarge, codeHeadersTooLarge,
+				fmt.Sprintf("request headers of %d bytes are over the limit of %d", n, s.maxHeaderBytes))
+			return
+		}
+		if !isCleanPath(r.URL.Path) {
+			// No route has such a path, but a prefix mount would take it
+			// and its own mux would redirect.
+			writeErrorBody(w, http.StatusNotFound, paygate.ENOTFOUND, "not found")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isCleanPath reports whether p is an absolute path that path.Clean leaves
+// as it is (a trailing slash aside): no empty, "." or ".." segment, even
+// one sent encoded (%2e%2e).
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
+}
+
+// headerSize is the size of r's request line and header lines as the
+// client sent them (HTTP/1.1: "GET /path HTTP/1.1\r\n", then "Name:
+// value\r\n" each, Host included, then "\r\n"), which is what
+// net/http's MaxHeaderBytes counts.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n
 }
 
 // requestContext picks the request id (a valid incoming X-Request-Id, or a

@@ -78,9 +78,12 @@ type Config struct {
 	// Empty leaves /metrics open, for a scraper on a private network.
 	MetricsToken string
 
-	// MaxHeaderBytes limits the size of a request's header lines; a
-	// larger header is answered 431 by net/http before any handler runs.
-	// Zero or negative means DefaultMaxHeaderBytes.
+	// MaxHeaderBytes limits the size of a request's request line and
+	// header lines; a larger request is answered 431 headers_too_large
+	// (JSON, with the request id and security headers) before any handler
+	// runs. net/http itself refuses, with its own plain-text 431, only
+	// requests over twice the limit (hardHeaderLimit). Zero or negative
+	// means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
@@ -169,6 +172,10 @@ func New(cfg Config) *Server {
 		s.limiter = newLimiter(*cfg.RateLimits, cfg.Keys, s.metrics.limited)
 	}
 
+	// Without SkipClean the router answers a path it would clean (//v1/…,
+	// /v1/./…, an encoded ../) with a bare 301 to the cleaned path; such a
+	// path names no route, and is the JSON 404 of every other one.
+	s.router.SkipClean(true)
 	s.router.NotFoundHandler = http.HandlerFunc(s.notFound)
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	s.router.Use(routeTag)
@@ -228,7 +235,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       s.timeouts[1],
 		WriteTimeout:      s.timeouts[2],
 		IdleTimeout:       s.timeouts[3],
-		MaxHeaderBytes:    s.maxHeaderBytes,
+		MaxHeaderBytes:    hardHeaderLimit(s.maxHeaderBytes),
 		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
 	}
 
@@ -254,6 +261,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// hardHeaderLimit is the http.Server's MaxHeaderBytes for a header limit
+// of limit: twice it, so that net/http lets through, to refuseMalformed and
+// its JSON 431, every request up to well over the limit (net/http adds
+// 4 KiB of slack of its own, so at exactly the limit it would let some
+// oversized requests through and answer a little larger ones itself).
+func hardHeaderLimit(limit int) int { return 2 * limit }
 
 // healthz answers GET /healthz: 200 {"status":"ok"} when the health check
 // passes, 503 unavailable (with the cause logged, not shown) when it fails.

@@ -88,15 +88,23 @@ func newTestServer(t *testing.T, cfg server.Config, setup func(r *mux.Router)) *
 	return &testServer{Server: ts, logs: logs}
 }
 
-// do sends a request and returns the response with its body read.
+// do sends a request and returns the response with its body read. A
+// request with a body says Content-Type: application/json unless header
+// says otherwise (an empty value: no Content-Type).
 func (ts *testServer) do(t *testing.T, method, path string, body io.Reader, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header[k] = v
+		if len(v) == 0 {
+			delete(req.Header, k) // a header given as empty is not sent
+		}
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {

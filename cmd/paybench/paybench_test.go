@@ -110,6 +110,7 @@ func (s *server) setFaults(t *testing.T, provider, faults string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, s.url+"/sandbox/faults/"+provider, strings.NewReader(faults))
 	req.Header.Set("Authorization", "Bearer sandbox-marketplace-key")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

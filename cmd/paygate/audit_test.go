@@ -90,10 +90,11 @@ func TestAuditNamesTheKey(t *testing.T) {
 			post := func(path string, body any, actor string) int {
 				t.Helper()
 				req, _ := http.NewRequest(http.MethodPost, ta.url+path, strings.NewReader(mustJSON(body)))
+				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+fk)
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("audit-%d", ta.key.Add(1)))
 				req.Header.Set("X-Actor", actor)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := ta.client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -117,7 +118,8 @@ func TestAuditNamesTheKey(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+fk)
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("audit-%d", ta.key.Add(1)))
 				req.Header.Set("X-Actor", "bob")
-				resp, err := http.DefaultClient.Do(req)
+				req.Header.Set("Content-Type", "text/csv")
+				resp, err := ta.client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}

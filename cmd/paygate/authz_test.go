@@ -185,7 +185,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 	}
 	s.pendingRef, s.pendingAttempt = a.ProviderRef, a.ID
 
-	resp, err := http.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
+	resp, err := ta.client.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 
 	// The login form's CSRF cookie and field.
 	{
-		resp, err := http.Get(ta.url + "/finance/login")
+		resp, err := ta.client.Get(ta.url + "/finance/login")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func buildAuthzState(t *testing.T, ta *testApp) *authzState {
 		if s.checkoutCookie != "" {
 			req.AddCookie(&http.Cookie{Name: "paygate_csrf", Value: s.checkoutCookie})
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := ta.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -613,6 +613,7 @@ func authzCases(ta *testApp, s *authzState, now time.Time) map[string]routeCase 
 	}
 	fc["* /sandbox/stripe/*"] = sim("/sandbox/stripe", "/v1/payment_intents/"+s.pendingRef)
 	fc["* /sandbox/rapyd/*"] = sim("/sandbox/rapyd", "/v1/payments/payment_0000")
+	fc["GET /sandbox/{provider}/reports/settlement.csv"] = routeCase{public: "the simulated provider's settlement report: sandbox data, unsigned on purpose (sandbox mode only)"}
 
 	// Payment orders.
 	fc["POST /v1/payment-orders"] = routeCase{attacks: keyAttacks(s, "POST", "/v1/payment-orders", createBody, market)}
@@ -861,16 +862,26 @@ func (ta *testApp) send(t *testing.T, method, path string, header, cookies map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" && (strings.HasPrefix(path, "/finance/") || strings.HasPrefix(path, "/checkout/")) {
+	switch {
+	case body == "":
+	case strings.HasPrefix(path, "/finance/") || strings.HasPrefix(path, "/checkout/"):
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case strings.HasPrefix(path, "/v1/reconciliations"):
+		req.Header.Set("Content-Type", "text/csv")
+	default:
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	// The authorization walks send what must be refused (no CSRF token, a
+	// forged signature, a stranger's object): only the answers are held to
+	// the document.
+	req = breaksContract(req)
 	for k, v := range cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
-	resp, err := noRedirect.Do(req)
+	resp, err := ta.noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1269,7 +1280,7 @@ func TestAuthzObjectChecks(t *testing.T) {
 			// 404, not 403: a wrong link of an existing order is the same
 			// answer, headers and all, as a link of no order.
 			get := func(path string) (int, http.Header, string) {
-				resp, err := http.Get(ta.url + path)
+				resp, err := ta.client.Get(ta.url + path)
 				if err != nil {
 					t.Fatal(err)
 				}

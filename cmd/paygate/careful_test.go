@@ -26,14 +26,14 @@ func TestCarefulUser(t *testing.T) {
 			ta := startApp(t, b)
 			for _, body := range []string{`null`, `[]`, `"x"`, `7`} {
 				var e apiError
-				if s := ta.call(t, "POST", "/v1/payment-orders", body, &e); s != 400 || !strings.Contains(e.Error.Message, "must be a JSON object") {
+				if s := ta.callBad(t, "POST", "/v1/payment-orders", body, &e); s != 400 || !strings.Contains(e.Error.Message, "must be a JSON object") {
 					t.Errorf("POST /v1/payment-orders %s = %d %+v, want 400 saying a JSON object is wanted", body, s, e.Error)
 				}
 			}
 			for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
 				req, _ := http.NewRequest("GET", ta.url+"/v1/users/U1/balances", nil)
 				req.Header.Set("Authorization", scheme+" "+testAPIKey)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := ta.client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}

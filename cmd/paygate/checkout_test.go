@@ -38,7 +38,11 @@ type testApp struct {
 	app       *app
 	srv       *server.Server
 	router    *mux.Router // the server's router, for tests that walk every route
-	key       atomic.Int64
+	// client sends the tests' requests to the service, checking each
+	// exchange against /openapi.json (contractTransport); noFollow is
+	// the same, not following redirects.
+	client, noFollow *http.Client
+	key              atomic.Int64
 }
 
 const (
@@ -128,7 +132,20 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 		<-done
 		a.close()
 	})
-	return &testApp{url: "http://" + ln.Addr().String(), publicURL: publicURL, db: db, app: a, srv: srv, router: srv.Router()}
+	ta := remoteApp(t, "http://"+ln.Addr().String())
+	ta.publicURL, ta.db, ta.app, ta.srv, ta.router = publicURL, db, a, srv, srv.Router()
+	return ta
+}
+
+// remoteApp is a testApp of a service at base that the test reaches over
+// HTTP only (a paygate process of its own): its client checks every
+// exchange against /openapi.json.
+func remoteApp(t testing.TB, base string) *testApp {
+	t.Helper()
+	client, _ := newContractClient(t, base)
+	noFollow := *client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &testApp{url: base, client: client, noFollow: &noFollow}
 }
 
 // call sends a JSON request with the marketplace key (and a fresh
@@ -138,7 +155,27 @@ func (ta *testApp) call(t *testing.T, method, path string, body any, out any) in
 	return ta.callWith(t, testAPIKey, fmt.Sprintf("k%d", ta.key.Add(1)), method, path, body, out)
 }
 
+// callBad is call for a request that breaks the document on purpose (a
+// malformed body, a value out of range): only its answer is held to
+// /openapi.json.
+func (ta *testApp) callBad(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	return ta.send1(t, testAPIKey, fmt.Sprintf("k%d", ta.key.Add(1)), method, path, body, out, true)
+}
+
 func (ta *testApp) callWith(t *testing.T, apiKey, idemKey, method, path string, body any, out any) int {
+	t.Helper()
+	return ta.send1(t, apiKey, idemKey, method, path, body, out, false)
+}
+
+// callWithBad is callWith for a request that breaks the document on
+// purpose.
+func (ta *testApp) callWithBad(t *testing.T, apiKey, idemKey, method, path string, body any, out any) int {
+	t.Helper()
+	return ta.send1(t, apiKey, idemKey, method, path, body, out, true)
+}
+
+func (ta *testApp) send1(t *testing.T, apiKey, idemKey, method, path string, body any, out any, breaks bool) int {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -150,13 +187,19 @@ func (ta *testApp) callWith(t *testing.T, apiKey, idemKey, method, path string, 
 		r = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, ta.url+path, r)
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 	}
 	if method == http.MethodPost && idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if breaks {
+		req = breaksContract(req)
+	}
+	resp, err := ta.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +564,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var e apiError
-			if status := ta.call(t, tt.method, tt.path, tt.body, &e); status != tt.status || !strings.Contains(e.Error.Message, tt.message) {
+			if status := ta.callBad(t, tt.method, tt.path, tt.body, &e); status != tt.status || !strings.Contains(e.Error.Message, tt.message) {
 				t.Fatalf("%s %s = %d %+v, want %d saying %q", tt.method, tt.path, status, e, tt.status, tt.message)
 			}
 		})
@@ -536,11 +579,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 	// Forged webhooks are refused and stored nowhere.
 	for _, p := range []string{"stripe", "rapyd"} {
 		req, _ := http.NewRequest("POST", ta.url+"/webhooks/"+p, strings.NewReader(`{"id":"evt_forged","type":"payment_intent.succeeded"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req = breaksContract(req) // no signature
 		req.Header.Set("Stripe-Signature", fmt.Sprintf("t=%d,v1=%064d", time.Now().Unix(), 0))
 		req.Header.Set("salt", "abcdefgh")
 		req.Header.Set("timestamp", fmt.Sprint(time.Now().Unix()))
 		req.Header.Set("signature", "Zm9yZ2Vk")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := ta.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -567,7 +612,7 @@ func TestAuthAndIdempotency(t *testing.T) {
 	if status := ta.callWith(t, testFinanceKey, "k", "POST", "/v1/payment-orders", body, &e); status != 403 {
 		t.Errorf("finance key creating an order = %d, want 403", status)
 	}
-	if status := ta.callWith(t, testAPIKey, "", "POST", "/v1/payment-orders", body, &e); status != 400 {
+	if status := ta.callWithBad(t, testAPIKey, "", "POST", "/v1/payment-orders", body, &e); status != 400 {
 		t.Errorf("no Idempotency-Key = %d, want 400", status)
 	}
 	var first, again orderJSON

@@ -34,7 +34,10 @@ func (ta *testApp) events(t *testing.T, key string, limit int, query string) []e
 			Next    string      `json:"next"`
 			HasMore bool        `json:"has_more"`
 		}
-		path := fmt.Sprintf("/v1/events?limit=%d&after=%s%s", limit, url.QueryEscape(after), query)
+		path := fmt.Sprintf("/v1/events?limit=%d%s", limit, query)
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
 		if s := ta.callWith(t, key, "", "GET", path, nil, &page); s != 200 {
 			t.Fatalf("GET %s = %d", path, s)
 		}

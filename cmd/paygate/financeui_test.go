@@ -149,7 +149,7 @@ func (ta *testApp) payAndReconcile(t *testing.T) (orderJSON, reconJSON) {
 			first = po
 		}
 	}
-	resp, err := http.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
+	resp, err := ta.client.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func (ta *testApp) payAndReconcile(t *testing.T) (orderJSON, reconJSON) {
 			PaymentOrder: first.Number, Provider: "stripe", Amount: paygate.New(123, paygate.EUR), Description: "paid 1.23 EUR too much"}); err != nil {
 			return err
 		}
-		return finance.Audit(ctx, tx, "note", first.Number, "open", "checked", "called the buyer")
+		return finance.Audit(ctx, tx, finance.ActionReconcilePost, first.Number, "open", "checked", "called the buyer")
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -131,6 +131,9 @@ func (fa *fuzzApp) call(tb testing.TB, key, method, path string, body any, out a
 	}
 	req, _ := http.NewRequest(method, fa.url+path, r)
 	req.Header.Set("Authorization", "Bearer "+key)
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if method == http.MethodPost {
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("setup-%d", fa.key.Add(1)))
 	}

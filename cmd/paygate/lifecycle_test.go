@@ -137,7 +137,8 @@ func TestLifecycle(t *testing.T) {
 				{"agree-refund", map[string]any{"user_id": seller(4)}, 409},                        // nothing requested
 				{"deliver", map[string]any{}, 400},                                                 // no user
 			} {
-				if s, so := ta.act(t, k(4), c.action, c.body); s != c.status {
+				var so salesOrderJSON // refused on purpose: only the answer is held to the document
+				if s := ta.callWithBad(t, testAPIKey, fmt.Sprintf("act-%d", ta.key.Add(1)), "POST", "/v1/sales-orders/"+k(4)+"/"+c.action, c.body, &so); s != c.status {
 					t.Errorf("%s %v on a waiting_delivery order = %d %+v, want %d", c.action, c.body, s, so, c.status)
 				}
 			}
@@ -352,7 +353,7 @@ func TestPayWithBalance(t *testing.T) {
 			}
 			req, _ := http.NewRequest("GET", ta.url+"/v1/users/U1/statement?currency=SGD&format=csv", nil)
 			req.Header.Set("Authorization", "Bearer "+testFinanceKey)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := ta.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,8 +367,16 @@ func TestPayWithBalance(t *testing.T) {
 			if len(st.Lines) != 0 {
 				t.Fatalf("statement from the future = %+v", st.Lines)
 			}
-			if s := ta.call(t, "GET", "/v1/users/U1/statement?currency=SGD&from=yesterday", nil, nil); s != 400 {
+			if s := ta.callBad(t, "GET", "/v1/users/U1/statement?currency=SGD&from=yesterday", nil, nil); s != 400 {
 				t.Fatalf("bad from = %d, want 400", s)
+			}
+			// A page size out of 1..500, as on the other paged lists, and a
+			// currency no method takes (USD) are 400.
+			for _, q := range []string{"currency=SGD&limit=0", "currency=SGD&limit=-1", "currency=SGD&limit=501", "currency=SGD&limit=x", "currency=USD"} {
+				var e apiError
+				if s := ta.callBad(t, "GET", "/v1/users/U1/statement?"+q, nil, &e); s != 400 || e.Error.Code != "invalid" {
+					t.Errorf("statement?%s = %d %+v, want 400 invalid", q, s, e)
+				}
 			}
 			r, err := ledger.New(ta.db).Verify(context.Background(), verifyChecks()...)
 			if err != nil || !r.OK() {

@@ -42,7 +42,7 @@ func (ta *testApp) reconcile(t *testing.T, report string) reconJSON {
 	req.Header.Set("Authorization", "Bearer "+testFinanceKey)
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("recon-%d", ta.key.Add(1)))
 	req.Header.Set("Content-Type", "text/csv")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := ta.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestReconcileStripeReport(t *testing.T) {
 			for format, want := range map[string]string{"csv": "kind,status", "table": "STATUS", "html": "<h1>Reconciliation " + r.ID} {
 				req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+r.ID+"?format="+format, nil)
 				req.Header.Set("Authorization", "Bearer "+testFinanceKey)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := ta.client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -212,7 +212,7 @@ func TestReconcileSandboxDay(t *testing.T) {
 				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": c.method}, &a)
 				ta.pay(t, po, a)
 			}
-			resp, err := http.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
+			resp, err := ta.client.Get(ta.url + "/sandbox/stripe/reports/settlement.csv")
 			if err != nil {
 				t.Fatal(err)
 			}

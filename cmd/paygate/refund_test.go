@@ -190,10 +190,11 @@ func TestAuditLog(t *testing.T) {
 	post := func(path, key string, body any) int {
 		t.Helper()
 		req, _ := http.NewRequest("POST", ta.url+path, strings.NewReader(mustJSON(body)))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+testFinanceKey)
 		req.Header.Set("Idempotency-Key", key)
 		req.Header.Set("X-Actor", "alice@example.com")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := ta.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

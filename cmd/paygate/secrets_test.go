@@ -142,7 +142,7 @@ func TestSecretsStayHidden(t *testing.T) {
 		fileEnv = append(fileEnv, kv) // the plain variables unset
 	}
 	p := startEnv(t, fileEnv, "--db", filepath.Join(t.TempDir(), "p.db"), "--log-level", "debug")
-	ta := &testApp{url: "http://" + p.addr}
+	ta := remoteApp(t, "http://"+p.addr)
 	po := ta.createOrder(t, methodCase{providers.IDEAL, "EUR", []string{"5.00"}, nil})
 	var a attemptJSON
 	if status := ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a); status != 201 {
@@ -150,7 +150,7 @@ func TestSecretsStayHidden(t *testing.T) {
 	}
 	ta.pay(t, po, a)
 	ta.waitPaid(t, po.Number) // the webhook verified with the file's secret
-	resp, err := http.Get(ta.url + "/metrics")
+	resp, err := ta.client.Get(ta.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		"STRIPE_SECRET_KEY=" + logStripeKey, "STRIPE_WEBHOOK_SECRET=" + logStripeWebhook,
 		"RAPYD_ACCESS_KEY=" + logRapydAccess, "RAPYD_SECRET_KEY=" + logRapydSecret, "PAYGATE_CHECKOUT_SECRET=" + logCheckoutSecret}
 	p := startEnv(t, env, "--db", storagetest.Backends(t)[0].DSN(t), "--log-level", "debug")
-	ta := &testApp{url: "http://" + p.addr}
+	ta := remoteApp(t, "http://"+p.addr)
 	payer := map[string]any{
 		"name": "Maria Silva", "email": "maria@example.com", "tax_id": "529.982.247-25", "phone": "+55 11 91234-5678",
 		"address": map[string]any{"line1": "Av. Paulista 1000", "city": "São Paulo", "state": "SP", "postal_code": "01310-100", "country": "BR"},
@@ -187,7 +187,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// The happy path: boleto, then Samsung Pay with a phone at the wallet page.
 	for _, c := range []methodCase{{providers.Boleto, "BRL", []string{"99.90"}, payer}, {providers.SamsungPay, "KRW", []string{"42000"}, nil}} {
 		po := ta.createOrder(t, c)
-		resp, err := http.Get(po.CheckoutURL) // the buyer opens the link with its token
+		resp, err := ta.client.Get(po.CheckoutURL) // the buyer opens the link with its token
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		key  string
 		want int
 	}{{"test-marketplace-key-but-wrong", 401}, {testFinanceKey, 403}, {apikey.Prefix + "0123456789abcdef_" + strings.Repeat("0", 64), 401}} {
-		if status := ta.callWith(t, k.key, "idem-wrong-key", "POST", "/v1/payment-orders", map[string]any{"buyer_id": "U1"}, nil); status != k.want {
+		if status := ta.callWithBad(t, k.key, "idem-wrong-key", "POST", "/v1/payment-orders", map[string]any{"buyer_id": "U1"}, nil); status != k.want {
 			t.Errorf("POST with key %q = %d, want %d", k.key, status, k.want)
 		}
 	}
@@ -242,7 +242,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	for _, sig := range []string{"t=1,v1=deadbeef", "t=" + strings.Repeat("9", 10) + ",v1=" + logStripeWebhook} {
 		req, _ := http.NewRequest(http.MethodPost, ta.url+"/webhooks/stripe", strings.NewReader(forged))
 		req.Header.Set("Stripe-Signature", sig)
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := ta.client.Do(breaksContract(req)) // forged on purpose
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +262,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, ta.url+"/v1/finance/items", nil)
 	req.Header.Set("Authorization", "Bearer "+testFinanceKey)
 	req.Header.Set("X-Actor", "bob@example.com")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := ta.client.Do(req); err == nil {
 		resp.Body.Close()
 	}
 
@@ -331,7 +332,7 @@ func TestIssuedAPIKeys(t *testing.T) {
 
 			p := startEnv(t, []string{"PAYGATE_MODE=sandbox", "PAYGATE_RETURN_HOSTS=shop.example",
 				"PAYGATE_API_KEY=" + testAPIKey, "PAYGATE_FINANCE_KEY=" + testFinanceKey}, "--db", dsn)
-			ta := &testApp{url: "http://" + p.addr}
+			ta := remoteApp(t, "http://"+p.addr)
 			get := func(key, path string) int { return ta.callWith(t, key, "", http.MethodGet, path, nil, nil) }
 			wrongSecret := mk[:len(mk)-4] + "0000"
 			if wrongSecret == mk {
