@@ -50,7 +50,7 @@ func journal(t *testing.T, db *storage.DB, rounds int) {
 			}
 		}
 		err := db.Update(ctx, func(tx *storage.Tx) error {
-			if err := finance.Audit(ctx, tx, "resolve", fmt.Sprintf("K%07d", 10*r), "disputed", "refunded", "round "+fmt.Sprint(r)); err != nil {
+			if err := finance.Audit(ctx, tx, finance.ActionResolveDispute, fmt.Sprintf("K%07d", 10*r), "disputed", "refunded", "round "+fmt.Sprint(r)); err != nil {
 				return err
 			}
 			_, err := events.Append(ctx, tx, events.SalesOrderRefunded, fmt.Sprintf("K%07d", 10*r), map[string]any{"round": r})
@@ -333,7 +333,7 @@ func TestChainConcurrentWriters(t *testing.T) {
 							}
 						}
 						if i%4 == 0 {
-							if err := finance.Audit(ctx, tx, "note", key, "", "", "concurrent"); err != nil {
+							if err := finance.Audit(ctx, tx, finance.ActionResolveItem, key, "", "", "concurrent"); err != nil {
 								return err
 							}
 						}
