@@ -225,7 +225,12 @@ func setStatus(ctx context.Context, tx *storage.Tx, so SalesOrder, to Status, st
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(so.Number), st.action, st.actor, string(so.Status), string(to), st.reason, st.description, tx.Now()); err != nil {
 		return fmt.Errorf("orders: history of %s: %w", so.Number, err)
 	}
-	return emit(ctx, tx, so.Number, to, st.action)
+	after := so
+	after.Status, after.StatusAt, after.UpdatedAt = to, tx.Now(), tx.Now()
+	if st.refunded != nil {
+		after.Refunded = paygate.New(*st.refunded, so.Amount.Currency)
+	}
+	return emit(ctx, tx, after, st.action)
 }
 
 // eventTypes are the events of a move to status to by action: a resolution
@@ -262,18 +267,21 @@ func eventTypes(to Status, action string) []events.Type {
 // order as GET /v1/sales-orders/{number} shows it after the move (its
 // history's last entry says who moved it: the buyer's confirm or the
 // timer, say).
-func emit(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber, to Status, action string) error {
-	types := eventTypes(to, action)
+//
+// so is the order as the move left it (setStatus knows every field it
+// wrote); only its history is read back.
+func emit(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) error {
+	types := eventTypes(so.Status, action)
 	if len(types) == 0 {
 		return nil
 	}
-	so, err := Get(ctx, tx, k)
-	if err != nil {
+	var err error
+	if so.History, err = history(ctx, tx, so.Number); err != nil {
 		return err
 	}
 	data := ToJSON(so)
 	for _, t := range types {
-		if _, err := events.Append(ctx, tx, t, string(k), data); err != nil {
+		if _, err := events.Append(ctx, tx, t, string(so.Number), data); err != nil {
 			return err
 		}
 	}
