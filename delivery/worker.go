@@ -241,16 +241,8 @@ type outcome struct {
 // DeliverDue claims up to Config.Batch due deliveries, sends them
 // concurrently, records the attempts, and returns how many it sent.
 func (s *Service) DeliverDue(ctx context.Context) (int, error) {
-	jobs, err := s.claim(ctx, s.cfg.Batch)
+	jobs, evs, err := s.claim(ctx, s.cfg.Batch)
 	if err != nil || len(jobs) == 0 {
-		return 0, err
-	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.EventID
-	}
-	evs, err := s.cfg.Events.Lookup(ctx, ids)
-	if err != nil {
 		return 0, err
 	}
 	outs := make([]outcome, len(jobs))
@@ -274,12 +266,14 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 	return len(jobs), nil
 }
 
-// claim leases up to n due deliveries to this instance: heads of their
+// claim leases up to n due deliveries to this instance, and reads their
+// events (a pruned one is missing from the map): heads of their
 // stream (a later event waits for the earlier one to be acknowledged or
 // given up), due, of an enabled endpoint, with a free or run-out lease. It
 // reads only the index of due heads, whatever the backlog behind them.
-func (s *Service) claim(ctx context.Context, n int) ([]job, error) {
+func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Event, error) {
 	var jobs []job
+	var evs map[string]events.Event
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		jobs = nil
 		// Another instance's claim in progress holds its rows: they are
@@ -301,11 +295,11 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, error) {
 		if len(jobs) == 0 {
 			return nil
 		}
-		ids := map[string]bool{}
+		seen := map[string]bool{}
 		var args []any
 		for _, j := range jobs {
-			if !ids[j.EndpointID] {
-				ids[j.EndpointID] = true
+			if !seen[j.EndpointID] {
+				seen[j.EndpointID] = true
 				args = append(args, j.EndpointID)
 			}
 		}
@@ -323,12 +317,18 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, error) {
 			jobs[i].URL, jobs[i].Secret, jobs[i].Previous, jobs[i].PreviousUntil = e.URL, e.Secret, e.Previous, e.PreviousUntil
 		}
 		slices.SortFunc(jobs, func(a, b job) int { return cmp.Compare(a.ID, b.ID) })
-		return nil
+		ids := make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.EventID
+		}
+		var err error
+		evs, err = events.Lookup(ctx, tx, ids)
+		return err
 	})
 	if err != nil {
-		return nil, wrap("claim deliveries", err)
+		return nil, nil, wrap("claim deliveries", err)
 	}
-	return jobs, nil
+	return jobs, evs, nil
 }
 
 // stream is the deliveries of one resource's events to one endpoint, sent
