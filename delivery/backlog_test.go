@@ -73,6 +73,13 @@ func TestClaimIgnoresBacklog(t *testing.T) {
 		appendMany(20000, 200)
 		deep := claim()
 		t.Logf("claim of 50: %s behind 200 deliveries, %s behind 20,200", shallow, deep)
+		// Pruning (nothing is old enough) leaves every head claimable.
+		if _, err := s.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := s.ClaimAndRelease(ctx, 500); err != nil || len(evs) != 200 {
+			t.Fatalf("after pruning, %d heads claimable (%v), want 200", len(evs), err)
+		}
 		if deep > 4*shallow+25*time.Millisecond {
 			t.Errorf("a claim took %s behind 20,200 deliveries and %s behind 200: it examines the backlog", deep, shallow)
 		}
