@@ -280,16 +280,16 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Ev
 		// skipped, not waited for.
 		lock := ""
 		if tx.Dialect() == storage.Postgres {
-			lock = ` FOR UPDATE OF d SKIP LOCKED`
+			lock = ` FOR UPDATE SKIP LOCKED`
 		}
 		// The literals 'pending' and ready let SQLite use the partial index.
-		if err := tx.Select(ctx, &jobs, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE id IN (
-				SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		if err := tx.Select(ctx, &jobs, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE `+idIn(tx, `
+				SELECT d.id FROM webhook_deliveries d
 				WHERE d.status = 'pending' AND d.ready AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?)
-					AND e.disabled = ?
-				ORDER BY d.next_attempt_at, d.id LIMIT ?`+lock+`)
+					AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled)
+				ORDER BY d.next_attempt_at, d.id LIMIT ?`+lock)+`
 			RETURNING id, endpoint_id, event_id, event_type, resource, event_created_at, attempts, generation`,
-			tx.Now().Add(s.cfg.Lease), s.cfg.Instance, tx.Now(), tx.Now(), false, n); err != nil {
+			tx.Now().Add(s.cfg.Lease), s.cfg.Instance, tx.Now(), tx.Now(), n); err != nil {
 			return err
 		}
 		if len(jobs) == 0 {
@@ -329,6 +329,17 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Ev
 		return nil, nil, wrap("claim deliveries", err)
 	}
 	return jobs, evs, nil
+}
+
+// idIn is the condition that id is among the ids the subquery sub
+// selects. On PostgreSQL the ids are computed first (an array), so that
+// the planner cannot choose to scan the whole table and join it with them,
+// as it may while the table's statistics are stale.
+func idIn(tx *storage.Tx, sub string) string {
+	if tx.Dialect() == storage.Postgres {
+		return `id = ANY(ARRAY(` + sub + `))`
+	}
+	return `id IN (` + sub + `)`
 }
 
 // stream is the deliveries of one resource's events to one endpoint, sent
@@ -372,13 +383,13 @@ func settle(ctx context.Context, tx *storage.Tx, streams []stream) error {
 				return fmt.Errorf("lock streams: %w", err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET ready = TRUE WHERE id IN (
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET ready = TRUE WHERE `+idIn(tx, `
 				SELECT (SELECT h.id FROM webhook_deliveries h
 						WHERE h.endpoint_id = v.column1 AND h.resource = v.column2 AND h.status = 'pending'
 						ORDER BY h.sequence LIMIT 1)
 				FROM (VALUES `+values+`) v
 				WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries r
-					WHERE r.endpoint_id = v.column1 AND r.resource = v.column2 AND r.status = 'pending' AND r.ready))`, args...); err != nil {
+					WHERE r.endpoint_id = v.column1 AND r.resource = v.column2 AND r.status = 'pending' AND r.ready)`), args...); err != nil {
 			return fmt.Errorf("settle streams: %w", err)
 		}
 	}
