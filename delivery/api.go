@@ -252,7 +252,13 @@ func (s *Service) Redeliver(ctx context.Context, role, eventID, endpoint string)
 				ids = append(ids, e.ID)
 			}
 		}
-		return nil
+		// A delivery pending again in a stream without a head becomes it;
+		// one behind a head waits for it.
+		streams := make([]stream, len(targets))
+		for i, e := range targets {
+			streams[i] = stream{e.ID, ev.Resource}
+		}
+		return settle(ctx, tx, streams)
 	})
 	if err != nil {
 		return nil, wrap("redeliver", err)

@@ -177,27 +177,31 @@ func TestRecoversAfterOutage(t *testing.T) {
 		defer rc.srv.Close()
 		waitFor(t, 60*time.Second, "every event after the outage", func() bool { return len(rc.received()) >= len(want) })
 		checkOrder(t, rc.received(), want)
-		as, err := s.Attempts(ctx, "marketplace", e.ID, 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		results := map[string]int{}
-		for _, a := range as {
-			results[a.Result]++
-		}
+		// The receiver has the last event before its attempt is recorded:
+		// every success is recorded a moment later.
 		var all []delivery.Attempt
-		for before := int64(0); ; {
-			page, err := s.Attempts(ctx, "marketplace", e.ID, before, 100)
-			if err != nil {
-				t.Fatal(err)
+		waitFor(t, 10*time.Second, "every success recorded", func() bool {
+			all = nil
+			for before := int64(0); ; {
+				page, err := s.Attempts(ctx, "marketplace", e.ID, before, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				all = append(all, page...)
+				before = page[len(page)-1].ID
 			}
-			if len(page) == 0 {
-				break
+			n := 0
+			for _, a := range all {
+				if a.Result == delivery.ResultSuccess {
+					n++
+				}
 			}
-			all = append(all, page...)
-			before = page[len(page)-1].ID
-		}
-		results = map[string]int{}
+			return n >= len(want)
+		})
+		results := map[string]int{}
 		for _, a := range all {
 			results[a.Result]++
 			if a.Result == delivery.ResultFailure && (a.StatusCode != 500 || !strings.HasPrefix(a.Response, "failing request")) {

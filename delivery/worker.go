@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +27,11 @@ import (
 // scanBatch is how many events one dispatch pass reads.
 const scanBatch = 1000
 
-// insertChunk bounds the rows of one multi-row INSERT.
-const insertChunk = 100
+// insertChunk bounds the rows of one multi-row INSERT (9 arguments each).
+const insertChunk = 500
+
+// streamChunk bounds the streams one statement of settle names.
+const streamChunk = 500
 
 // Keep is how long finished deliveries and their attempts are kept.
 const Keep = 30 * 24 * time.Hour
@@ -149,6 +154,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 	made := 0
 	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		made = 0
+		var touched []stream
 		for _, ep := range eps {
 			// Another instance dispatching this endpoint now holds its
 			// row: it is skipped, not waited for.
@@ -171,6 +177,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 			for _, ev := range evs {
 				if ev.Position > e.Position && e.Matches(ev.Type) {
 					rows = append(rows, ev)
+					touched = append(touched, stream{e.ID, ev.Resource})
 				}
 			}
 			for len(rows) > 0 {
@@ -193,7 +200,8 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 				return err
 			}
 		}
-		return nil
+		// The new deliveries of a stream without a head get one.
+		return settle(ctx, tx, touched)
 	})
 	if err != nil {
 		return 0, false, wrap("dispatch", err)
@@ -207,6 +215,7 @@ type job struct {
 	EndpointID     string     `db:"endpoint_id"`
 	EventID        string     `db:"event_id"`
 	EventType      string     `db:"event_type"`
+	Resource       string     `db:"resource"`
 	EventCreatedAt time.Time  `db:"event_created_at"`
 	Attempts       int        `db:"attempts"`
 	Generation     int64      `db:"generation"`
@@ -232,16 +241,8 @@ type outcome struct {
 // DeliverDue claims up to Config.Batch due deliveries, sends them
 // concurrently, records the attempts, and returns how many it sent.
 func (s *Service) DeliverDue(ctx context.Context) (int, error) {
-	jobs, err := s.claim(ctx, s.cfg.Batch)
+	jobs, evs, err := s.claim(ctx, s.cfg.Batch)
 	if err != nil || len(jobs) == 0 {
-		return 0, err
-	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.EventID
-	}
-	evs, err := s.cfg.Events.Lookup(ctx, ids)
-	if err != nil {
 		return 0, err
 	}
 	outs := make([]outcome, len(jobs))
@@ -265,45 +266,134 @@ func (s *Service) DeliverDue(ctx context.Context) (int, error) {
 	return len(jobs), nil
 }
 
-// claim leases up to n due deliveries to this instance: pending, due, of an
-// enabled endpoint, with a free or run-out lease, and the first pending one
-// of their endpoint and resource (a later event waits for the earlier one
-// to be acknowledged or given up).
-func (s *Service) claim(ctx context.Context, n int) ([]job, error) {
+// claim leases up to n due deliveries to this instance, and reads their
+// events (a pruned one is missing from the map): heads of their
+// stream (a later event waits for the earlier one to be acknowledged or
+// given up), due, of an enabled endpoint, with a free or run-out lease. It
+// reads only the index of due heads, whatever the backlog behind them.
+func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Event, error) {
 	var jobs []job
+	var evs map[string]events.Event
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		jobs = nil
-		q := `SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-			WHERE d.status = ? AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?) AND e.disabled = ?
-			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource
-				AND p.status = ? AND p.sequence < d.sequence)
-			ORDER BY d.next_attempt_at, d.id LIMIT ?`
+		// Another instance's claim in progress holds its rows: they are
+		// skipped, not waited for.
+		lock := ""
 		if tx.Dialect() == storage.Postgres {
-			q += ` FOR UPDATE OF d SKIP LOCKED`
+			lock = ` FOR UPDATE SKIP LOCKED`
 		}
-		var ids []int64
-		if err := tx.Select(ctx, &ids, q, StatusPending, tx.Now(), tx.Now(), false, StatusPending, n); err != nil {
+		// The literals 'pending' and ready let SQLite use the partial index.
+		if err := tx.Select(ctx, &jobs, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE `+idIn(tx, `
+				SELECT d.id FROM webhook_deliveries d
+				WHERE d.status = 'pending' AND d.ready AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?)
+					AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled)
+				ORDER BY d.next_attempt_at, d.id LIMIT ?`+lock)+`
+			RETURNING id, endpoint_id, event_id, event_type, resource, event_created_at, attempts, generation`,
+			tx.Now().Add(s.cfg.Lease), s.cfg.Instance, tx.Now(), tx.Now(), n); err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		if len(jobs) == 0 {
 			return nil
 		}
-		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
-		args := []any{tx.Now().Add(s.cfg.Lease), s.cfg.Instance}
-		for _, id := range ids {
-			args = append(args, id)
+		seen := map[string]bool{}
+		var args []any
+		for _, j := range jobs {
+			if !seen[j.EndpointID] {
+				seen[j.EndpointID] = true
+				args = append(args, j.EndpointID)
+			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE id IN `+in, args...); err != nil {
+		var eps []job
+		if err := tx.Select(ctx, &eps, `SELECT id AS endpoint_id, url, secret, previous_secret, previous_secret_until
+			FROM webhook_endpoints WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...); err != nil {
 			return err
 		}
-		return tx.Select(ctx, &jobs, `SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.event_created_at, d.attempts, d.generation,
-				e.url, e.secret, e.previous_secret, e.previous_secret_until
-			FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN `+in+` ORDER BY d.id`, args[2:]...)
+		byID := make(map[string]job, len(eps))
+		for _, e := range eps {
+			byID[e.EndpointID] = e
+		}
+		for i := range jobs {
+			e := byID[jobs[i].EndpointID]
+			jobs[i].URL, jobs[i].Secret, jobs[i].Previous, jobs[i].PreviousUntil = e.URL, e.Secret, e.Previous, e.PreviousUntil
+		}
+		slices.SortFunc(jobs, func(a, b job) int { return cmp.Compare(a.ID, b.ID) })
+		ids := make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.EventID
+		}
+		var err error
+		evs, err = events.Lookup(ctx, tx, ids)
+		return err
 	})
 	if err != nil {
-		return nil, wrap("claim deliveries", err)
+		return nil, nil, wrap("claim deliveries", err)
 	}
-	return jobs, nil
+	return jobs, evs, nil
+}
+
+// idIn is the condition that id is among the ids the subquery sub
+// selects. On PostgreSQL the ids are computed first (an array), so that
+// the planner cannot choose to scan the whole table and join it with them,
+// as it may while the table's statistics are stale.
+func idIn(tx *storage.Tx, sub string) string {
+	if tx.Dialect() == storage.Postgres {
+		return `id = ANY(ARRAY(` + sub + `))`
+	}
+	return `id IN (` + sub + `)`
+}
+
+// stream is the deliveries of one resource's events to one endpoint, sent
+// one at a time in sequence order: only its head (the pending delivery of
+// lowest sequence, marked ready) may be claimed.
+type stream struct{ endpoint, resource string }
+
+func (a stream) compare(b stream) int {
+	return cmp.Or(strings.Compare(a.endpoint, b.endpoint), strings.Compare(a.resource, b.resource))
+}
+
+// settle gives each of streams that has pending deliveries and no head its
+// head: the pending delivery of lowest sequence. Every transaction that
+// adds pending deliveries to a stream or takes its head out of pending
+// calls it after those changes, as its last writes.
+//
+// On PostgreSQL it first locks the streams' webhook_streams rows, in one
+// order (no deadlock between two settles), so that two transactions
+// settling one stream take turns and the second sees what the first
+// committed: a worker acknowledging the head while the dispatcher adds the
+// next delivery cannot both conclude that the other will make it the head.
+// SQLite's writers already take turns.
+func settle(ctx context.Context, tx *storage.Tx, streams []stream) error {
+	if len(streams) == 0 {
+		return nil
+	}
+	streams = slices.Clone(streams)
+	slices.SortFunc(streams, stream.compare)
+	streams = slices.Compact(streams)
+	for len(streams) > 0 {
+		chunk := streams[:min(len(streams), streamChunk)]
+		streams = streams[len(chunk):]
+		args := make([]any, 0, 2*len(chunk))
+		for _, st := range chunk {
+			args = append(args, st.endpoint, st.resource)
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")
+		if tx.Dialect() == storage.Postgres {
+			if _, err := tx.Exec(ctx, `INSERT INTO webhook_streams (endpoint_id, resource) VALUES `+values+`
+				ON CONFLICT (endpoint_id, resource) DO UPDATE SET resource = excluded.resource`, args...); err != nil {
+				return fmt.Errorf("lock streams: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET ready = TRUE WHERE `+idIn(tx, `
+				SELECT (SELECT h.id FROM webhook_deliveries h
+						WHERE h.endpoint_id = v.column1 AND h.resource = v.column2 AND h.status = 'pending'
+						ORDER BY h.sequence LIMIT 1)
+				FROM (VALUES `+values+`) v
+				WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries r
+					WHERE r.endpoint_id = v.column1 AND r.resource = v.column2 AND r.status = 'pending' AND r.ready)`), args...); err != nil {
+			return fmt.Errorf("settle streams: %w", err)
+		}
+	}
+	return nil
 }
 
 // Signature returns the webhook-signature header of payload: v1 with the
@@ -410,49 +500,102 @@ func (s *Service) delay(attempts int, ra time.Duration) time.Duration {
 }
 
 // record writes the attempts and their deliveries' new states in one
-// transaction.
+// transaction, in a few statements whatever the number of attempts, and
+// gives the streams whose head is done their next head.
 func (s *Service) record(ctx context.Context, outs []outcome) error {
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		// Endpoints before streams: the order in which every transaction
+		// locks them.
+		for _, o := range outs {
+			if o.result == ResultGone {
+				if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+					true, fmt.Sprintf("the endpoint answered 410 Gone at %s", o.at.UTC().Format(time.RFC3339)), tx.Now(), o.job.EndpointID); err != nil {
+					return err
+				}
+			}
+		}
+		for rest := outs; len(rest) > 0; {
+			chunk := rest[:min(len(rest), insertChunk/5)]
+			rest = rest[len(chunk):]
+			args := make([]any, 0, 11*len(chunk))
+			for _, o := range chunk {
+				j := o.job
+				args = append(args, j.ID, j.EndpointID, j.EventID, j.EventType, j.Attempts+1, o.at.UTC(), o.result, o.status,
+					o.duration.Milliseconds(), o.response, o.err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
+				VALUES `+strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, len(chunk)), ", "), args...); err != nil {
+				return err
+			}
+		}
+		var done []stream       // streams whose head is no longer pending
+		var stale []outcome     // redelivered while in flight
+		var delivered []outcome // acknowledged
 		for _, o := range outs {
 			j := o.job
 			attempt := j.Attempts + 1
-			if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, j.ID, j.EndpointID, j.EventID, j.EventType, attempt, o.at.UTC(), o.result, o.status,
-				o.duration.Milliseconds(), o.response, o.err); err != nil {
-				return err
-			}
-			var res interface{ RowsAffected() (int64, error) }
-			var err error
+			var q string
+			var args []any
 			switch {
 			case o.result == ResultSuccess:
-				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, delivered_at = ?, locked_until = NULL, locked_by = ''
-					WHERE id = ? AND generation = ?`, StatusDelivered, attempt, tx.Now(), j.ID, j.Generation)
+				delivered = append(delivered, o)
+				continue
 			case o.missing || attempt > len(s.cfg.Schedule):
-				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, locked_until = NULL, locked_by = ''
-					WHERE id = ? AND generation = ?`, StatusFailed, attempt, j.ID, j.Generation)
+				q, args = `UPDATE webhook_deliveries SET status = ?, attempts = ?, ready = FALSE, locked_until = NULL, locked_by = ''
+					WHERE id = ? AND generation = ?`, []any{StatusFailed, attempt, j.ID, j.Generation}
 			default:
-				res, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, locked_until = NULL, locked_by = ''
-					WHERE id = ? AND generation = ?`, attempt, tx.Now().Add(s.delay(attempt, o.retryAfter)), j.ID, j.Generation)
+				q, args = `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, locked_until = NULL, locked_by = ''
+					WHERE id = ? AND generation = ?`, []any{attempt, tx.Now().Add(s.delay(attempt, o.retryAfter)), j.ID, j.Generation}
 			}
+			res, err := tx.Exec(ctx, q, args...)
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil {
+			switch n, err := res.RowsAffected(); {
+			case err != nil:
 				return err
-			} else if n == 0 {
-				// Redelivered while in flight: the requeued delivery is
-				// due now; only the lease is given back.
-				if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = '' WHERE id = ? AND locked_by = ?`,
-					j.ID, s.cfg.Instance); err != nil {
-					return err
+			case n == 0:
+				stale = append(stale, o)
+			case o.missing || attempt > len(s.cfg.Schedule):
+				done = append(done, stream{j.EndpointID, j.Resource})
+			}
+		}
+		for rest := delivered; len(rest) > 0; {
+			chunk := rest[:min(len(rest), insertChunk/5)]
+			rest = rest[len(chunk):]
+			args := []any{StatusDelivered, tx.Now()}
+			for _, o := range chunk {
+				args = append(args, o.job.ID, o.job.Generation)
+			}
+			var ids []int64
+			if err := tx.Select(ctx, &ids, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, delivered_at = ?, ready = FALSE,
+					locked_until = NULL, locked_by = ''
+				WHERE `+strings.TrimSuffix(strings.Repeat(`(id = ? AND generation = ?) OR `, len(chunk)), " OR ")+`
+				RETURNING id`, args...); err != nil {
+				return err
+			}
+			updated := make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				updated[id] = true
+			}
+			for _, o := range chunk {
+				if updated[o.job.ID] {
+					done = append(done, stream{o.job.EndpointID, o.job.Resource})
+				} else {
+					stale = append(stale, o)
 				}
 			}
-			if o.result == ResultGone {
-				if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-					true, fmt.Sprintf("the endpoint answered 410 Gone at %s", o.at.UTC().Format(time.RFC3339)), tx.Now(), j.EndpointID); err != nil {
-					return err
-				}
+		}
+		// A delivery redelivered while in flight is due again: only the
+		// lease is given back.
+		for _, o := range stale {
+			if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = '' WHERE id = ? AND locked_by = ?`,
+				o.job.ID, s.cfg.Instance); err != nil {
+				return err
 			}
+		}
+		if err := settle(ctx, tx, done); err != nil {
+			return err
 		}
 		tx.AfterCommit(func() {
 			for _, o := range outs {
@@ -473,7 +616,16 @@ func (s *Service) Prune(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || tx.Dialect() != storage.Postgres {
+			return err
+		}
+		// The lock rows of streams with nothing pending; one held now is
+		// skipped (its holder may be adding deliveries).
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_streams WHERE (endpoint_id, resource) IN (
+			SELECT s.endpoint_id, s.resource FROM webhook_streams s
+			WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+				WHERE d.endpoint_id = s.endpoint_id AND d.resource = s.resource AND d.status = 'pending')
+			FOR UPDATE SKIP LOCKED)`)
 		return err
 	})
 	return int(n), wrap("prune", err)

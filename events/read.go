@@ -42,6 +42,18 @@ func (s *Store) Last(ctx context.Context) (int64, error) {
 // ones are missing from the map), with their data, whatever their
 // audience.
 func (s *Store) Lookup(ctx context.Context, ids []string) (map[string]Event, error) {
+	var out map[string]Event
+	err := s.DB.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		out, err = Lookup(ctx, tx, ids)
+		return err
+	})
+	return out, err
+}
+
+// Lookup is Store.Lookup in the transaction tx, for a caller that reads
+// the events with its own rows (the delivery worker, as it claims them).
+func Lookup(ctx context.Context, tx *storage.Tx, ids []string) (map[string]Event, error) {
 	out := make(map[string]Event, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -51,11 +63,8 @@ func (s *Store) Lookup(ctx context.Context, ids []string) (map[string]Event, err
 		args[i] = id
 	}
 	var evs []Event
-	err := s.DB.View(ctx, func(tx *storage.Tx) error {
-		return tx.Select(ctx, &evs, `SELECT id, type, created_at, resource, sequence, data, COALESCE(position, 0) AS position, audience
-			FROM events WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
-	})
-	if err != nil {
+	if err := tx.Select(ctx, &evs, `SELECT id, type, created_at, resource, sequence, data, COALESCE(position, 0) AS position, audience
+		FROM events WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...); err != nil {
 		return nil, fmt.Errorf("events: look up %d events: %w", len(ids), err)
 	}
 	for _, ev := range evs {

@@ -89,6 +89,11 @@ type appConfig struct {
 	// endpoints may be internal addresses in live mode
 	// (PAYGATE_WEBHOOK_ALLOW_HOSTS).
 	webhookAllowHosts string
+	// sendTimeout and sendLease bound one webhook POST to an endpoint and
+	// how long a delivery worker holds the deliveries it claimed
+	// (PAYGATE_WEBHOOK_SEND_TIMEOUT, PAYGATE_WEBHOOK_SEND_LEASE; 0 = the
+	// delivery package's defaults, 15s and 1m).
+	sendTimeout, sendLease time.Duration
 	// maxLiveAttempts and maxAttempts cap a payment order's attempts
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
@@ -364,7 +369,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 	(&events.API{Store: a.events, Keys: keys}).Routes(r)
 	a.delivery = outbound.New(outbound.Config{DB: db, Events: a.events, Live: c.mode == modeLive,
-		AllowHosts: splitList(c.webhookAllowHosts), Logger: log.With().Str("component", "delivery").Logger()})
+		AllowHosts: splitList(c.webhookAllowHosts), Timeout: c.sendTimeout, Lease: c.sendLease, Logger: log.With().Str("component", "delivery").Logger()})
 	(&outbound.API{Service: a.delivery, Keys: keys, Idempotency: idem}).Routes(r)
 	if err := a.delivery.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register webhook delivery metrics: %w", err)

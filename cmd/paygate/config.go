@@ -97,6 +97,20 @@ func webhookLease(getenv func(string) string) (time.Duration, error) {
 	return d, nil
 }
 
+// positiveDuration reads the environment variable name as a positive
+// duration (0 when unset).
+func positiveDuration(getenv func(string) string, name string) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration such as 10s", name, v)
+	}
+	return d, nil
+}
+
 // createFlag adds --create to a command other than serve: without it, the
 // command refuses a database that does not exist (see openStore).
 func (c *config) createFlag(fs *flag.FlagSet) {

@@ -47,6 +47,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	if ac.sendTimeout, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_TIMEOUT"); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	if ac.sendLease, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_LEASE"); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	if ac.rules, err = rulesFromEnv(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
