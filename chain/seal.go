@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -160,7 +159,7 @@ func storeEvents(ctx context.Context, tx *storage.Tx, block int64, rows []Row) e
 			args = append(args, r.Position, block, string(r.Kind), r.ID, r.At, r.Digest)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO chain_rows (position, block, kind, row_id, at, digest) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", hi-lo), ", "), args...); err != nil {
+			storage.Rows(hi-lo, 6), args...); err != nil {
 			return fmt.Errorf("store event digests of block %d: %w", block, err)
 		}
 	}

@@ -453,7 +453,7 @@ func (s *Service) AttemptsByRefs(ctx context.Context, tx *storage.Tx, provider s
 	}
 	var rows []attemptRow
 	if err := tx.Select(ctx, &rows, `SELECT `+attemptColumns+` FROM payment_attempts WHERE provider = ? AND provider_ref IN (`+
-		strings.TrimSuffix(strings.Repeat("?, ", len(refs)), ", ")+`)`, args...); err != nil {
+		storage.Params(len(refs))+`)`, args...); err != nil {
 		return nil, fmt.Errorf("checkout: attempts of %s payments: %w", provider, err)
 	}
 	for _, r := range rows {

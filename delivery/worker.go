@@ -188,7 +188,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 					args = append(args, e.ID, ev.ID, ev.Type, ev.Resource, ev.Sequence, ev.CreatedAt, StatusPending, tx.Now(), tx.Now())
 				}
 				res, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, resource, sequence, event_created_at, status, next_attempt_at, created_at)
-					VALUES `+strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, len(chunk)), ", ")+`
+					VALUES `+storage.Rows(len(chunk), 9)+`
 					ON CONFLICT (endpoint_id, event_id) DO NOTHING`, args...)
 				if err != nil {
 					return err
@@ -305,7 +305,7 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Ev
 		}
 		var eps []job
 		if err := tx.Select(ctx, &eps, `SELECT id AS endpoint_id, url, secret, previous_secret, previous_secret_until
-			FROM webhook_endpoints WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...); err != nil {
+			FROM webhook_endpoints WHERE id IN (`+storage.Params(len(args))+`)`, args...); err != nil {
 			return err
 		}
 		byID := make(map[string]job, len(eps))
@@ -376,7 +376,7 @@ func settle(ctx context.Context, tx *storage.Tx, streams []stream) error {
 		for _, st := range chunk {
 			args = append(args, st.endpoint, st.resource)
 		}
-		values := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")
+		values := storage.Rows(len(chunk), 2)
 		if tx.Dialect() == storage.Postgres {
 			if _, err := tx.Exec(ctx, `INSERT INTO webhook_streams (endpoint_id, resource) VALUES `+values+`
 				ON CONFLICT (endpoint_id, resource) DO UPDATE SET resource = excluded.resource`, args...); err != nil {
@@ -524,7 +524,7 @@ func (s *Service) record(ctx context.Context, outs []outcome) error {
 					o.duration.Milliseconds(), o.response, o.err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
-				VALUES `+strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, len(chunk)), ", "), args...); err != nil {
+				VALUES `+storage.Rows(len(chunk), 11), args...); err != nil {
 				return err
 			}
 		}

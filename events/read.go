@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/paygate/paygate/storage"
 )
@@ -64,7 +63,7 @@ func Lookup(ctx context.Context, tx *storage.Tx, ids []string) (map[string]Event
 	}
 	var evs []Event
 	if err := tx.Select(ctx, &evs, `SELECT id, type, created_at, resource, sequence, data, COALESCE(position, 0) AS position, audience
-		FROM events WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...); err != nil {
+		FROM events WHERE id IN (`+storage.Params(len(ids))+`)`, args...); err != nil {
 		return nil, fmt.Errorf("events: look up %d events: %w", len(ids), err)
 	}
 	for _, ev := range evs {

@@ -105,7 +105,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Event, int64, error) {
 		args = append(args, f.Resource)
 	}
 	if len(f.Types) > 0 {
-		where = append(where, "type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
+		where = append(where, "type IN ("+storage.Params(len(f.Types))+")")
 		for _, t := range f.Types {
 			args = append(args, t)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -414,14 +413,6 @@ func chunks(n int, fn func(lo, hi int) error) error {
 	return nil
 }
 
-// params returns "?, ?, ?" for n parameters.
-func params(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
-// placeholders returns "(?, ?), (?, ?)" for rows of width columns.
-func placeholders(rows, width int) string {
-	return strings.TrimSuffix(strings.Repeat("("+params(width)+"), ", rows), ", ")
-}
-
 // lockAccounts reads the totals of the accounts that exist, locking their
 // rows on PostgreSQL: a guarded account's totals, and the given shard of a
 // sharded account (none if the shard has no row yet). It locks the guarded
@@ -460,7 +451,7 @@ func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Cl
 	}
 	err := read(guarded, func(n int) string {
 		return `SELECT name, currency, debits, credits FROM ledger_accounts
-			WHERE (name, currency) IN (VALUES ` + placeholders(n, 2) + `)
+			WHERE (name, currency) IN (VALUES ` + storage.Rows(n, 2) + `)
 			ORDER BY ` + byName(tx, "") + tx.ForUpdate()
 	})
 	if err != nil {
@@ -473,7 +464,7 @@ func lockAccounts(ctx context.Context, tx *storage.Tx, classes map[accountKey]Cl
 	err = read(hot, func(n int) string {
 		return `SELECT a.name, a.currency, s.debits, s.credits
 			FROM ledger_accounts a JOIN ledger_account_shards s ON s.account_id = a.id AND s.shard = ?
-			WHERE (a.name, a.currency) IN (VALUES ` + placeholders(n, 2) + `)
+			WHERE (a.name, a.currency) IN (VALUES ` + storage.Rows(n, 2) + `)
 			ORDER BY ` + byName(tx, "a.") + lockShards
 	}, shard)
 	return out, err
@@ -503,7 +494,7 @@ func loadTransactions(ctx context.Context, tx *storage.Tx, keys []string) (map[s
 			CreatedAt   time.Time `db:"created_at"`
 		}
 		if err := tx.Select(ctx, &rows, `SELECT id, idempotency_key, fingerprint, description, created_at
-			FROM ledger_transactions WHERE idempotency_key IN (`+params(hi-lo)+`)`, args...); err != nil {
+			FROM ledger_transactions WHERE idempotency_key IN (`+storage.Params(hi-lo)+`)`, args...); err != nil {
 			return fmt.Errorf("ledger: read transactions: %w", err)
 		}
 		for _, r := range rows {
@@ -534,7 +525,7 @@ func loadTransactions(ctx context.Context, tx *storage.Tx, keys []string) (map[s
 		}
 		if err := tx.Select(ctx, &rows, `SELECT e.transaction_id, a.name, a.currency, e.side, e.amount
 			FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-			WHERE e.transaction_id IN (`+params(hi-lo)+`) ORDER BY e.id`, args...); err != nil {
+			WHERE e.transaction_id IN (`+storage.Params(hi-lo)+`) ORDER BY e.id`, args...); err != nil {
 			return fmt.Errorf("ledger: read entries: %w", err)
 		}
 		for _, r := range rows {
@@ -556,7 +547,7 @@ func insertTransactions(ctx context.Context, tx *storage.Tx, items []*item) (map
 			args = append(args, it.t.Key, it.p.fingerprint, it.t.Description, tx.Now())
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO ledger_transactions (idempotency_key, fingerprint, description, created_at)
-			VALUES `+placeholders(hi-lo, 4)+` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, args...)
+			VALUES `+storage.Rows(hi-lo, 4)+` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, args...)
 		if err != nil {
 			return fmt.Errorf("ledger: insert transactions: %w", err)
 		}
@@ -678,7 +669,7 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 			args = append(args, k.name, string(k.currency), string(c.Type), c.NoOverdraft, s.debits, s.credits, tx.Now())
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO ledger_accounts AS a (name, currency, type, no_overdraft, debits, credits, created_at)
-			VALUES `+placeholders(hi-lo, 7)+`
+			VALUES `+storage.Rows(hi-lo, 7)+`
 			ON CONFLICT (name, currency) DO UPDATE
 				SET debits = a.debits + excluded.debits, credits = a.credits + excluded.credits
 				WHERE `+upsertGuard+`
@@ -743,7 +734,7 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 			args = append(args, r.txID, r.accountID, r.shard, string(r.side), r.amount, r.debits, r.credits)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO ledger_entries (transaction_id, account_id, shard, side, amount, account_debits, account_credits)
-			VALUES `+placeholders(hi-lo, 7), args...)
+			VALUES `+storage.Rows(hi-lo, 7), args...)
 		if err != nil {
 			return fmt.Errorf("ledger: insert entries: %w", err)
 		}

@@ -226,7 +226,7 @@ func totalsAfter(ctx context.Context, tx *storage.Tx, ids []any) (map[int64]tota
 			JOIN ledger_entries x ON x.id = (SELECT y.id FROM ledger_entries y
 				WHERE y.account_id = s.account_id AND y.shard = s.shard AND y.id <= p.id
 				ORDER BY y.id DESC LIMIT 1)
-			WHERE p.id IN (`+params(hi-lo)+`)
+			WHERE p.id IN (`+storage.Params(hi-lo)+`)
 			GROUP BY p.id`, ids[lo:hi]...); err != nil {
 			return err
 		}

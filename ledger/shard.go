@@ -103,7 +103,7 @@ func addToShards(ctx context.Context, tx *storage.Tx, keys []accountKey, classes
 			args = append(args, ids[k], shard, sum[k].debits, sum[k].credits)
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO ledger_account_shards AS s (account_id, shard, debits, credits)
-			VALUES `+placeholders(hi-lo, 4)+` `+shardUpsert, append(args, int64(shardCap), int64(shardCap))...)
+			VALUES `+storage.Rows(hi-lo, 4)+` `+shardUpsert, append(args, int64(shardCap), int64(shardCap))...)
 		if err != nil {
 			return fmt.Errorf("ledger: update account shards: %w", err)
 		}
@@ -139,7 +139,7 @@ func shardedAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, cla
 				NoOverdraft bool   `db:"no_overdraft"`
 			}
 			if err := tx.Select(ctx, &rows, `SELECT id, name, currency, type, no_overdraft FROM ledger_accounts
-				WHERE (name, currency) IN (VALUES `+placeholders(hi-lo, 2)+`)`, args...); err != nil {
+				WHERE (name, currency) IN (VALUES `+storage.Rows(hi-lo, 2)+`)`, args...); err != nil {
 				return fmt.Errorf("ledger: read accounts: %w", err)
 			}
 			for _, r := range rows {
@@ -176,7 +176,7 @@ func shardedAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, cla
 			args = append(args, k.name, string(k.currency), string(c.Type), c.NoOverdraft, tx.Now())
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO ledger_accounts (name, currency, type, no_overdraft, created_at)
-			VALUES `+placeholders(hi-lo, 5)+`
+			VALUES `+storage.Rows(hi-lo, 5)+`
 			ON CONFLICT (name, currency) DO NOTHING RETURNING id, name, currency`, args...)
 		if err != nil {
 			return fmt.Errorf("ledger: create accounts: %w", err)

@@ -348,7 +348,7 @@ func claimFees(ctx context.Context, tx *storage.Tx, provider string, fees []feeL
 		args = append(args, provider, f.id, f.fee.Minor, string(f.fee.Currency))
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO recon_fees (provider, line_id, amount, currency) VALUES `+
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(fees)), ", ")+
+		storage.Rows(len(fees), 4)+
 		` ON CONFLICT (provider, line_id) DO NOTHING RETURNING line_id`, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("recon: claim fees: %w", err)

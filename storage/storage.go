@@ -24,6 +24,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/redact"
 )
@@ -247,6 +248,15 @@ func (db *DB) openPostgres(ctx context.Context, dsn string, opts Options) error 
 	}
 	db.write, db.read = p, p
 	return nil
+}
+
+// Params returns "?, ?, ?" for n parameters, for an IN list.
+func Params(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// Rows returns "(?, ?), (?, ?)" for rows of width parameters each, for a
+// multi-row VALUES list.
+func Rows(rows, width int) string {
+	return strings.TrimSuffix(strings.Repeat("("+Params(width)+"), ", rows), ", ")
 }
 
 // Dialect returns the backend.

@@ -227,7 +227,7 @@ func (in *Inbox) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 	var args []any
 	switch {
 	case len(f.IDs) > 0:
-		where = append(where, "id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.IDs)), ", ")+")")
+		where = append(where, "id IN ("+storage.Params(len(f.IDs))+")")
 		for _, id := range f.IDs {
 			args = append(args, id)
 		}
