@@ -338,9 +338,16 @@ func (h *crashHarness) create(base string, i int, amounts []int64) (again bool, 
 // crashBuyer is the buyer of order i.
 func crashBuyer(i int) string { return fmt.Sprintf("U%d", i%17+1) }
 
-// call sends a JSON API request with the marketplace key and decodes a 2xx
-// answer into out. A non-2xx answer is an error with its status.
+// call sends a JSON API request with the marketplace key (jsonCall).
 func (h *crashHarness) call(method, url, idemKey string, body, out any) (int, error) {
+	return jsonCall(h.client, crashAPIKey, idemKey, method, url, body, out)
+}
+
+// jsonCall sends a JSON API request with key (and idemKey, if not "") to a
+// paygate process of its own and decodes a 2xx answer into out. A non-2xx
+// answer is an error with its status; an answer that did not arrive whole
+// is an error with status 0, as a request that never reached the server.
+func jsonCall(client *http.Client, key, idemKey, method, url string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		j, err := json.Marshal(body)
@@ -353,14 +360,14 @@ func (h *crashHarness) call(method, url, idemKey string, body, out any) (int, er
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+crashAPIKey)
+	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,46 +192,9 @@ func (k *killRun) startPaygate() *crashServer {
 	return h.start()
 }
 
-// call sends a JSON request to base+path with key and decodes a 2xx
-// answer into out; it returns the status, or the transport's error.
+// call sends a JSON request to base+path with key (jsonCall).
 func (k *killRun) call(base, key, idemKey, method, path string, body, out any) (int, error) {
-	var r io.Reader
-	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, base+path, r)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode/100 == 2 && out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s = %d %s: %w", method, path, resp.StatusCode, raw, err)
-		}
-	}
-	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, fmt.Errorf("%s %s = %d %s", method, path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, nil
+	return jsonCall(k.client, key, idemKey, method, base+path, body, out)
 }
 
 // must is call to P that must answer want.
