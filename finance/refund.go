@@ -506,6 +506,14 @@ func (r *Refunds) ManualPayout(ctx context.Context, requestKey, userID string, a
 	case bankRef == "" || len(bankRef) > 100:
 		return Payout{}, paygate.Errorf(paygate.EINVALID, "bank_reference is required (at most 100 characters)")
 	}
+	// The API's JSON decoding refuses these already; the finance pages'
+	// form reaches here directly.
+	if err := paygate.CheckText("beneficiary", beneficiary); err != nil {
+		return Payout{}, err
+	}
+	if err := paygate.CheckText("bank_reference", bankRef); err != nil {
+		return Payout{}, err
+	}
 	id, err := r.newID("pay_")
 	if err != nil {
 		return Payout{}, err

@@ -259,7 +259,9 @@ func reason(form url.Values) (string, error) {
 	if s == "" {
 		return "", paygate.Errorf(paygate.EINVALID, "please give a reason")
 	}
-	return s, nil
+	// As the API refuses control characters in JSON, the pages refuse them
+	// in a reason: PostgreSQL cannot store NUL.
+	return s, paygate.CheckText("reason", s)
 }
 
 // resolve marks it resolved in its own transaction, with msg as the
@@ -447,11 +449,6 @@ func (u *UI) payout(ctx context.Context, it finance.Item, form url.Values, key s
 		return "", paygate.Errorf(paygate.EINVALID, "amount: %s", paygate.ErrorMessage(err))
 	}
 	beneficiary, bankRef := form.Get(fieldBeneficiary), form.Get(fieldBankRef)
-	for field, v := range map[string]string{"beneficiary": beneficiary, "bank reference": bankRef} {
-		if err := paygate.CheckText(field, v); err != nil {
-			return "", err
-		}
-	}
 	po, err := u.Checkout.Get(ctx, paygate.PaymentOrderNumber(it.PaymentOrder))
 	if err != nil {
 		return "", err

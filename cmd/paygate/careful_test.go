@@ -95,12 +95,7 @@ func TestBoletoLatePaymentOffersPayout(t *testing.T) {
 			ta.db.View(ctx, func(tx *storage.Tx) error {
 				return tx.Get(ctx, &id, `SELECT id FROM finance_items WHERE reference = 'att_boleto_late'`)
 			})
-			staff := newWebClient(t, ta)
-			_, page := staff.do(http.MethodGet, "/finance/login", nil, nil)
-			if resp, body := staff.do(http.MethodPost, "/finance/login", url.Values{"csrf": formFields(t, page, "/finance/login")["csrf"],
-				"key": {testFinanceKey}, "actor": {"alice"}}, nil); resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("finance login = %d:\n%s", resp.StatusCode, body)
-			}
+			staff := staffSignedIn(t, ta)
 			_, items := staff.do(http.MethodGet, "/finance/items", nil, nil)
 			refund, payout := fmt.Sprintf("/finance/items/%d/refund", id), fmt.Sprintf("/finance/items/%d/payout", id)
 			if strings.Contains(items, `action="`+refund+`"`) || !strings.Contains(items, `action="`+payout+`"`) {
@@ -124,6 +119,68 @@ func TestBoletoLatePaymentOffersPayout(t *testing.T) {
 			}
 			if n := countRows(t, ta, `SELECT COUNT(*) FROM finance_items WHERE id = ? AND status = 'resolved'`, id); n != 1 {
 				t.Errorf("the item is not resolved by the payout")
+			}
+		})
+	}
+}
+
+// staffSignedIn returns a browser of a staff member signed in to the
+// finance pages.
+func staffSignedIn(t *testing.T, ta *testApp) *webClient {
+	t.Helper()
+	staff := newWebClient(t, ta)
+	_, page := staff.do(http.MethodGet, "/finance/login", nil, nil)
+	if resp, body := staff.do(http.MethodPost, "/finance/login", url.Values{"csrf": formFields(t, page, "/finance/login")["csrf"],
+		"key": {testFinanceKey}, "actor": {"alice"}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("finance login = %d:\n%s", resp.StatusCode, body)
+	}
+	return staff
+}
+
+// TestFinanceFormsRefuseControlCharacters: a finance form's free text
+// with NUL (a reason, a payout's beneficiary) is a 400 that changes
+// nothing, on SQLite as on PostgreSQL, which cannot store NUL — as the
+// API's JSON is.
+func TestFinanceFormsRefuseControlCharacters(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			ctx := context.Background()
+			po := ta.createOrder(t, methodCases[0])
+			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_ctl_late", PaymentOrder: po.Number,
+					Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var id int64
+			ta.db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Get(ctx, &id, `SELECT id FROM finance_items WHERE reference = 'att_ctl_late'`)
+			})
+			staff := staffSignedIn(t, ta)
+			_, items := staff.do(http.MethodGet, "/finance/items", nil, nil)
+			for _, c := range []struct{ action, field, value, want string }{
+				{"resolve", "reason", "checked\x00", "reason must not contain control characters"},
+				{"payout", "beneficiary", "Kim\x00", "beneficiary must not contain control characters"},
+				{"payout", "bank_reference", "NL\x0091", "bank_reference must not contain control characters"},
+			} {
+				path := fmt.Sprintf("/finance/items/%d/%s", id, c.action)
+				form := formFields(t, items, path)
+				form.Set("reason", "checked")
+				form.Set("amount", "1.00")
+				form.Set("beneficiary", "Kim")
+				form.Set("bank_reference", "NL91")
+				form.Set(c.field, c.value)
+				if resp, body := staff.do(http.MethodPost, path, form, nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, c.want) {
+					t.Errorf("%s with %s %q = %d, want 400 saying %q", c.action, c.field, c.value, resp.StatusCode, c.want)
+				}
+			}
+			if n := countRows(t, ta, `SELECT COUNT(*) FROM finance_items WHERE id = ? AND status = 'open'`, id); n != 1 {
+				t.Errorf("the item is no longer open after refused forms")
+			}
+			if n := countRows(t, ta, `SELECT COUNT(*) FROM audit_log`); n != 0 {
+				t.Errorf("%d audit entries after refused forms, want 0", n)
 			}
 		})
 	}
