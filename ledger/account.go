@@ -52,6 +52,16 @@ func Escrow(salesOrder string) string { return "escrow:" + salesOrder }
 // UserBalance names a user's balance account.
 func UserBalance(userID string) string { return "user:" + userID + ":balance" }
 
+// BalanceUser is UserBalance's inverse: the user whose balance account
+// name is, or false for another account.
+func BalanceUser(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, "user:")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, ":balance")
+}
+
 // Class is what the name scheme says about an account.
 type Class struct {
 	Type Type

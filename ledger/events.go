@@ -30,16 +30,15 @@ type BalanceMovement struct {
 // for each entry of t on a user's balance: the ledger is the one door every
 // balance movement passes, so none can move without its event.
 func balanceEvents(ctx context.Context, tx *storage.Tx, t Transaction) error {
+	var reason, source string // read from the key once, at the first balance entry
 	for _, e := range t.Entries {
-		user, ok := strings.CutPrefix(e.Account, "user:")
+		user, ok := BalanceUser(e.Account)
 		if !ok {
 			continue
 		}
-		user, ok = strings.CutSuffix(user, ":balance")
-		if !ok {
-			continue
+		if reason == "" {
+			reason, source = movementOf(t)
 		}
-		reason, source := movementOf(t)
 		typ := events.BalanceCredited
 		if e.Side == Debit {
 			typ = events.BalanceDebited
