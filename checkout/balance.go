@@ -33,11 +33,18 @@ func (s *Service) BuyerBalance(ctx context.Context, tx *storage.Tx, po PaymentOr
 func (s *Service) CanPayWithBalance(ctx context.Context, po PaymentOrder) bool {
 	ok := false
 	s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
-		b, err := s.BuyerBalance(ctx, tx, po)
-		ok = err == nil && b.Minor >= po.Amount.Minor
+		var err error
+		ok, err = s.balanceCovers(ctx, tx, po)
 		return err
 	})
 	return ok
+}
+
+// balanceCovers reports whether po's buyer's balance, as tx sees it,
+// covers po's amount.
+func (s *Service) balanceCovers(ctx context.Context, tx *storage.Tx, po PaymentOrder) (bool, error) {
+	b, err := s.BuyerBalance(ctx, tx, po)
+	return err == nil && b.Minor >= po.Amount.Minor, err
 }
 
 // payWithBalance pays an order from its buyer's balance in one database

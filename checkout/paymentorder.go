@@ -179,16 +179,23 @@ func (s *Service) Get(ctx context.Context, p paygate.PaymentOrderNumber) (Paymen
 	var po PaymentOrder
 	err := s.cfg.DB.View(ctx, func(tx *storage.Tx) error {
 		var err error
-		po, err = getOrder(ctx, tx, p, false)
-		if err != nil {
-			return err
-		}
-		if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
-			return err
-		}
-		po.Attempts, err = attempts(ctx, tx, p)
+		po, err = wholeOrder(ctx, tx, p)
 		return err
 	})
+	return po, err
+}
+
+// wholeOrder reads a payment order with its sales orders and attempts, as
+// tx sees it.
+func wholeOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (PaymentOrder, error) {
+	po, err := getOrder(ctx, tx, p, false)
+	if err != nil {
+		return PaymentOrder{}, err
+	}
+	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
+		return PaymentOrder{}, err
+	}
+	po.Attempts, err = attempts(ctx, tx, p)
 	return po, err
 }
 
@@ -263,23 +270,15 @@ func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.Paym
 	if !ok {
 		return nil
 	}
-	po, err := getOrder(ctx, tx, p, false)
+	po, err := wholeOrder(ctx, tx, p)
 	if err != nil {
-		return err
-	}
-	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
-		return err
-	}
-	if po.Attempts, err = attempts(ctx, tx, p); err != nil {
 		return err
 	}
 	withBalance := false
 	if !po.Status.Final() {
-		b, err := s.BuyerBalance(ctx, tx, po)
-		if err != nil {
+		if withBalance, err = s.balanceCovers(ctx, tx, po); err != nil {
 			return err
 		}
-		withBalance = b.Minor >= po.Amount.Minor
 	}
 	data := s.orderJSON(po, withBalance)
 	data.CheckoutURL = ""
