@@ -57,6 +57,12 @@ type itemView struct {
 	PayableOut bool
 }
 
+// latePayment reports whether it is a late payment of a known payment
+// order: money on its buyer's balance that a refund or payout sends back.
+func latePayment(it finance.Item) bool {
+	return it.Kind == finance.LatePayment && it.PaymentOrder != ""
+}
+
 // refundableIn reports whether some method of currency c can refund its
 // payments to their source.
 func refundableIn(c paygate.Currency) bool {
@@ -100,7 +106,7 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		trails := map[string][]finance.AuditEntry{}
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
-			late := it.Kind == finance.LatePayment && it.PaymentOrder != ""
+			late := latePayment(it)
 			v := itemView{Item: it, Refundable: late && refundableIn(it.Amount.Currency), PayableOut: late, SettleRef: settleRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
@@ -403,7 +409,7 @@ func (u *UI) settle(ctx context.Context, it finance.Item, form url.Values, key s
 // refund sends part of the late payment's buyer's balance back to their
 // payment methods (finance Refunds.ToSource) and closes the item.
 func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
-	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
+	if !latePayment(it) {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
 	}
 	if !refundableIn(it.Amount.Currency) {
@@ -441,7 +447,7 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key s
 // is finance staff's) and closes the item. For Boleto, whose payments
 // cannot be refunded to source, it is the way the money goes back.
 func (u *UI) payout(ctx context.Context, it finance.Item, form url.Values, key string) (string, error) {
-	if it.Kind != finance.LatePayment || it.PaymentOrder == "" {
+	if !latePayment(it) {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
 	}
 	amount, err := paygate.ParseMoney(strings.TrimSpace(form.Get(fieldAmount)), it.Amount.Currency)
