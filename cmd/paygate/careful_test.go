@@ -145,19 +145,8 @@ func TestFinanceFormsRefuseControlCharacters(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ta := startApp(t, b)
-			ctx := context.Background()
 			po := ta.createOrder(t, methodCases[0])
-			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
-				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_ctl_late", PaymentOrder: po.Number,
-					Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var id int64
-			ta.db.View(ctx, func(tx *storage.Tx) error {
-				return tx.Get(ctx, &id, `SELECT id FROM finance_items WHERE reference = 'att_ctl_late'`)
-			})
+			id := openLateItem(t, ta, po.Number, "att_ctl_late")
 			staff := staffSignedIn(t, ta)
 			_, items := staff.do(http.MethodGet, "/finance/items", nil, nil)
 			for _, c := range []struct{ action, field, value, want string }{
@@ -184,4 +173,25 @@ func TestFinanceFormsRefuseControlCharacters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openLateItem opens a late_payment finance item of 1.00 EUR on payment
+// order p with reference ref, and returns its id.
+func openLateItem(t *testing.T, ta *testApp, p, ref string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+		return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: ref, PaymentOrder: p,
+			Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := ta.db.View(ctx, func(tx *storage.Tx) error {
+		return tx.Get(ctx, &id, `SELECT id FROM finance_items WHERE reference = ?`, ref)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

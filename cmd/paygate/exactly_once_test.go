@@ -259,17 +259,7 @@ func TestFinanceFormsDoubleSubmit(t *testing.T) {
 
 			// A refund form whose first submit died after the refund was
 			// made: the second submit finds it and resolves the item.
-			err = ta.db.Update(ctx, func(tx *storage.Tx) error {
-				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_test_late_2", PaymentOrder: first.Number,
-					Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var late2 int64
-			ta.db.View(ctx, func(tx *storage.Tx) error {
-				return tx.Get(ctx, &late2, `SELECT id FROM finance_items WHERE reference = 'att_test_late_2'`)
-			})
+			late2 := openLateItem(t, ta, first.Number, "att_test_late_2")
 			buyerBefore = ta.balanceIn(t, "U1", "EUR")
 			submit(fmt.Sprintf("/finance/items/%d/refund", late2), url.Values{"amount": {"1.00"}, "reason": {"buyer asked"}}, func(form url.Values) {
 				if _, err := ta.app.refunds.ToSource(ctx, "financeui:"+form.Get("form_key")+":refund", "U1", paygate.New(100, paygate.EUR), "buyer asked"); err != nil {
@@ -287,17 +277,7 @@ func TestFinanceFormsDoubleSubmit(t *testing.T) {
 			}
 
 			// Record a manual payout, twice.
-			err = ta.db.Update(ctx, func(tx *storage.Tx) error {
-				return finance.OpenItem(ctx, tx, finance.Item{Kind: finance.LatePayment, Reference: "att_test_late_3", PaymentOrder: first.Number,
-					Provider: "stripe", Amount: paygate.New(100, paygate.EUR), Description: "paid late"})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var late3 int64
-			ta.db.View(ctx, func(tx *storage.Tx) error {
-				return tx.Get(ctx, &late3, `SELECT id FROM finance_items WHERE reference = 'att_test_late_3'`)
-			})
+			late3 := openLateItem(t, ta, first.Number, "att_test_late_3")
 			buyerBefore = ta.balanceIn(t, "U1", "EUR")
 			submit(fmt.Sprintf("/finance/items/%d/payout", late3), url.Values{"amount": {"1.00"}, "beneficiary": {"U1 at ING"}, "bank_reference": {"NL91INGB0001"}}, nil)
 			if n := countRows(t, ta, `SELECT COUNT(*) FROM ledger_transactions WHERE idempotency_key LIKE 'payout:%'`); n != 1 {
