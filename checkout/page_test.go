@@ -37,6 +37,8 @@ type fakeProvider struct {
 
 func (f *fakeProvider) Name() string { return f.name }
 
+func (f *fakeProvider) Refundable(m providers.Method) bool { return false }
+
 func (f *fakeProvider) CreatePayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
 	f.mu.Lock()
 	f.n++

@@ -62,6 +62,8 @@ type MethodInfo struct {
 	Method   Method
 	Label    string // what a buyer reads: "iDEAL"
 	Currency paygate.Currency
+	// Provider is the method's default provider: its only road unless
+	// the service's routes (PAYGATE_ROUTES) give it others.
 	Provider string
 	Action   ActionType
 	// NeedsPayer: the method needs the payer's name, email, address and tax
@@ -299,6 +301,30 @@ var ErrNotCancelable = &paygate.Error{Code: paygate.ECONFLICT, Message: "the pay
 // IsUnsupported reports whether err is ErrUnsupported.
 func IsUnsupported(err error) bool { return errors.Is(err, ErrUnsupported) }
 
+// ErrMethodUnavailable says a provider cannot take a payment method now:
+// it answered that the method is not enabled, not available or temporarily
+// out of service for the account (not a decline of one payment). Providers
+// wrap it in an EUNAVAILABLE error that names the method; the orchestrator
+// fails such a create over to the method's next provider. Test for it
+// with IsMethodUnavailable.
+var ErrMethodUnavailable = &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "the payment method is not available at this provider"}
+
+// IsMethodUnavailable reports whether err is ErrMethodUnavailable.
+func IsMethodUnavailable(err error) bool { return errors.Is(err, ErrMethodUnavailable) }
+
+// Finder is a Provider that can look up the payment of an attempt by
+// paygate's own reference after a create whose answer was lost (a timeout,
+// a 5xx, a broken connection): the orchestrator asks it before failing
+// over to another provider, so that no payment order ever has two live
+// payments.
+type Finder interface {
+	// FindPayment returns the payment the provider holds for req, the
+	// request CreatePayment was given (its Attempt, PaymentOrder and
+	// IdempotencyKey are paygate's reference); an ENOTFOUND error when the
+	// provider certainly has none, EUNAVAILABLE when it cannot tell.
+	FindPayment(ctx context.Context, req PaymentRequest) (Payment, error)
+}
+
 // Provider is a payment gateway. Implementations are safe for concurrent
 // use. Errors are *paygate.Error where the caller branches: EINVALID for a
 // request the provider refused, EUNAVAILABLE for a provider that could not
@@ -306,6 +332,9 @@ func IsUnsupported(err error) bool { return errors.Is(err, ErrUnsupported) }
 type Provider interface {
 	// Name is the provider's name: Stripe or Rapyd.
 	Name() string
+	// Refundable reports whether Refund can send a method's payments at
+	// this provider back to the payer (Stripe's Boleto cannot).
+	Refundable(m Method) bool
 	// CreatePayment starts a payment and returns it with its next action.
 	// Calling it again with the same IdempotencyKey returns the same
 	// payment.

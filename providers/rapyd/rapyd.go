@@ -236,6 +236,10 @@ func checkURL(name, s string) error {
 // Name returns providers.Rapyd.
 func (c *Client) Name() string { return providers.Rapyd }
 
+// Refundable reports whether Refund asks Rapyd to refund the method's
+// payments (Config.Refundable).
+func (c *Client) Refundable(m providers.Method) bool { return c.refundable[m] }
+
 // CreatePayment creates a payment with POST /v1/payments and returns it,
 // pending with a redirect to Rapyd's wallet page. The request's
 // IdempotencyKey is sent as the idempotency header (Rapyd replays the first

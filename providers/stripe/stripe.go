@@ -208,6 +208,10 @@ func orDefault[T comparable](v, def T) T {
 // Name returns providers.Stripe.
 func (c *Client) Name() string { return providers.Stripe }
 
+// Refundable reports whether Stripe refunds the method's payments: every
+// method but Boleto, which has no refunds at Stripe.
+func (c *Client) Refundable(m providers.Method) bool { return m != providers.Boleto }
+
 // CreatePayment creates and confirms a PaymentIntent for req in one call
 // and returns it with its next action: a redirect for iDEAL, a QR code for
 // PayNow, a voucher for Boleto. The Stripe request carries
