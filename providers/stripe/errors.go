@@ -8,6 +8,7 @@ import (
 	stripego "github.com/stripe/stripe-go/v76"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/redact"
 )
 
@@ -20,6 +21,9 @@ import (
 //   - 401 and 403: EINTERNAL, the key is wrong or lacks a permission, which
 //     is paygate's configuration and not the caller's request; Stripe's
 //     message, which quotes part of the key, is dropped;
+//   - payment_method_unactivated and payment_method_not_available:
+//     EUNAVAILABLE wrapping providers.ErrMethodUnavailable, so that a create
+//     fails over to the method's next provider;
 //   - 404: ENOTFOUND;
 //   - payment_intent_unexpected_state: ECONFLICT, the PaymentIntent's state
 //     does not allow it (canceling a succeeded one); likewise a refund of a
@@ -49,6 +53,12 @@ func apiError(op string, err error) error {
 			Message: fmt.Sprintf("stripe: %s: Stripe refused the secret key (%d)", op, status),
 			Err:     fmt.Errorf("stripe: %d %s (request %s)", status, se.Type, se.RequestID),
 		}
+	case methodUnavailableCode(se.Code):
+		return &paygate.Error{
+			Code:    paygate.EUNAVAILABLE,
+			Message: "stripe: " + op + ": " + stripeMessage(se),
+			Err:     fmt.Errorf("%w: %w", providers.ErrMethodUnavailable, cause),
+		}
 	case status == http.StatusNotFound:
 		return &paygate.Error{Code: paygate.ENOTFOUND, Message: "stripe: " + op + ": " + stripeMessage(se), Err: cause}
 	case conflictCode(se.Code):
@@ -59,6 +69,21 @@ func apiError(op string, err error) error {
 	// A Stripe error object with no or an odd status: not Stripe's usual
 	// answer, so retry later.
 	return &paygate.Error{Code: paygate.EUNAVAILABLE, Message: fmt.Sprintf("stripe: %s: unexpected answer %d; retry later", op, status), Err: cause}
+}
+
+// methodUnavailableCode reports whether a Stripe error code says the
+// payment method cannot be used by the account now, whatever the payment:
+// payment_method_unactivated (not activated for the account, or not in
+// live mode) and payment_method_not_available (the method or its
+// processor is not available now). payment_method_provider_decline and
+// payment_method_provider_timeout are about one payment and stay as they
+// are. The codes are stripe-go v76's ErrorCode values.
+func methodUnavailableCode(c stripego.ErrorCode) bool {
+	switch c {
+	case stripego.ErrorCodePaymentMethodUnactivated, stripego.ErrorCodePaymentMethodNotAvailable:
+		return true
+	}
+	return false
 }
 
 // conflictCode reports whether a Stripe error code says the state of the

@@ -17,4 +17,5 @@ const (
 	FieldRefund          = "refund"            // paygate's refund id
 	FieldRefundRef       = "refund_ref"        // Stripe's Refund id, re_…
 	FieldRefundStatus    = "refund_status"     // a providers.RefundStatus
+	FieldReplayed        = "replayed"          // Stripe answered with an idempotent replay
 )

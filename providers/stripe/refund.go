@@ -129,7 +129,8 @@ func checkRefundable(pi *stripego.PaymentIntent, req providers.RefundRequest) er
 	// paygate creates every PaymentIntent with exactly one method type;
 	// one of several that is not refundable refuses the whole, to be safe.
 	for _, t := range pi.PaymentMethodTypes {
-		if mi, ok := providers.Lookup(providers.Method(t)); ok && mi.Provider == providers.Stripe && !mi.Refundable {
+		m, ok := methodOf(t)
+		if mi, known := providers.Lookup(m); ok && known && !refundable(m) {
 			return &paygate.Error{
 				Code:    paygate.EINVALID,
 				Message: fmt.Sprintf("stripe: refund payment %s: %s payments cannot be refunded at Stripe; refund the payer another way", ref, mi.Label),

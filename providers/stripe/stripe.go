@@ -1,8 +1,9 @@
 // Package stripe is the Stripe provider: iDEAL (EUR, redirect), PayNow (SGD,
-// QR code) and Boleto (BRL, voucher) as PaymentIntents, through stripe-go v76
-// (API version 2023-10-16). iDEAL and PayNow payments are refunded with
-// Stripe's Refunds; Boleto has none at Stripe, and Refund says so without
-// asking.
+// QR code), Boleto (BRL, voucher), Kakao Pay and Samsung Pay (KRW,
+// redirect) as PaymentIntents, through stripe-go v76 (API version
+// 2023-10-16; the Korean methods' requests carry KoreanAPIVersion). Every
+// method but Boleto is refunded with Stripe's Refunds; Boleto has none at
+// Stripe, and Refund says so without asking.
 //
 // A Client talks to one Stripe account with its own secret key and HTTP
 // client; it never touches stripe-go's package-level key or backends, so
@@ -210,16 +211,27 @@ func (c *Client) Name() string { return providers.Stripe }
 
 // Refundable reports whether Stripe refunds the method's payments: every
 // method but Boleto, which has no refunds at Stripe.
-func (c *Client) Refundable(m providers.Method) bool { return m != providers.Boleto }
+func (c *Client) Refundable(m providers.Method) bool { return refundable(m) }
+
+// refundable is Refundable. Kakao Pay and Samsung Pay refunds go through
+// the same Refunds API as iDEAL's; Stripe's pages of the two methods read
+// here say nothing against refunds, but no page read states them outright
+// (unverified).
+func refundable(m providers.Method) bool { return m != providers.Boleto }
 
 // CreatePayment creates and confirms a PaymentIntent for req in one call
-// and returns it with its next action: a redirect for iDEAL, a QR code for
-// PayNow, a voucher for Boleto. The Stripe request carries
-// req.IdempotencyKey, so calling again with the same key returns the same
-// PaymentIntent. A method Stripe does not serve here, a currency that is not
-// the method's, a non-positive amount, a missing idempotency key, return
-// URL (iDEAL) or payer detail (Boleto), or a request Stripe refuses is an
-// EINVALID error; an unreachable or failing Stripe is EUNAVAILABLE.
+// and returns it with its next action: a redirect for iDEAL, Kakao Pay and
+// Samsung Pay, a QR code for PayNow, a voucher for Boleto. The Stripe
+// request carries req.IdempotencyKey, so calling again with the same key
+// returns the same PaymentIntent; a Kakao Pay or Samsung Pay request also
+// carries KoreanAPIVersion. A method Stripe does not serve here, a currency
+// that is not the method's, a non-positive amount or one outside the
+// method's limits (Kakao Pay: from 100 KRW; Samsung Pay: 100 to 2,000,000
+// KRW), a missing idempotency key, return URL (the redirect methods) or
+// payer detail (Boleto), or a request Stripe refuses is an EINVALID error;
+// an unreachable or failing Stripe is EUNAVAILABLE, and a method Stripe
+// says is not activated or available for the account is EUNAVAILABLE
+// wrapping providers.ErrMethodUnavailable.
 func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
 	params, err := c.intentParams(req)
 	if err != nil {
@@ -255,8 +267,11 @@ func (c *Client) createIntent(params *stripego.PaymentIntentParams) (*stripego.P
 
 // intentParams validates req and builds the PaymentIntent parameters.
 func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIntentParams, error) {
+	// The catalog's Provider is only a method's default provider: Stripe
+	// serves every method it has a payment method type for.
+	typ, served := stripeType(req.Method)
 	mi, ok := providers.Lookup(req.Method)
-	if !ok || mi.Provider != providers.Stripe {
+	if !ok || !served {
 		return nil, paygate.Errorf(paygate.EINVALID, "stripe: payment method %q is not served by Stripe", req.Method)
 	}
 	if req.Amount.Currency != mi.Currency {
@@ -264,6 +279,9 @@ func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIn
 	}
 	if req.Amount.Minor <= 0 {
 		return nil, paygate.Errorf(paygate.EINVALID, "stripe: amount %s is not positive", req.Amount)
+	}
+	if err := checkAmountLimits(req.Method, req.Amount); err != nil {
+		return nil, err
 	}
 	if req.PaymentOrder == "" || req.Attempt == "" {
 		return nil, paygate.Errorf(paygate.EINVALID, "stripe: the payment order number and the attempt id are required")
@@ -276,12 +294,13 @@ func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIn
 	params := &stripego.PaymentIntentParams{
 		Amount:             stripego.Int64(req.Amount.Minor),
 		Currency:           stripego.String(strings.ToLower(string(req.Amount.Currency))),
-		PaymentMethodTypes: []*string{stripego.String(string(req.Method))},
+		PaymentMethodTypes: []*string{stripego.String(typ)},
 		PaymentMethodData: &stripego.PaymentIntentPaymentMethodDataParams{
-			Type: stripego.String(string(req.Method)),
+			Type: stripego.String(typ),
 		},
 		Confirm: stripego.Bool(true),
 	}
+	params.Headers = versionHeader(req.Method)
 	params.SetIdempotencyKey(key)
 	params.AddMetadata(MetadataPaymentOrder, req.PaymentOrder)
 	params.AddMetadata(MetadataAttempt, req.Attempt)
@@ -296,6 +315,13 @@ func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIn
 	}
 
 	switch req.Method {
+	case providers.KakaoPay, providers.SamsungPay:
+		// Both redirect the buyer to Stripe's local processor partner and
+		// back; v76 has no sub-hash for them, and none is required.
+		if req.ReturnURL == "" {
+			return nil, paygate.Errorf(paygate.EINVALID, "stripe: %s needs a return URL to send the buyer back to", mi.Label)
+		}
+		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
 	case providers.IDEAL:
 		if req.ReturnURL == "" {
 			return nil, paygate.Errorf(paygate.EINVALID, "stripe: iDEAL needs a return URL to send the buyer back to")
@@ -433,7 +459,7 @@ func (c *Client) CancelPayment(ctx context.Context, ref string) error {
 
 func hasMethod(pi *stripego.PaymentIntent, m providers.Method) bool {
 	for _, t := range pi.PaymentMethodTypes {
-		if t == string(m) {
+		if pm, ok := methodOf(t); ok && pm == m {
 			return true
 		}
 	}

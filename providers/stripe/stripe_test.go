@@ -138,6 +138,8 @@ func request(m providers.Method) providers.PaymentRequest {
 	case providers.IDEAL:
 		req.Amount = paygate.New(2500, paygate.EUR)
 		req.Payer = providers.Payer{Name: "Jan de Vries", Email: "jan@example.nl"}
+	case providers.KakaoPay, providers.SamsungPay:
+		req.Amount = paygate.New(15000, paygate.KRW)
 	case providers.PayNow:
 		req.Amount = paygate.New(8800, paygate.SGD)
 		req.ReturnURL = ""
@@ -440,10 +442,15 @@ func TestCreatePaymentRefused(t *testing.T) {
 		}},
 		{"EUR for PayNow", func(r *providers.PaymentRequest) { r.Method = providers.PayNow }},
 		{"no currency", func(r *providers.PaymentRequest) { r.Amount = paygate.Money{Minor: 100} }},
-		{"Rapyd's method", func(r *providers.PaymentRequest) {
-			r.Method = providers.KakaoPay
-			r.Amount = paygate.New(15000, paygate.KRW)
+		{"EUR for Kakao Pay", func(r *providers.PaymentRequest) { r.Method = providers.KakaoPay }},
+		{"Kakao Pay under 100 KRW", func(r *providers.PaymentRequest) { *r = request(providers.KakaoPay); r.Amount.Minor = 99 }},
+		{"Kakao Pay without return URL", func(r *providers.PaymentRequest) { *r = request(providers.KakaoPay); r.ReturnURL = "" }},
+		{"Samsung Pay under 100 KRW", func(r *providers.PaymentRequest) { *r = request(providers.SamsungPay); r.Amount.Minor = 99 }},
+		{"Samsung Pay over 2,000,000 KRW", func(r *providers.PaymentRequest) {
+			*r = request(providers.SamsungPay)
+			r.Amount.Minor = 2_000_001
 		}},
+		{"Samsung Pay without return URL", func(r *providers.PaymentRequest) { *r = request(providers.SamsungPay); r.ReturnURL = "" }},
 		{"unknown method", func(r *providers.PaymentRequest) { r.Method = "card" }},
 		{"zero amount", func(r *providers.PaymentRequest) { r.Amount.Minor = 0 }},
 		{"negative amount", func(r *providers.PaymentRequest) { r.Amount.Minor = -100 }},
