@@ -127,11 +127,15 @@ func TestFindPayment(t *testing.T) {
 		{"replay refused: none", func() (int, string) { return 200, miss },
 			func() (int, string) { return 400, stripeError("invalid_request_error", "parameter_invalid", "bad") }, "", paygate.ENOTFOUND, 1},
 		{"replay refused, method unactivated: none", func() (int, string) { return 200, miss },
-			func() (int, string) { return 400, stripeError("invalid_request_error", "payment_method_unactivated", "no") }, "", paygate.ENOTFOUND, 1},
+			func() (int, string) {
+				return 400, stripeError("invalid_request_error", "payment_method_unactivated", "no")
+			}, "", paygate.ENOTFOUND, 1},
 		{"create in flight: cannot tell", func() (int, string) { return 200, miss },
 			func() (int, string) { return 409, stripeError("idempotency_error", "", "in flight") }, "", paygate.EUNAVAILABLE, 1},
 		{"key used otherwise: cannot tell", func() (int, string) { return 200, miss },
-			func() (int, string) { return 400, stripeError("idempotency_error", "idempotency_key_in_use", "other params") }, "", paygate.EUNAVAILABLE, 1},
+			func() (int, string) {
+				return 400, stripeError("idempotency_error", "idempotency_key_in_use", "other params")
+			}, "", paygate.EUNAVAILABLE, 1},
 		{"Stripe down: cannot tell", func() (int, string) { return 500, stripeError("api_error", "", "down") }, nil, "", paygate.EUNAVAILABLE, 0},
 	}
 	for _, tt := range tests {
