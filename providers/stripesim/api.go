@@ -209,7 +209,7 @@ func readMethodData(f *form, now time.Time) (*paymentMethod, *apiError) {
 		return nil, missing(p + "[type]")
 	}
 	if _, ok := methodCurrency(typ); !ok {
-		return nil, invalid("", p+"[type]", "Invalid payment_method_data[type]: the Stripe sandbox supports ideal, paynow and boleto, not %q.", typ)
+		return nil, invalid("", p+"[type]", "Invalid payment_method_data[type]: the Stripe sandbox supports ideal, paynow, boleto, kakao_pay and samsung_pay, not %q.", typ)
 	}
 	pm := &paymentMethod{ID: newID("pm", 24), Type: typ, Created: now.Unix()}
 	fields := []struct {
@@ -271,10 +271,17 @@ func checkConfirm(pi *intent, in confirmInput) *apiError {
 	if returnURL == "" {
 		returnURL = pi.ReturnURL
 	}
+	if aerr := checkAmountLimits(pm.Type, pi.Amount); aerr != nil {
+		return aerr
+	}
 	switch pm.Type {
 	case typeIDEAL:
 		if returnURL == "" {
 			return invalid("parameter_missing", "return_url", "A return_url must be specified to confirm an iDEAL PaymentIntent: the customer is redirected to their bank.")
+		}
+	case typeKakaoPay, typeSamsungPay:
+		if returnURL == "" {
+			return invalid("parameter_missing", "return_url", "A return_url must be specified to confirm a %s PaymentIntent: the customer is redirected to authorize the payment.", pm.Type)
 		}
 	case typeBoleto:
 		const p = "payment_method_data"
@@ -318,6 +325,8 @@ func (s *Simulator) applyConfirm(pi *intent, in confirmInput, now time.Time) {
 	switch pi.Method.Type {
 	case typeIDEAL:
 		pi.NextAction = &nextAction{Type: "redirect_to_url", URL: base + "/ideal/" + pi.ID, ReturnURL: pi.ReturnURL}
+	case typeKakaoPay, typeSamsungPay:
+		pi.NextAction = &nextAction{Type: "redirect_to_url", URL: base + "/wallet/" + pi.ID, ReturnURL: pi.ReturnURL}
 	case typePayNow:
 		ref := strings.ToUpper(strings.TrimPrefix(pi.ID, "pi_"))
 		exp := now.Add(payNowValidity)
@@ -370,14 +379,14 @@ func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 	}
 	automatic := len(types) == 0
 	if automatic { // automatic payment methods: those of the currency
-		for _, t := range []string{typeIDEAL, typePayNow, typeBoleto} {
+		for _, t := range []string{typeIDEAL, typePayNow, typeBoleto, typeKakaoPay, typeSamsungPay} {
 			if c, _ := methodCurrency(t); c == cur {
 				types = append(types, t)
 			}
 		}
 		if len(types) == 0 {
 			return nil, invalid("payment_intent_invalid_parameter", "currency",
-				"No valid payment method types for this PaymentIntent: the Stripe sandbox supports ideal (eur), paynow (sgd) and boleto (brl), not %s.", cur)
+				"No valid payment method types for this PaymentIntent: the Stripe sandbox supports ideal (eur), paynow (sgd), boleto (brl), kakao_pay and samsung_pay (krw), not %s.", cur)
 		}
 	}
 	var uniq []string
@@ -385,11 +394,16 @@ func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 		c, ok := methodCurrency(t)
 		if !ok {
 			return nil, invalid("payment_intent_invalid_parameter", "payment_method_types",
-				"The payment method type %q is invalid: the Stripe sandbox supports ideal, paynow and boleto.", t)
+				"The payment method type %q is invalid: the Stripe sandbox supports ideal, paynow, boleto, kakao_pay and samsung_pay.", t)
 		}
 		if c != cur {
 			return nil, invalid("payment_intent_invalid_parameter", "currency",
 				"The currency provided (%s) is invalid for one or more payment method types on this PaymentIntent. The payment method `%s` supports the following currencies: %s.", cur, t, c)
+		}
+		if !automatic {
+			if aerr := checkAmountLimits(t, amount); aerr != nil {
+				return nil, aerr
+			}
 		}
 		if !slices.Contains(uniq, t) {
 			uniq = append(uniq, t)
@@ -403,7 +417,7 @@ func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 		return nil, aerr
 	}
 	if cm, _ := f.str("capture_method"); f.has("capture_method") && cm != "automatic" && cm != "automatic_async" {
-		return nil, invalid("", "capture_method", "The Stripe sandbox's payment methods (ideal, paynow, boleto) only support automatic capture.")
+		return nil, invalid("", "capture_method", "The Stripe sandbox's payment methods only support automatic capture.")
 	}
 	desc, aerr := optionalString(f, "description")
 	if aerr != nil {

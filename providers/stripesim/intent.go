@@ -38,6 +38,8 @@ func methodCurrency(method string) (string, bool) {
 		return "sgd", true
 	case typeBoleto:
 		return "brl", true
+	case typeKakaoPay, typeSamsungPay:
+		return "krw", true
 	}
 	return "", false
 }
@@ -236,7 +238,9 @@ type paymentMethodJSON struct {
 	IDEAL          any               `json:"ideal,omitempty"`
 	Livemode       bool              `json:"livemode"`
 	Metadata       map[string]string `json:"metadata"`
+	KakaoPay       any               `json:"kakao_pay,omitempty"`
 	PayNow         any               `json:"paynow,omitempty"`
+	SamsungPay     any               `json:"samsung_pay,omitempty"`
 	Type           string            `json:"type"`
 }
 
@@ -390,6 +394,10 @@ func (pm *paymentMethod) toJSON() *paymentMethodJSON {
 		j.PayNow = map[string]any{}
 	case typeBoleto:
 		j.Boleto = map[string]any{"fingerprint": fingerprint(pm.TaxID), "tax_id": pm.TaxID}
+	case typeKakaoPay:
+		j.KakaoPay = map[string]any{}
+	case typeSamsungPay:
+		j.SamsungPay = map[string]any{}
 	}
 	return j
 }
@@ -509,6 +517,8 @@ func (pi *intent) chargeJSON() *chargeJSON {
 			tax = ch.Method.TaxID
 		}
 		details[typeBoleto] = map[string]any{"tax_id": tax}
+	case typeKakaoPay, typeSamsungPay:
+		details[ch.MethodType] = map[string]any{"buyer_id": nil}
 	}
 	details["type"] = ch.MethodType
 	j.PaymentMethodDetails = details

@@ -50,6 +50,8 @@ func (s *Simulator) crossSite(w http.ResponseWriter, r *http.Request) bool {
 func (s *Simulator) routePages(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ideal/{id}", s.idealPage)
 	mux.HandleFunc("POST /ideal/{id}/{action}", s.idealAction)
+	mux.HandleFunc("GET /wallet/{id}", s.walletPage)
+	mux.HandleFunc("POST /wallet/{id}/{action}", s.walletAction)
 	mux.HandleFunc("GET /paynow/{id}", s.payNowPage)
 	mux.HandleFunc("POST /paynow/{id}/{action}", s.payNowAction)
 	mux.HandleFunc("GET /qr/{file}", s.qrImage)
@@ -129,6 +131,8 @@ func formatAmount(cents int64, currency string) string {
 		return "S$" + majorUnits(cents)
 	case "brl":
 		return formatBRL(cents)
+	case "krw":
+		return formatKRW(cents)
 	}
 	return majorUnits(cents) + " " + strings.ToUpper(currency)
 }
@@ -239,6 +243,12 @@ func (s *Simulator) idealAction(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err == nil && idealBIC(r.PostForm.Get("bank")) != "" {
 		bank = r.PostForm.Get("bank")
 	}
+	s.finishRedirect(w, r, id, o, bank)
+}
+
+// finishRedirect settles a redirect payment from its page and sends the
+// buyer back to the return URL with Stripe's parameters.
+func (s *Simulator) finishRedirect(w http.ResponseWriter, r *http.Request, id string, o outcome, bank string) {
 	pi, err := s.settle(r.Context(), id, o, bank)
 	if err != nil {
 		s.settleError(w, id, err)

@@ -25,13 +25,15 @@ func fixedFee(c paygate.Currency) int64 {
 		return 50 // 0.50 SGD
 	case paygate.BRL:
 		return 100 // 1.00 BRL
+	case paygate.KRW:
+		return 300 // 300 KRW (zero-decimal)
 	}
 	return 0
 }
 
 // ReportOptions say what SettlementReport writes (simkit.ReportOptions).
 // Omit lists payment intents ("pi_…"); the fixed fee per charge is 0.25
-// EUR, 0.50 SGD or 1.00 BRL.
+// EUR, 0.50 SGD, 1.00 BRL or 300 KRW.
 type ReportOptions = simkit.ReportOptions
 
 // ExtraLine is a line SettlementReport writes as given

@@ -7,7 +7,8 @@
 // /sandbox/stripe with http.StripPrefix):
 //
 //   - the API: POST /v1/payment_intents, GET /v1/payment_intents/{id},
-//     POST /v1/payment_intents/{id}/confirm, POST
+//     GET /v1/payment_intents/search (metadata['key']:'value' only), POST
+//     /v1/payment_intents/{id}/confirm, POST
 //     /v1/payment_intents/{id}/cancel, GET /v1/charges/{id}, POST
 //     /v1/refunds and GET /v1/refunds/{id}, form-encoded
 //     as stripe-go sends them, answered in the 2023-10-16 JSON shapes, with
@@ -32,7 +33,10 @@
 // Stripe's dashboard does. The simulator is a test-mode Stripe: its events
 // carry livemode false.
 //
-// Supported methods are ideal (eur), paynow (sgd) and boleto (brl). State
+// Supported methods are ideal (eur), paynow (sgd), boleto (brl), and
+// kakao_pay and samsung_pay (krw, zero-decimal; only under a Stripe-Version
+// of 2024-10-28 or later, with Stripe's amount limits), whose redirect goes
+// to a wallet page (/wallet/{id}) with approve and decline buttons. State
 // lives in memory and is lost when the process ends. Config.Limits bounds
 // it: the simulator forgets the oldest settled payment intents (succeeded,
 // canceled or failed, every event acknowledged), idempotency keys and
@@ -209,6 +213,7 @@ func New(cfg Config) *Simulator {
 	s.hooks = simkit.New(hc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/payment_intents", s.api(opCreate))
+	mux.HandleFunc("GET /v1/payment_intents/search", s.api(opSearch))
 	mux.HandleFunc("GET /v1/payment_intents/{id}", s.api(opRetrieve))
 	mux.HandleFunc("POST /v1/payment_intents/{id}/confirm", s.api(opConfirm))
 	mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", s.api(opCancel))
@@ -365,6 +370,7 @@ const (
 	opCharge
 	opRefund
 	opGetRefund
+	opSearch
 	opNotFound
 )
 
@@ -396,7 +402,7 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	if op == opNotFound {
 		aerr := &apiError{Status: 404, Type: "invalid_request_error",
-			Message: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + "). The Stripe sandbox serves payment_intents create, retrieve, confirm and cancel, charges retrieve, and refunds create and retrieve."}
+			Message: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + "). The Stripe sandbox serves payment_intents create, retrieve, search, confirm and cancel, charges retrieve, and refunds create and retrieve."}
 		return aerr.Status, aerr.body()
 	}
 	raw := r.URL.RawQuery
@@ -464,6 +470,12 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		body   []byte
 	)
 	id := r.PathValue("id")
+	if op == opCreate || op == opConfirm {
+		if aerr := checkKoreanVersion(r, f); aerr != nil {
+			s.mu.Unlock()
+			return aerr.Status, aerr.body()
+		}
+	}
 	switch op {
 	case opCreate:
 		if pi, aerr = s.create(f, now); aerr == nil {
@@ -496,6 +508,8 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 		body, events, aerr = s.createRefund(f, now, reqID, key)
 	case opGetRefund:
 		body, aerr = s.getRefund(id, f)
+	case opSearch:
+		body, aerr = s.search(f, exp)
 	}
 	switch {
 	case aerr != nil:
