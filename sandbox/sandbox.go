@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,13 +35,60 @@ type Simulator interface {
 }
 
 // Faults make a simulator's webhooks misbehave as real providers' do, for
-// the deliveries that follow (see stripesim.Faults, of the same shape).
+// the deliveries that follow, and its API as a failing provider's does,
+// for the requests that follow (see simkit.Faults, of the same fields).
 type Faults struct {
 	Duplicate int           `json:"duplicate"` // extra copies of each event
 	Reorder   bool          `json:"reorder"`   // newest event first
 	Delay     time.Duration `json:"delay"`     // before each delivery (nanoseconds in JSON)
 	Drop      int           `json:"drop"`      // lose the next N events, never retried
 	DropRate  float64       `json:"drop_rate"` // lose each event with this probability
+	// API makes the simulator's API (not its pages) misbehave: "" is
+	// well-behaved; "down" closes each connection without an answer;
+	// "error" answers 500 in the provider's error shape; "slow" answers
+	// after APIDelay; "timeout_after_create" creates the payment but never
+	// answers the create (lookups and a retry of the create still answer).
+	// Any other value is EINVALID.
+	API string `json:"api"`
+	// APIDelay is slow's wait (required) and the most
+	// timeout_after_create holds the connection (0 is 2 minutes).
+	APIDelay Duration `json:"api_delay"`
+}
+
+// The values of Faults.API.
+const (
+	APIDown               = "down"
+	APIError              = "error"
+	APISlow               = "slow"
+	APITimeoutAfterCreate = "timeout_after_create"
+)
+
+// Duration is a time.Duration written in JSON as nanoseconds, like
+// Faults.Delay, and also read from a Go duration string ("1.5s", "250ms").
+type Duration time.Duration
+
+// MarshalJSON writes nanoseconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatInt(int64(d), 10)), nil
+}
+
+// UnmarshalJSON reads nanoseconds or a Go duration string; anything else
+// is an EINVALID error.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return paygate.Errorf(paygate.EINVALID, "duration %q is neither nanoseconds nor a duration such as \"1.5s\"", paygate.Clip(s, 32))
+		}
+		*d = Duration(v)
+		return nil
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return paygate.Errorf(paygate.EINVALID, "duration %s is neither nanoseconds nor a duration such as \"1.5s\"", paygate.Clip(string(b), 32))
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Sandbox is the mounted simulators and the control API.
@@ -59,7 +107,8 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 // at POST /sandbox/payment-orders/{number}/{approve|decline|expire}
 // (marketplace key; ?attempt=ID picks an attempt other than the latest;
 // redeliver re-sends every webhook of the payment), and
-// PUT /sandbox/faults/{provider} with a Faults body.
+// PUT /sandbox/faults/{provider} with a Faults body, webhook and API
+// faults.
 func (s *Sandbox) Routes(r *mux.Router) {
 	// Each simulator's settlement report, which the README's
 	// reconciliation uses, is a route of its own (before the mounts that

@@ -30,6 +30,7 @@ import (
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/providers/rapydsim"
+	"github.com/paygate/paygate/providers/simkit"
 	"github.com/paygate/paygate/providers/stripe"
 	"github.com/paygate/paygate/providers/stripesim"
 	"github.com/paygate/paygate/recon"
@@ -410,13 +411,20 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 // sandbox's, which have the same shape.
 type stripeSim struct{ *stripesim.Simulator }
 
-func (s stripeSim) SetFaults(f sandbox.Faults) error {
-	return s.Simulator.SetFaults(stripesim.Faults(f))
-}
+func (s stripeSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(simFaults(f)) }
 
 type rapydSim struct{ *rapydsim.Simulator }
 
-func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(rapydsim.Faults(f)) }
+func (s rapydSim) SetFaults(f sandbox.Faults) error { return s.Simulator.SetFaults(simFaults(f)) }
+
+// simFaults is the simulators' Faults (stripesim.Faults and
+// rapydsim.Faults are both simkit.Faults) of the sandbox API's.
+func simFaults(f sandbox.Faults) simkit.Faults {
+	return simkit.Faults{
+		Duplicate: f.Duplicate, Reorder: f.Reorder, Delay: f.Delay, Drop: f.Drop, DropRate: f.DropRate,
+		API: simkit.APIFault(f.API), APIDelay: time.Duration(f.APIDelay),
+	}
+}
 
 // providerURLs returns the base URLs of the providers' APIs: in sandbox
 // mode the simulators served at publicURL, in live mode the configured ones

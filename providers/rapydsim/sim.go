@@ -244,7 +244,16 @@ func New(cfg Config) *Simulator {
 		hc.Post, hc.Delivered = s.post, s.delivered
 	}
 	s.hooks = simkit.New(hc)
-	s.handler = s.routes()
+	s.handler = s.hooks.API(s.routes(), simkit.APIConfig{
+		Prefix: "/v1/",
+		IsCreate: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && r.URL.Path == "/v1/payments"
+		},
+		IdempotencyHeader: "idempotency",
+		Error: func(w http.ResponseWriter) {
+			s.apiError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "The Rapyd sandbox's API fault \"error\" is set.")
+		},
+	})
 	return s
 }
 

@@ -1,6 +1,7 @@
 package simkit
 
 import (
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -8,8 +9,9 @@ import (
 
 // Faults make webhook deliveries misbehave the way real providers' do, so
 // that tests and load tools can check that paygate copes: duplicates,
-// webhooks out of order, late webhooks and lost webhooks. The zero Faults is
-// well-behaved delivery.
+// webhooks out of order, late webhooks and lost webhooks; API and APIDelay
+// do the same to the simulator's API (Deliverer.API). The zero Faults is
+// well-behaved delivery and a well-behaved API.
 //
 // Faults apply to each batch of webhooks as it is handed to Send. They
 // change only what is sent, never a simulator's state: a payment whose
@@ -38,6 +40,14 @@ type Faults struct {
 	// from 0 to 1, drawn from a generator seeded with Config.Seed: the same
 	// seed and the same sequence of webhooks drop the same webhooks.
 	DropRate float64
+	// API makes the simulator's API misbehave (down, 500s, slow, a create
+	// whose answer never arrives); APINormal is a well-behaved API. It
+	// applies through Deliverer.API; see APIFault.
+	API APIFault
+	// APIDelay is how long APISlow waits before each answer (required, up
+	// to MaxAPIDelay), and the most APITimeoutAfterCreate holds a
+	// connection (0 is DefaultHold).
+	APIDelay time.Duration
 }
 
 // MaxDuplicate bounds Faults.Duplicate: every copy is a concurrent request.
@@ -55,6 +65,12 @@ func (f Faults) check(name string) error {
 		return paygate.Errorf(paygate.EINVALID, "%s: Faults.Drop %d is negative", name, f.Drop)
 	case !(f.DropRate >= 0 && f.DropRate <= 1): // NaN too
 		return paygate.Errorf(paygate.EINVALID, "%s: Faults.DropRate %v is outside 0..1", name, f.DropRate)
+	case !slices.Contains(APIFaults(), f.API):
+		return paygate.Errorf(paygate.EINVALID, "%s: Faults.API %q is not one of down, error, slow, timeout_after_create (or empty)", name, paygate.Clip(string(f.API), 32))
+	case f.APIDelay < 0 || f.APIDelay > MaxAPIDelay:
+		return paygate.Errorf(paygate.EINVALID, "%s: Faults.APIDelay %s is outside 0..%s", name, f.APIDelay, MaxAPIDelay)
+	case f.API == APISlow && f.APIDelay == 0:
+		return paygate.Errorf(paygate.EINVALID, "%s: Faults.API slow needs an APIDelay", name)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package stripe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	stripego "github.com/stripe/stripe-go/v76"
+
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/providers/simkit"
 	"github.com/paygate/paygate/providers/stripesim"
 )
 
@@ -180,5 +184,109 @@ func TestSimulatorSamsungPayLimit(t *testing.T) {
 	_, err = e.client.createIntent(params)
 	if err == nil || !strings.Contains(err.Error(), "amount_too_large") {
 		t.Errorf("simulator's answer to 2,000,001 KRW = %v, want amount_too_large", err)
+	}
+}
+
+func TestSimulatorAPIFaults(t *testing.T) {
+	ctx := context.Background()
+	t.Run("down", func(t *testing.T) {
+		e := newSimEnv(t)
+		if err := e.sim.SetFaults(stripesim.Faults{API: simkit.APIDown}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.client.CreatePayment(ctx, request(providers.KakaoPay))
+		wantCode(t, "CreatePayment while down", err, paygate.EUNAVAILABLE)
+		var se *stripego.Error
+		if errors.As(err, &se) {
+			t.Errorf("down answered %d, want no answer at all", se.HTTPStatusCode)
+		}
+		// Pages still work; the API is back once the fault is lifted.
+		if err := e.sim.SetFaults(stripesim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.CreatePayment(ctx, request(providers.KakaoPay)); err != nil {
+			t.Fatalf("CreatePayment after down = %v", err)
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		e := newSimEnv(t)
+		if err := e.sim.SetFaults(stripesim.Faults{API: simkit.APIError}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.client.CreatePayment(ctx, request(providers.SamsungPay))
+		wantCode(t, "CreatePayment during errors", err, paygate.EUNAVAILABLE)
+		var se *stripego.Error
+		if !errors.As(err, &se) || se.HTTPStatusCode != 500 || se.Type != stripego.ErrorTypeAPI {
+			t.Errorf("error fault = %v, want Stripe's 500 api_error", err)
+		}
+		if err := e.sim.SetFaults(stripesim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing was created: the create, now answered, is the first.
+		found, err := e.client.FindPayment(ctx, request(providers.SamsungPay))
+		if err != nil || !strings.HasPrefix(found.Ref, "pi_") {
+			t.Fatalf("FindPayment = %+v, %v", found, err)
+		}
+	})
+	t.Run("slow", func(t *testing.T) {
+		e := newSimEnv(t)
+		const delay = 300 * time.Millisecond
+		if err := e.sim.SetFaults(stripesim.Faults{API: simkit.APISlow, APIDelay: delay}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		p, err := e.client.CreatePayment(ctx, request(providers.KakaoPay))
+		if took := time.Since(start); err != nil || took < delay {
+			t.Fatalf("CreatePayment = %+v, %v after %s, want a payment after at least %s", p, err, took, delay)
+		}
+		short, cancel := context.WithTimeout(ctx, delay/3)
+		defer cancel()
+		_, err = e.client.GetPayment(short, p.Ref)
+		wantCode(t, "GetPayment with a shorter deadline", err, paygate.EUNAVAILABLE)
+	})
+	t.Run("timeout_after_create", func(t *testing.T) {
+		e := newSimEnv(t)
+		if err := e.sim.SetFaults(stripesim.Faults{API: simkit.APITimeoutAfterCreate, APIDelay: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		req := request(providers.KakaoPay)
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := e.client.CreatePayment(short, req)
+		wantCode(t, "CreatePayment whose answer is lost", err, paygate.EUNAVAILABLE)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("the held create returned after %s, want when the client gave up", took)
+		}
+		// The payment exists: the lookup finds it, and so does a replay.
+		found, err := e.client.FindPayment(ctx, req)
+		if err != nil || found.Status != providers.StatusPending || found.NextAction.Type != providers.ActionRedirect {
+			t.Fatalf("FindPayment = %+v, %v, want the pending payment", found, err)
+		}
+		again, err := e.client.CreatePayment(ctx, req)
+		if err != nil || again.Ref != found.Ref {
+			t.Fatalf("CreatePayment replayed = %+v, %v, want %s", again, err, found.Ref)
+		}
+		// Another attempt's create loses its answer too.
+		other := req
+		other.Attempt, other.IdempotencyKey = "att_2", "attempt:att_2:create"
+		short2, cancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel2()
+		_, err = e.client.CreatePayment(short2, other)
+		wantCode(t, "second create", err, paygate.EUNAVAILABLE)
+	})
+}
+
+func TestSimulatorFaultsValidation(t *testing.T) {
+	e := newSimEnv(t)
+	for _, f := range []stripesim.Faults{
+		{API: "sideways"},
+		{API: simkit.APISlow},
+		{API: simkit.APISlow, APIDelay: -time.Second},
+		{API: simkit.APIDown, APIDelay: time.Hour},
+	} {
+		if err := e.sim.SetFaults(f); paygate.ErrorCode(err) != paygate.EINVALID {
+			t.Errorf("SetFaults(%+v) = %v, want EINVALID", f, err)
+		}
 	}
 }

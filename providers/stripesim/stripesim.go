@@ -29,8 +29,9 @@
 // refund.updated are sent); a boleto refund is refused, as Stripe has none;
 // FailNextRefund makes a refund fail, as a payer's bank may refuse it.
 // SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
-// reordered, late, lost), and Redeliver resends a payment's events as
-// Stripe's dashboard does. The simulator is a test-mode Stripe: its events
+// reordered, late, lost), and the API as a failing Stripe does (down,
+// 500s, slow, a create whose answer is lost: simkit.APIFault), and
+// Redeliver resends a payment's events as Stripe's dashboard does. The simulator is a test-mode Stripe: its events
 // carry livemode false.
 //
 // Supported methods are ideal (eur), paynow (sgd), boleto (brl), and
@@ -223,7 +224,14 @@ func New(cfg Config) *Simulator {
 	mux.HandleFunc("/v1/", s.api(opNotFound))
 	mux.HandleFunc("GET /reports/settlement.csv", s.serveReport)
 	s.routePages(mux)
-	s.handler = mux
+	s.handler = s.hooks.API(mux, simkit.APIConfig{
+		Prefix: "/v1/",
+		IsCreate: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents"
+		},
+		IdempotencyHeader: "Idempotency-Key",
+		Error:             s.faultError,
+	})
 	return s
 }
 
@@ -560,4 +568,17 @@ func maskKey(k string) string {
 		prefix = i + 1
 	}
 	return k[:prefix] + strings.Repeat("*", len(k)-prefix-4) + k[len(k)-4:]
+}
+
+// faultError is the 500 of Faults.API "error", as Stripe answers when it
+// fails: an api_error, which stripe-go's callers retry.
+func (s *Simulator) faultError(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Request-Id", newID("req", 14))
+	h.Set("Stripe-Version", apiVersion)
+	h.Set("Content-Type", "application/json")
+	aerr := &apiError{Status: http.StatusInternalServerError, Type: "api_error",
+		Message: "An unknown error occurred (the Stripe sandbox's API fault \"error\" is set)."}
+	w.WriteHeader(aerr.Status)
+	_, _ = w.Write(aerr.body())
 }
