@@ -53,6 +53,9 @@ const DefaultHold = 2 * time.Minute
 // MaxAPIDelay bounds Faults.APIDelay.
 const MaxAPIDelay = 10 * time.Minute
 
+// fieldPath is the log field of a faulted request's path.
+const fieldPath = "path"
+
 // maxLostAnswers bounds how many idempotency keys of lost answers the
 // middleware remembers; beyond it, it forgets them all.
 const maxLostAnswers = 10000
@@ -91,7 +94,7 @@ func (d *Deliverer) API(next http.Handler, cfg APIConfig) http.Handler {
 		f := d.Faults()
 		switch f.API {
 		case APIDown:
-			d.log.Info().Str("path", r.URL.Path).Msg(d.cfg.Name + ": api down by fault injection: connection closed")
+			d.log.Info().Str(fieldPath, r.URL.Path).Msg(d.cfg.Name + ": api down by fault injection: connection closed")
 			abort(w)
 		case APIError:
 			cfg.Error(w)
@@ -127,7 +130,7 @@ func (d *Deliverer) API(next http.Handler, cfg APIConfig) http.Handler {
 				lost[key] = struct{}{}
 				mu.Unlock()
 			}
-			d.log.Info().Str("path", r.URL.Path).Msg(d.cfg.Name + ": payment created, its answer held back by fault injection")
+			d.log.Info().Str(fieldPath, r.URL.Path).Msg(d.cfg.Name + ": payment created, its answer held back by fault injection")
 			hold := f.APIDelay
 			if hold <= 0 {
 				hold = DefaultHold
