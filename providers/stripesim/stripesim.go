@@ -25,7 +25,7 @@
 // Approve, Decline and Expire are the sandbox's test helpers: they settle a
 // payment as the buyer's bank would and send the webhook events Stripe
 // would send, signed with the endpoint secret exactly as Stripe signs them.
-// Refunds of iDEAL and PayNow payments succeed at once (charge.refunded and
+// Refunds of iDEAL, PayNow, Kakao Pay and Samsung Pay payments succeed at once (charge.refunded and
 // refund.updated are sent); a boleto refund is refused, as Stripe has none;
 // FailNextRefund makes a refund fail, as a payer's bank may refuse it.
 // SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
