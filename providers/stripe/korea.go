@@ -18,12 +18,15 @@ import (
 // its Stripe-Version header (docs.stripe.com/api-versions, "how the API
 // version of a request is chosen"), and stripe-go v76's NewRequest lets
 // Params.Headers replace the header it sets (stripe.go: "Use Set to
-// override the default value"). So only these requests move to the newer
-// version; every other request, and the webhook endpoint (its events are
-// checked against 2023-10-16), stays where it was. The fields paygate
-// reads back (id, status, amount, currency, metadata, next_action's
-// redirect_to_url, last_payment_error) have the same shape in both
-// versions.
+// override the default value"). So only the requests that name the types
+// move to the newer version: the create, and FindPayment's replay of it.
+// Every other request (retrieve, cancel, refund, search) and the webhook
+// endpoint (its events are checked against 2023-10-16) stays where it
+// was; that Stripe renders a kakao_pay or samsung_pay PaymentIntent under
+// 2023-10-16 with its type as a plain string, as stripesim does, is
+// unverified. The fields paygate reads back (id, status, amount,
+// currency, metadata, next_action's redirect_to_url, last_payment_error)
+// have the same shape in both versions.
 const KoreanAPIVersion = "2024-10-28.acacia"
 
 // Stripe's payment method types of paygate's methods. The others are
