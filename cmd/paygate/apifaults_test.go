@@ -32,6 +32,12 @@ func TestSandboxAPIFaults(t *testing.T) {
 			if status := ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &fail); status != 503 {
 				t.Fatalf("attempt while Stripe answers 500 = %d %v, want 503", status, fail)
 			}
+			if status := ta.call(t, "PUT", "/sandbox/faults/stripe", map[string]any{"api": "down"}, &f); status != 200 {
+				t.Fatalf("PUT down = %d", status)
+			}
+			if status := ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &fail); status != 503 {
+				t.Fatalf("attempt while Stripe is down = %d %v, want 503", status, fail)
+			}
 			if status := ta.call(t, "PUT", "/sandbox/faults/stripe", map[string]any{}, &f); status != 200 || f["api"] != "" {
 				t.Fatalf("PUT {} = %d %v", status, f)
 			}
