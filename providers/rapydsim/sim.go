@@ -52,6 +52,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,6 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
-	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/providers/simkit"
 )
 
@@ -86,9 +86,16 @@ type Config struct {
 	// WebhookURL is where webhooks are posted, and what they are signed
 	// over. If empty, no webhooks are sent.
 	WebhookURL string
-	// MethodTypes maps methods to Rapyd payment method types; entries
-	// override rapyd.DefaultMethodTypes, as in the client.
+	// MethodTypes renames the payment method types of methods (the
+	// simulator's own names are nl_ideal_bank, sg_paynow_bank,
+	// br_boleto_cash, kr_kakaopay_ewallet and kr_samsungpay_ewallet), to
+	// show that a client takes them from the list.
 	MethodTypes map[providers.Method]string
+	// Unavailable are methods the account cannot use: the simulator does
+	// not list them and refuses their payments with
+	// ERROR_GET_PAYMENT_METHOD_TYPE, as Rapyd refuses a type not enabled
+	// for the merchant.
+	Unavailable []providers.Method
 	// HTTPClient posts the webhooks; nil means a client with
 	// DefaultWebhookTimeout.
 	HTTPClient *http.Client
@@ -129,14 +136,15 @@ type Usage struct {
 // Simulator is a simulated Rapyd. It is safe for concurrent use. Close
 // stops its background webhook retries.
 type Simulator struct {
-	cfg         Config
-	methodTypes map[string]providers.Method // Rapyd type → method
-	http        *http.Client
-	now         func() time.Time
-	log         zerolog.Logger
-	pages       *template.Template
-	policy      string // the hosted pages' Content-Security-Policy
-	handler     http.Handler
+	cfg     Config
+	offers  []*offer          // listed, in the catalog's order
+	byType  map[string]*offer // every offer, listed or not, by type
+	http    *http.Client
+	now     func() time.Time
+	log     zerolog.Logger
+	pages   *template.Template
+	policy  string // the hosted pages' Content-Security-Policy
+	handler http.Handler
 
 	mu          sync.Mutex
 	payments    map[string]*payment
@@ -157,7 +165,11 @@ type payment struct {
 	id             string
 	method         providers.Method
 	methodType     string
-	won            int64
+	offer          *offer
+	amount         paygate.Money
+	qr             string // PayNow: the EMVCo payload of its QR code
+	qrPNG          string // PayNow: the QR code as a data: URL of a PNG
+	voucher        string // Boleto: the digitable line
 	status         string
 	description    string
 	reference      string
@@ -203,7 +215,7 @@ func New(cfg Config) *Simulator {
 	}
 	s := &Simulator{
 		cfg:         cfg,
-		methodTypes: map[string]providers.Method{},
+		byType:      map[string]*offer{},
 		http:        cfg.HTTPClient,
 		now:         cfg.Now,
 		log:         cfg.Logger.With().Str(fieldComponent, "rapydsim").Logger(),
@@ -217,13 +229,13 @@ func New(cfg Config) *Simulator {
 		retain:      simkit.NewRetainer(cfg.Limits, cfg.WebhookURL != ""),
 		limits:      cfg.Limits.WithDefaults(),
 	}
-	types := rapyd.DefaultMethodTypes()
-	for m, t := range cfg.MethodTypes {
-		types[m] = t
-	}
-	for m, t := range types {
-		if t != "" {
-			s.methodTypes[t] = m
+	for _, o := range defaultOffers() {
+		if t := cfg.MethodTypes[o.method]; t != "" {
+			o.typ = t
+		}
+		s.byType[o.typ] = &o
+		if !slices.Contains(cfg.Unavailable, o.method) {
+			s.offers = append(s.offers, &o)
 		}
 	}
 	if s.http == nil {
@@ -271,7 +283,7 @@ func (s *Simulator) Approve(ctx context.Context, ref string) error {
 	})
 }
 
-// Decline simulates the buyer declining in the wallet: the payment becomes
+// Decline simulates the buyer declining at the bank or in the wallet: the payment becomes
 // ERR and a PAYMENT_FAILED webhook is sent, as for Approve.
 func (s *Simulator) Decline(ctx context.Context, ref string) error {
 	return s.settle(ctx, ref, typeFailed, func(p *payment, now time.Time) {
