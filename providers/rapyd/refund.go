@@ -36,8 +36,9 @@ const maxRefundReason = 255
 // is not seen, which leaves the idempotency header as the only guard.
 //
 // The payment it retrieves also decides, before any refund is created: a
-// payment of a method this client does not refund (Config.Refundable) is
-// an EINVALID error wrapping providers.ErrUnsupported; a payment that is
+// payment of a method this client does not refund (Config.Refundable, else
+// the is_refundable of its type in Rapyd's list, which Refund may fetch)
+// is an EINVALID error wrapping providers.ErrUnsupported; a payment that is
 // not paid (CLO) is ECONFLICT, since Rapyd refunds only closed payments; an
 // amount of another currency, or over the amount not yet refunded
 // (refunded_amount), is EINVALID. A malformed request is EINVALID without

@@ -35,6 +35,9 @@ type fieldObject struct {
 
 // The sandbox's rules of its methods.
 const (
+	// maxAmount bounds every type's amounts, in minor units: wide, so that
+	// the sandbox takes whatever paygate's own limits let through.
+	maxAmount = 100_000_000_000
 	payNowValidity = time.Hour // a PayNow QR, as its expiry date shows
 	boletoDays     = 3         // a boleto is payable until the end of the third day after issue
 )
@@ -51,11 +54,11 @@ const (
 func defaultOffers() []offer {
 	return []offer{
 		{method: providers.IDEAL, typ: "nl_ideal_bank", name: "iDEAL", category: "bank_redirect", country: "NL",
-			currency: paygate.EUR, flow: "redirect_url", refundable: true, cancelable: true, min: 1, max: 5000000},
+			currency: paygate.EUR, flow: "redirect_url", refundable: true, cancelable: true, min: 1, max: maxAmount},
 		{method: providers.PayNow, typ: "sg_paynow_bank", name: "PayNow", category: "bank_transfer", country: "SG",
-			currency: paygate.SGD, flow: "direct", refundable: true, cancelable: true, min: 1, max: 20000000, validity: payNowValidity},
+			currency: paygate.SGD, flow: "direct", refundable: true, cancelable: true, min: 1, max: maxAmount, validity: payNowValidity},
 		{method: providers.Boleto, typ: "br_boleto_cash", name: "Boleto Bancário", category: "cash", country: "BR",
-			currency: paygate.BRL, flow: "direct", refundable: false, cancelable: false, min: 500, max: 10000000,
+			currency: paygate.BRL, flow: "direct", refundable: false, cancelable: false, min: 1, max: maxAmount,
 			fields: []fieldObject{
 				{Name: "name", Type: "string", Regex: "", IsRequired: true, Instructions: "the payer's full name"},
 				{Name: "email", Type: "string", Regex: "", IsRequired: true, Instructions: "the payer's email address"},
@@ -66,9 +69,9 @@ func defaultOffers() []offer {
 				{Name: "postal_code", Type: "string", Regex: "^[0-9]{5}-?[0-9]{3}$", IsRequired: true},
 			}},
 		{method: providers.KakaoPay, typ: "kr_kakaopay_ewallet", name: "KakaoPay", category: "ewallet", country: "KR",
-			currency: paygate.KRW, flow: "redirect_url", refundable: true, cancelable: true, min: 100, max: 2000000},
+			currency: paygate.KRW, flow: "redirect_url", refundable: true, cancelable: true, min: 1, max: maxAmount},
 		{method: providers.SamsungPay, typ: "kr_samsungpay_ewallet", name: "Samsung Pay ewallet (Korea)", category: "ewallet", country: "KR",
-			currency: paygate.KRW, flow: "redirect_url", refundable: true, cancelable: true, min: 100, max: 2000000},
+			currency: paygate.KRW, flow: "redirect_url", refundable: true, cancelable: true, min: 1, max: maxAmount},
 	}
 }
 

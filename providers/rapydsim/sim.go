@@ -3,8 +3,15 @@
 // against it: only the client's BaseURL differs.
 //
 // The simulator checks request signatures as Rapyd does (rapyd.Signature
-// over the path below its mount), keeps payments in memory, serves hosted
-// KakaoPay and Samsung Pay pages with Approve and Decline buttons, and posts
+// over the path below its mount), keeps payments in memory, lists its
+// payment method types by country (iDEAL in NL, PayNow in SG, Boleto in
+// BR, KakaoPay and Samsung Pay in KR, under type names of its own that
+// follow Rapyd's pattern), serves each method's flow — a hosted bank page
+// for iDEAL and wallet pages for KakaoPay and Samsung Pay with Approve
+// and Decline buttons, a PayNow QR code (a valid SGQR payload with its
+// CRC) in the payment's textual and visual codes, a boleto voucher (a
+// valid digitable line) for a payer whose fields carry a valid CPF or
+// CNPJ — and posts
 // webhooks signed exactly as Rapyd signs them (rapyd.WebhookSignature over
 // Config.WebhookURL), retrying failed deliveries in the background.
 // SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
@@ -18,18 +25,26 @@
 // API subset (paths below the mount):
 //
 //	POST   /v1/payments                          create (idempotency header replays the first response)
+//	GET    /v1/payments?merchant_reference_id=…  list payments, newest first (limit 1–100, default 10)
 //	GET    /v1/payments/{id}                     retrieve
-//	DELETE /v1/payments/{id}                     cancel an ACT payment (PAYMENT_CANCELED)
-//	POST   /v1/refunds                           refund (part of) a CLO payment (REFUND_COMPLETED)
+//	DELETE /v1/payments/{id}                     cancel an ACT payment of a cancelable type (PAYMENT_CANCELED; not a boleto)
+//	POST   /v1/refunds                           refund (part of) a CLO payment of a refundable type (REFUND_COMPLETED; not a boleto)
 //	GET    /v1/refunds/{id}                      retrieve a refund
-//	GET    /v1/payment_methods/countries/{cc}    the configured method types
-//	GET    /pay/{id}                             the hosted wallet page (redirect_url)
+//	GET    /v1/payment_methods/countries/{cc}    the types offered in cc (?currency= filters), with their fields
+//	GET    /pay/{id}                             the hosted bank or wallet page (redirect_url), or a QR's or voucher's page
 //	POST   /pay/{id}/approve, /pay/{id}/decline  the buyer's answer
 //	GET    /reports/settlement.csv?from=…&to=…   the settlement report (SettlementReport; RFC 3339 bounds, unsigned: sandbox data)
 //
 // Like Rapyd, it sends PAYMENT_SUCCEEDED when a payment is created (status
 // ACT: the buyer has not paid) and PAYMENT_COMPLETED when the buyer pays
 // (status CLO): an integration that ships on PAYMENT_SUCCEEDED is caught here.
+// Amounts are major units of the payment's currency (15000 KRW, 10.5 EUR);
+// a type takes only its currency, within its amount range.
+//
+// Boleto is not refundable (is_refundable false) and not cancelable:
+// see defaultOffers. A type of Config.Unavailable is neither listed nor
+// accepted (ERROR_GET_PAYMENT_METHOD_TYPE), as a type Rapyd has not
+// enabled for the account.
 //
 // A refund is answered Pending and completes at once (Rapyd's own sandbox
 // waits for POST /v1/refunds/complete, which the simulator does not
