@@ -37,7 +37,7 @@ type fieldObject struct {
 const (
 	// maxAmount bounds every type's amounts, in minor units: wide, so that
 	// the sandbox takes whatever paygate's own limits let through.
-	maxAmount = 100_000_000_000
+	maxAmount      = 100_000_000_000
 	payNowValidity = time.Hour // a PayNow QR, as its expiry date shows
 	boletoDays     = 3         // a boleto is payable until the end of the third day after issue
 )
