@@ -57,7 +57,7 @@ type fakeRapyd struct {
 	calls     []call
 	listCalls []call
 	reply     func(c call) (status int, body string)
-	lists     func(country, currency string) string // the data array of a list; nil means defaultLists
+	lists     func(country, currency string) string // the data array of a list ("": a 503); nil means defaultLists
 }
 
 // defaultLists is the fake's list of payment method types: KakaoPay and
@@ -150,6 +150,9 @@ func (f *fakeRapyd) serve(w http.ResponseWriter, r *http.Request) {
 			lists = defaultLists
 		}
 		status, out = http.StatusOK, `{"status":{"status":"SUCCESS"},"data":`+lists(country, r.URL.Query().Get("currency"))+`}`
+		if strings.HasSuffix(out, `"data":}`) { // lists answered "": Rapyd fails
+			status, out = http.StatusServiceUnavailable, `{"status":{"status":"ERROR","error_code":"SERVICE_UNAVAILABLE","message":"down"}}`
+		}
 	} else {
 		status, out = f.reply(c)
 	}

@@ -207,6 +207,19 @@ func TestConfiguredTypeWins(t *testing.T) {
 	if p.NextAction != (providers.NextAction{Type: providers.ActionRedirect, URL: "https://bank.example/p"}) || p.Amount != paygate.New(1050, paygate.EUR) {
 		t.Fatalf("CreatePayment = %+v, want a redirect for 10.50 EUR", p)
 	}
+	if n := len(f.ListCalls()); n != 0 {
+		t.Fatalf("CreatePayment of a configured type listed the methods %d times, want 0", n)
+	}
+	// Resolving it asks the list, and says when Rapyd cannot give it.
+	f.SetLists(func(country, currency string) string { return "" })
+	_, err = c.ResolveMethodType(context.Background(), providers.IDEAL)
+	wantCode(t, "ResolveMethodType with the list failing", err, paygate.EUNAVAILABLE)
+	if providers.IsMethodUnavailable(err) {
+		t.Fatalf("ResolveMethodType = %v: a failing list taken for an unavailable method", err)
+	}
+	if _, err := c.CreatePayment(context.Background(), idealRequest()); err != nil {
+		t.Fatalf("CreatePayment of a configured type with the list failing: %v", err)
+	}
 }
 
 func idealRequest() providers.PaymentRequest {

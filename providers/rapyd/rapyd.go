@@ -287,7 +287,11 @@ func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest
 	if err != nil {
 		return providers.Payment{}, err
 	}
-	t, err := c.ResolveMethodType(ctx, req.Method)
+	// A configured type needs no list, unless its fields are needed.
+	t := MethodType{Type: c.methodTypes[req.Method]}
+	if t.Type == "" || mi.NeedsPayer {
+		t, err = c.ResolveMethodType(ctx, req.Method)
+	}
 	if err != nil {
 		return providers.Payment{}, fmt.Errorf("create payment for attempt %s: %w", req.Attempt, err)
 	}
