@@ -150,7 +150,7 @@ func checkNextAction(t *testing.T, e *env, m providers.Method, p providers.Payme
 			t.Fatalf("iDEAL next action %+v, want a redirect to the bank page", a)
 		}
 	case providers.PayNow:
-		if a.Type != providers.ActionQR || !strings.HasPrefix(a.QRImageURL, "data:image/png;base64,") {
+		if a.Type != providers.ActionQR || !strings.HasPrefix(a.QRImageURL, "data:image/png;base64,") || len(a.QRData) < 8 {
 			t.Fatalf("PayNow next action %+v, want a QR code with its image", a)
 		}
 		body, crc := a.QRData[:len(a.QRData)-4], a.QRData[len(a.QRData)-4:]
