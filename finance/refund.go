@@ -159,7 +159,9 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 			if left == 0 {
 				break
 			}
-			if mi, ok := providers.Lookup(p.Method); !ok || !mi.Refundable || r.Providers[p.Provider] == nil {
+			// The provider that took the money refunds it, if it refunds
+			// the method at all (Rapyd's list, Stripe's Boleto has none).
+			if prov := r.Providers[p.Provider]; prov == nil || !prov.Refundable(p.Method) {
 				unrefundable = append(unrefundable, string(p.Method))
 				continue
 			}

@@ -54,8 +54,14 @@ func TestNew(t *testing.T) {
 		{"relative base URL", rapyd.Config{AccessKey: "a", SecretKey: "s", BaseURL: "/v1"}, false},
 		{"ftp base URL", rapyd.Config{AccessKey: "a", SecretKey: "s", BaseURL: "ftp://rapyd.net"}, false},
 		{"bad webhook URL", rapyd.Config{AccessKey: "a", SecretKey: "s", WebhookURL: "webhooks/rapyd"}, false},
-		{"method of another provider", rapyd.Config{AccessKey: "a", SecretKey: "s",
-			MethodTypes: map[providers.Method]string{providers.IDEAL: "nl_ideal_bank"}}, false},
+		{"type of any method of the catalog", rapyd.Config{AccessKey: "a", SecretKey: "s",
+			MethodTypes: map[providers.Method]string{providers.IDEAL: "nl_ideal_bank"}}, true},
+		{"type of an unknown method", rapyd.Config{AccessKey: "a", SecretKey: "s",
+			MethodTypes: map[providers.Method]string{"kakao": "kr_kakao_ewallet"}}, false},
+		{"country of a method", rapyd.Config{AccessKey: "a", SecretKey: "s",
+			Countries: map[providers.Method]string{providers.PayNow: "sg"}}, true},
+		{"country that is no code", rapyd.Config{AccessKey: "a", SecretKey: "s",
+			Countries: map[providers.Method]string{providers.PayNow: "SGP"}}, false},
 		{"empty method type", rapyd.Config{AccessKey: "a", SecretKey: "s",
 			MethodTypes: map[providers.Method]string{providers.KakaoPay: ""}}, false},
 	} {
@@ -421,23 +427,25 @@ func TestCancelPayment(t *testing.T) {
 }
 
 func TestMethodTypes(t *testing.T) {
-	list := `{"status":{"status":"SUCCESS"},"data":[` +
-		`{"type":"kr_kakaopay_ewallet","name":"KakaoPay","category":"ewallet","currencies":["KRW"],"is_cancelable":true},` +
-		`{"type":"kr_localcards_redirect_card","name":"Local cards","category":"card","currencies":["KRW"]}]}`
-	f := newFakeRapyd(t, func(call) (int, string) { return http.StatusOK, list })
+	list := `[{"type":"kr_kakaopay_ewallet","name":"KakaoPay","category":"ewallet","currencies":["KRW"],"is_cancelable":true},` +
+		`{"type":"kr_localcards_redirect_card","name":"Local cards","category":"card","currencies":["KRW"]}]`
+	f := newFakeRapyd(t, func(call) (int, string) { return http.StatusNotFound, "{}" })
+	f.SetLists(func(country, currency string) string { return list })
 	c := newClient(t, rapyd.Config{BaseURL: f.URL()})
 	got, err := c.MethodTypes(context.Background())
 	if err != nil {
 		t.Fatalf("MethodTypes: %v", err)
 	}
-	if len(got) != 2 || got[0].Type != "kr_kakaopay_ewallet" || !got[0].IsCancelable || got[0].Currencies[0] != "KRW" {
+	if len(got) != 2 || got[0].Type != "kr_kakaopay_ewallet" || !got[0].IsCancelable || got[0].Currencies[0] != "KRW" || !got[0].Listed {
 		t.Fatalf("MethodTypes = %+v", got)
 	}
 	// The query string is part of the signed path (the fake checks it).
-	if uri := f.Calls()[0].URI; uri != "/v1/payment_methods/countries/KR?currency=KRW" {
+	if uri := f.ListCalls()[0].URI; uri != "/v1/payment_methods/countries/KR?currency=KRW" {
 		t.Fatalf("request URI %q, want /v1/payment_methods/countries/KR?currency=KRW", uri)
 	}
 
+	c = newClient(t, rapyd.Config{BaseURL: f.URL(), MethodTypes: map[providers.Method]string{
+		providers.KakaoPay: "kr_kakaopay_ewallet", providers.SamsungPay: "kr_samsungpay_ewallet"}})
 	err = c.CheckMethodTypes(context.Background())
 	wantCode(t, "CheckMethodTypes", err, paygate.EINVALID)
 	if !strings.Contains(err.Error(), "kr_samsungpay_ewallet") || strings.Contains(err.Error(), "kr_kakaopay_ewallet") {

@@ -46,12 +46,46 @@ type call struct {
 // fakeRapyd is a Rapyd API on loopback that checks every request the way
 // Rapyd does — access key, salt, fresh timestamp, signature recomputed here
 // over the exact bytes received — and answers with reply.
+//
+// It answers List Payment Methods by Country itself, from lists (nil:
+// defaultLists), and counts those requests apart (ListCalls), so that
+// the tests of other calls see only those calls.
 type fakeRapyd struct {
-	t     *testing.T
-	srv   *httptest.Server
-	mu    sync.Mutex
-	calls []call
-	reply func(c call) (status int, body string)
+	t         *testing.T
+	srv       *httptest.Server
+	mu        sync.Mutex
+	calls     []call
+	listCalls []call
+	reply     func(c call) (status int, body string)
+	lists     func(country, currency string) string // the data array of a list ("": a 503); nil means defaultLists
+}
+
+// defaultLists is the fake's list of payment method types: KakaoPay and
+// Samsung Pay refundable in KR, iDEAL in NL, PayNow in SG and a boleto
+// with required fields in BR, named by the pattern.
+func defaultLists(country, currency string) string {
+	switch country + "/" + currency {
+	case "KR/KRW":
+		return `[{"type":"kr_kakaopay_ewallet","name":"KakaoPay","category":"ewallet","country":"KR","currencies":["KRW"],"is_refundable":true},` +
+			`{"type":"kr_samsungpay_ewallet","name":"Samsung Pay","category":"ewallet","country":"KR","currencies":["KRW"],"is_refundable":true},` +
+			`{"type":"kr_localcards_redirect_card","name":"Local cards","category":"card","country":"KR","currencies":["KRW"]}]`
+	case "NL/EUR":
+		return `[{"type":"nl_ideal_bank","name":"iDEAL","category":"bank_redirect","country":"NL","currencies":["EUR"],"is_refundable":true}]`
+	case "SG/SGD":
+		return `[{"type":"sg_paynow_bank","name":"PayNow","category":"bank_transfer","country":"SG","currencies":["SGD"],"is_refundable":true}]`
+	case "BR/BRL":
+		return `[{"type":"br_boleto_cash","name":"Boleto","category":"cash","country":"BR","currencies":["BRL"],"is_refundable":false,` +
+			`"fields":[{"name":"name","type":"string","is_required":true},{"name":"document_id","type":"string","regex":"^[0-9A-Z]{11,14}$","is_required":true},` +
+			`{"name":"email","type":"string","is_required":false}]}]`
+	}
+	return `[]`
+}
+
+// ListCalls returns the List Payment Methods by Country requests.
+func (f *fakeRapyd) ListCalls() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.listCalls...)
 }
 
 func newFakeRapyd(t *testing.T, reply func(c call) (int, string)) *fakeRapyd {
@@ -75,6 +109,13 @@ func newFakeRapydAt(t *testing.T, prefix string, reply func(c call) (int, string
 
 func (f *fakeRapyd) URL() string { return f.srv.URL }
 
+// SetLists replaces the lists the fake answers.
+func (f *fakeRapyd) SetLists(lists func(country, currency string) string) {
+	f.mu.Lock()
+	f.lists = lists
+	f.mu.Unlock()
+}
+
 func (f *fakeRapyd) Calls() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -87,8 +128,14 @@ func (f *fakeRapyd) serve(w http.ResponseWriter, r *http.Request) {
 		f.t.Errorf("read request body: %v", err)
 	}
 	c := call{Method: r.Method, URI: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
+	country, isList := strings.CutPrefix(r.URL.Path, "/v1/payment_methods/countries/")
 	f.mu.Lock()
-	f.calls = append(f.calls, c)
+	if isList {
+		f.listCalls = append(f.listCalls, c)
+	} else {
+		f.calls = append(f.calls, c)
+	}
+	lists := f.lists
 	f.mu.Unlock()
 
 	if problem := checkSigned(c); problem != "" {
@@ -97,7 +144,18 @@ func (f *fakeRapyd) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"status":{"error_code":"UNAUTHENTICATED_API_CALL","status":"ERROR","message":"`+problem+`"}}`)
 		return
 	}
-	status, out := f.reply(c)
+	status, out := 0, ""
+	if isList {
+		if lists == nil {
+			lists = defaultLists
+		}
+		status, out = http.StatusOK, `{"status":{"status":"SUCCESS"},"data":`+lists(country, r.URL.Query().Get("currency"))+`}`
+		if strings.HasSuffix(out, `"data":}`) { // lists answered "": Rapyd fails
+			status, out = http.StatusServiceUnavailable, `{"status":{"status":"ERROR","error_code":"SERVICE_UNAVAILABLE","message":"down"}}`
+		}
+	} else {
+		status, out = f.reply(c)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	io.WriteString(w, out)

@@ -1,23 +1,25 @@
-// Package rapyd is the Rapyd provider: KakaoPay and Samsung Pay in KRW,
-// both redirect methods, through Rapyd's HMAC-signed REST API.
+// Package rapyd is the Rapyd provider: iDEAL (EUR, a bank redirect),
+// PayNow (SGD, a QR code), Boleto (BRL, a voucher), KakaoPay and Samsung
+// Pay (KRW, wallet redirects), through Rapyd's HMAC-signed REST API.
 //
 // Every request carries the headers access_key, salt, timestamp and
 // signature (see Signature); webhooks are verified with WebhookSignature
 // over the webhook URL configured at Rapyd. Amounts cross the wire as
-// numbers in major units (15000 KRW is 15000) and are written and read with
-// shopspring/decimal, never float64.
+// numbers in major units (15000 KRW is 15000, 10.50 EUR is 10.5) and are
+// written and read with shopspring/decimal, never float64.
+//
+// Rapyd names its payment method types <country>_<name>_<category>; the
+// names of iDEAL, Boleto, KakaoPay and Samsung Pay are published nowhere we
+// looked. The client takes each method's type from Rapyd's list of the
+// payment methods of the method's country and currency, cached (see
+// ResolveMethodType), unless Config.MethodTypes names it.
 //
 // An order is paid on the PAYMENT_COMPLETED webhook (status CLO), not on
 // PAYMENT_SUCCEEDED, which Rapyd sends when the payment is created and the
 // buyer has not paid yet. A refund (POST /v1/refunds, closed payments only)
 // goes from Pending to Completed (REFUND_COMPLETED) or Rejected
-// (PAYMENT_REFUND_REJECTED); whether KakaoPay and Samsung Pay refunds are
-// supported at Rapyd is unverified (Config.Refundable, CheckRefundable).
-//
-// The payment method type names of KakaoPay and Samsung Pay at Rapyd were
-// not found in any source (the defaults kr_kakaopay_ewallet and
-// kr_samsungpay_ewallet follow Rapyd's naming convention); they are
-// configuration, and Client.CheckMethodTypes confirms them against Rapyd.
+// (PAYMENT_REFUND_REJECTED); whether a method's payments are refunded is
+// its type's is_refundable in Rapyd's list, unless Config.Refundable says.
 package rapyd
 
 import (
@@ -31,6 +33,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,18 +52,9 @@ const (
 	ProductionURL = "https://api.rapyd.net"
 )
 
-// DefaultMethodTypes returns the Rapyd payment method types used when
-// Config.MethodTypes does not name one. The names follow Rapyd's documented
-// convention but are unverified: confirm them with CheckMethodTypes.
-func DefaultMethodTypes() map[providers.Method]string {
-	return map[providers.Method]string{
-		providers.KakaoPay:   "kr_kakaopay_ewallet",
-		providers.SamsungPay: "kr_samsungpay_ewallet",
-	}
-}
-
 // Defaults of Config.
 const (
+	// DefaultCountry is the country of KakaoPay and Samsung Pay.
 	DefaultCountry          = "KR"
 	DefaultTimeout          = 30 * time.Second
 	DefaultWebhookTolerance = 300 * time.Second
@@ -85,15 +79,21 @@ type Config struct {
 	// configured at Rapyd: Rapyd signs it. If empty, ParseWebhook uses the
 	// URL of each Webhook.
 	WebhookURL string
-	// MethodTypes maps a method to its Rapyd payment method type; entries
-	// override DefaultMethodTypes.
+	// MethodTypes maps a method to its Rapyd payment method type; a method
+	// it does not name takes its type from Rapyd's list
+	// (ResolveMethodType). Any method of the catalog may be named.
 	MethodTypes map[providers.Method]string
+	// Countries maps a method to the country (ISO 3166-1 alpha-2) whose
+	// Rapyd payment methods serve it; entries override DefaultCountries.
+	Countries map[providers.Method]string
+	// MethodListTTL is how long a list of payment method types is used;
+	// 0 means DefaultMethodListTTL.
+	MethodListTTL time.Duration
 	// Refundable says, per method, whether Refund asks Rapyd to refund its
-	// payments; entries override the catalog's MethodInfo.Refundable (true
-	// for KakaoPay and Samsung Pay). Rapyd's refund support for them is
-	// unverified: CheckRefundable compares this with Rapyd's is_refundable.
-	// A method set false here makes Refund return an error wrapping
-	// providers.ErrUnsupported without calling Rapyd.
+	// payments; a method it does not name is refunded if its type's
+	// is_refundable in Rapyd's list says so. A method that is not
+	// refundable makes Refund return an error wrapping
+	// providers.ErrUnsupported without creating a refund.
 	Refundable map[providers.Method]bool
 	// ReportColumns maps a report field to the column header of Rapyd's
 	// reconciliation report that holds it; entries override
@@ -101,8 +101,9 @@ type Config struct {
 	// public). An entry for an optional field with an empty header drops
 	// that column.
 	ReportColumns map[providers.ReportField]string
-	// Country is the country whose payment methods CheckMethodTypes lists;
-	// "" means DefaultCountry.
+	// Country, if set, is the country of KakaoPay and Samsung Pay, the
+	// methods of earlier versions; Countries overrides it. Deprecated:
+	// use Countries.
 	Country string
 	// HTTPClient sends the requests; nil means a client with DefaultTimeout.
 	HTTPClient *http.Client
@@ -130,9 +131,11 @@ type Client struct {
 	accessHint           string // the access key's prefix and last 4, for Event.Verification
 	baseURL              string
 	webhookURL           string
-	methodTypes          map[providers.Method]string
-	refundable           map[providers.Method]bool
-	country              string
+	methodTypes          map[providers.Method]string // configured only
+	countries            map[providers.Method]string
+	refundable           map[providers.Method]bool // configured only
+	ttl                  time.Duration
+	cache                methodCache
 	report               providers.ReportFormat
 	http                 *http.Client
 	tolerance            time.Duration
@@ -144,12 +147,15 @@ type Client struct {
 	rand   io.Reader
 }
 
-var _ providers.Provider = (*Client)(nil)
+var (
+	_ providers.Provider = (*Client)(nil)
+	_ providers.Finder   = (*Client)(nil)
+)
 
 // New returns a client. It returns an EINVALID error for missing keys, a
 // BaseURL or WebhookURL that is not an absolute http(s) URL, or a method
-// type or refundability for a method that Rapyd does not serve, or a
-// ReportColumns entry for an unknown field, an empty header of a required
+// type, country or refundability for a method not in the catalog, an
+// empty type, a country that is not two letters, or a ReportColumns entry for an unknown field, an empty header of a required
 // field, or two fields on one header.
 func New(cfg Config) (*Client, error) {
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
@@ -161,8 +167,11 @@ func New(cfg Config) (*Client, error) {
 		secretKey:   cfg.SecretKey,
 		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
 		webhookURL:  cfg.WebhookURL,
-		methodTypes: DefaultMethodTypes(),
-		country:     cfg.Country,
+		methodTypes: map[providers.Method]string{},
+		countries:   DefaultCountries(),
+		refundable:  map[providers.Method]bool{},
+		ttl:         cfg.MethodListTTL,
+		cache:       methodCache{lists: map[listKey]cachedList{}},
 		http:        cfg.HTTPClient,
 		tolerance:   cfg.WebhookTolerance,
 		expiration:  cfg.Expiration,
@@ -181,24 +190,39 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
+	known := func(m providers.Method) error {
+		if _, ok := providers.Lookup(m); !ok {
+			return paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a payment method paygate knows", paygate.Clip(string(m), 32))
+		}
+		return nil
+	}
 	for m, t := range cfg.MethodTypes {
-		if mi, ok := providers.Lookup(m); !ok || mi.Provider != providers.Rapyd {
-			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: method %q is not served by Rapyd", m)
+		if err := known(m); err != nil {
+			return nil, err
 		}
 		if t == "" {
 			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the payment method type of %s is empty", m)
 		}
 		c.methodTypes[m] = t
 	}
-	c.refundable = map[providers.Method]bool{}
-	for _, mi := range providers.Catalog() {
-		if mi.Provider == providers.Rapyd {
-			c.refundable[mi.Method] = mi.Refundable
+	if cfg.Country != "" {
+		c.countries[providers.KakaoPay], c.countries[providers.SamsungPay] = cfg.Country, cfg.Country
+	}
+	for m, cc := range cfg.Countries {
+		if err := known(m); err != nil {
+			return nil, err
 		}
+		c.countries[m] = cc
+	}
+	for m, cc := range c.countries {
+		if len(cc) != 2 || normalizeName(cc) != strings.ToLower(cc) {
+			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the country %q of %s is not an ISO 3166-1 alpha-2 code", paygate.Clip(cc, 8), m)
+		}
+		c.countries[m] = strings.ToUpper(cc)
 	}
 	for m, ok := range cfg.Refundable {
-		if mi, known := providers.Lookup(m); !known || mi.Provider != providers.Rapyd {
-			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: method %q is not served by Rapyd", m)
+		if err := known(m); err != nil {
+			return nil, err
 		}
 		c.refundable[m] = ok
 	}
@@ -207,8 +231,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.report = report
-	if c.country == "" {
-		c.country = DefaultCountry
+	if c.ttl <= 0 {
+		c.ttl = DefaultMethodListTTL
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
@@ -236,29 +260,55 @@ func checkURL(name, s string) error {
 // Name returns providers.Rapyd.
 func (c *Client) Name() string { return providers.Rapyd }
 
-// Refundable reports whether Refund asks Rapyd to refund the method's
-// payments (Config.Refundable).
-func (c *Client) Refundable(m providers.Method) bool { return c.refundable[m] }
-
 // CreatePayment creates a payment with POST /v1/payments and returns it,
-// pending with a redirect to Rapyd's wallet page. The request's
-// IdempotencyKey is sent as the idempotency header (Rapyd replays the first
-// response for 24 h to the same key and amount, whatever else differs); a
-// replayed payment of another amount, currency or payment method type than
-// the request is an ECONFLICT error.
+// pending with its next action: a redirect to the bank's or wallet's page
+// (iDEAL, KakaoPay, Samsung Pay), a QR code (PayNow) or a voucher
+// (Boleto). The payment method type is ResolveMethodType's; a method that
+// needs the payer (Boleto) sends the fields its type requires, filled from
+// req.Payer. The request's IdempotencyKey is sent as the idempotency header
+// (Rapyd replays the first response for 24 h to the same key and amount,
+// whatever else differs); a replayed payment of another amount, currency
+// or payment method type than the request is an ECONFLICT error. The
+// attempt id is the payment's merchant_reference_id, which FindPayment
+// looks up.
 //
-// It returns an EINVALID error without calling Rapyd for a method Rapyd does
-// not serve, a currency that is not the method's, an amount that is not
-// positive, a missing ReturnURL or an Attempt longer than 45 characters; an
-// EINVALID error with Rapyd's message when Rapyd refuses the request; and an
-// EUNAVAILABLE error when Rapyd cannot be reached or fails.
+// It returns an EINVALID error without creating a payment for a method
+// not in the catalog, a currency that is not the method's, an amount that
+// is not positive, a redirect method without ReturnURL, an Attempt longer
+// than 45 characters, or a payer without what the method needs (a valid
+// CPF or CNPJ for Boleto); an EUNAVAILABLE error wrapping
+// providers.ErrMethodUnavailable when Rapyd does not list the method or
+// answers that its type is not available to the account
+// (ERROR_GET_PAYMENT_METHOD_TYPE); an EINVALID error with Rapyd's message
+// when Rapyd refuses the request; and an EUNAVAILABLE error when Rapyd
+// cannot be reached or fails.
 func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
-	body, err := c.createBody(req)
+	mi, err := checkCreate(req)
 	if err != nil {
 		return providers.Payment{}, err
 	}
+	// A configured type needs no list, unless its fields are needed.
+	t := MethodType{Type: c.methodTypes[req.Method]}
+	if t.Type == "" || mi.NeedsPayer {
+		t, err = c.ResolveMethodType(ctx, req.Method)
+	}
+	if err != nil {
+		return providers.Payment{}, fmt.Errorf("create payment for attempt %s: %w", req.Attempt, err)
+	}
+	fields, err := methodFields(mi, t, req.Payer)
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	body := c.createBody(req, t.Type, fields)
 	data, err := c.call(ctx, http.MethodPost, "/v1/payments", body, req.IdempotencyKey)
 	if err != nil {
+		if methodUnavailable(err) {
+			// The list may be stale: resolve afresh next time.
+			c.cache.drop(listKey{country: c.countries[req.Method], currency: mi.Currency})
+			err = &paygate.Error{Code: paygate.EUNAVAILABLE,
+				Message: fmt.Sprintf("rapyd: %s (%s) is not available to this Rapyd account: %s", mi.Label, t.Type, paygate.ErrorMessage(err)),
+				Err:     providers.ErrMethodUnavailable}
+		}
 		return providers.Payment{}, fmt.Errorf("create payment for attempt %s: %w", req.Attempt, err)
 	}
 	var raw payment
@@ -284,30 +334,34 @@ func (c *Client) CreatePayment(ctx context.Context, req providers.PaymentRequest
 	return p, nil
 }
 
-func (c *Client) createBody(req providers.PaymentRequest) (createPayment, error) {
+// checkCreate refuses a payment request that cannot be sent.
+func checkCreate(req providers.PaymentRequest) (providers.MethodInfo, error) {
 	mi, ok := providers.Lookup(req.Method)
-	typ := c.methodTypes[req.Method]
-	if !ok || mi.Provider != providers.Rapyd || typ == "" {
-		return createPayment{}, paygate.Errorf(paygate.EINVALID, "rapyd: method %q is not served by Rapyd", req.Method)
+	if !ok {
+		return mi, paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a payment method paygate knows", paygate.Clip(string(req.Method), 32))
 	}
 	if req.Amount.Currency != mi.Currency {
-		return createPayment{}, paygate.Errorf(paygate.EINVALID,
+		return mi, paygate.Errorf(paygate.EINVALID,
 			"rapyd: %s takes %s, not %q", mi.Label, mi.Currency, req.Amount.Currency)
 	}
 	if req.Amount.Minor <= 0 {
-		return createPayment{}, paygate.Errorf(paygate.EINVALID, "rapyd: the amount %s is not positive", req.Amount)
+		return mi, paygate.Errorf(paygate.EINVALID, "rapyd: the amount %s is not positive", req.Amount)
 	}
-	if req.ReturnURL == "" {
-		return createPayment{}, paygate.Errorf(paygate.EINVALID, "rapyd: a return URL is required for %s", mi.Label)
+	if req.ReturnURL == "" && mi.Action == providers.ActionRedirect {
+		return mi, paygate.Errorf(paygate.EINVALID, "rapyd: a return URL is required for %s", mi.Label)
 	}
 	if req.Attempt == "" || len(req.Attempt) > maxReferenceLen {
-		return createPayment{}, paygate.Errorf(paygate.EINVALID,
+		return mi, paygate.Errorf(paygate.EINVALID,
 			"rapyd: the attempt id %q must have 1 to %d characters", paygate.Clip(req.Attempt, 64), maxReferenceLen)
 	}
+	return mi, nil
+}
+
+func (c *Client) createBody(req providers.PaymentRequest, typ string, fields map[string]string) createPayment {
 	body := createPayment{
 		Amount:              majorUnits(req.Amount),
 		Currency:            string(req.Amount.Currency),
-		PaymentMethod:       paymentMethod{Type: typ},
+		PaymentMethod:       paymentMethod{Type: typ, Fields: fields},
 		CompletePaymentURL:  req.ReturnURL,
 		ErrorPaymentURL:     req.ReturnURL,
 		MerchantReferenceID: req.Attempt,
@@ -317,8 +371,27 @@ func (c *Client) createBody(req providers.PaymentRequest) (createPayment, error)
 	if c.expiration > 0 {
 		body.Expiration = c.now().Add(c.expiration).Unix()
 	}
-	return body, nil
+	return body
 }
+
+// methodUnavailableCodes are Rapyd's error codes that say a payment
+// method type is not available to the account: ERROR_GET_PAYMENT_METHOD_TYPE
+// ("the payment method type was not recognized or is not available for
+// this merchant", Rapyd's error codes page and OpenAPI example).
+var methodUnavailableCodes = []string{"ERROR_GET_PAYMENT_METHOD_TYPE"}
+
+// methodUnavailable reports whether err is Rapyd refusing a request for
+// a payment method type the account cannot use.
+func methodUnavailable(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && slices.Contains(methodUnavailableCodes, ae.code)
+}
+
+// apiError is the error_code of a request Rapyd refused, the cause of the
+// *paygate.Error call returns.
+type apiError struct{ code string }
+
+func (e *apiError) Error() string { return "rapyd error code " + e.code }
 
 // GetPayment returns a payment's current state (GET /v1/payments/{ref}). An
 // unknown payment is an ENOTFOUND error when Rapyd answers 404, EINVALID
@@ -451,63 +524,6 @@ func (c *Client) ParseSettlementReport(ctx context.Context, r io.Reader, fn func
 	return providers.ParseCSVReport(ctx, r, c.report, fn)
 }
 
-// MethodType is one payment method type Rapyd offers in a country.
-type MethodType struct {
-	Type            string
-	Name            string
-	Category        string
-	Currencies      []string
-	IsCancelable    bool
-	IsRefundable    bool
-	IsExpirable     bool
-	PaymentFlowType string
-}
-
-// MethodTypes lists the payment method types Rapyd offers in the configured
-// country for KRW (GET /v1/payment_methods/countries/{country}?currency=KRW).
-func (c *Client) MethodTypes(ctx context.Context) ([]MethodType, error) {
-	path := "/v1/payment_methods/countries/" + url.PathEscape(c.country) + "?currency=" + url.QueryEscape(string(paygate.KRW))
-	data, err := c.call(ctx, http.MethodGet, path, nil, "")
-	if err != nil {
-		return nil, fmt.Errorf("list payment methods: %w", err)
-	}
-	var items []methodType
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "rapyd: unreadable list of payment methods", Err: err}
-	}
-	out := make([]MethodType, len(items))
-	for i, it := range items {
-		out[i] = MethodType(it)
-	}
-	return out, nil
-}
-
-// CheckMethodTypes confirms that every configured payment method type is
-// offered by Rapyd in the configured country, and returns an EINVALID error
-// naming those that are not. Run it once against the Rapyd sandbox to settle
-// the unverified type names.
-func (c *Client) CheckMethodTypes(ctx context.Context) error {
-	offered, err := c.MethodTypes(ctx)
-	if err != nil {
-		return err
-	}
-	known := make(map[string]bool, len(offered))
-	for _, t := range offered {
-		known[t.Type] = true
-	}
-	var missing []string
-	for _, mi := range providers.Catalog() {
-		if t, ok := c.methodTypes[mi.Method]; ok && !known[t] {
-			missing = append(missing, fmt.Sprintf("%s (%s)", t, mi.Method))
-		}
-	}
-	if len(missing) > 0 {
-		return paygate.Errorf(paygate.EINVALID, "rapyd: %s does not offer the payment method types %s",
-			c.country, strings.Join(missing, ", "))
-	}
-	return nil
-}
-
 // checkRef refuses a payment id that cannot be one, so that it never has to
 // be escaped into a signed path.
 func checkRef(ref string) error {
@@ -627,6 +643,9 @@ func callError(method, path string, status int, st responseStatus, decodeErr err
 	}
 	if decodeErr != nil {
 		return &paygate.Error{Code: code, Message: what + ": unreadable response", Err: decodeErr}
+	}
+	if st.ErrorCode != "" {
+		return &paygate.Error{Code: code, Message: what, Err: &apiError{code: st.ErrorCode}}
 	}
 	return &paygate.Error{Code: code, Message: what}
 }

@@ -36,8 +36,9 @@ const maxRefundReason = 255
 // is not seen, which leaves the idempotency header as the only guard.
 //
 // The payment it retrieves also decides, before any refund is created: a
-// payment of a method this client does not refund (Config.Refundable) is
-// an EINVALID error wrapping providers.ErrUnsupported; a payment that is
+// payment of a method this client does not refund (Config.Refundable, else
+// the is_refundable of its type in Rapyd's list, which Refund may fetch)
+// is an EINVALID error wrapping providers.ErrUnsupported; a payment that is
 // not paid (CLO) is ECONFLICT, since Rapyd refunds only closed payments; an
 // amount of another currency, or over the amount not yet refunded
 // (refunded_amount), is EINVALID. A malformed request is EINVALID without
@@ -71,11 +72,21 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 		c.log(ctx).Warn().Err(err).Str(fieldPaymentRef, ref).Msg("rapyd: the payment's refunds are unreadable")
 	}
 
-	if m, ok := c.methodOf(raw.PaymentMethodType); ok && !c.refundable[m] {
+	m, known, err := c.methodOfType(ctx, raw.PaymentMethodType, p.Amount.Currency)
+	if err != nil {
+		return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
+	}
+	refundable := true
+	if known {
+		if refundable, err = c.refundableMethod(ctx, m); err != nil {
+			return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
+		}
+	}
+	if !refundable {
 		mi, _ := providers.Lookup(m)
 		return providers.Refund{}, &paygate.Error{
 			Code:    paygate.EINVALID,
-			Message: fmt.Sprintf("rapyd: refund payment %s: %s payments are not refunded through Rapyd (rapyd.Config.Refundable); refund the payer another way", ref, mi.Label),
+			Message: fmt.Sprintf("rapyd: refund payment %s: %s payments are not refunded through Rapyd (Rapyd's is_refundable, or rapyd.Config.Refundable); refund the payer another way", ref, mi.Label),
 			Err:     providers.ErrUnsupported,
 		}
 	}
@@ -172,49 +183,6 @@ func (c *Client) refundResult(ctx context.Context, r refund) (providers.Refund, 
 		c.log(ctx).Warn().Str(fieldRefundRef, r.ID).Str(fieldRapydStatus, r.Status).Msg("rapyd: unknown refund status taken as pending")
 	}
 	return out, nil
-}
-
-// methodOf returns the method of a Rapyd payment method type, if it is one
-// of the configured ones.
-func (c *Client) methodOf(rapydType string) (providers.Method, bool) {
-	for m, t := range c.methodTypes {
-		if t == rapydType {
-			return m, true
-		}
-	}
-	return "", false
-}
-
-// CheckRefundable confirms that every method this client refunds (see
-// Config.Refundable) is refundable at Rapyd in the configured country, by
-// Rapyd's is_refundable in List Payment Methods by Country, and returns an
-// EINVALID error naming those that are not. Run it once against the Rapyd
-// sandbox to settle whether KakaoPay and Samsung Pay refunds are supported;
-// types Rapyd does not list are CheckMethodTypes' to report.
-func (c *Client) CheckRefundable(ctx context.Context) error {
-	offered, err := c.MethodTypes(ctx)
-	if err != nil {
-		return err
-	}
-	refundable := make(map[string]bool, len(offered))
-	for _, t := range offered {
-		refundable[t.Type] = t.IsRefundable
-	}
-	var wrong []string
-	for _, mi := range providers.Catalog() {
-		t, ok := c.methodTypes[mi.Method]
-		if !ok || !c.refundable[mi.Method] {
-			continue
-		}
-		if r, listed := refundable[t]; listed && !r {
-			wrong = append(wrong, fmt.Sprintf("%s (%s)", t, mi.Method))
-		}
-	}
-	if len(wrong) > 0 {
-		return paygate.Errorf(paygate.EINVALID, "rapyd: %s says the payment method types %s are not refundable; set rapyd.Config.Refundable to false for them",
-			c.country, strings.Join(wrong, ", "))
-	}
-	return nil
 }
 
 // GetRefund returns refund ref as Rapyd has it now, with

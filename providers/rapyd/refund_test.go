@@ -308,16 +308,32 @@ func TestRefundErrors(t *testing.T) {
 }
 
 func TestNewRefundable(t *testing.T) {
-	_, err := rapyd.New(rapyd.Config{AccessKey: "a", SecretKey: "s", Refundable: map[providers.Method]bool{providers.Boleto: true}})
-	wantCode(t, "New(Refundable boleto)", err, paygate.EINVALID)
+	_, err := rapyd.New(rapyd.Config{AccessKey: "a", SecretKey: "s", Refundable: map[providers.Method]bool{"kakao": true}})
+	wantCode(t, "New(Refundable kakao)", err, paygate.EINVALID)
+	if _, err := rapyd.New(rapyd.Config{AccessKey: "a", SecretKey: "s", Refundable: map[providers.Method]bool{providers.Boleto: true}}); err != nil {
+		t.Fatalf("New(Refundable boleto) = %v, want a client: Rapyd may take any method", err)
+	}
 }
 
 func TestCheckRefundable(t *testing.T) {
-	list := `{"status":{"status":"SUCCESS"},"data":[` +
-		`{"type":"kr_kakaopay_ewallet","name":"KakaoPay","category":"ewallet","currencies":["KRW"],"is_refundable":true},` +
-		`{"type":"kr_samsungpay_ewallet","name":"Samsung Pay","category":"ewallet","currencies":["KRW"],"is_refundable":false}]}`
-	f := newFakeRapyd(t, func(call) (int, string) { return http.StatusOK, list })
+	list := `[{"type":"kr_kakaopay_ewallet","name":"KakaoPay","category":"ewallet","currencies":["KRW"],"is_refundable":true},` +
+		`{"type":"kr_samsungpay_ewallet","name":"Samsung Pay","category":"ewallet","currencies":["KRW"],"is_refundable":false}]`
+	f := newFakeRapyd(t, func(call) (int, string) { return http.StatusNotFound, "{}" })
+	f.SetLists(func(country, currency string) string {
+		if country == "KR" {
+			return list
+		}
+		return "[]"
+	})
 	c := newClient(t, rapyd.Config{BaseURL: f.URL()})
+	if c.Refundable(providers.SamsungPay) || !c.Refundable(providers.KakaoPay) {
+		t.Fatalf("Refundable(samsungpay, kakaopay) = %v, %v; want is_refundable: false, true",
+			c.Refundable(providers.SamsungPay), c.Refundable(providers.KakaoPay))
+	}
+	if err := c.CheckRefundable(context.Background()); err != nil {
+		t.Fatalf("CheckRefundable without Config.Refundable = %v, want nil: the list decides", err)
+	}
+	c = newClient(t, rapyd.Config{BaseURL: f.URL(), Refundable: map[providers.Method]bool{providers.KakaoPay: true, providers.SamsungPay: true}})
 	err := c.CheckRefundable(context.Background())
 	wantCode(t, "CheckRefundable", err, paygate.EINVALID)
 	if !strings.Contains(err.Error(), "kr_samsungpay_ewallet") || strings.Contains(err.Error(), "kr_kakaopay_ewallet") {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
@@ -34,8 +36,8 @@ type createPayment struct {
 	Amount              json.Number     `json:"amount"`
 	Currency            string          `json:"currency"`
 	PaymentMethod       paymentMethod   `json:"payment_method"`
-	CompletePaymentURL  string          `json:"complete_payment_url"`
-	ErrorPaymentURL     string          `json:"error_payment_url"`
+	CompletePaymentURL  string          `json:"complete_payment_url,omitempty"`
+	ErrorPaymentURL     string          `json:"error_payment_url,omitempty"`
 	MerchantReferenceID string          `json:"merchant_reference_id"`
 	Description         string          `json:"description,omitempty"`
 	Expiration          int64           `json:"expiration,omitempty"`
@@ -44,6 +46,10 @@ type createPayment struct {
 
 type paymentMethod struct {
 	Type string `json:"type"`
+	// Fields are the fields the type requires (a boleto payer's name,
+	// email, address and CPF or CNPJ); encoding/json writes them sorted by
+	// name.
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 // paymentMetadata is what paygate writes into a payment's free-form
@@ -67,6 +73,15 @@ type payment struct {
 	FailureMessage      string          `json:"failure_message"`
 	CancelReason        string          `json:"cancel_reason"`
 	PaymentMethodType   string          `json:"payment_method_type"`
+	// Category is the type's category (bank_redirect, cash, …).
+	Category string `json:"payment_method_type_category"`
+	// VisualCodes and TextualCodes are what the buyer scans or types to
+	// pay (a PayNow QR, a boleto's digitable line), by Rapyd's label.
+	VisualCodes  map[string]json.RawMessage `json:"visual_codes"`
+	TextualCodes map[string]json.RawMessage `json:"textual_codes"`
+	// Expiration is when the payment stops being payable, Unix seconds.
+	Expiration json.Number `json:"expiration"`
+	CreatedAt  json.Number `json:"created_at"`
 	// Payment is a refund's payment id; payment objects do not have it.
 	Payment json.RawMessage `json:"payment"`
 	// FailureReason is why a refund failed; payment objects do not have it.
@@ -166,11 +181,31 @@ type methodType struct {
 	Type            string   `json:"type"`
 	Name            string   `json:"name"`
 	Category        string   `json:"category"`
+	Country         string   `json:"country"`
 	Currencies      []string `json:"currencies"`
 	IsCancelable    bool     `json:"is_cancelable"`
 	IsRefundable    bool     `json:"is_refundable"`
 	IsExpirable     bool     `json:"is_expirable"`
 	PaymentFlowType string   `json:"payment_flow_type"`
+	Fields          []struct {
+		Name       string `json:"name"`
+		Type       string `json:"type"`
+		Regex      string `json:"regex"`
+		IsRequired bool   `json:"is_required"`
+	} `json:"fields"`
+}
+
+// public returns the item as a MethodType.
+func (t methodType) public() MethodType {
+	out := MethodType{
+		Type: t.Type, Name: t.Name, Category: t.Category, Country: t.Country, Currencies: t.Currencies,
+		IsCancelable: t.IsCancelable, IsRefundable: t.IsRefundable, IsExpirable: t.IsExpirable,
+		PaymentFlowType: t.PaymentFlowType, Listed: true,
+	}
+	for _, f := range t.Fields {
+		out.Fields = append(out.Fields, MethodField{Name: f.Name, Type: f.Type, Regex: f.Regex, Required: f.IsRequired})
+	}
+	return out
 }
 
 // webhook is the envelope of a webhook delivery.
@@ -279,11 +314,7 @@ func toPayment(p payment) (providers.Payment, error) {
 	switch p.Status {
 	case statusActive, statusCreated:
 		out.Status = providers.StatusPending
-		if p.RedirectURL != "" {
-			out.NextAction = providers.NextAction{Type: providers.ActionRedirect, URL: p.RedirectURL}
-		} else {
-			out.NextAction = providers.NextAction{Type: providers.ActionNone}
-		}
+		out.NextAction = nextAction(p)
 		return out, nil
 	case statusClosed:
 		out.Status = providers.StatusSucceeded
@@ -319,4 +350,86 @@ func firstOf(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// nextAction is what the buyer of an active payment must do, read from the
+// payment's codes: a QR code (PayNow's "PayNow QR": an EMVCo payload in a
+// textual or visual code, or an image) is ActionQR; a payment of the cash
+// category, or with a digitable line (a boleto's 47 or 48 digits), is
+// ActionVoucher with that number and redirect_url as the voucher's page;
+// anything else with a redirect_url is ActionRedirect. Both codes expire
+// at the payment's expiration.
+func nextAction(p payment) providers.NextAction {
+	var expires time.Time
+	if sec, err := p.Expiration.Int64(); err == nil && sec > 0 {
+		expires = time.Unix(sec, 0).UTC()
+	}
+	payload, image, isQR := qrCode(p)
+	if isQR {
+		return providers.NextAction{Type: providers.ActionQR, QRData: payload, QRImageURL: image, ExpiresAt: expires}
+	}
+	if number := voucherNumber(p.TextualCodes); number != "" || strings.EqualFold(p.Category, "cash") {
+		return providers.NextAction{Type: providers.ActionVoucher, VoucherNumber: number, URL: p.RedirectURL, ExpiresAt: expires}
+	}
+	if p.RedirectURL != "" {
+		return providers.NextAction{Type: providers.ActionRedirect, URL: p.RedirectURL}
+	}
+	return providers.NextAction{Type: providers.ActionNone}
+}
+
+// emvPrefix starts every EMVCo merchant-presented payload: the payload
+// format indicator, tag 00 of length 02, value 01.
+const emvPrefix = "000201"
+
+// qrCode finds a payment's QR code: the EMVCo payload of any textual or
+// visual code, and the image (a data: or http(s) URL) of a visual code
+// labelled QR. isQR is true if either was found.
+func qrCode(p payment) (payload, image string, isQR bool) {
+	for _, codes := range []map[string]json.RawMessage{p.TextualCodes, p.VisualCodes} {
+		for _, label := range sortedKeys(codes) {
+			v := codeText(codes[label])
+			if strings.HasPrefix(v, emvPrefix) && payload == "" {
+				payload = v
+			}
+		}
+	}
+	for _, label := range sortedKeys(p.VisualCodes) {
+		v := codeText(p.VisualCodes[label])
+		if strings.Contains(strings.ToLower(label), "qr") && image == "" &&
+			(strings.HasPrefix(v, "data:image/") || strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) {
+			image = v
+		}
+	}
+	return payload, image, payload != "" || image != ""
+}
+
+// voucherNumber returns the first textual code (by label) that is a
+// digitable line: 47 or 48 digits once spaces and dots are removed,
+// returned as those digits.
+func voucherNumber(codes map[string]json.RawMessage) string {
+	for _, label := range sortedKeys(codes) {
+		v := strings.NewReplacer(" ", "", ".", "").Replace(codeText(codes[label]))
+		if (len(v) == 47 || len(v) == 48) && strings.Trim(v, "0123456789") == "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// codeText is a code's value if it is a JSON string, trimmed; "" if not.
+func codeText(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return ""
+	}
+	return strings.TrimSpace(s)
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

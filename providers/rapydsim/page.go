@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skip2/go-qrcode"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/providers/simkit"
 )
@@ -23,13 +25,16 @@ type pageData struct {
 	ID          string
 	Method      providers.Method
 	Label       string
-	Amount      string // "₩15,000"
+	Amount      string // "₩15,000", "10.50 EUR"
 	Description string
 	Reference   string
 	Status      string // Rapyd's status
 	StatusText  string // what it means, when it is not ACT
 	PayURL      string
-	QR          template.URL // a data: URL of a PNG of PayURL
+	QR          template.URL // a data: URL of a PNG of PayURL (Samsung Pay) or of the PayNow QR
+	QRData      string       // PayNow: the QR's EMVCo payload
+	Voucher     string       // Boleto: the digitable line, grouped as printed
+	Expires     string       // PayNow and Boleto: when the code stops being payable
 	Phone       string
 	Error       string
 }
@@ -60,7 +65,9 @@ func pagePolicy() string {
 	return p
 }
 
-// payPage serves GET /pay/{id}: the KakaoPay or Samsung Pay page.
+// payPage serves GET /pay/{id}: the iDEAL bank page, the KakaoPay or
+// Samsung Pay wallet page, or the page where a sandbox buyer pays a PayNow
+// QR code or a boleto.
 func (s *Simulator) payPage(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.snapshot(r.PathValue("id"))
 	if !ok {
@@ -117,7 +124,7 @@ func (s *Simulator) renderPay(w http.ResponseWriter, httpStatus int, p payment, 
 		ID:          p.id,
 		Method:      p.method,
 		Label:       label,
-		Amount:      formatWon(p.won),
+		Amount:      formatAmount(p.amount),
 		Description: p.description,
 		Reference:   p.reference,
 		Status:      p.status,
@@ -126,10 +133,18 @@ func (s *Simulator) renderPay(w http.ResponseWriter, httpStatus int, p payment, 
 		Phone:       phone,
 		Error:       problem,
 	}
-	if p.method == providers.SamsungPay {
+	switch p.method {
+	case providers.SamsungPay:
 		if png, err := qrcode.Encode(d.PayURL, qrcode.Medium, 256); err == nil {
 			d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		}
+	case providers.PayNow:
+		d.QR, d.QRData = template.URL(p.qrPNG), p.qr
+	case providers.Boleto:
+		d.Voucher = simkit.FormatBoletoLine(p.voucher)
+	}
+	if p.expiration > 0 && (p.qr != "" || p.voucher != "") {
+		d.Expires = time.Unix(p.expiration, 0).UTC().Format("2006-01-02 15:04 UTC")
 	}
 	s.render(w, httpStatus, "pay.html", d)
 }
@@ -169,6 +184,15 @@ func validPhone(s string) bool {
 		}
 	}
 	return digits >= 9 && digits <= 15
+}
+
+// formatAmount formats money for the hosted pages: won as ₩15,000, other
+// currencies as 1,234.50 EUR.
+func formatAmount(m paygate.Money) string {
+	if m.Currency != paygate.KRW {
+		return m.Display()
+	}
+	return formatWon(m.Minor)
 }
 
 // formatWon formats whole won with thousands separators: ₩15,000.

@@ -115,6 +115,11 @@ type options struct {
 	failAll bool
 	seed    uint64
 	limits  rapydsim.Limits
+	// simTypes and unavailable configure the simulator's methods;
+	// clientTypes the client's.
+	simTypes    map[providers.Method]string
+	unavailable []providers.Method
+	clientTypes map[providers.Method]string
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -139,6 +144,8 @@ func newEnv(t *testing.T, o options) *env {
 		RetryBackoff: o.backoff,
 		Seed:         o.seed,
 		Limits:       o.limits,
+		MethodTypes:  o.simTypes,
+		Unavailable:  o.unavailable,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, sim.Handler()))
@@ -149,6 +156,7 @@ func newEnv(t *testing.T, o options) *env {
 
 	client, err := rapyd.New(rapyd.Config{
 		AccessKey: testAccess, SecretKey: testSecret, BaseURL: base, WebhookURL: webhookURL, Logger: log,
+		MethodTypes: o.clientTypes,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ const rejectedReason = "The wallet provider rejected the refund (Rapyd sandbox: 
 type refund struct {
 	id            string
 	paymentID     string
-	won           int64
+	minor         int64 // in the payment's currency
 	status        string
 	reason        string
 	reference     string
@@ -80,13 +80,13 @@ type refundList struct {
 // object renders a refund of p as Rapyd does. Call it with s.mu held or on
 // copies.
 func (r *refund) object(p *payment) refundObject {
-	won := json.Number(strconv.FormatInt(r.won, 10))
+	amount := major(paygate.New(r.minor, p.amount.Currency))
 	return refundObject{
-		ID: r.id, Amount: won, Payment: p.id, Currency: string(paygate.KRW), FailureReason: r.failureReason,
+		ID: r.id, Amount: amount, Payment: p.id, Currency: string(p.amount.Currency), FailureReason: r.failureReason,
 		Metadata: r.metadata, Reason: r.reason, Status: r.status,
 		CreatedAt: r.createdAt.Unix(), UpdatedAt: r.updatedAt.Unix(), MerchantReferenceID: r.reference,
 		PaymentCreatedAt: p.createdAt.Unix(), PaymentMethodType: p.methodType,
-		MerchantDebitedAmount: won, MerchantDebitedCurrency: string(paygate.KRW),
+		MerchantDebitedAmount: amount, MerchantDebitedCurrency: string(p.amount.Currency),
 	}
 }
 
@@ -96,7 +96,7 @@ func (p *payment) refunded() int64 {
 	var n int64
 	for _, r := range p.refunds {
 		if r.status != refundRejected {
-			n += r.won
+			n += r.minor
 		}
 	}
 	return n
@@ -139,20 +139,6 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The metadata must be a JSON object.")
 		return
 	}
-	if req.Currency != "" && req.Currency != string(paygate.KRW) {
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund in "+strconv.Quote(paygate.Clip(req.Currency, 64))+", but the payment is in KRW.")
-		return
-	}
-	var won int64
-	if req.Amount != "" {
-		m, err := paygate.ParseMoney(string(req.Amount), paygate.KRW)
-		if err != nil || m.Minor <= 0 {
-			s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The request tried to refund an invalid amount. Send a positive whole number of won, as an integer.")
-			return
-		}
-		won = m.Minor
-	}
-
 	now := s.now()
 	s.mu.Lock()
 	p, ok := s.payments[req.Payment]
@@ -161,25 +147,43 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 		s.apiError(w, http.StatusNotFound, "ERROR_GET_PAYMENT", "The request tried to refund a payment, but the payment was not found.")
 		return
 	}
-	if p.status != statusClosed {
-		st := p.status
+	cur := p.amount.Currency
+	fail := func(status int, message string) {
 		s.mu.Unlock()
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND",
-			"The request tried to refund a payment whose status is "+st+". Only a closed payment (CLO) can be refunded.")
+		s.apiError(w, status, "ERROR_CREATE_REFUND", message)
+	}
+	if req.Currency != "" && req.Currency != string(cur) {
+		fail(http.StatusBadRequest, "The request tried to refund in "+strconv.Quote(paygate.Clip(req.Currency, 64))+", but the payment is in "+string(cur)+".")
 		return
 	}
-	left := p.won - p.refunded()
-	if won == 0 {
-		won = left
+	var minor int64
+	if req.Amount != "" {
+		m, err := paygate.ParseMoney(string(req.Amount), cur)
+		if err != nil || m.Minor <= 0 {
+			fail(http.StatusBadRequest, "The request tried to refund an invalid amount. Send a positive amount of "+string(cur)+" in major units.")
+			return
+		}
+		minor = m.Minor
 	}
-	if won <= 0 || won > left {
-		s.mu.Unlock()
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND",
-			"The request tried to refund "+strconv.FormatInt(won, 10)+" KRW, but only "+strconv.FormatInt(max(left, 0), 10)+" KRW of the payment is not refunded.")
+	if !p.offer.refundable {
+		fail(http.StatusBadRequest, "The request tried to refund a payment of "+p.methodType+", which is not refundable (is_refundable false).")
+		return
+	}
+	if p.status != statusClosed {
+		fail(http.StatusBadRequest, "The request tried to refund a payment whose status is "+p.status+". Only a closed payment (CLO) can be refunded.")
+		return
+	}
+	left := p.amount.Minor - p.refunded()
+	if minor == 0 {
+		minor = left
+	}
+	if minor <= 0 || minor > left {
+		fail(http.StatusBadRequest, "The request tried to refund "+paygate.New(minor, cur).String()+", but only "+
+			paygate.New(max(left, 0), cur).String()+" of the payment is not refunded.")
 		return
 	}
 	rf := &refund{
-		id: newID("refund_"), paymentID: p.id, won: won, status: refundPending, reason: req.Reason,
+		id: newID("refund_"), paymentID: p.id, minor: minor, status: refundPending, reason: req.Reason,
 		reference: req.MerchantReferenceID, metadata: req.Metadata, createdAt: now, updatedAt: now,
 	}
 	if len(rf.metadata) == 0 || string(rf.metadata) == "null" {

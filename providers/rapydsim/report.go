@@ -16,16 +16,22 @@ const DefaultFeeBasisPoints = 150
 
 // fixedFee is the fixed fee per charge of the sandbox, in minor units of
 // each currency, added to the percentage fee. Rapyd's real prices differ
-// per method and contract; this is made up.
+// per method and contract; these are made up.
 func fixedFee(c paygate.Currency) int64 {
-	if c == paygate.KRW {
+	switch c {
+	case paygate.KRW:
 		return 100 // 100 won
+	case paygate.EUR, paygate.SGD:
+		return 25 // 0.25
+	case paygate.BRL:
+		return 50 // 0.50
 	}
 	return 0
 }
 
 // ReportOptions say what SettlementReport writes (simkit.ReportOptions).
-// Omit lists payments ("payment_…"); the fixed fee is 100 won per charge.
+// Omit lists payments ("payment_…"); the fixed fee is 100 won, 0.25 EUR or
+// SGD and 0.50 BRL per charge.
 type ReportOptions = simkit.ReportOptions
 
 // ExtraLine is a line SettlementReport writes as given
@@ -63,7 +69,8 @@ var report = simkit.ReportFormat{
 // completed refund (negative gross, no fee; a rejected refund moved no
 // money and has none); then opts.Extra, then the PAYOUT lines if
 // opts.Payout. It covers the latest Limits.ReportLines balance changes, of
-// payments forgotten or not. Amounts are in major units (KRW: whole won),
+// payments forgotten or not. Amounts are in major units of each line's
+// currency (KRW: whole won; EUR, SGD and BRL: two decimals),
 // times in UTC ("2006-01-02 15:04:05"). Lines are ordered by time, then
 // id; the same state and options write the same bytes.
 //
@@ -85,12 +92,12 @@ func (s *Simulator) reportLines(opts ReportOptions) []simkit.ReportLine {
 			continue
 		}
 		l := simkit.ReportLine{
-			ID: id, Created: created.UTC().Truncate(time.Second), Rank: int(c.kind), Gross: c.gross, Currency: paygate.KRW,
+			ID: id, Created: created.UTC().Truncate(time.Second), Rank: int(c.kind), Gross: c.gross, Currency: c.currency,
 			Payment: c.payment, Order: c.order, Attempt: c.attempt,
 		}
 		switch c.kind {
 		case balancePayment:
-			l.Category, l.Fee = "PAYMENT", opts.Fee(c.gross, DefaultFeeBasisPoints, fixedFee(paygate.KRW))
+			l.Category, l.Fee = "PAYMENT", opts.Fee(c.gross, DefaultFeeBasisPoints, fixedFee(c.currency))
 		case balanceRefund:
 			l.Category = "REFUND"
 		}

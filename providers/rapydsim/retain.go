@@ -3,6 +3,7 @@ package rapydsim
 import (
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers/simkit"
 )
 
@@ -13,13 +14,14 @@ const (
 	balanceRefund
 )
 
-// balanceChange is one line of the settlement report (in KRW), kept apart
+// balanceChange is one line of the settlement report, kept apart
 // from the payment it is about so that it outlives the payment
 // (Limits.ReportLines). Its fee is worked out when the report is written.
 type balanceChange struct {
 	created                 int64 // Unix nanoseconds
 	kind                    uint8
-	gross                   int64 // signed as the balance moved
+	gross                   int64 // signed as the balance moved, minor units of currency
+	currency                paygate.Currency
 	payment, order, attempt string
 }
 
@@ -37,7 +39,7 @@ func (s *Simulator) reportPayment(p *payment) {
 		return
 	}
 	s.ledger.Put(id, balanceChange{
-		created: p.paidAt.UnixNano(), kind: balancePayment, gross: p.won,
+		created: p.paidAt.UnixNano(), kind: balancePayment, gross: p.amount.Minor, currency: p.amount.Currency,
 		payment: p.id, order: paymentOrder(p.metadata), attempt: p.reference,
 	}, p.paidAt)
 	s.ledger.Trim(s.limits.ReportLines, time.Time{}, nil)
@@ -50,7 +52,7 @@ func (s *Simulator) reportRefund(p *payment, rf *refund) {
 		return
 	}
 	s.ledger.Put(report.DerivedID("refund", rf.id), balanceChange{
-		created: rf.updatedAt.UnixNano(), kind: balanceRefund, gross: -rf.won,
+		created: rf.updatedAt.UnixNano(), kind: balanceRefund, gross: -rf.minor, currency: p.amount.Currency,
 		payment: p.id, order: paymentOrder(p.metadata), attempt: p.reference,
 	}, rf.updatedAt)
 	s.ledger.Trim(s.limits.ReportLines, time.Time{}, nil)

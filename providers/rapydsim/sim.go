@@ -3,8 +3,15 @@
 // against it: only the client's BaseURL differs.
 //
 // The simulator checks request signatures as Rapyd does (rapyd.Signature
-// over the path below its mount), keeps payments in memory, serves hosted
-// KakaoPay and Samsung Pay pages with Approve and Decline buttons, and posts
+// over the path below its mount), keeps payments in memory, lists its
+// payment method types by country (iDEAL in NL, PayNow in SG, Boleto in
+// BR, KakaoPay and Samsung Pay in KR, under type names of its own that
+// follow Rapyd's pattern), serves each method's flow — a hosted bank page
+// for iDEAL and wallet pages for KakaoPay and Samsung Pay with Approve
+// and Decline buttons, a PayNow QR code (a valid SGQR payload with its
+// CRC) in the payment's textual and visual codes, a boleto voucher (a
+// valid digitable line) for a payer whose fields carry a valid CPF or
+// CNPJ — and posts
 // webhooks signed exactly as Rapyd signs them (rapyd.WebhookSignature over
 // Config.WebhookURL), retrying failed deliveries in the background.
 // SetFaults makes the deliveries misbehave as real webhooks do (duplicated,
@@ -18,18 +25,26 @@
 // API subset (paths below the mount):
 //
 //	POST   /v1/payments                          create (idempotency header replays the first response)
+//	GET    /v1/payments?merchant_reference_id=…  list payments, newest first (limit 1–100, default 10)
 //	GET    /v1/payments/{id}                     retrieve
-//	DELETE /v1/payments/{id}                     cancel an ACT payment (PAYMENT_CANCELED)
-//	POST   /v1/refunds                           refund (part of) a CLO payment (REFUND_COMPLETED)
+//	DELETE /v1/payments/{id}                     cancel an ACT payment of a cancelable type (PAYMENT_CANCELED; not a boleto)
+//	POST   /v1/refunds                           refund (part of) a CLO payment of a refundable type (REFUND_COMPLETED; not a boleto)
 //	GET    /v1/refunds/{id}                      retrieve a refund
-//	GET    /v1/payment_methods/countries/{cc}    the configured method types
-//	GET    /pay/{id}                             the hosted wallet page (redirect_url)
+//	GET    /v1/payment_methods/countries/{cc}    the types offered in cc (?currency= filters), with their fields
+//	GET    /pay/{id}                             the hosted bank or wallet page (redirect_url), or a QR's or voucher's page
 //	POST   /pay/{id}/approve, /pay/{id}/decline  the buyer's answer
 //	GET    /reports/settlement.csv?from=…&to=…   the settlement report (SettlementReport; RFC 3339 bounds, unsigned: sandbox data)
 //
 // Like Rapyd, it sends PAYMENT_SUCCEEDED when a payment is created (status
 // ACT: the buyer has not paid) and PAYMENT_COMPLETED when the buyer pays
 // (status CLO): an integration that ships on PAYMENT_SUCCEEDED is caught here.
+// Amounts are major units of the payment's currency (15000 KRW, 10.5 EUR);
+// a type takes only its currency, within its amount range.
+//
+// Boleto is not refundable (is_refundable false) and not cancelable:
+// see defaultOffers. A type of Config.Unavailable is neither listed nor
+// accepted (ERROR_GET_PAYMENT_METHOD_TYPE), as a type Rapyd has not
+// enabled for the account.
 //
 // A refund is answered Pending and completes at once (Rapyd's own sandbox
 // waits for POST /v1/refunds/complete, which the simulator does not
@@ -52,6 +67,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +76,6 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
-	"github.com/paygate/paygate/providers/rapyd"
 	"github.com/paygate/paygate/providers/simkit"
 )
 
@@ -86,9 +101,16 @@ type Config struct {
 	// WebhookURL is where webhooks are posted, and what they are signed
 	// over. If empty, no webhooks are sent.
 	WebhookURL string
-	// MethodTypes maps methods to Rapyd payment method types; entries
-	// override rapyd.DefaultMethodTypes, as in the client.
+	// MethodTypes renames the payment method types of methods (the
+	// simulator's own names are nl_ideal_bank, sg_paynow_bank,
+	// br_boleto_cash, kr_kakaopay_ewallet and kr_samsungpay_ewallet), to
+	// show that a client takes them from the list.
 	MethodTypes map[providers.Method]string
+	// Unavailable are methods the account cannot use: the simulator does
+	// not list them and refuses their payments with
+	// ERROR_GET_PAYMENT_METHOD_TYPE, as Rapyd refuses a type not enabled
+	// for the merchant.
+	Unavailable []providers.Method
 	// HTTPClient posts the webhooks; nil means a client with
 	// DefaultWebhookTimeout.
 	HTTPClient *http.Client
@@ -129,14 +151,15 @@ type Usage struct {
 // Simulator is a simulated Rapyd. It is safe for concurrent use. Close
 // stops its background webhook retries.
 type Simulator struct {
-	cfg         Config
-	methodTypes map[string]providers.Method // Rapyd type → method
-	http        *http.Client
-	now         func() time.Time
-	log         zerolog.Logger
-	pages       *template.Template
-	policy      string // the hosted pages' Content-Security-Policy
-	handler     http.Handler
+	cfg     Config
+	offers  []*offer          // listed, in the catalog's order
+	byType  map[string]*offer // every offer, listed or not, by type
+	http    *http.Client
+	now     func() time.Time
+	log     zerolog.Logger
+	pages   *template.Template
+	policy  string // the hosted pages' Content-Security-Policy
+	handler http.Handler
 
 	mu          sync.Mutex
 	payments    map[string]*payment
@@ -157,7 +180,11 @@ type payment struct {
 	id             string
 	method         providers.Method
 	methodType     string
-	won            int64
+	offer          *offer
+	amount         paygate.Money
+	qr             string // PayNow: the EMVCo payload of its QR code
+	qrPNG          string // PayNow: the QR code as a data: URL of a PNG
+	voucher        string // Boleto: the digitable line
 	status         string
 	description    string
 	reference      string
@@ -203,7 +230,7 @@ func New(cfg Config) *Simulator {
 	}
 	s := &Simulator{
 		cfg:         cfg,
-		methodTypes: map[string]providers.Method{},
+		byType:      map[string]*offer{},
 		http:        cfg.HTTPClient,
 		now:         cfg.Now,
 		log:         cfg.Logger.With().Str(fieldComponent, "rapydsim").Logger(),
@@ -217,13 +244,13 @@ func New(cfg Config) *Simulator {
 		retain:      simkit.NewRetainer(cfg.Limits, cfg.WebhookURL != ""),
 		limits:      cfg.Limits.WithDefaults(),
 	}
-	types := rapyd.DefaultMethodTypes()
-	for m, t := range cfg.MethodTypes {
-		types[m] = t
-	}
-	for m, t := range types {
-		if t != "" {
-			s.methodTypes[t] = m
+	for _, o := range defaultOffers() {
+		if t := cfg.MethodTypes[o.method]; t != "" {
+			o.typ = t
+		}
+		s.byType[o.typ] = &o
+		if !slices.Contains(cfg.Unavailable, o.method) {
+			s.offers = append(s.offers, &o)
 		}
 	}
 	if s.http == nil {
@@ -280,7 +307,7 @@ func (s *Simulator) Approve(ctx context.Context, ref string) error {
 	})
 }
 
-// Decline simulates the buyer declining in the wallet: the payment becomes
+// Decline simulates the buyer declining at the bank or in the wallet: the payment becomes
 // ERR and a PAYMENT_FAILED webhook is sent, as for Approve.
 func (s *Simulator) Decline(ctx context.Context, ref string) error {
 	return s.settle(ctx, ref, typeFailed, func(p *payment, now time.Time) {
