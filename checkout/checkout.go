@@ -112,9 +112,9 @@ type Attempt struct {
 	ReplacedBy string
 	// Route is why the attempt went to its provider (primary, weighted, or
 	// failover from another provider, and why).
-	Route      routing.Decision
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	Route     routing.Decision
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Config configures a Service.
