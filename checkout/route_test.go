@@ -103,7 +103,9 @@ func hang(ctx context.Context, _ providers.PaymentRequest) (providers.Payment, e
 }
 
 func fails(err error) func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
-	return func(context.Context, providers.PaymentRequest) (providers.Payment, error) { return providers.Payment{}, err }
+	return func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
+		return providers.Payment{}, err
+	}
 }
 
 type routeTest struct {
@@ -161,12 +163,16 @@ func TestFailoverOnOutage(t *testing.T) {
 		{"connection refused", func(t *testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
 			return fails(refused(t))
 		}, false, "stripe unavailable: stripe: create payment: Stripe could not be reached"},
-		{"5xx", func(*testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) { return fails(answered503()) },
+		{"5xx", func(*testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
+			return fails(answered503())
+		},
 			true, "answered 503"},
 		{"method unavailable", func(*testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
 			return fails(methodUnavailable())
 		}, false, "stripe method unavailable"},
-		{"timeout", func(*testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) { return hang },
+		{"timeout", func(*testing.T) func(context.Context, providers.PaymentRequest) (providers.Payment, error) {
+			return hang
+		},
 			true, "stripe timed out after 200ms"},
 	}
 	for _, b := range storagetest.Backends(t) {
@@ -389,4 +395,3 @@ func TestFailoverChainIsOneAction(t *testing.T) {
 		})
 	}
 }
-

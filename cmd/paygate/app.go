@@ -37,6 +37,7 @@ import (
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/service"
 	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/webhooks"
 )
 
@@ -98,6 +99,10 @@ type appConfig struct {
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
 	maxLiveAttempts, maxAttempts int
+	// routing is PAYGATE_ROUTES and the providers' breakers and timeout
+	// (routesFromEnv); its zero value is each method at its catalog
+	// provider with routing's defaults.
+	routing routeConfig
 }
 
 // keys are the API keys of the resolved configuration (resolve has hashed
@@ -109,6 +114,7 @@ func (c *appConfig) keys(issued *apikey.Store) server.Keys {
 // app is the wired service.
 type app struct {
 	checkout  *checkout.Service
+	router    *routing.Router // the providers' routes and health
 	inbox     *webhooks.Inbox
 	janitor   *janitor.Janitor
 	refunds   *finance.Refunds
@@ -330,10 +336,20 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register ledger metrics: %w", err)
 	}
+	if c.routing.routes != nil {
+		if err := c.routing.routes.Check(c.configuredProviders()); err != nil {
+			return nil, fmt.Errorf("PAYGATE_ROUTES: %w", err)
+		}
+	}
+	a.router, err = routing.New(routing.Config{Routes: c.routing.routes, Breaker: c.routing.breaker, Metrics: srv.Metrics()})
+	if err != nil {
+		return nil, fmt.Errorf("register routing metrics: %w", err)
+	}
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
 		MaxLiveAttempts: c.maxLiveAttempts, MaxAttempts: c.maxAttempts, Logger: log,
+		Router: a.router, CreateTimeout: c.routing.createTimeout,
 	})
 	if err != nil {
 		return nil, err
