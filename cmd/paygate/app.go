@@ -33,11 +33,11 @@ import (
 	"github.com/paygate/paygate/providers/stripe"
 	"github.com/paygate/paygate/providers/stripesim"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/sandbox"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/service"
 	"github.com/paygate/paygate/storage"
-	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/webhooks"
 )
 
@@ -414,7 +414,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		}
 	}
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
-		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery}).Routes(r)
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
+	"github.com/paygate/paygate/storage/storagetest"
 )
 
 // An invalid PAYGATE_ROUTES (or breaker or timeout setting) stops paygate
@@ -74,5 +76,45 @@ func TestRoutesValidServe(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// With routes, an attempt through the API says which provider took it and
+// why (checked against /openapi.json by the test client), and the finance
+// dashboard shows each provider and method's health.
+func TestRoutesAttemptAndDashboard(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			rs, err := routing.Parse("ideal=stripe,rapyd;kakaopay=rapyd,stripe")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ta := startAppWith(t, b, appConfig{routing: routeConfig{routes: rs}})
+			po := ta.createOrder(t, methodCases[0])
+			var a struct {
+				Provider string `json:"provider"`
+				Route    struct {
+					Reason, From, Cause string
+				} `json:"route"`
+			}
+			if status := ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": "ideal"}, &a); status != 201 {
+				t.Fatalf("start attempt = %d", status)
+			}
+			if a.Provider != providers.Stripe || a.Route.Reason != "primary" || a.Route.From != "" {
+				t.Fatalf("attempt = %+v; want stripe's, primary", a)
+			}
+			fc := newFinanceClient(t, ta)
+			if status, _ := fc.login(testFinanceKey); status != http.StatusSeeOther {
+				t.Fatalf("login = %d", status)
+			}
+			dash := fc.page("/finance/")
+			for _, want := range []string{"Provider health", "Every breaker is closed",
+				`<tr><td>stripe</td><td>ideal</td><td>closed</td><td class="n">1</td><td class="n">0</td><td class="n">1</td><td class="n">0</td><td>—</td></tr>`,
+				`<tr><td>stripe</td><td>kakaopay</td><td>closed</td>`, `<tr><td>rapyd</td><td>ideal</td><td>closed</td>`} {
+				if !strings.Contains(dash, want) {
+					t.Errorf("dashboard lacks %q:\n%s", want, dash)
+				}
+			}
+		})
 	}
 }
