@@ -336,14 +336,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register ledger metrics: %w", err)
 	}
-	if c.routing.routes != nil {
-		if err := c.routing.routes.Check(c.configuredProviders()); err != nil {
-			return nil, fmt.Errorf("PAYGATE_ROUTES: %w", err)
-		}
-	}
-	a.router, err = routing.New(routing.Config{Routes: c.routing.routes, Breaker: c.routing.breaker, Metrics: srv.Metrics()})
-	if err != nil {
-		return nil, fmt.Errorf("register routing metrics: %w", err)
+	if a.router, err = c.newRouter(srv.Metrics()); err != nil {
+		return nil, err
 	}
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/routing"
 )
@@ -65,4 +67,20 @@ func (c *appConfig) configuredProviders() []string {
 		out = append(out, providers.Rapyd)
 	}
 	return out
+}
+
+// newRouter makes the router of the resolved configuration c, its metrics
+// registered on reg. Routes given to an app directly (tests) are checked
+// against the configured providers here too.
+func (c *appConfig) newRouter(reg prometheus.Registerer) (*routing.Router, error) {
+	if c.routing.routes != nil {
+		if err := c.routing.routes.Check(c.configuredProviders()); err != nil {
+			return nil, fmt.Errorf("PAYGATE_ROUTES: %w", err)
+		}
+	}
+	r, err := routing.New(routing.Config{Routes: c.routing.routes, Breaker: c.routing.breaker, Metrics: reg})
+	if err != nil {
+		return nil, fmt.Errorf("register routing metrics: %w", err)
+	}
+	return r, nil
 }
