@@ -10,6 +10,7 @@ import (
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/server"
 )
 
@@ -82,7 +83,17 @@ type attemptJSON struct {
 	NextAction    nextActionJSON   `json:"next_action"`
 	FailureReason string           `json:"failure_reason,omitempty"`
 	ReplacedBy    string           `json:"replaced_by,omitempty"`
+	Route         routeJSON        `json:"route"`
 	CreatedAt     time.Time        `json:"created_at"`
+}
+
+// routeJSON is why an attempt went to its provider: reason primary,
+// weighted or failover; a failover names the provider it came from and
+// why that one could not take the payment.
+type routeJSON struct {
+	Reason routing.Reason `json:"reason"`
+	From   string         `json:"from,omitempty"`
+	Cause  string         `json:"cause,omitempty"`
 }
 
 type nextActionJSON struct {
@@ -151,8 +162,15 @@ func attemptJSONOf(a Attempt) attemptJSON {
 	return attemptJSON{
 		ID: a.ID, Method: a.Method, Status: a.Status, Provider: a.Provider, ProviderRef: a.ProviderRef,
 		Amount: a.Amount.Amount(), Currency: a.Amount.Currency, NextAction: na, FailureReason: a.FailureReason,
-		ReplacedBy: a.ReplacedBy, CreatedAt: a.CreatedAt,
+		ReplacedBy: a.ReplacedBy, CreatedAt: a.CreatedAt, Route: routeJSONOf(a.Route),
 	}
+}
+
+func routeJSONOf(d routing.Decision) routeJSON {
+	if d.Reason == "" {
+		d.Reason = routing.ReasonPrimary
+	}
+	return routeJSON{Reason: d.Reason, From: d.From, Cause: d.Cause}
 }
 
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {

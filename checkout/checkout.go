@@ -22,6 +22,7 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -69,6 +70,14 @@ func (s AttemptStatus) open() bool {
 	return s == AttemptCreating || s == AttemptPending || s == AttemptProcessing
 }
 
+// lost reports whether a is an attempt whose create may have reached its
+// provider, which could not say whether it holds a payment, and whose
+// buyer action failed over to another provider (ReplacedBy): the buyer was
+// shown nothing of it. It stays creating until the janitor looks its
+// payment up at the provider (FindLost) and cancels it there; it does not
+// hold its order pending, and a later attempt does not replace it again.
+func (a Attempt) lost() bool { return a.Status == AttemptCreating && a.ReplacedBy != "" }
+
 // PaymentOrder is a payment order with its sales orders and attempts.
 type PaymentOrder struct {
 	Number      paygate.PaymentOrderNumber
@@ -97,9 +106,15 @@ type Attempt struct {
 	FailureReason string
 	// ReplacedBy is the attempt that replaced this one (status canceled):
 	// the buyer started another, or paid from the balance. "" otherwise.
+	// An attempt still creating with ReplacedBy set is lost (see lost):
+	// its create may have reached its provider, which could not tell, and
+	// the buyer's action failed over to ReplacedBy.
 	ReplacedBy string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Route is why the attempt went to its provider (primary, weighted, or
+	// failover from another provider, and why).
+	Route     routing.Decision
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Config configures a Service.
@@ -125,9 +140,18 @@ type Config struct {
 	// attempt beyond it is refused (ELIMIT). Zero or negative means
 	// DefaultMaxLiveAttempts.
 	MaxLiveAttempts int
-	// MaxAttempts caps the provider attempts of one order in all. Zero or
+	// MaxAttempts caps the provider attempts of one order in all, counting
+	// a failover chain as the one buyer action it is (checkAttemptCaps). Zero or
 	// negative means DefaultMaxAttempts.
 	MaxAttempts int
+	// Router orders each method's providers (PAYGATE_ROUTES) and keeps
+	// their circuit breakers; nil sends each method to its catalog default
+	// provider (providers.MethodInfo.Provider) alone, without a breaker.
+	Router *routing.Router
+	// CreateTimeout bounds one provider's create of a payment (and the
+	// look-up after it), so that a hung provider fails over. Zero or
+	// negative means DefaultCreateTimeout.
+	CreateTimeout time.Duration
 	// Sandbox marks a service whose providers are the built-in simulators:
 	// the checkout page then links to the simulated bank apps.
 	Sandbox bool
@@ -158,6 +182,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	if cfg.CreateTimeout <= 0 {
+		cfg.CreateTimeout = DefaultCreateTimeout
+	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	hosts, err := parseReturnHosts(cfg.ReturnHosts)
 	if err != nil {
@@ -172,13 +199,24 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// provider returns the provider of a method.
-func (s *Service) provider(mi providers.MethodInfo) (providers.Provider, error) {
-	p := s.cfg.Providers[mi.Provider]
-	if p == nil {
-		return nil, paygate.Errorf(paygate.EUNAVAILABLE, "payment method %s is not available: provider %s is not configured", mi.Method, mi.Provider)
+// DefaultCreateTimeout is Config.CreateTimeout's default.
+const DefaultCreateTimeout = 10 * time.Second
+
+// offered reports whether some provider of method mi's route is
+// configured, so that the method can be offered to buyers.
+func (s *Service) offered(mi providers.MethodInfo) bool {
+	names := []string{mi.Provider}
+	if s.cfg.Router != nil {
+		if rt, ok := s.cfg.Router.Routes()[mi.Method]; ok {
+			names = rt.Providers()
+		}
 	}
-	return p, nil
+	for _, n := range names {
+		if s.cfg.Providers[n] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckoutURL is the buyer's link to pay the order.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
 )
 
 // Defaults of the caps on a payment order's attempts (Config.MaxLiveAttempts
@@ -48,10 +49,26 @@ func stillPayable(a Attempt, now time.Time) bool {
 // boleto voucher stays payable), and each one paid would be money to hand
 // back. The error is ELIMIT: waiting does not lift the total cap, and the
 // live one only lifts as vouchers expire or are paid.
+//
+// The caps count what buyers do, so a failover chain counts as the one
+// action that started it: the total cap counts attempts that are not
+// failovers, and StartAttempt checks the caps once per action, before its
+// first attempt. A failover is paygate's doing, bounded by the route's
+// length, and it leaves nothing payable behind (the attempt it follows
+// failed, or is lost: shown to no one, and canceled at its provider by the
+// janitor), so a buyer whose first provider is down is not charged an
+// attempt per provider tried. Lost attempts still count as live until the
+// janitor settles them: they may be payable at their provider.
 func (s *Service) checkAttemptCaps(p paygate.PaymentOrderNumber, all []Attempt, now time.Time) error {
-	if len(all) >= s.cfg.MaxAttempts {
+	actions := 0
+	for _, a := range all {
+		if a.Route.Reason != routing.ReasonFailover {
+			actions++
+		}
+	}
+	if actions >= s.cfg.MaxAttempts {
 		return paygate.Errorf(paygate.ELIMIT,
-			"payment order %s has had %d payment attempts, the most allowed; please ask the shop for a new order", p, len(all))
+			"payment order %s has had %d payment attempts, the most allowed; please ask the shop for a new order", p, actions)
 	}
 	live := 0
 	for _, a := range all {

@@ -361,7 +361,7 @@ func (p *pages) attemptView(a Attempt, po PaymentOrder) *attemptView {
 func (p *pages) methods(ctx context.Context, po PaymentOrder) []methodView {
 	var out []methodView
 	for _, mi := range providers.MethodsFor(po.Amount.Currency) {
-		if _, err := p.s.provider(mi); err != nil {
+		if !p.s.offered(mi) {
 			continue
 		}
 		out = append(out, methodView{Method: string(mi.Method), Label: mi.Label, NeedsPayer: mi.NeedsPayer, Action: mi.Action})

@@ -15,6 +15,7 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/storage"
 )
 
@@ -298,17 +299,21 @@ type attemptRow struct {
 	NextAction    string         `db:"next_action"`
 	FailureReason string         `db:"failure_reason"`
 	ReplacedBy    string         `db:"replaced_by"`
+	Route         string         `db:"route"`
+	RouteFrom     string         `db:"route_from"`
+	RouteCause    string         `db:"route_cause"`
 	CreatedAt     time.Time      `db:"created_at"`
 	UpdatedAt     time.Time      `db:"updated_at"`
 }
 
-const attemptColumns = `id, payment_order, method, provider, amount, currency, status, provider_ref, next_action, failure_reason, replaced_by, created_at, updated_at`
+const attemptColumns = `id, payment_order, method, provider, amount, currency, status, provider_ref, next_action, failure_reason, replaced_by, route, route_from, route_cause, created_at, updated_at`
 
 func (r attemptRow) attempt() (Attempt, error) {
 	a := Attempt{
 		ID: r.ID, PaymentOrder: paygate.PaymentOrderNumber(r.PaymentOrder), Method: providers.Method(r.Method),
 		Provider: r.Provider, Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: AttemptStatus(r.Status),
 		ProviderRef: r.ProviderRef.String, FailureReason: r.FailureReason, ReplacedBy: r.ReplacedBy, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Route: routing.Decision{Reason: routing.Reason(r.Route), From: r.RouteFrom, Cause: r.RouteCause},
 	}
 	if err := json.Unmarshal([]byte(r.NextAction), &a.NextAction); err != nil {
 		return Attempt{}, fmt.Errorf("checkout: attempt %s: next action: %w", r.ID, err)

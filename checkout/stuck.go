@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,4 +105,61 @@ func (s *Service) Provider(a Attempt) (providers.Provider, error) {
 		return nil, paygate.Errorf(paygate.EUNAVAILABLE, "attempt %s: its provider %s is not configured", a.ID, a.Provider)
 	}
 	return p, nil
+}
+
+// FindLost looks up, at its provider (providers.Finder), the payment of an
+// attempt whose create never answered (creating, without a provider
+// reference): a lost attempt (its buyer's action failed over to another
+// provider), or one whose create was cut short. A payment found is
+// recorded on the attempt and returned. A lost attempt's payment, which
+// its buyer was never shown, is first canceled at the provider (its status
+// then canceled), so that no order has two live payments; one the provider
+// cannot cancel (a boleto voucher) or already final is kept, and a late
+// success is credited as any other. Another attempt's payment is taken as
+// a create's answer would have been (its next action, its status).
+//
+// The error is ENOTFOUND when the provider certainly has no payment for
+// the attempt, wraps providers.ErrUnsupported when the provider cannot
+// look payments up, and is anything else (EUNAVAILABLE) when it cannot
+// tell now: ask again later.
+func (s *Service) FindLost(ctx context.Context, a Attempt) (providers.Payment, error) {
+	prov, err := s.Provider(a)
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	if _, ok := prov.(providers.Finder); !ok {
+		return providers.Payment{}, fmt.Errorf("checkout: %s cannot look the payment of %s up: %w", a.Provider, a.ID, providers.ErrUnsupported)
+	}
+	pay, err := s.find(ctx, prov, s.paymentRequest(a, providers.Payer{}))
+	if err != nil {
+		return providers.Payment{}, err
+	}
+	log := s.cfg.Logger.With().Str(FieldAttempt, a.ID).Str(FieldProvider, a.Provider).Str(FieldProviderRef, pay.Ref).Logger()
+	if !a.lost() {
+		if _, err := s.took(ctx, a, pay); err != nil {
+			return providers.Payment{}, err
+		}
+		log.Info().Msg("the payment of an attempt whose create never answered was found at its provider")
+		return pay, nil
+	}
+	if !pay.Status.Final() {
+		switch err := prov.CancelPayment(ctx, pay.Ref); {
+		case err == nil:
+			pay.Status = providers.StatusCanceled
+			log.Info().Str("replaced_by", a.ReplacedBy).Msg("payment of a failed-over attempt canceled at its provider")
+		case errors.Is(err, providers.ErrNotCancelable):
+			log.Warn().Str("replaced_by", a.ReplacedBy).Msg("payment of a failed-over attempt cannot be canceled at its provider; a late payment will be credited")
+		default:
+			return providers.Payment{}, fmt.Errorf("checkout: cancel %s payment %s of failed-over attempt %s: %w", a.Provider, pay.Ref, a.ID, err)
+		}
+	}
+	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
+		cur, err := getAttempt(ctx, tx, "id = ?", a.ID)
+		if err != nil || cur.ProviderRef != "" {
+			return err
+		}
+		cur.ProviderRef = pay.Ref
+		return setAttempt(ctx, tx, cur)
+	})
+	return pay, err
 }

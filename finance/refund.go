@@ -84,6 +84,31 @@ func (r *Refunds) callContext(ctx context.Context) (context.Context, context.Can
 	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
+// Refundable reports whether a paid attempt can be refunded to its
+// source: the provider that took its money (never the one its method
+// maps to today: a method can have several) is configured and refunds
+// the method's payments (Provider.Refundable).
+func (r *Refunds) Refundable(p PaidAttempt) bool {
+	prov := r.Providers[p.Provider]
+	return prov != nil && prov.Refundable(p.Method)
+}
+
+// CanRefund reports whether some payment of buyer userID in currency c
+// can be refunded to its source (Refundable), so that ToSource can send
+// their balance back.
+func (r *Refunds) CanRefund(ctx context.Context, userID string, c paygate.Currency) (bool, error) {
+	payments, err := r.Payments(ctx, userID, c)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range payments {
+		if r.Refundable(p) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (r *Refunds) newID(prefix string) (string, error) {
 	rnd := r.Rand
 	if rnd == nil {
@@ -159,9 +184,7 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 			if left == 0 {
 				break
 			}
-			// The provider that took the money refunds it, if it refunds
-			// the method at all (Rapyd's list, Stripe's Boleto has none).
-			if prov := r.Providers[p.Provider]; prov == nil || !prov.Refundable(p.Method) {
+			if !r.Refundable(p) {
 				unrefundable = append(unrefundable, string(p.Method))
 				continue
 			}

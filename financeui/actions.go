@@ -18,7 +18,6 @@ import (
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/orders"
-	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -48,9 +47,10 @@ type itemView struct {
 	// SettleRef is an unknown payment's provider reference (the item's
 	// payment_ref column), for "Settle from provider"; "" for other items.
 	SettleRef string
-	// Refundable: a late payment, credited to the buyer's balance, in a
-	// currency with a method whose payments can be refunded to source (not
-	// BRL: Boleto has no refunds, its money goes back by manual payout).
+	// Refundable: a late payment, credited to the buyer's balance, whose
+	// buyer has a payment in its currency that the provider that took it
+	// can refund to source (UI.refundable): not a Stripe Boleto, whose
+	// money goes back by manual payout.
 	Refundable bool
 	// PayableOut: a late payment, which finance staff may send back by a
 	// manual bank payout they record here.
@@ -63,15 +63,20 @@ func latePayment(it finance.Item) bool {
 	return it.Kind == finance.LatePayment && it.PaymentOrder != ""
 }
 
-// refundableIn reports whether some method of currency c can refund its
-// payments to their source.
-func refundableIn(c paygate.Currency) bool {
-	for _, mi := range providers.MethodsFor(c) {
-		if mi.Refundable {
-			return true
-		}
+// refundable reports whether the buyer of late payment it has a payment
+// in its currency that can be refunded to its source: one whose provider,
+// the one that took the money, refunds its method (finance
+// Refunds.CanRefund). Not a Stripe Boleto: its money goes back by manual
+// payout.
+func (u *UI) refundable(ctx context.Context, it finance.Item) (bool, error) {
+	if !latePayment(it) {
+		return false, nil
 	}
-	return false
+	po, err := u.Checkout.Get(ctx, paygate.PaymentOrderNumber(it.PaymentOrder))
+	if err != nil {
+		return false, err
+	}
+	return u.Refunds.CanRefund(ctx, po.BuyerID, it.Amount.Currency)
 }
 
 func (u *UI) handleItems(w http.ResponseWriter, r *http.Request, csrf string) {
@@ -107,7 +112,7 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		disputed := map[string][]orders.SalesOrder{}
 		for _, it := range items {
 			late := latePayment(it)
-			v := itemView{Item: it, Refundable: late && refundableIn(it.Amount.Currency), PayableOut: late, SettleRef: settleRef(it)}
+			v := itemView{Item: it, PayableOut: late, SettleRef: settleRef(it)}
 			if it.PaymentOrder != "" {
 				a, ok := trails[it.PaymentOrder]
 				if !ok {
@@ -131,7 +136,16 @@ func (u *UI) openItems(ctx context.Context) ([]itemView, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Outside the view: each reads in its own transaction.
+	for i := range out {
+		if out[i].Refundable, err = u.refundable(ctx, out[i].Item); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // settleRef returns the provider payment an unknown payment's item is
@@ -412,7 +426,9 @@ func (u *UI) refund(ctx context.Context, it finance.Item, form url.Values, key s
 	if !latePayment(it) {
 		return "", paygate.Errorf(paygate.EINVALID, "item #%d is not a late payment", it.ID)
 	}
-	if !refundableIn(it.Amount.Currency) {
+	if ok, err := u.refundable(ctx, it); err != nil {
+		return "", err
+	} else if !ok {
 		return "", paygate.Errorf(paygate.EINVALID, "no %s payment can be refunded to its source: record a manual payout instead", it.Amount.Currency)
 	}
 	why, err := reason(form)

@@ -49,6 +49,7 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 )
@@ -107,6 +108,9 @@ type UI struct {
 	Settler   recon.Settler
 	// Webhooks reads the webhook endpoints' health (delivery.Service).
 	Webhooks WebhookHealth
+	// Providers, if not nil, reads each provider's health per method
+	// (routing.Router), shown on the dashboard.
+	Providers ProviderHealth
 
 	sessions  *sessions
 	pages     map[string]*template.Template
@@ -120,6 +124,12 @@ type UI struct {
 // latest recent delivery attempts (delivery.Service.Health).
 type WebhookHealth interface {
 	Health(ctx context.Context, recent int) ([]delivery.Health, error)
+}
+
+// ProviderHealth reads the health of every provider and method: its
+// circuit breaker's state, its calls and outages (routing.Router.Health).
+type ProviderHealth interface {
+	Health() []routing.Health
 }
 
 // recentDeliveries is how many attempts the webhooks page shows per
@@ -425,6 +435,10 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
 type dashboard struct {
 	From, To string
 	Charts   []chart
+	// Providers is each provider and method's health (nil without
+	// UI.Providers), and ProvidersOK says every breaker is closed.
+	Providers   []routing.Health
+	ProvidersOK bool
 }
 
 func (u *UI) handleDashboard(w http.ResponseWriter, r *http.Request, csrf string) {
@@ -443,6 +457,14 @@ func (u *UI) handleDashboard(w http.ResponseWriter, r *http.Request, csrf string
 	if err != nil {
 		u.failed(w, r, err)
 		return
+	}
+	if u.Providers != nil {
+		d.Providers, d.ProvidersOK = u.Providers.Health(), true
+		for _, h := range d.Providers {
+			if h.State != "closed" {
+				d.ProvidersOK = false
+			}
+		}
 	}
 	u.render(w, r, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", CSRF: csrf, Data: d})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
@@ -106,21 +107,18 @@ func (j *Janitor) Poll(ctx context.Context, a checkout.Attempt) (bool, error) {
 // nothing is stored then.
 func (j *Janitor) PollThen(ctx context.Context, a checkout.Attempt, then func(ctx context.Context, tx *storage.Tx) error) (bool, error) {
 	ev := providers.Event{PaymentRef: a.ProviderRef, PaymentOrder: string(a.PaymentOrder), Attempt: a.ID}
-	if a.ProviderRef == "" {
-		// The call that creates the payment never answered: the buyer was
-		// never shown how to pay. A payment made anyway would still arrive
-		// by webhook (it carries the attempt id).
+	p, found, err := j.payment(ctx, a)
+	switch {
+	case err != nil:
+		return false, err
+	case !found:
+		// The call that creates the payment never answered, and the
+		// provider has no payment for it (or cannot look one up): the
+		// buyer was never shown how to pay. A payment made anyway would
+		// still arrive by webhook (it carries the attempt id).
 		ev.Type, ev.FailureReason = providers.EventPaymentFailed, "the provider did not answer when the payment was created"
 		ev.Verification = "janitor: no answer from " + a.Provider + " at creation"
-	} else {
-		prov, err := j.Checkout.Provider(a)
-		if err != nil {
-			return false, err
-		}
-		p, err := prov.GetPayment(ctx, a.ProviderRef)
-		if err != nil {
-			return false, fmt.Errorf("janitor: get %s payment %s: %w", a.Provider, a.ProviderRef, err)
-		}
+	default:
 		switch p.Status {
 		case providers.StatusSucceeded:
 			ev.Type = providers.EventPaymentSucceeded
@@ -133,8 +131,15 @@ func (j *Janitor) PollThen(ctx context.Context, a checkout.Attempt, then func(ct
 		default:
 			return false, nil // still pending at the provider
 		}
-		ev.Amount, ev.FailureReason = p.Amount, p.FailureReason
-		ev.Verification = fmt.Sprintf("status re-fetched from %s: GET payment %s said %s", a.Provider, a.ProviderRef, p.Status)
+		ev.PaymentRef, ev.Amount, ev.FailureReason = p.Ref, p.Amount, p.FailureReason
+		if ev.FailureReason == "" && a.ReplacedBy != "" && a.Status == checkout.AttemptCreating {
+			ev.FailureReason = "canceled at " + a.Provider + ": the payment failed over to " + a.ReplacedBy
+		}
+		how := "GET payment " + p.Ref
+		if a.ProviderRef == "" {
+			how = "found by paygate's reference as " + p.Ref
+		}
+		ev.Verification = fmt.Sprintf("status re-fetched from %s: %s said %s", a.Provider, how, p.Status)
 	}
 	// One event id per attempt and outcome: polling again finds it stored.
 	ev.ID = "poll:" + a.ID + ":" + string(ev.Type)
@@ -151,6 +156,31 @@ func (j *Janitor) PollThen(ctx context.Context, a checkout.Attempt, then func(ct
 	j.Logger.Info().Str(checkout.FieldAttempt, a.ID).Str(checkout.FieldPaymentOrder, string(a.PaymentOrder)).
 		Str("found", string(ev.Type)).Msg("janitor: applied the provider's status")
 	return res.Received > 0, nil
+}
+
+// payment asks a's provider for a's payment: by its reference, or, for an
+// attempt whose create never answered, by paygate's own reference
+// (checkout.FindLost, which cancels the payment of a failed-over attempt).
+// found is false when the provider has none or cannot look one up.
+func (j *Janitor) payment(ctx context.Context, a checkout.Attempt) (p providers.Payment, found bool, err error) {
+	if a.ProviderRef == "" {
+		p, err := j.Checkout.FindLost(ctx, a)
+		switch {
+		case err == nil:
+			return p, true, nil
+		case paygate.ErrorCode(err) == paygate.ENOTFOUND || providers.IsUnsupported(err):
+			return providers.Payment{}, false, nil
+		}
+		return providers.Payment{}, false, fmt.Errorf("janitor: find the payment of %s at %s: %w", a.ID, a.Provider, err)
+	}
+	prov, err := j.Checkout.Provider(a)
+	if err != nil {
+		return providers.Payment{}, false, err
+	}
+	if p, err = prov.GetPayment(ctx, a.ProviderRef); err != nil {
+		return providers.Payment{}, false, fmt.Errorf("janitor: get %s payment %s: %w", a.Provider, a.ProviderRef, err)
+	}
+	return p, true, nil
 }
 
 // Run runs a pass every interval until ctx is done.

@@ -34,6 +34,7 @@ import (
 	"github.com/paygate/paygate/providers/stripe"
 	"github.com/paygate/paygate/providers/stripesim"
 	"github.com/paygate/paygate/recon"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/sandbox"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/service"
@@ -99,6 +100,10 @@ type appConfig struct {
 	// (PAYGATE_MAX_LIVE_ATTEMPTS, PAYGATE_MAX_ATTEMPTS; 0 = checkout's
 	// defaults).
 	maxLiveAttempts, maxAttempts int
+	// routing is PAYGATE_ROUTES and the providers' breakers and timeout
+	// (routesFromEnv); its zero value is each method at its catalog
+	// provider with routing's defaults.
+	routing routeConfig
 }
 
 // keys are the API keys of the resolved configuration (resolve has hashed
@@ -110,6 +115,7 @@ func (c *appConfig) keys(issued *apikey.Store) server.Keys {
 // app is the wired service.
 type app struct {
 	checkout  *checkout.Service
+	router    *routing.Router // the providers' routes and health
 	inbox     *webhooks.Inbox
 	janitor   *janitor.Janitor
 	refunds   *finance.Refunds
@@ -331,10 +337,14 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register ledger metrics: %w", err)
 	}
+	if a.router, err = c.newRouter(srv.Metrics()); err != nil {
+		return nil, err
+	}
 	co, err := checkout.New(ctx, checkout.Config{
 		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
 		MaxLiveAttempts: c.maxLiveAttempts, MaxAttempts: c.maxAttempts, Logger: log,
+		Router: a.router, CreateTimeout: c.routing.createTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -399,7 +409,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		}
 	}
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
-		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery}).Routes(r)
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -65,6 +65,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	ac.maxLiveAttempts, ac.maxAttempts = lim.maxLiveAttempts, lim.maxAttempts
+	if ac.routing, err = routesFromEnv(getenv, &ac); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")

@@ -1,0 +1,169 @@
+package janitor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
+	"github.com/paygate/paygate/events"
+	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/orders"
+	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/routing"
+	"github.com/paygate/paygate/storage"
+	"github.com/paygate/paygate/storage/storagetest"
+	"github.com/paygate/paygate/webhooks"
+)
+
+// scripted is an in-process provider (and providers.Finder) whose creates
+// hang when told to and whose look-ups answer what the test sets.
+type scripted struct {
+	name string
+	hang bool
+
+	mu       sync.Mutex
+	n        int
+	found    *providers.Payment // nil: cannot tell
+	canceled []string
+}
+
+func (p *scripted) Name() string                     { return p.name }
+func (p *scripted) Refundable(providers.Method) bool { return true }
+
+func (p *scripted) CreatePayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
+	if p.hang {
+		<-ctx.Done()
+		return providers.Payment{}, &paygate.Error{Code: paygate.EUNAVAILABLE, Message: p.name + ": create payment: no answer", Err: ctx.Err()}
+	}
+	p.mu.Lock()
+	p.n++
+	ref := fmt.Sprintf("%s_%d", p.name, p.n)
+	p.mu.Unlock()
+	return providers.Payment{Ref: ref, Status: providers.StatusPending, Amount: req.Amount,
+		NextAction: providers.NextAction{Type: providers.ActionRedirect, URL: "https://gateway.example/" + ref}}, nil
+}
+
+func (p *scripted) FindPayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.found == nil {
+		return providers.Payment{}, paygate.Errorf(paygate.EUNAVAILABLE, "%s: search payments: no answer", p.name)
+	}
+	f := *p.found
+	f.Amount = req.Amount
+	return f, nil
+}
+
+func (p *scripted) GetPayment(ctx context.Context, ref string) (providers.Payment, error) {
+	return providers.Payment{Ref: ref, Status: providers.StatusPending}, nil
+}
+
+func (p *scripted) CancelPayment(ctx context.Context, ref string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.canceled = append(p.canceled, ref)
+	return nil
+}
+
+func (p *scripted) Refund(context.Context, providers.RefundRequest) (providers.Refund, error) {
+	return providers.Refund{}, providers.ErrUnsupported
+}
+
+func (p *scripted) ParseWebhook(context.Context, providers.Webhook) ([]providers.Event, error) {
+	return nil, providers.ErrUnsupported
+}
+
+func (p *scripted) ParseSettlementReport(context.Context, io.Reader, func(providers.ReportLine) error) error {
+	return providers.ErrUnsupported
+}
+
+// An attempt left lost by a failover (its provider could not tell whether
+// it held the payment) turns up at the janitor: its payment is found by
+// paygate's reference and canceled at its provider, so the buyer has one
+// live payment; one that was paid meanwhile is still credited.
+func TestJanitorCancelsLostAttempts(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(),
+				finance.Migrations(), checkout.Migrations(), webhooks.Migrations()}})
+			log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+			stripe, rapyd := &scripted{name: providers.Stripe, hang: true}, &scripted{name: providers.Rapyd}
+			provs := map[string]providers.Provider{providers.Stripe: stripe, providers.Rapyd: rapyd}
+			rs, err := routing.Parse("ideal=stripe,rapyd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			router, err := routing.New(routing.Config{Routes: rs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Providers: provs, Router: router,
+				PublicURL: "http://127.0.0.1:1", ReturnHosts: []string{"shop.example"}, CreateTimeout: 100 * time.Millisecond, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := &Janitor{Checkout: co, Inbox: webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, Logger: log}), Logger: log,
+				Rules: checkout.StuckRules{Creating: time.Nanosecond, PollEvery: time.Nanosecond, Redirect: time.Hour}}
+
+			start := func() (checkout.PaymentOrder, checkout.Attempt) {
+				po, err := co.Create(ctx, checkout.NewPaymentOrder{BuyerID: "U1", Currency: paygate.EUR, ReturnURL: "https://shop.example/done",
+					Items: []checkout.NewItem{{SellerID: "S1", Amount: paygate.New(1975, paygate.EUR), Description: "a lamp"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := co.StartAttempt(ctx, po.Number, providers.IDEAL, providers.Payer{})
+				if err != nil || a.Provider != providers.Rapyd {
+					t.Fatalf("StartAttempt = %+v, %v; want rapyd's failover", a, err)
+				}
+				return po, a
+			}
+			canceledOrder, _ := start()
+			paidOrder, _ := start()
+
+			// Stripe answers now: the first order's lost payment is
+			// pending there, the second's was paid.
+			stripe.mu.Lock()
+			stripe.found = &providers.Payment{Ref: "pi_lost", Status: providers.StatusPending}
+			stripe.mu.Unlock()
+			lostOf := func(po checkout.PaymentOrder) checkout.Attempt {
+				got, err := co.Get(ctx, po.Number)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got.Attempts[0]
+			}
+			if _, err := j.Poll(ctx, lostOf(canceledOrder)); err != nil {
+				t.Fatal(err)
+			}
+			stripe.mu.Lock()
+			stripe.found = &providers.Payment{Ref: "pi_paid", Status: providers.StatusSucceeded}
+			stripe.mu.Unlock()
+			res, err := j.RunOnce(ctx)
+			if err != nil || res.Polled != 1 || res.Applied != 1 {
+				t.Fatalf("RunOnce = %+v, %v; want the second lost attempt polled and applied", res, err)
+			}
+
+			got, _ := co.Get(ctx, canceledOrder.Number)
+			if a := got.Attempts[0]; a.Status != checkout.AttemptCanceled || a.ProviderRef != "pi_lost" || got.Status != checkout.Pending ||
+				got.Attempts[1].Status != checkout.AttemptPending {
+				t.Fatalf("order %s, lost attempt %+v; want it canceled with pi_lost, the failover still pending", got.Status, a)
+			}
+			if len(stripe.canceled) != 1 || stripe.canceled[0] != "pi_lost" {
+				t.Fatalf("stripe canceled %v; want [pi_lost]", stripe.canceled)
+			}
+			got, _ = co.Get(ctx, paidOrder.Number)
+			if a := got.Attempts[0]; a.Status != checkout.AttemptSucceeded || got.Status != checkout.Paid || got.PaidAttempt != a.ID {
+				t.Fatalf("order %s, lost attempt %+v; want the late success credited: the order paid by it", got.Status, a)
+			}
+		})
+	}
+}
