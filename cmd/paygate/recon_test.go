@@ -38,7 +38,13 @@ type reconJSON struct {
 
 func (ta *testApp) reconcile(t *testing.T, report string) reconJSON {
 	t.Helper()
-	req, _ := http.NewRequest("POST", ta.url+"/v1/reconciliations?provider=stripe", strings.NewReader(report))
+	return ta.reconcileAt(t, "stripe", report)
+}
+
+// reconcileAt imports provider's settlement report through the API.
+func (ta *testApp) reconcileAt(t *testing.T, provider, report string) reconJSON {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ta.url+"/v1/reconciliations?provider="+provider, strings.NewReader(report))
 	req.Header.Set("Authorization", "Bearer "+testFinanceKey)
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("recon-%d", ta.key.Add(1)))
 	req.Header.Set("Content-Type", "text/csv")
