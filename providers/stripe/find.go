@@ -32,6 +32,14 @@ var _ providers.Finder = (*Client)(nil)
 //     and a replay under a pruned key would create a second PaymentIntent:
 //     by then, search has long indexed the first one.
 //
+// A Boleto request without a payer (the janitor's look-up of a lost
+// attempt: paygate keeps no payer data) is replayed without the payer's
+// details. Stripe refuses such a boleto, which answers all the same: a key
+// that made a payment was used with other parameters (an
+// idempotency_error: cannot tell now, and the search finds it once
+// indexed); a key that made none gets a refusal that makes nothing
+// (ENOTFOUND).
+//
 // Errors: a replay refused as an idempotency_error (the key was used with
 // other parameters) is EUNAVAILABLE: it cannot tell. A replay Stripe
 // refuses with another 4xx (its saved answer to the first
@@ -43,7 +51,7 @@ var _ providers.Finder = (*Client)(nil)
 // EUNAVAILABLE: FindPayment cannot tell, and the caller must neither fail
 // over nor give up; it asks again later.
 func (c *Client) FindPayment(ctx context.Context, req providers.PaymentRequest) (providers.Payment, error) {
-	params, err := c.intentParams(req)
+	params, err := c.buildParams(req, false)
 	if err != nil {
 		return providers.Payment{}, err
 	}

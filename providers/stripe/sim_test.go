@@ -290,3 +290,35 @@ func TestSimulatorFaultsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestFindBoletoWithoutPayer: the janitor looks a lost boleto attempt up
+// without its payer (paygate keeps no payer data). A payment its create
+// made is found; an attempt whose create never reached Stripe has none
+// (ENOTFOUND: the replay without the payer's details is refused and makes
+// nothing), and its key still makes the payment when the payer is given.
+func TestFindBoletoWithoutPayer(t *testing.T) {
+	ctx := context.Background()
+	e := newSimEnv(t)
+	req := request(providers.Boleto)
+	p, err := e.client.CreatePayment(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := req
+	lookup.Payer = providers.Payer{}
+	if found, err := e.client.FindPayment(ctx, lookup); err != nil || found.Ref != p.Ref {
+		t.Fatalf("FindPayment(boleto without payer) = %+v, %v, want %s", found, err, p.Ref)
+	}
+
+	never := request(providers.Boleto)
+	never.Attempt, never.IdempotencyKey = "att_never", "attempt:att_never"
+	lookup = never
+	lookup.Payer = providers.Payer{}
+	for range 2 {
+		_, err := e.client.FindPayment(ctx, lookup)
+		wantCode(t, "FindPayment(boleto never created, without payer)", err, paygate.ENOTFOUND)
+	}
+	if made, err := e.client.CreatePayment(ctx, never); err != nil || made.Ref == p.Ref || made.NextAction.Type != providers.ActionVoucher {
+		t.Fatalf("CreatePayment after the look-ups = %+v, %v, want a new boleto", made, err)
+	}
+}

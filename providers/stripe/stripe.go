@@ -267,6 +267,12 @@ func (c *Client) createIntent(params *stripego.PaymentIntentParams) (*stripego.P
 
 // intentParams validates req and builds the PaymentIntent parameters.
 func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIntentParams, error) {
+	return c.buildParams(req, true)
+}
+
+// buildParams is intentParams; without needPayer, a Boleto request without
+// a payer is built without the payer's details (see FindPayment).
+func (c *Client) buildParams(req providers.PaymentRequest, needPayer bool) (*stripego.PaymentIntentParams, error) {
 	// The catalog's Provider is only a method's default provider: Stripe
 	// serves every method it has a payment method type for.
 	typ, served := stripeType(req.Method)
@@ -332,10 +338,13 @@ func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIn
 		params.PaymentMethodData.PayNow = &stripego.PaymentIntentPaymentMethodDataPayNowParams{}
 		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
 	case providers.Boleto:
-		if err := boletoPayer(req.Payer); err != nil {
-			return nil, err
+		params.PaymentMethodData.Boleto = &stripego.PaymentMethodBoletoParams{}
+		if needPayer || req.Payer != (providers.Payer{}) {
+			if err := boletoPayer(req.Payer); err != nil {
+				return nil, err
+			}
+			params.PaymentMethodData.Boleto.TaxID = stripego.String(req.Payer.TaxID)
 		}
-		params.PaymentMethodData.Boleto = &stripego.PaymentMethodBoletoParams{TaxID: stripego.String(req.Payer.TaxID)}
 		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
 		params.PaymentMethodOptions = &stripego.PaymentIntentPaymentMethodOptionsParams{
 			Boleto: &stripego.PaymentIntentPaymentMethodOptionsBoletoParams{
