@@ -64,8 +64,9 @@ type routedApp struct {
 }
 
 // startRouted starts the service in sandbox mode on backend b with routes
-// and rc's breakers and create timeout.
-func startRouted(t *testing.T, b storagetest.Backend, routes string, rc routeConfig) *routedApp {
+// and rc's breakers and create timeout, its database clock now (time.Now
+// if nil).
+func startRouted(t *testing.T, b storagetest.Backend, routes string, rc routeConfig, now func() time.Time) *routedApp {
 	t.Helper()
 	rs, err := routing.Parse(routes)
 	if err != nil {
@@ -76,7 +77,7 @@ func startRouted(t *testing.T, b storagetest.Backend, routes string, rc routeCon
 		stripeSecretKey: "sk_test_routes_e2e", stripeWebhookSecret: "whsec_routes_e2e_0123456789abcdef",
 		rapydAccessKey: "rak_routes_e2e", rapydSecretKey: "rsk_routes_e2e_0123456789abcdef"}
 	dsn := b.DSN(t)
-	ta := startAppOn(t, dsn, c)
+	ta := startAppClock(t, dsn, c, now)
 	c.mode = modeSandbox
 	return &routedApp{testApp: ta, dsn: dsn, cfg: c}
 }
@@ -293,7 +294,7 @@ func TestRoutesPayEveryMethodBothWays(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			for _, way := range []struct{ name, routes string }{{"default first", routesDefaultFirst}, {"second first", routesSecondFirst}} {
 				t.Run(way.name, func(t *testing.T) {
-					ra := startRouted(t, b, way.routes, routeConfig{})
+					ra := startRouted(t, b, way.routes, routeConfig{}, nil)
 					for i, c := range routeCases {
 						order, reason := ra.app.router.Order(c.method)
 						if reason != routing.ReasonPrimary {
@@ -317,6 +318,205 @@ func TestRoutesPayEveryMethodBothWays(t *testing.T) {
 					ra.checkBooks(t, want)
 				})
 			}
+		})
+	}
+}
+
+// caseOf returns the route case of method m.
+func caseOf(m providers.Method) methodCase {
+	for _, c := range routeCases {
+		if c.method == m {
+			return c
+		}
+	}
+	panic("no route case of " + string(m))
+}
+
+// TestRoutesFailover runs one service with every method's second road
+// (PAYGATE_ROUTES routesDefaultFirst), breakers that open after two
+// outages for a second, and a one-second create timeout, through the
+// sandbox's API faults: Stripe down sends iDEAL, PayNow and Boleto to
+// Rapyd until Stripe is back and its breakers close; Rapyd down sends
+// KakaoPay and Samsung Pay to Stripe; a create that times out after
+// making its payment leaves exactly one payment, at the first provider; a
+// decline never fails over. The ledger then verifies and both providers'
+// reports reconcile.
+func TestRoutesFailover(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			clk := &clock{t: time.Now().UTC()}
+			ra := startRouted(t, b, routesDefaultFirst, routeConfig{
+				breaker:       routing.Breaker{Failures: 2, OpenFor: time.Second},
+				createTimeout: time.Second,
+			}, clk.Now)
+			lost := map[string]string{} // lost attempts (their create may have reached the provider that was down) by order
+			want := books{}
+			paid := func(t *testing.T, po orderJSON, a routedAttemptJSON) {
+				t.Helper()
+				ra.pay(t, po, a.attemptJSON)
+				ra.waitPaid(t, po.Number)
+				w := want[a.Provider]
+				w.paid++
+				want[a.Provider] = w
+			}
+			buyer := 0
+			order := func(t *testing.T, c methodCase) orderJSON {
+				t.Helper()
+				buyer++
+				return ra.createOrderFor(t, fmt.Sprintf("U%d", buyer), c)
+			}
+
+			for _, down := range []struct {
+				provider, other string
+				methods         []providers.Method
+			}{
+				{providers.Stripe, providers.Rapyd, []providers.Method{providers.IDEAL, providers.PayNow, providers.Boleto}},
+				{providers.Rapyd, providers.Stripe, []providers.Method{providers.KakaoPay, providers.SamsungPay}},
+			} {
+				t.Run(down.provider+" down", func(t *testing.T) {
+					ra.setFaults(t, down.provider, map[string]any{"api": "down"})
+					for _, m := range down.methods {
+						c := caseOf(m)
+						// Two outages: each attempt fails over, the
+						// provider's attempt kept beside it.
+						for range 2 {
+							po := order(t, c)
+							a := ra.mustAttempt(t, po, c, down.other, routing.ReasonFailover)
+							if a.Route.From != down.provider || !strings.HasPrefix(a.Route.Cause, down.provider+" unavailable: ") {
+								t.Fatalf("route of %s while %s is down = %+v, want a failover from it with its cause", m, down.provider, a.Route)
+							}
+							_, all := ra.attempts(t, po.Number)
+							if len(all) != 2 || all[0].Provider != down.provider || all[1].ID != a.ID ||
+								(all[0].Status != "failed" && all[0].ReplacedBy != a.ID) {
+								t.Fatalf("attempts of %s = %+v, want %s's then %s's", po.Number, all, down.provider, down.other)
+							}
+							if all[0].Status == "creating" {
+								lost[po.Number] = all[0].ID
+							}
+						}
+						// Its breaker is open now: the provider is skipped.
+						po := order(t, c)
+						a := ra.mustAttempt(t, po, c, down.other, routing.ReasonFailover)
+						if a.Route.From != down.provider || a.Route.Cause != down.provider+" circuit breaker open" {
+							t.Fatalf("route of %s with %s's breaker open = %+v", m, down.provider, a.Route)
+						}
+						if _, all := ra.attempts(t, po.Number); len(all) != 1 {
+							t.Fatalf("attempts of %s = %+v, want only %s's (the open breaker skips %s)", po.Number, all, down.other, down.provider)
+						}
+						checkMetrics(t, ra.url, map[string]string{
+							fmt.Sprintf(`paygate_provider_breaker_state{method="%s",provider="%s"}`, m, down.provider): "2",
+						})
+						paid(t, po, a)
+					}
+					// Back up: each method returns to the provider once its
+					// breaker lets a probe through (after a second) and the
+					// probe closes it.
+					ra.setFaults(t, down.provider, map[string]any{})
+					for _, m := range down.methods {
+						c := caseOf(m)
+						deadline := time.Now().Add(10 * time.Second)
+						for {
+							po := order(t, c)
+							s, a := ra.attempt(t, po, c)
+							if s != 201 {
+								t.Fatalf("attempt of %s after %s is back = %d", m, down.provider, s)
+							}
+							if a.Provider == down.provider {
+								if a.Route.Reason != "primary" {
+									t.Fatalf("attempt of %s back at %s = %+v, want route primary", m, down.provider, a)
+								}
+								paid(t, po, a)
+								break
+							}
+							if a.Route.Cause != down.provider+" circuit breaker open" {
+								t.Fatalf("attempt of %s while %s's breaker is open = %+v", m, down.provider, a)
+							}
+							if time.Now().After(deadline) {
+								t.Fatalf("%s still goes to %s 10s after %s is back", m, a.Provider, down.provider)
+							}
+							time.Sleep(100 * time.Millisecond)
+						}
+						checkMetrics(t, ra.url, map[string]string{
+							fmt.Sprintf(`paygate_provider_breaker_state{method="%s",provider="%s"}`, m, down.provider): "0",
+						})
+					}
+				})
+			}
+
+			// A create that times out after making its payment: the
+			// look-up finds it, and nothing fails over.
+			for _, m := range []providers.Method{providers.IDEAL, providers.KakaoPay} {
+				c := caseOf(m)
+				first, _ := ra.app.router.Order(m)
+				t.Run(first[0]+" times out after create", func(t *testing.T) {
+					ra.setFaults(t, first[0], map[string]any{"api": "timeout_after_create", "api_delay": "3s"})
+					po := order(t, c)
+					a := ra.mustAttempt(t, po, c, first[0], routing.ReasonPrimary)
+					ra.setFaults(t, first[0], map[string]any{})
+					_, all := ra.attempts(t, po.Number)
+					var refs []string
+					for _, at := range all {
+						for p, rs := range ra.paymentsAt(t, at.ID) {
+							for _, r := range rs {
+								refs = append(refs, p+" "+r)
+							}
+						}
+					}
+					if len(all) != 1 || all[0].ID != a.ID || len(refs) != 1 || refs[0] != first[0]+" "+a.ProviderRef {
+						t.Fatalf("after a create that timed out: attempts %+v, payments at the providers %v; want one attempt and its one payment at %s",
+							all, refs, first[0])
+					}
+					paid(t, po, a)
+				})
+			}
+
+			// A decline is an answer: the order fails, and no attempt goes
+			// to the other provider.
+			for _, m := range []providers.Method{providers.IDEAL, providers.KakaoPay} {
+				c := caseOf(m)
+				first, _ := ra.app.router.Order(m)
+				t.Run(string(m)+" declined at "+first[0], func(t *testing.T) {
+					po := order(t, c)
+					a := ra.mustAttempt(t, po, c, first[0], routing.ReasonPrimary)
+					var out map[string]string
+					if s := ra.call(t, "POST", "/sandbox/payment-orders/"+po.Number+"/decline", nil, &out); s != 200 || out["status"] != "failed" {
+						t.Fatalf("decline = %d %v, want the order failed", s, out)
+					}
+					status, all := ra.attempts(t, po.Number)
+					if status != "failed" || len(all) != 1 || all[0].ID != a.ID || all[0].Status != "failed" {
+						t.Fatalf("after a decline: order %s, attempts %+v; want failed, with only the declined attempt", status, all)
+					}
+					if at := ra.paymentsAt(t, a.ID); len(at[first[0]]) != 1 || len(at[providers.Stripe])+len(at[providers.Rapyd]) != 1 {
+						t.Fatalf("payments of the declined attempt = %v, want one at %s", at, first[0])
+					}
+				})
+			}
+
+			// Later the janitor looks each lost attempt's payment up at
+			// its provider, which is back: none was made while it was
+			// down (or one is made by Stripe's replay of the create, and
+			// canceled), and no order changes.
+			t.Run("janitor", func(t *testing.T) {
+				if len(lost) == 0 {
+					t.Fatal("no attempt was left lost by an outage")
+				}
+				before := map[string]string{}
+				for p := range lost {
+					before[p], _ = ra.attempts(t, p)
+				}
+				clk.Advance(11 * time.Minute)
+				if _, err := ra.app.janitor.RunOnce(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				for p, id := range lost {
+					status, all := ra.attempts(t, p)
+					if status != before[p] || all[0].ID != id || (all[0].Status != "failed" && all[0].Status != "canceled") {
+						t.Errorf("after the janitor: order %s is %s (was %s), its lost attempt %+v; want it failed or canceled", p, status, before[p], all[0])
+					}
+				}
+			})
+
+			ra.checkBooks(t, want)
 		})
 	}
 }
