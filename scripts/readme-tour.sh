@@ -4,13 +4,19 @@
 #
 # The tour is every indented command line between "<!-- tour:begin -->" and
 # "<!-- tour:end -->" in README.md ("Try it", "One order's life", the sweep,
-# reconciliation and API keys), in order, in one bash with set -euo pipefail:
+# reconciliation, API keys and the failover of "Routes and failover"), in order, in one bash with set -euo pipefail:
 # any command that fails fails the tour. What it changes, and why each change
 # keeps the command the README's:
 #   - the README's "go run ./cmd/paygate serve" lines are not run: this script
 #     starts that server itself (built once from ./cmd/paygate, in sandbox
 #     mode, on a fresh SQLite file in a temporary directory, on a free port
 #     the kernel picks), and stops it at the end;
+#   - a serve line's leading NAME=value settings (a later section's restart,
+#     such as "PAYGATE_ROUTES=ideal=stripe,rapyd go run ./cmd/paygate serve")
+#     are given to that one server from the start, so the tour's earlier
+#     commands run with them too: only settings that change nothing for
+#     those commands belong on a tour's serve line (a second road for a
+#     method changes nothing while its first provider is up);
 #   - 127.0.0.1:8080 in the commands becomes that port; PAYGATE_ADDR and
 #     PAYGATE_DB name the server's address and database for the CLI commands
 #     (as the defaults do for a user beside "go run ./cmd/paygate serve");
@@ -23,7 +29,8 @@
 # the server is the README's default sandbox. After the tour, key outputs are
 # checked: the orders paid, the sales order completed, the balances, the
 # sweep's refunds, ledger verify OK, the reconciliation matched, a key
-# created and revoked.
+# created and revoked, an iDEAL order paid through Rapyd while Stripe was
+# down.
 #
 # Usage: scripts/readme-tour.sh [README file, default README.md]
 # Needs go, curl and jq.
@@ -59,6 +66,13 @@ awk '
 	on && /^    / {
 		line = substr($0, 5)
 		if (line ~ /^go run \.\/cmd\/paygate serve( |$)/) line = ""   # the script runs the server
+		else if (line ~ /^([A-Z][A-Z0-9_]*=[A-Za-z0-9_=,:.\/-]+ +)+go run \.\/cmd\/paygate serve( |$)/) {
+			# ... with settings, which the script gives its server
+			sub(/ *go run \.\/cmd\/paygate serve.*$/, "", line)
+			n = split(line, kv, / +/)
+			for (i = 1; i <= n; i++) print kv[i] > envfile
+			line = ""
+		}
 		else if (line ~ /(^|[;&|(]) *paygate /) { print FILENAME ":" NR ": bare paygate is not a command: " line > "/dev/stderr"; bad = 1 }
 		else if (line !~ /^ *(#|$)/) commands++
 		print line; next
@@ -69,7 +83,7 @@ awk '
 		if (commands < 20) { print FILENAME ": only " commands+0 " tour command lines in " blocks+0 " blocks" > "/dev/stderr"; bad = 1 }
 		exit bad
 	}
-' "$readme" >"$work/tour.sh"
+' envfile="$work/serve.env" "$readme" >"$work/tour.sh"
 echo "readme-tour.sh: $(grep -c . "$work/tour.sh") command lines from $readme"
 
 echo "readme-tour.sh: building ./cmd/paygate"
@@ -77,7 +91,12 @@ go build -o "$work/paygate" ./cmd/paygate
 
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PAYGATE|STRIPE|RAPYD)_' || true)
 
-(cd "$work" && exec "$work/paygate" serve --addr 127.0.0.1:0 --db "$work/tour.db") >"$work/server.log" 2>&1 &
+serve_env=()
+if [ -f "$work/serve.env" ]; then
+	mapfile -t serve_env <"$work/serve.env"
+	echo "readme-tour.sh: the server's settings from the README's serve lines: ${serve_env[*]}"
+fi
+(cd "$work" && exec env ${serve_env[@]+"${serve_env[@]}"} "$work/paygate" serve --addr 127.0.0.1:0 --db "$work/tour.db") >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=""
 for _ in $(seq 1 600); do
@@ -146,6 +165,8 @@ expect 2 '^ledger verify: OK$' "ledger verify OK (twice)"
 expect 1 '^matched +EUR +1 +19\.75 ' "the EUR charge matched by paygate recon"
 expect 1 '^matched +SGD +1 +30\.00 ' "the SGD charge matched by paygate recon"
 expect 1 '"provider":"stripe","lines":[0-9]+,.*"unmatched":\[\]' "POST /v1/reconciliations with nothing unmatched"
+expect 1 '^\{"provider":"rapyd","route":\{"reason":"failover","from":"stripe","cause":"stripe unavailable: [^"]+"\},"next_action":"redirect"\}$' "iDEAL failed over to Rapyd while Stripe was down"
+expect 1 '"status":"paid","attempts":\[\{"provider":"stripe","status":"creating","route":"primary"\},\{"provider":"rapyd","status":"succeeded","route":"failover"\}\]' "the failed-over iDEAL order paid through Rapyd"
 expect 1 'pgk_[0-9a-f]{16}_[0-9a-f]{64}' "an API key printed"
 expect 2 '^paygate keys create: key [0-9a-f]{16} \(.*\) created' "two API keys created"
 expect 1 '^key [0-9a-f]{16} \(marketplace, storefront\) revoked at ' "the new key revoked"
