@@ -6,8 +6,7 @@
 # "<!-- tour:end -->" in README.md ("Try it", "One order's life", the sweep,
 # reconciliation, API keys and the failover of "Routes and failover"), in
 # order, in one bash with set -euo pipefail: any command that fails fails the
-# tour. What it changes, and why each change
-# keeps the command the README's:
+# tour. What it changes, and why each change keeps the command the README's:
 #   - the README's "go run ./cmd/paygate serve" lines are not run: this script
 #     starts that server itself (built once from ./cmd/paygate, in sandbox
 #     mode, on a fresh SQLite file in a temporary directory, on a free port
@@ -27,11 +26,11 @@
 #     (a user reads it; a script must stop on it);
 #   - the commands run in the temporary directory (report.csv goes there).
 # The environment's PAYGATE_*, STRIPE_* and RAPYD_* variables are cleared, so
-# the server is the README's default sandbox (with the serve lines' settings). After the tour, key outputs are
-# checked: the orders paid, the sales order completed, the balances, the
-# sweep's refunds, ledger verify OK, the reconciliation matched, a key
-# created and revoked, an iDEAL order paid through Rapyd while Stripe was
-# down.
+# the server is the README's default sandbox (with the serve lines'
+# settings). After the tour, key outputs are checked: the orders paid, the
+# sales order completed, the balances, the sweep's refunds, ledger verify OK,
+# the reconciliation matched, a key created and revoked, an iDEAL order paid
+# through Rapyd while Stripe was down.
 #
 # Usage: scripts/readme-tour.sh [README file, default README.md]
 # Needs go, curl and jq.
