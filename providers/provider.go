@@ -7,9 +7,14 @@
 // fetches a payment's current status, cancels a pending payment, refunds
 // part or all of a paid one to the payer's original method, and verifies
 // and parses the provider's webhooks into provider-neutral events.
-// Stripe (providers/stripe) serves ideal, paynow and boleto; Rapyd
-// (providers/rapyd) serves kakaopay and samsungpay. Their sandbox
-// simulators live beside them.
+// Stripe (providers/stripe) and Rapyd (providers/rapyd) each serve every
+// method of the catalog. A method's catalog entry names its default
+// provider (Stripe for ideal, paynow and boleto; Rapyd for kakaopay and
+// samsungpay); the service's routes (package routing, PAYGATE_ROUTES) may
+// give it the other as a second road, and from then on an attempt's own
+// provider, not the catalog, is the one that took its money (refunds,
+// look-ups, Provider.Refundable). Their sandbox simulators live beside
+// them.
 package providers
 
 import (
