@@ -323,13 +323,15 @@ func TestRoutesPayEveryMethodBothWays(t *testing.T) {
 }
 
 // caseOf returns the route case of method m.
-func caseOf(m providers.Method) methodCase {
+func caseOf(t *testing.T, m providers.Method) methodCase {
+	t.Helper()
 	for _, c := range routeCases {
 		if c.method == m {
 			return c
 		}
 	}
-	panic("no route case of " + string(m))
+	t.Fatalf("no route case of %s", m)
+	return methodCase{}
 }
 
 // TestRoutesFailover runs one service with every method's second road
@@ -376,7 +378,7 @@ func TestRoutesFailover(t *testing.T) {
 				t.Run(down.provider+" down", func(t *testing.T) {
 					ra.setFaults(t, down.provider, map[string]any{"api": "down"})
 					for _, m := range down.methods {
-						c := caseOf(m)
+						c := caseOf(t, m)
 						// Two outages: each attempt fails over, the
 						// provider's attempt kept beside it.
 						for range 2 {
@@ -413,7 +415,7 @@ func TestRoutesFailover(t *testing.T) {
 					// probe closes it.
 					ra.setFaults(t, down.provider, map[string]any{})
 					for _, m := range down.methods {
-						c := caseOf(m)
+						c := caseOf(t, m)
 						deadline := time.Now().Add(10 * time.Second)
 						for {
 							po := order(t, c)
@@ -446,7 +448,7 @@ func TestRoutesFailover(t *testing.T) {
 			// A create that times out after making its payment: the
 			// look-up finds it, and nothing fails over.
 			for _, m := range []providers.Method{providers.IDEAL, providers.KakaoPay} {
-				c := caseOf(m)
+				c := caseOf(t, m)
 				first, _ := ra.app.router.Order(m)
 				t.Run(first[0]+" times out after create", func(t *testing.T) {
 					ra.setFaults(t, first[0], map[string]any{"api": "timeout_after_create", "api_delay": "3s"})
@@ -473,7 +475,7 @@ func TestRoutesFailover(t *testing.T) {
 			// A decline is an answer: the order fails, and no attempt goes
 			// to the other provider.
 			for _, m := range []providers.Method{providers.IDEAL, providers.KakaoPay} {
-				c := caseOf(m)
+				c := caseOf(t, m)
 				first, _ := ra.app.router.Order(m)
 				t.Run(string(m)+" declined at "+first[0], func(t *testing.T) {
 					po := order(t, c)
