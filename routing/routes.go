@@ -167,8 +167,15 @@ func parseRoute(m providers.Method, list string) (Route, error) {
 
 // Check returns an EINVALID error naming the first method whose route has
 // a provider that is not among configured (the providers with credentials).
+// A method left on its default provider is not checked: without that
+// provider's credentials the method is unavailable, as it was before
+// routes, so that a service with one provider's keys still starts.
 func (rs Routes) Check(configured []string) error {
+	def := Default()
 	for _, m := range rs.methods() {
+		if slices.Equal(rs[m], def[m]) {
+			continue
+		}
 		for _, l := range rs[m] {
 			if !slices.Contains(configured, l.Provider) {
 				return invalid("%s: provider %s is not configured (configured: %s)", m, l.Provider, orNone(configured))

@@ -68,6 +68,18 @@ func TestCheckConfigured(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "provider rapyd is not configured") {
 		t.Fatalf("Check with only stripe configured = %v; want rapyd named", err)
 	}
+	// Methods left on their default provider are not checked: with only
+	// Stripe's keys, KakaoPay is unavailable, not a reason to refuse to start.
+	if err := Default().Check([]string{providers.Stripe}); err != nil {
+		t.Fatalf("Default().Check with only stripe configured = %v; want nil", err)
+	}
+	rs, err = Parse("kakaopay=rapyd,stripe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Check([]string{providers.Stripe}); err == nil || !strings.Contains(err.Error(), "kakaopay: provider rapyd is not configured") {
+		t.Fatalf("Check of a second road without rapyd = %v; want kakaopay's rapyd named", err)
+	}
 }
 
 // A weighted split stays within ±5 % of its weights over 2,000 attempts,

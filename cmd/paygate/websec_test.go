@@ -20,6 +20,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
@@ -641,9 +642,15 @@ func eventually(d time.Duration, cond func() bool) bool {
 // URL can press its buttons, as the sandbox API can); they refuse
 // cross-site posts.
 func TestCSRFEveryForm(t *testing.T) {
+	// KakaoPay goes to Stripe first, so that its wallet page is tried
+	// too; Samsung Pay stays on Rapyd's page.
+	routes, err := routing.Parse("kakaopay=stripe,rapyd")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			ta := startApp(t, b)
+			ta := startAppWith(t, b, appConfig{routing: routeConfig{routes: routes}})
 			ctx := context.Background()
 			var cases []formCase
 
@@ -772,8 +779,8 @@ func TestCSRFEveryForm(t *testing.T) {
 				{"paynow", "approve", "providers/stripesim/templates/paynow.html", "{{.ID}}/approve"},
 				{"paynow", "decline", "providers/stripesim/templates/paynow.html", "{{.ID}}/decline"},
 				{"boleto", "pay", "providers/stripesim/templates/boleto.html", "{{.ID}}/pay"},
-				{"kakaopay", "approve", "providers/rapydsim/templates/pay.html", "{{.ID}}/approve"},
-				{"kakaopay", "decline", "providers/rapydsim/templates/pay.html", "{{.ID}}/decline"},
+				{"kakaopay", "approve", "providers/stripesim/templates/wallet.html", "{{.ID}}/approve"},
+				{"kakaopay", "decline", "providers/stripesim/templates/wallet.html", "{{.ID}}/decline"},
 				{"samsungpay", "approve", "providers/rapydsim/templates/pay.html", "{{.ID}}/approve"},
 				{"samsungpay", "decline", "providers/rapydsim/templates/pay.html", "{{.ID}}/decline"},
 			} {
