@@ -165,10 +165,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 		for _, ep := range eps {
 			// Another instance dispatching this endpoint now holds its
 			// row: it is skipped, not waited for.
-			q := `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE id = ? AND disabled = ?`
-			if tx.Dialect() == storage.Postgres {
-				q += ` FOR UPDATE SKIP LOCKED`
-			}
+			q := `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE id = ? AND disabled = ?` + tx.SkipLocked()
 			var cur []Endpoint
 			if err := tx.Select(ctx, &cur, q, ep.ID, false); err != nil {
 				return err
