@@ -134,7 +134,7 @@ func formatAmount(cents int64, currency string) string {
 	case paygate.BRL:
 		return formatBRL(cents)
 	case paygate.KRW:
-		return formatKRW(cents)
+		return simkit.Won(cents)
 	}
 	return m.Amount() + " " + string(m.Currency)
 }
