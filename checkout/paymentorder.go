@@ -167,7 +167,7 @@ const (
 	FieldPaymentOrder = "payment_order"
 	FieldAttempt      = "attempt"
 	FieldAmount       = "amount"
-	FieldMethod       = "method"
+	FieldMethod       = "payment_method" // a payment method (an HTTP method is http_method)
 	FieldProvider     = "provider"
 	FieldProviderRef  = "provider_ref"
 	FieldEvent        = "event"

@@ -60,6 +60,15 @@ func (r StuckRules) overdue(a Attempt, now time.Time) bool {
 // Overdue claims up to n open attempts that are overdue at the database's
 // now and were not polled in the last PollEvery, marking them polled (so
 // several instances do not poll one attempt at once), and returns them.
+//
+// It shares attempts out among instances as a storage.Lease claim does
+// (polled_at holds an attempt for PollEvery; concurrent claims skip each
+// other's rows), but is not one: whether an attempt is overdue depends on
+// its next action (a QR code's or a voucher's expiry, inside the
+// next_action JSON), which SQL cannot compare alike on both backends, so
+// the open attempts are locked and filtered here. A column with the time
+// an attempt is next due, written with its next action, would make it a
+// Lease claim.
 func (s *Service) Overdue(ctx context.Context, rules StuckRules, n int) ([]Attempt, error) {
 	rules = rules.withDefaults()
 	var out []Attempt
@@ -67,10 +76,7 @@ func (s *Service) Overdue(ctx context.Context, rules StuckRules, n int) ([]Attem
 		out = nil
 		q := `SELECT ` + attemptColumns + ` FROM payment_attempts
 			WHERE status IN (?, ?, ?) AND (polled_at IS NULL OR polled_at <= ?)
-			ORDER BY created_at LIMIT 1000`
-		if tx.Dialect() == storage.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
+			ORDER BY created_at LIMIT 1000` + tx.SkipLocked()
 		var rows []attemptRow
 		if err := tx.Select(ctx, &rows, q, string(AttemptCreating), string(AttemptPending), string(AttemptProcessing), tx.Now().Add(-rules.PollEvery)); err != nil {
 			return fmt.Errorf("checkout: overdue attempts: %w", err)

@@ -119,13 +119,20 @@ func (s *Service) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = ''
-			WHERE locked_by = ? AND status = ?`, s.cfg.Instance, StatusPending)
+		_, err := tx.Release(ctx, s.lease())
 		return err
 	})
 	if err != nil {
 		s.cfg.Logger.Warn().Err(err).Msg("webhook delivery: release leases")
 	}
+}
+
+// lease is how the instances share out the due deliveries: each claims
+// them under a lease of Config.Lease in locked_until, naming itself in
+// locked_by.
+func (s *Service) lease() storage.Lease {
+	return storage.Lease{Table: "webhook_deliveries", Key: "id", Until: "locked_until", For: s.cfg.Lease,
+		By: "locked_by", Holder: s.cfg.Instance}
 }
 
 // Dispatch makes the deliveries of the events after the enabled endpoints'
@@ -158,10 +165,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, bool, error) {
 		for _, ep := range eps {
 			// Another instance dispatching this endpoint now holds its
 			// row: it is skipped, not waited for.
-			q := `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE id = ? AND disabled = ?`
-			if tx.Dialect() == storage.Postgres {
-				q += ` FOR UPDATE SKIP LOCKED`
-			}
+			q := `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE id = ? AND disabled = ?` + tx.SkipLocked()
 			var cur []Endpoint
 			if err := tx.Select(ctx, &cur, q, ep.ID, false); err != nil {
 				return err
@@ -276,20 +280,13 @@ func (s *Service) claim(ctx context.Context, n int) ([]job, map[string]events.Ev
 	var evs map[string]events.Event
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		jobs = nil
-		// Another instance's claim in progress holds its rows: they are
-		// skipped, not waited for.
-		lock := ""
-		if tx.Dialect() == storage.Postgres {
-			lock = ` FOR UPDATE SKIP LOCKED`
-		}
 		// The literals 'pending' and ready let SQLite use the partial index.
-		if err := tx.Select(ctx, &jobs, `UPDATE webhook_deliveries SET locked_until = ?, locked_by = ? WHERE `+idIn(tx, `
-				SELECT d.id FROM webhook_deliveries d
-				WHERE d.status = 'pending' AND d.ready AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?)
-					AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled)
-				ORDER BY d.next_attempt_at, d.id LIMIT ?`+lock)+`
-			RETURNING id, endpoint_id, event_id, event_type, resource, event_created_at, attempts, generation`,
-			tx.Now().Add(s.cfg.Lease), s.cfg.Instance, tx.Now(), tx.Now(), n); err != nil {
+		l := s.lease()
+		l.Where = `status = 'pending' AND ready AND next_attempt_at <= ?
+			AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = webhook_deliveries.endpoint_id AND e.disabled)`
+		l.Args, l.Order = []any{tx.Now()}, "next_attempt_at, id"
+		l.Returning = "id, endpoint_id, event_id, event_type, resource, event_created_at, attempts, generation"
+		if err := tx.Claim(ctx, &jobs, l, n); err != nil {
 			return err
 		}
 		if len(jobs) == 0 {

@@ -62,12 +62,6 @@ type DriveResult struct {
 	Errors    int // provider calls that failed (tried again later)
 }
 
-// dueRefund is a refund Drive looks at.
-type dueRefund struct {
-	SourceRefund
-	NextCheckAt time.Time `db:"next_check_at"`
-}
-
 // Drive brings every refund to source that left ToSource's transaction
 // without a final state one step further: one the provider never answered
 // (requested) is asked again with the same idempotency key and request, a
@@ -75,62 +69,51 @@ type dueRefund struct {
 // its deadline opens a finance item. A refusal or a failed refund reverses
 // the debit as ToSource does.
 //
-// It is safe on several instances at once: each refund is claimed with an
-// atomic update of its next_check_at (a lease of RefundLease) before the
-// provider is asked, so only one instance drives it; a holder that dies
-// leaves it to the next pass after the lease. Its time is the database
-// clock's.
+// It is safe on several instances at once: each refund is claimed (claim)
+// just before the provider is asked, so only one instance drives it; a
+// holder that dies leaves it to the next pass after the lease. Its time is
+// the database clock's.
 func (r *Refunds) Drive(ctx context.Context) (DriveResult, error) {
 	var res DriveResult
-	const batch = 100
 	for {
-		now := r.DB.Now()
-		var due []dueRefund
-		err := r.DB.View(ctx, func(tx *storage.Tx) error {
-			return tx.Select(ctx, &due, `SELECT id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund,
-				failure_reason, reason, created_at, next_check_at
-				FROM source_refunds WHERE next_check_at <= ? AND status IN (?, ?) ORDER BY next_check_at, id LIMIT `+fmt.Sprint(batch),
-				now, RefundRequested, RefundPending)
-		})
-		if err != nil {
-			return res, fmt.Errorf("finance: refunds due: %w", err)
+		sr, ok, err := r.claim(ctx)
+		if err != nil || !ok {
+			return res, err
 		}
-		for _, d := range due {
-			ok, err := r.claim(ctx, d.ID)
-			if err != nil {
-				return res, err
-			}
-			if !ok {
-				continue // another instance has it
-			}
-			res.Checked++
-			d.CreatedAt = d.CreatedAt.UTC()
-			if err := r.driveOne(ctx, d.SourceRefund, &res); err != nil {
-				res.Errors++
-				r.Logger.Warn().Err(err).Str("refund", d.ID).Str("provider", d.Provider).Msg("drive refund")
-			}
-		}
-		if len(due) < batch {
-			return res, nil
+		res.Checked++
+		sr.CreatedAt = sr.CreatedAt.UTC()
+		if err := r.driveOne(ctx, sr, &res); err != nil {
+			res.Errors++
+			r.Logger.Warn().Err(err).Str("refund", sr.ID).Str("provider", sr.Provider).Msg("drive refund")
 		}
 	}
 }
 
-// claim takes a due refund for RefundLease; false if another instance took
-// it first or it is no longer due.
-func (r *Refunds) claim(ctx context.Context, id string) (bool, error) {
-	var ok bool
+// claim takes the refund due first for RefundLease, and reports false
+// when none is due. The lease is kept in next_check_at, the column that
+// says when a refund is due (NULL: never): claiming postpones the refund
+// by RefundLease, and driving it writes when it is due next. One refund
+// is claimed at a time, right before it is driven, so that a lease never
+// runs out while its refund waits behind others driven before it.
+func (r *Refunds) claim(ctx context.Context) (SourceRefund, bool, error) {
+	var due []SourceRefund
 	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE source_refunds SET next_check_at = ? WHERE id = ? AND next_check_at <= ? AND status IN (?, ?)`,
-			tx.Now().Add(RefundLease), id, tx.Now(), RefundRequested, RefundPending)
-		if err != nil {
-			return fmt.Errorf("finance: claim refund %s: %w", id, err)
-		}
-		n, err := res.RowsAffected()
-		ok = n == 1
-		return err
+		due = nil
+		return tx.Claim(ctx, &due, storage.Lease{
+			Table: "source_refunds", Key: "id",
+			Where: `next_check_at IS NOT NULL AND status IN (?, ?)`, Args: []any{RefundRequested, RefundPending},
+			Order: "next_check_at, id", Until: "next_check_at", For: RefundLease,
+			Returning: `id, user_id, attempt, provider, payment_ref, amount, currency, status, provider_refund,
+				failure_reason, reason, created_at`,
+		}, 1)
 	})
-	return ok, err
+	if err != nil {
+		return SourceRefund{}, false, fmt.Errorf("finance: claim a due refund: %w", err)
+	}
+	if len(due) == 0 {
+		return SourceRefund{}, false, nil
+	}
+	return due[0], true, nil
 }
 
 // driveOne takes one claimed refund a step further.

@@ -44,7 +44,7 @@ func TestString(t *testing.T) {
 // fields of a log line alone.
 func TestKeeps(t *testing.T) {
 	for _, s := range []string{
-		`{"level":"info","time":"2026-11-26T03:19:33Z","pid":12345,"request_id":"3f2a9c0d1e4b5a6978877665544332211","method":"POST","path":"/v1/payment-orders/P12345678/attempts","route":"/v1/payment-orders/{number}/attempts","status":201,"bytes":512,"duration_ms":12.3456,"remote_addr":"127.0.0.1:54321","message":"request"}`,
+		`{"level":"info","time":"2026-11-26T03:19:33Z","pid":12345,"request_id":"3f2a9c0d1e4b5a6978877665544332211","http_method":"POST","path":"/v1/payment-orders/P12345678/attempts","route":"/v1/payment-orders/{number}/attempts","http_status":201,"bytes":512,"duration_ms":12.3456,"remote_addr":"127.0.0.1:54321","message":"request"}`,
 		"P12345678 K1234567 K7654321",
 		"12.50 EUR 1500 KRW 123456789.01 BRL -12.50 +1.50",
 		"att_0123456789abcdef01234567 pi_3NxYz12345678901234 evt_12345678901234567890 ch_12345678901",
@@ -87,7 +87,7 @@ func TestSecrets(t *testing.T) {
 // line, which has nothing to mask.
 func BenchmarkAccessLine(b *testing.B) {
 	r := New("sk_test_sandbox_0123456789abcdef", "whsec_0123456789abcdef0123456789abcdef0123456789", "rak_sandbox_0123456789abcdef", "rsk_sandbox_0123456789abcdef0123456789abcdef01234567")
-	line := []byte(`{"level":"info","time":"2026-11-26T03:19:33Z","pid":12345,"request_id":"3f2a9c0d1e4b5a6978877665544332211","method":"POST","path":"/v1/payment-orders/P12345678/attempts","route":"/v1/payment-orders/{number}/attempts","status":201,"bytes":512,"duration_ms":12.3456,"remote_addr":"127.0.0.1:54321","message":"request"}` + "\n")
+	line := []byte(`{"level":"info","time":"2026-11-26T03:19:33Z","pid":12345,"request_id":"3f2a9c0d1e4b5a6978877665544332211","http_method":"POST","path":"/v1/payment-orders/P12345678/attempts","route":"/v1/payment-orders/{number}/attempts","http_status":201,"bytes":512,"duration_ms":12.3456,"remote_addr":"127.0.0.1:54321","message":"request"}` + "\n")
 	w := NewWriter(discard{}, r)
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()

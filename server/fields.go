@@ -5,10 +5,10 @@ package server
 // than spelling it inline.
 const (
 	FieldRequestID  = "request_id"  // the request id, also sent as X-Request-Id
-	FieldMethod     = "method"      // the HTTP method
+	FieldMethod     = "http_method" // the HTTP method (a payment method is payment_method)
 	FieldPath       = "path"        // the URL path, without the query string
 	FieldRoute      = "route"       // the matched mux path template, such as /v1/payment-orders/{number}
-	FieldStatus     = "status"      // the HTTP status of the response
+	FieldStatus     = "http_status" // the HTTP status of the response, an integer (status alone is a state, a string)
 	FieldBytes      = "bytes"       // the number of response body bytes written
 	FieldDurationMS = "duration_ms" // the handling time in milliseconds, as a float
 	FieldRemoteAddr = "remote_addr" // the peer address of the connection

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,8 +87,7 @@ func (in *Inbox) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE webhook_events SET locked_until = NULL, locked_by = ''
-			WHERE locked_by = ? AND status = ? AND locked_until > ?`, in.cfg.Instance, StatusPending, tx.Now())
+		_, err := tx.Release(ctx, in.lease())
 		return err
 	})
 	if err != nil {
@@ -116,32 +116,29 @@ func (in *Inbox) ProcessDue(ctx context.Context) (int, error) {
 	}
 }
 
-// claim leases up to n due pending events to this instance: those whose
-// lease is free or has run out. On PostgreSQL, instances claiming at once
-// skip each other's locked rows instead of waiting for them.
+// lease is how the instances share out the pending events: each claims
+// the due ones under a lease of Config.Lease in locked_until, naming
+// itself in locked_by.
+func (in *Inbox) lease() storage.Lease {
+	return storage.Lease{Table: "webhook_events", Key: "id", Until: "locked_until", For: in.cfg.Lease,
+		By: "locked_by", Holder: in.cfg.Instance}
+}
+
+// claim leases up to n due pending events to this instance (those whose
+// lease is free or has run out) and returns their ids in the order they
+// were received.
 func (in *Inbox) claim(ctx context.Context, n int) ([]int64, error) {
 	var ids []int64
 	err := in.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
-		q := `SELECT id FROM webhook_events
-			WHERE status = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)
-			ORDER BY id LIMIT ?`
-		if tx.Dialect() == storage.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
-		if err := tx.Select(ctx, &ids, q, StatusPending, tx.Now(), tx.Now(), n); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET locked_until = ?, locked_by = ? WHERE id = ?`,
-				tx.Now().Add(in.cfg.Lease), in.cfg.Instance, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		ids = nil
+		l := in.lease()
+		l.Where, l.Args = `status = ? AND next_attempt_at <= ?`, []any{StatusPending, tx.Now()}
+		return tx.Claim(ctx, &ids, l, n)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: claim due events: %w", err)
 	}
+	slices.Sort(ids)
 	return ids, nil
 }
 

@@ -1,13 +1,13 @@
 package rapyd
 
 // Log field names written by this package. They use the server package's
-// names for the same things (method, path, status, duration_ms, error_code)
-// without importing it: providers sit below the HTTP server.
+// names for the same things (http_method, path, http_status, duration_ms,
+// error_code) without importing it: providers sit below the HTTP server.
 const (
 	fieldProvider      = "provider"           // always "rapyd"
-	fieldMethod        = "method"             // the HTTP method of an API call
+	fieldMethod        = "http_method"        // the HTTP method of an API call
 	fieldPath          = "path"               // the API path of a call, without the query string
-	fieldStatus        = "status"             // the HTTP status of Rapyd's response
+	fieldStatus        = "http_status"        // the HTTP status of Rapyd's response
 	fieldDurationMS    = "duration_ms"        // the duration of an API call in milliseconds
 	fieldErrorCode     = "error_code"         // Rapyd's error_code, such as UNAUTHENTICATED_API_CALL
 	fieldOperationID   = "rapyd_operation_id" // Rapyd's operation_id of a response, for its support

@@ -1,11 +1,11 @@
 package rapydsim
 
 // Log field names written by this package and, for webhooks, by its
-// simkit.Deliverer; method and path are the server package's names for the
+// simkit.Deliverer; http_method and path are the server package's names for the
 // same things.
 const (
 	fieldComponent   = "component"        // always "rapydsim"
-	fieldMethod      = "method"           // the HTTP method of a request
+	fieldMethod      = "http_method"      // the HTTP method of a request
 	fieldPath        = "path"             // the path of a request below the mount
 	fieldReason      = "reason"           // why a request was refused
 	fieldPaymentRef  = "payment_ref"      // a simulated payment's id (payment_…)

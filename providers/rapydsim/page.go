@@ -192,22 +192,5 @@ func formatAmount(m paygate.Money) string {
 	if m.Currency != paygate.KRW {
 		return m.Display()
 	}
-	return formatWon(m.Minor)
-}
-
-// formatWon formats whole won with thousands separators: ₩15,000.
-func formatWon(won int64) string {
-	digits := strconv.FormatInt(won, 10)
-	sign := ""
-	if strings.HasPrefix(digits, "-") {
-		sign, digits = "-", digits[1:]
-	}
-	var b strings.Builder
-	for i, r := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return sign + "₩" + b.String()
+	return simkit.Won(m.Minor)
 }

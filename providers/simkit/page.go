@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/paygate/paygate"
 )
 
 // PagePolicy returns the Content-Security-Policy of a simulator's hosted
@@ -85,4 +87,14 @@ func CrossSite(r *http.Request, baseURL string) string {
 		return "Origin " + o
 	}
 	return ""
+}
+
+// Won formats whole won as the simulators' hosted pages show them:
+// ₩15,000, and -₩15,000 below zero.
+func Won(won int64) string {
+	g := paygate.New(won, paygate.KRW).Grouped()
+	if rest, neg := strings.CutPrefix(g, "-"); neg {
+		return "-₩" + rest
+	}
+	return "₩" + g
 }

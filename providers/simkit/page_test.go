@@ -68,3 +68,21 @@ func TestCrossSite(t *testing.T) {
 		}
 	}
 }
+
+func TestWon(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "₩0"},
+		{999, "₩999"},
+		{15000, "₩15,000"},
+		{1234567, "₩1,234,567"},
+		{-15000, "-₩15,000"},
+	}
+	for _, tc := range tests {
+		if got := Won(tc.in); got != tc.want {
+			t.Errorf("Won(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paygate/paygate/providers/simkit"
+	"github.com/paygate/paygate/taxid"
 )
 
 // apiError is a Stripe API error response.
@@ -244,8 +247,8 @@ func readMethodData(f *form, now time.Time) (*paymentMethod, *apiError) {
 		return nil, invalid("", p+"[ideal][bank]", "Invalid payment_method_data[ideal][bank]: must be one of %s", strings.Join(idealBanks(), ", "))
 	}
 	if pm.TaxID != "" {
-		pm.TaxID = normalizeTaxID(pm.TaxID)
-		if !validTaxID(pm.TaxID) {
+		pm.TaxID = taxid.Normalize(pm.TaxID)
+		if !taxid.Valid(pm.TaxID) {
 			return nil, invalid("tax_id_invalid", p+"[boleto][tax_id]", "The tax ID is not a valid CPF or CNPJ.")
 		}
 	}
@@ -330,16 +333,16 @@ func (s *Simulator) applyConfirm(pi *intent, in confirmInput, now time.Time) {
 	case typePayNow:
 		ref := strings.ToUpper(strings.TrimPrefix(pi.ID, "pi_"))
 		exp := now.Add(payNowValidity)
-		qr := payNowQR{UEN: s.cfg.PayNowUEN, Merchant: s.cfg.PayNowMerchant, City: "Singapore", Amount: pi.Amount, Reference: ref, Expires: exp}
+		qr := simkit.PayNowQR{UEN: s.cfg.PayNowUEN, Merchant: s.cfg.PayNowMerchant, City: "Singapore", Amount: pi.Amount, Reference: ref, Expires: exp}
 		pi.NextAction = &nextAction{
-			Type: "paynow_display_qr_code", QRData: qr.payload(), QRReference: ref, QRExpiresAt: exp.Unix(),
+			Type: "paynow_display_qr_code", QRData: qr.Payload(), QRReference: ref, QRExpiresAt: exp.Unix(),
 			QRPNG: base + "/qr/" + pi.ID + ".png", QRSVG: base + "/qr/" + pi.ID + ".svg",
 			Instructions: base + "/paynow/" + pi.ID,
 		}
 	case typeBoleto:
-		exp := boletoExpiry(now, pi.BoletoDays)
+		exp := simkit.BoletoExpiry(now, int(pi.BoletoDays))
 		pi.NextAction = &nextAction{
-			Type: "boleto_display_details", Number: boletoLine(pi.ID+strconv.FormatInt(now.UnixNano(), 10), pi.Amount, exp),
+			Type: "boleto_display_details", Number: simkit.BoletoLine(pi.ID+strconv.FormatInt(now.UnixNano(), 10), pi.Amount, exp),
 			VoucherURL: base + "/boleto/" + pi.ID, PDF: base + "/boleto/" + pi.ID + "/voucher.pdf", ExpiresAt: exp.Unix(),
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygate/paygate/providers/simkit"
 	stripe "github.com/stripe/stripe-go/v76"
 )
 
@@ -121,13 +122,13 @@ func methodCases() []methodCase {
 					t.Fatalf("next_action = %+v, want boleto_display_details", na)
 				}
 				b := na.BoletoDisplayDetails
-				if len(b.Number) != 47 || !allDigits(b.Number) {
-					t.Errorf("number = %q, want 47 digits", b.Number)
+				if !simkit.ValidBoletoLine(b.Number) {
+					t.Errorf("number = %q, want a 47-digit line with valid check digits", b.Number)
 				}
 				if b.HostedVoucherURL != env.base+"/boleto/"+pi.ID || b.PDF != env.base+"/boleto/"+pi.ID+"/voucher.pdf" {
 					t.Errorf("urls = %+v", b)
 				}
-				want := boletoExpiry(time.Unix(pi.Created, 0), 5).Unix()
+				want := simkit.BoletoExpiry(time.Unix(pi.Created, 0), 5).Unix()
 				if b.ExpiresAt != want {
 					t.Errorf("expires_at = %d, want %d (5 days, end of day in São Paulo)", b.ExpiresAt, want)
 				}

@@ -4,9 +4,9 @@ package stripesim
 // where the meaning is the same.
 const (
 	fieldRequestID     = "request_id"     // the simulated Stripe request id (req_…)
-	fieldMethod        = "method"         // the HTTP method
+	fieldMethod        = "http_method"    // the HTTP method
 	fieldPath          = "path"           // the URL path, relative to the mount
-	fieldStatus        = "status"         // an HTTP status
+	fieldStatus        = "http_status"    // an HTTP status
 	fieldPaymentIntent = "payment_intent" // a PaymentIntent id (pi_…)
 	fieldPaymentMethod = "payment_method" // a payment method type: ideal, paynow or boleto
 	fieldIntentStatus  = "intent_status"  // a PaymentIntent status

@@ -76,23 +76,6 @@ func walletLabel(t string) string {
 	return "Kakao Pay"
 }
 
-// formatKRW writes won with thousands separators: "₩15,000".
-func formatKRW(won int64) string {
-	sign := ""
-	if won < 0 {
-		sign, won = "-", -won
-	}
-	s := strconv.FormatInt(won, 10)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return sign + "₩" + b.String()
-}
-
 // walletPage is the Korean wallet's approval page, where Stripe's local
 // processor partner would authenticate the buyer.
 func (s *Simulator) walletPage(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers/simkit"
+	"github.com/paygate/paygate/taxid"
 )
 
 //go:embed templates/*.html
@@ -124,17 +125,18 @@ func bankLabel(b string) string {
 
 // formatAmount shows an amount to a buyer.
 func formatAmount(cents int64, currency string) string {
-	switch currency {
-	case "eur":
-		return "€" + majorUnits(cents)
-	case "sgd":
-		return "S$" + majorUnits(cents)
-	case "brl":
+	m := paygate.New(cents, paygate.Currency(strings.ToUpper(currency)))
+	switch m.Currency {
+	case paygate.EUR:
+		return "€" + m.Amount()
+	case paygate.SGD:
+		return "S$" + m.Amount()
+	case paygate.BRL:
 		return formatBRL(cents)
-	case "krw":
-		return formatKRW(cents)
+	case paygate.KRW:
+		return simkit.Won(cents)
 	}
-	return majorUnits(cents) + " " + strings.ToUpper(currency)
+	return m.Amount() + " " + string(m.Currency)
 }
 
 // lookupPage returns a copy of the intent id if its last action is of type
@@ -302,7 +304,7 @@ func (s *Simulator) payNowPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.basePage(pi, "PayNow")
 	d.Reference = pi.Last.QRReference
-	d.Expires = time.Unix(pi.Last.QRExpiresAt, 0).In(singapore()).Format("2 Jan 2006 15:04 SGT")
+	d.Expires = time.Unix(pi.Last.QRExpiresAt, 0).In(simkit.Singapore()).Format("2 Jan 2006 15:04 SGT")
 	s.render(w, http.StatusOK, "paynow.html", d)
 }
 
@@ -361,11 +363,11 @@ func (s *Simulator) qrImage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Simulator) boletoData(pi intent) pageData {
 	d := s.basePage(pi, "Boleto")
-	d.NumberFormatted = formatBoletoLine(pi.Last.Number)
-	d.Expires = time.Unix(pi.Last.ExpiresAt, 0).In(brasilia()).Format("02/01/2006")
+	d.NumberFormatted = simkit.FormatBoletoLine(pi.Last.Number)
+	d.Expires = time.Unix(pi.Last.ExpiresAt, 0).In(simkit.Brasilia()).Format("02/01/2006")
 	if pm := pi.LastMethod; pm != nil {
 		d.Payer = pm.Name
-		d.TaxID = maskTaxID(pm.TaxID)
+		d.TaxID = taxid.Mask(pm.TaxID)
 	}
 	return d
 }

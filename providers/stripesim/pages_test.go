@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paygate/paygate/providers/simkit"
 	stripe "github.com/stripe/stripe-go/v76"
 )
 
@@ -200,7 +201,7 @@ func TestBoletoPage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET voucher = %d", resp.StatusCode)
 	}
-	for _, want := range []string{"Stripe sandbox", formatBoletoLine(b.Number), "R$ 123,45", "PAYGATE SANDBOX", "Maria da Silva",
+	for _, want := range []string{"Stripe sandbox", simkit.FormatBoletoLine(b.Number), "R$ 123,45", "PAYGATE SANDBOX", "Maria da Silva",
 		`action="` + pi.ID + `/pay"`, `method="post"`, "Pay this boleto at a bank"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("voucher lacks %q", want)
@@ -211,7 +212,7 @@ func TestBoletoPage(t *testing.T) {
 	}
 	resp, pdf := fetch(t, browser(), http.MethodGet, b.PDF, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(pdf, "%PDF-1.4") ||
-		!strings.HasSuffix(pdf, "%%EOF\n") || !strings.Contains(pdf, formatBoletoLine(b.Number)) {
+		!strings.HasSuffix(pdf, "%%EOF\n") || !strings.Contains(pdf, simkit.FormatBoletoLine(b.Number)) {
 		t.Errorf("GET pdf = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	resp, _ = fetch(t, browser(), http.MethodPost, resolve(t, b.HostedVoucherURL, pi.ID+"/pay"), url.Values{})

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/paygate/paygate/providers/simkit"
 	stripe "github.com/stripe/stripe-go/v76"
 )
 
@@ -47,55 +47,6 @@ func tlvMap(t *testing.T, s string) map[string]string {
 	return m
 }
 
-func TestCRC16(t *testing.T) {
-	tests := []struct {
-		in   string
-		want uint16
-	}{
-		{"123456789", 0x29B1}, // the CRC-16/CCITT-FALSE check value
-		{"", 0xFFFF},
-		// The fact sheet's example, checked by two implementations.
-		{"00020101021226490009SG.PAYNOW010120210201403121W03010040820261231520400005303702540510.505802SG5912ACME PTE LTD6009Singapore62130109ORDER-1236304", 0x5A0C},
-	}
-	for _, tc := range tests {
-		if got := crc16CCITT(tc.in); got != tc.want {
-			t.Errorf("crc16CCITT(%q) = %04X, want %04X", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestPayNowPayload(t *testing.T) {
-	tests := []struct {
-		name       string
-		amount     int64
-		wantAmount string
-		merchant   string
-		wantName   string
-	}{
-		{"cents", 2599, "25.99", "PAYGATE SANDBOX", "PAYGATE SANDBOX"},
-		{"whole", 100000, "1000.00", "ACME", "ACME"},
-		{"one cent", 1, "0.01", "ACME", "ACME"},
-		{"long name clipped", 50, "0.50", "A VERY LONG MERCHANT NAME THAT OVERFLOWS", "A VERY LONG MERCHANT NAME"},
-		{"non-ascii", 50, "0.50", "Café", "Caf "},
-	}
-	exp := time.Date(2026, 12, 31, 20, 0, 0, 0, time.UTC) // 1 Jan 2027 in Singapore
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			q := payNowQR{UEN: "201403121W", Merchant: tc.merchant, City: "Singapore", Amount: tc.amount, Reference: "REF123", Expires: exp}
-			p := q.payload()
-			checkPayNowPayload(t, p, tc.wantAmount, "REF123")
-			m := tlvMap(t, p)
-			if m["59"] != tc.wantName {
-				t.Errorf("59 = %q, want %q", m["59"], tc.wantName)
-			}
-			mai := tlvMap(t, m["26"])
-			if mai["02"] != "201403121W" || mai["04"] != "20270101" {
-				t.Errorf("26 = %v, want proxy 201403121W, expiry 20270101", mai)
-			}
-		})
-	}
-}
-
 // checkPayNowPayload checks an SGQR PayNow payload tag by tag.
 func checkPayNowPayload(t *testing.T, p, wantAmount, wantRef string) {
 	t.Helper()
@@ -119,7 +70,7 @@ func checkPayNowPayload(t *testing.T, p, wantAmount, wantRef string) {
 	if !strings.HasSuffix(p[:len(p)-4], "6304") {
 		t.Fatalf("payload does not end with tag 63: %q", p)
 	}
-	if got, want := p[len(p)-4:], fmt.Sprintf("%04X", crc16CCITT(p[:len(p)-4])); got != want {
+	if got, want := p[len(p)-4:], fmt.Sprintf("%04X", simkit.CRC16CCITT(p[:len(p)-4])); got != want {
 		t.Errorf("CRC = %s, want %s", got, want)
 	}
 }
