@@ -161,6 +161,9 @@ func Append(ctx context.Context, tx *storage.Tx, typ Type, resource string, data
 	if resource == "" {
 		return Event{}, fmt.Errorf("events: %s without a resource", typ)
 	}
+	if !Writing {
+		return Event{Type: typ, CreatedAt: tx.Now(), Resource: resource, Audience: typ.Audience()}, nil
+	}
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return Event{}, fmt.Errorf("events: encode %s of %s: %w", typ, resource, err)
