@@ -268,7 +268,7 @@ var orderEvents = map[Status]events.Type{
 // link is the buyer's key to pay, and events are kept and sent on.
 func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
 	typ, ok := orderEvents[st]
-	if !ok {
+	if !ok || !events.Writing {
 		return nil
 	}
 	po, err := wholeOrder(ctx, tx, p)

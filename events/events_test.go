@@ -223,5 +223,23 @@ func TestPrune(t *testing.T) {
 		if n, err := short.Prune(ctx); err != nil || n != 1 {
 			t.Errorf("a 24 h retention pruned %d (%v), want the 11-day-old event", n, err)
 		}
+		// Once every event of U1 is pruned, its sequence still goes on.
+		now = now.Add(48 * time.Hour)
+		if _, err := s.Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		seal(t, db)
+		if n, err := short.Prune(ctx); err != nil || n != 1 {
+			t.Errorf("a 24 h retention pruned %d (%v) two days on, want U1's last event", n, err)
+		}
+		if left, _, _ := s.List(ctx, events.Filter{Role: "finance", Limit: 100}); len(left) != 0 {
+			t.Fatalf("after pruning everything: %+v", left)
+		}
+		if ev := appendOne(t, db, events.BalanceCredited, "U1", nil); ev.Sequence != 4 {
+			t.Errorf("the next event of U1 after all were pruned has sequence %d, want 4", ev.Sequence)
+		}
+		if ev := appendOne(t, db, events.BalanceCredited, "U2", nil); ev.Sequence != 1 {
+			t.Errorf("the first event of U2 has sequence %d, want 1", ev.Sequence)
+		}
 	})
 }

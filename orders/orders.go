@@ -272,7 +272,7 @@ func eventTypes(to Status, action string) []events.Type {
 // wrote); only its history is read back.
 func emit(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) error {
 	types := eventTypes(so.Status, action)
-	if len(types) == 0 {
+	if len(types) == 0 || !events.Writing {
 		return nil
 	}
 	var err error

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Server CPU per complete order: builds paygate at each given commit (or
 # the work tree for "."), and for each in turn, ROUNDS times, starts it in
-# sandbox mode on a fresh SQLite file (or a fresh PostgreSQL schema with
-# DB=postgres), runs paybench for ORDERS orders with CONCURRENCY workers,
-# and prints the server process's user+system CPU time over the run divided
-# by the orders completed. Commits are interleaved, so that the machine's
-# changing load falls on all of them alike; compare medians.
+# sandbox mode on a fresh SQLite file, runs paybench for ORDERS orders with
+# CONCURRENCY workers, and prints the server process's user+system CPU time
+# over the run divided by the orders completed. Commits are interleaved, so
+# that the machine's changing load falls on all of them alike; at the end
+# each one's median is printed.
+#
+# A commit may end in +TAGS (comma-separated Go build tags) to build it
+# with them: ".+paygate_noevents" is the work tree without event writing,
+# a measuring device only (see events/writing_off.go and
+# scripts/events-cost.sh).
 #
 #   scripts/cpu-per-order.sh 2d2f48c .          # before and after a change
 #   ORDERS=3000 ROUNDS=5 scripts/cpu-per-order.sh HEAD~1 HEAD
+#   scripts/cpu-per-order.sh .+paygate_noevents .
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -20,17 +26,22 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/paybench" ./cmd/paybench
 bins=()
-for c in "$@"; do
-	name=$(echo "$c" | tr -c 'A-Za-z0-9\n' '_')
+for spec in "$@"; do
+	name=$(echo "$spec" | sed "s/^\./worktree/" | tr -c 'A-Za-z0-9\n' '_')
+	c=${spec%%+*}
+	tags=""
+	[ "$c" != "$spec" ] && tags=${spec#*+}
 	if [ "$c" = "." ]; then
-		go build -o "$work/paygate-$name" ./cmd/paygate
+		go build -tags "$tags" -o "$work/paygate-$name" ./cmd/paygate
 	else
 		git worktree add -q --detach "$work/src-$name" "$c"
-		(cd "$work/src-$name" && go build -o "$work/paygate-$name" ./cmd/paygate)
+		(cd "$work/src-$name" && go build -tags "$tags" -o "$work/paygate-$name" ./cmd/paygate)
 		git worktree remove --force "$work/src-$name"
 	fi
 	bins+=("$name")
 done
+results="$work/results"
+: >"$results"
 ticks=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$ticks" '{print ($14+$15)*1000/t}' "/proc/$1/stat"; }
 for r in $(seq 1 "$ROUNDS"); do
@@ -48,6 +59,20 @@ for r in $(seq 1 "$ROUNDS"); do
 		done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
 		rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
 		result=$(echo "$out" | grep -o 'RESULT: [A-Z]*' | head -n 1)
-		echo "$name round $r: $(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f ms CPU per complete order", (a-b)/n; else print "no orders" }') (${done_orders:-?} orders, ${rate:-?}/s, $result)"
+		ms=$(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f", (a-b)/n; else print "-" }')
+		echo "$name round $r: $ms ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, $result, load $(cut -d' ' -f1 /proc/loadavg))"
+		if [ "$ms" != "-" ]; then echo "$name $ms ${rate:-0}" >>"$results"; fi
 	done
+done
+for name in "${bins[@]}"; do
+	awk -v n="$name" '$1 == n { ms[++k] = $2; rate[k] = $3 }
+		END {
+			if (k == 0) { print n ": no runs"; exit }
+			# medians: sort both lists (insertion sort, k is small)
+			for (i = 2; i <= k; i++) for (j = i; j > 1 && ms[j-1] > ms[j]; j--) { t = ms[j]; ms[j] = ms[j-1]; ms[j-1] = t }
+			for (i = 2; i <= k; i++) for (j = i; j > 1 && rate[j-1] > rate[j]; j--) { t = rate[j]; rate[j] = rate[j-1]; rate[j-1] = t }
+			m = (k % 2) ? ms[(k+1)/2] : (ms[k/2] + ms[k/2+1]) / 2
+			q = (k % 2) ? rate[(k+1)/2] : (rate[k/2] + rate[k/2+1]) / 2
+			printf "%s median: %.3f ms CPU per complete order over %d runs (%.1f complete orders/s)\n", n, m, k, q
+		}' "$results"
 done
