@@ -181,7 +181,7 @@ func TestServe(t *testing.T) {
 			if access == nil {
 				t.Fatalf("no access log line for /healthz in %v", lines)
 			}
-			for _, field := range []string{"request_id", "method", "path", "status", "duration_ms", "time", "level"} {
+			for _, field := range []string{"request_id", "http_method", "path", "http_status", "duration_ms", "time", "level"} {
 				if _, ok := access[field]; !ok {
 					t.Errorf("access log line %v lacks %q", access, field)
 				}
