@@ -239,6 +239,9 @@ func (s *Service) Redeliver(ctx context.Context, role, eventID, endpoint string)
 	ids := []string{}
 	err = s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		ids = ids[:0]
+		// Woken before the commit, the worker would find nothing due: this
+		// Update may be part of the request's transaction.
+		tx.AfterCommit(s.wake)
 		for _, e := range targets {
 			res, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, resource, sequence, event_created_at, status, next_attempt_at, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -263,7 +266,6 @@ func (s *Service) Redeliver(ctx context.Context, role, eventID, endpoint string)
 	if err != nil {
 		return nil, wrap("redeliver", err)
 	}
-	s.wake()
 	return ids, nil
 }
 

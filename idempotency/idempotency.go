@@ -45,6 +45,13 @@ type Store struct {
 	// Lease is how long a first request holds its key before another
 	// request may take it over (the first one crashed); default 1 minute.
 	Lease time.Duration
+	// OneTransaction reports whether a request is run as one write
+	// transaction — the claim of its key, everything its handler changes
+	// and its stored response commit together — rather than as a claim,
+	// the handler's own transactions and the stored response (see
+	// Middleware). Nil: no request is. It is called inside the router,
+	// so it may look at the matched route.
+	OneTransaction func(r *http.Request) bool
 }
 
 // New returns a store on db (opened with Migrations).
@@ -65,6 +72,13 @@ type record struct {
 // A repeat with another method, path or body is a 409, and so is a repeat
 // while the first is still running. Responses of 5xx are not stored, so the
 // request can be retried. Place it after authentication: keys are per role.
+//
+// A request that OneTransaction picks runs in one write transaction
+// (serveAtomic): after a crash there is either nothing of it or all of it,
+// response included. Any other request commits its claim first and its
+// response last, each in a transaction of its own, and its handler's
+// changes in between; a crash between them leaves a claim without a
+// response, which a retry takes over once the lease has run out.
 func (s *Store) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(Header)
@@ -91,16 +105,17 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 		hash := hex.EncodeToString(h.Sum(nil))
 		role := string(server.CallerRole(r.Context()))
 
+		if s.OneTransaction != nil && s.OneTransaction(r) {
+			s.serveAtomic(w, r, next, role, key, hash, body)
+			return
+		}
 		prev, err := s.claim(r.Context(), role, key, hash)
 		if err != nil {
 			server.WriteError(w, r, err)
 			return
 		}
 		if prev != nil {
-			w.Header().Set("Content-Type", prev.ContentType)
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(int(prev.Status.Int64))
-			w.Write(prev.Body)
+			replay(w, prev)
 			return
 		}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
@@ -117,6 +132,14 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), keyCtx{}, role+":"+key)))
 	})
+}
+
+// replay answers with a stored response.
+func replay(w http.ResponseWriter, prev *record) {
+	w.Header().Set("Content-Type", prev.ContentType)
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(int(prev.Status.Int64))
+	w.Write(prev.Body)
 }
 
 // validKey reports whether key is UTF-8 text without control characters:
@@ -157,41 +180,47 @@ func readError(err error) error {
 	return &paygate.Error{Code: paygate.EINVALID, Message: "cannot read the request body", Err: err}
 }
 
-// claim takes the key for this request, or returns the stored response to
-// replay, or an ECONFLICT error.
+// claim takes the key for this request in a transaction of its own, or
+// returns the stored response to replay, or an ECONFLICT error.
 func (s *Store) claim(ctx context.Context, role, key, hash string) (*record, error) {
 	var prev *record
 	err := s.db.Update(ctx, func(tx *storage.Tx) error {
-		prev = nil
-		res, err := tx.Exec(ctx, `INSERT INTO idempotency_requests (role, key, request_hash, created_at, locked_until)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (role, key) DO NOTHING`,
-			role, key, hash, tx.Now(), tx.Now().Add(s.Lease))
-		if err != nil {
-			return fmt.Errorf("idempotency: claim: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
-		}
-		var rec record
-		if err := tx.Get(ctx, &rec, `SELECT request_hash, status, content_type, body, locked_until
-			FROM idempotency_requests WHERE role = ? AND key = ?`, role, key); err != nil {
-			return fmt.Errorf("idempotency: read: %w", err)
-		}
-		switch {
-		case rec.RequestHash != hash:
-			return paygate.Errorf(paygate.ECONFLICT, "%s %s was used for a different request", Header, quoteKey(key))
-		case rec.Status.Valid:
-			prev = &rec
-			return nil
-		case rec.LockedUntil.After(tx.Now()):
-			return paygate.Errorf(paygate.ECONFLICT, "a request with %s %s is still in progress; retry later", Header, quoteKey(key))
-		}
-		// The first request died without an answer: take the key over.
-		_, err = tx.Exec(ctx, `UPDATE idempotency_requests SET locked_until = ? WHERE role = ? AND key = ?`,
-			tx.Now().Add(s.Lease), role, key)
+		var err error
+		prev, err = s.claimIn(ctx, tx, role, key, hash)
 		return err
 	})
 	return prev, err
+}
+
+// claimIn takes the key for this request in tx, or returns the stored
+// response to replay, or an ECONFLICT error.
+func (s *Store) claimIn(ctx context.Context, tx *storage.Tx, role, key, hash string) (*record, error) {
+	res, err := tx.Exec(ctx, `INSERT INTO idempotency_requests (role, key, request_hash, created_at, locked_until)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (role, key) DO NOTHING`,
+		role, key, hash, tx.Now(), tx.Now().Add(s.Lease))
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: claim: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	var rec record
+	if err := tx.Get(ctx, &rec, `SELECT request_hash, status, content_type, body, locked_until
+		FROM idempotency_requests WHERE role = ? AND key = ?`, role, key); err != nil {
+		return nil, fmt.Errorf("idempotency: read: %w", err)
+	}
+	switch {
+	case rec.RequestHash != hash:
+		return nil, paygate.Errorf(paygate.ECONFLICT, "%s %s was used for a different request", Header, quoteKey(key))
+	case rec.Status.Valid:
+		return &rec, nil
+	case rec.LockedUntil.After(tx.Now()):
+		return nil, paygate.Errorf(paygate.ECONFLICT, "a request with %s %s is still in progress; retry later", Header, quoteKey(key))
+	}
+	// The first request died without an answer: take the key over.
+	_, err = tx.Exec(ctx, `UPDATE idempotency_requests SET locked_until = ? WHERE role = ? AND key = ?`,
+		tx.Now().Add(s.Lease), role, key)
+	return nil, err
 }
 
 // finish stores the response, or frees the key after a 5xx.
@@ -201,10 +230,18 @@ func (s *Store) finish(ctx context.Context, role, key string, rec *recorder) err
 			_, err := tx.Exec(ctx, `DELETE FROM idempotency_requests WHERE role = ? AND key = ?`, role, key)
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE idempotency_requests SET status = ?, content_type = ?, body = ? WHERE role = ? AND key = ?`,
-			rec.status, rec.Header().Get("Content-Type"), rec.body.Bytes(), role, key)
-		return err
+		return store(ctx, tx, role, key, rec.status, rec.Header().Get("Content-Type"), rec.body.Bytes())
 	})
+}
+
+// store records the response to the claimed key in tx.
+func store(ctx context.Context, tx *storage.Tx, role, key string, status int, contentType string, body []byte) error {
+	_, err := tx.Exec(ctx, `UPDATE idempotency_requests SET status = ?, content_type = ?, body = ? WHERE role = ? AND key = ?`,
+		status, contentType, body, role, key)
+	if err != nil {
+		return fmt.Errorf("idempotency: store the response: %w", err)
+	}
+	return nil
 }
 
 // recorder passes a response through and keeps a copy.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,8 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -25,11 +28,41 @@ type fixture struct {
 	calls atomic.Int64
 	// release, when set, holds the handler until closed.
 	release chan struct{}
+	// lost counts the requests whose first write lost a race (body
+	// "race"), for the retry test.
+	lost atomic.Int64
 }
 
-func setup(t *testing.T, db *storage.DB) *fixture {
+// modes are the middleware's two ways to run a request.
+var modes = []struct {
+	name   string
+	oneTx  bool
+	commit string // how the request commits
+}{
+	{"claim-finish", false, "claim, handler's transactions, stored response"},
+	{"one-tx", true, "one transaction"},
+}
+
+// things is the table the fixture's handler writes to: a row per request
+// that reached its change.
+var things = storage.Migrations{Component: "things", FS: fstest.MapFS{
+	"0001_things.sql": &fstest.MapFile{Data: []byte(`CREATE TABLE things (call BIGINT NOT NULL, body TEXT NOT NULL);`)},
+}}
+
+var opts = storage.Options{Migrations: []storage.Migrations{idempotency.Migrations(), things}}
+
+// setup serves POST /things under the middleware; oneTx runs every request
+// as one transaction. The handler writes a row of things (in an Update of
+// its own, as the service's handlers do) and answers by the body: "fail"
+// a 500 after writing, "panic" a panic after writing, "refuse" a 409
+// after writing, "race" a first write that loses a race, anything else a
+// 201.
+func setup(t *testing.T, db *storage.DB, oneTx bool) *fixture {
 	f := &fixture{}
 	store := idempotency.New(db)
+	if oneTx {
+		store.OneTransaction = func(*http.Request) bool { return true }
+	}
 	keys := server.Keys{Marketplace: "mk", Finance: "fk"}
 	srv := server.New(server.Config{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,11 +71,24 @@ func setup(t *testing.T, db *storage.DB) *fixture {
 			<-f.release
 		}
 		body, _ := io.ReadAll(r.Body)
+		err := db.Update(r.Context(), func(tx *storage.Tx) error {
+			if string(body) == "race" && f.lost.Add(1) == 1 {
+				return storage.Retryable(errors.New("lost a race"))
+			}
+			_, err := tx.Exec(r.Context(), `INSERT INTO things (call, body) VALUES (?, ?)`, n, string(body))
+			return err
+		})
+		if err != nil {
+			server.WriteError(w, r, err)
+			return
+		}
 		switch string(body) {
 		case "fail":
 			server.WriteError(w, r, fmt.Errorf("boom"))
 		case "panic":
 			panic("handler panic")
+		case "refuse":
+			server.WriteError(w, r, paygate.Errorf(paygate.ECONFLICT, "refused"))
 		default:
 			server.WriteJSON(w, http.StatusCreated, map[string]any{"call": n, "body": string(body)})
 		}
@@ -52,6 +98,28 @@ func setup(t *testing.T, db *storage.DB) *fixture {
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
 	return f
+}
+
+// runModes runs fn on every backend in both modes of the middleware.
+func runModes(t *testing.T, fn func(t *testing.T, db *storage.DB, oneTx bool)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) { fn(t, db, m.oneTx) })
+		})
+	}
+}
+
+// rows counts the things written with body.
+func rows(t *testing.T, db *storage.DB, body string) int {
+	t.Helper()
+	ctx := context.Background()
+	var n int
+	if err := db.View(ctx, func(tx *storage.Tx) error {
+		return tx.Get(ctx, &n, `SELECT COUNT(*) FROM things WHERE body = ?`, body)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func post(t *testing.T, url, apiKey, idemKey, body string) (int, string, http.Header) {
@@ -71,8 +139,8 @@ func post(t *testing.T, url, apiKey, idemKey, body string) (int, string, http.He
 }
 
 func TestReplayAndConflict(t *testing.T) {
-	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{idempotency.Migrations()}}, func(t *testing.T, db *storage.DB) {
-		f := setup(t, db)
+	runModes(t, func(t *testing.T, db *storage.DB, oneTx bool) {
+		f := setup(t, db, oneTx)
 		status, first, _ := post(t, f.url, "mk", "k1", "hello")
 		if status != 201 {
 			t.Fatalf("first POST = %d %s", status, first)
@@ -119,9 +187,12 @@ func TestReplayAndConflict(t *testing.T) {
 
 func TestConcurrentSameKey(t *testing.T) {
 	// 50 concurrent requests with one key and body: the handler runs once;
-	// the others get the stored response or a 409 "in progress".
-	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{idempotency.Migrations()}}, func(t *testing.T, db *storage.DB) {
-		f := setup(t, db)
+	// the others get the stored response or a 409 "in progress" — in one
+	// transaction, always the stored response: they wait for the first's
+	// commit (on its claim's row on PostgreSQL, for the one writer on
+	// SQLite). One more, with another body, is a 409 either way.
+	runModes(t, func(t *testing.T, db *storage.DB, oneTx bool) {
+		f := setup(t, db, oneTx)
 		f.release = make(chan struct{})
 		var wg sync.WaitGroup
 		statuses := make([]int, 50)
@@ -132,16 +203,30 @@ func TestConcurrentSameKey(t *testing.T) {
 				statuses[i], _, _ = post(t, f.url, "mk", "same", "body")
 			}()
 		}
-		time.Sleep(200 * time.Millisecond)
+		var other int
+		var otherBody string
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(150 * time.Millisecond)
+			other, otherBody, _ = post(t, f.url, "mk", "same", "another body")
+		}()
+		time.Sleep(400 * time.Millisecond)
 		close(f.release)
 		wg.Wait()
 		if f.calls.Load() != 1 {
 			t.Fatalf("handler ran %d times for one key, want 1", f.calls.Load())
 		}
 		for i, s := range statuses {
-			if s != 201 && s != 409 {
-				t.Fatalf("request %d = %d, want 201 or 409", i, s)
+			if s != 201 && (s != 409 || oneTx) {
+				t.Fatalf("request %d = %d, want 201 (or 409 with a claim of its own)", i, s)
 			}
+		}
+		if other != 409 || (oneTx && !strings.Contains(otherBody, "different request")) {
+			t.Fatalf("same key, another body, concurrently = %d %s, want 409", other, otherBody)
+		}
+		if n := rows(t, db, "body"); n != 1 {
+			t.Fatalf("%d changes for one key, want 1", n)
 		}
 		if status, _, hdr := post(t, f.url, "mk", "same", "body"); status != 201 || hdr.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("after the first finished = %d, want a 201 replay", status)
@@ -150,8 +235,8 @@ func TestConcurrentSameKey(t *testing.T) {
 }
 
 func TestCrashedFirstRequestFreesKey(t *testing.T) {
-	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{idempotency.Migrations()}}, func(t *testing.T, db *storage.DB) {
-		f := setup(t, db)
+	runModes(t, func(t *testing.T, db *storage.DB, oneTx bool) {
+		f := setup(t, db, oneTx)
 		ctx := context.Background()
 		// A claim left by a process that died: locked until the past, for
 		// exactly this request.
@@ -172,6 +257,64 @@ func TestCrashedFirstRequestFreesKey(t *testing.T) {
 		}
 		if status, _, hdr := post(t, f.url, "mk", "dead", "body"); status != 201 || hdr.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("then = %d, want a replay", status)
+		}
+	})
+}
+
+// TestOneTransactionOutcomes: a request run as one transaction commits its
+// change, its claim and its response in one commit; a refusal (4xx) is
+// stored and replayed with its change undone; a 5xx or a panic leaves
+// nothing, and the key free; a lost race in the handler's transaction reruns
+// the whole request, which reads its body again.
+func TestOneTransactionOutcomes(t *testing.T) {
+	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
+		f := setup(t, db, true)
+		before := db.Stats()
+		if status, body, _ := post(t, f.url, "mk", "ok", "ok"); status != 201 {
+			t.Fatalf("POST = %d %s, want 201", status, body)
+		}
+		after := db.Stats()
+		if u, c := after.Updates-before.Updates, after.Commits-before.Commits; u != 1 || c != 1 {
+			t.Errorf("one request: %d updates in %d commits, want 1 in 1", u, c)
+		}
+		if n := rows(t, db, "ok"); n != 1 {
+			t.Errorf("%d changes of a 201, want 1", n)
+		}
+
+		status, first, _ := post(t, f.url, "mk", "refuse", "refuse")
+		again, second, hdr := post(t, f.url, "mk", "refuse", "refuse")
+		if status != 409 || again != 409 || second != first || hdr.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("refusal then its replay = %d %s, %d %s (replayed %q)", status, first, again, second, hdr.Get("Idempotent-Replayed"))
+		}
+		if n := rows(t, db, "refuse"); n != 0 {
+			t.Errorf("a 409 kept %d changes its handler made before refusing, want 0", n)
+		}
+
+		for _, body := range []string{"fail", "panic"} {
+			calls := f.calls.Load()
+			for range 2 {
+				if status, _, _ := post(t, f.url, "mk", body, body); status != 500 {
+					t.Fatalf("%s = %d, want 500", body, status)
+				}
+			}
+			if n := f.calls.Load() - calls; n != 2 {
+				t.Errorf("%s twice ran the handler %d times, want 2 (a 5xx is not stored)", body, n)
+			}
+			if n := rows(t, db, body); n != 0 {
+				t.Errorf("%s kept %d changes, want 0", body, n)
+			}
+		}
+
+		calls := f.calls.Load()
+		status, body, _ := post(t, f.url, "mk", "race", "race")
+		if status != 201 || !strings.Contains(body, `"body":"race"`) {
+			t.Fatalf("a request whose write lost a race = %d %s, want 201 from its rerun", status, body)
+		}
+		if n := f.calls.Load() - calls; n != 2 {
+			t.Errorf("the handler ran %d times, want 2 (the rerun)", n)
+		}
+		if n := rows(t, db, "race"); n != 1 {
+			t.Errorf("%d changes of the rerun request, want 1", n)
 		}
 	})
 }

@@ -299,6 +299,7 @@ type Tx struct {
 	afterCommit []func()
 	seq         uint64
 	done        bool
+	savepoints  int // taken by Savepoint, for their names
 	// byUpdate marks a transaction that Update commits or rolls back: the
 	// function it runs may not. shared marks one Update's part of a group
 	// commit, whose statements ignore cancellation.
@@ -352,7 +353,13 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 // On SQLite, concurrent Update calls share commits (group commit, see
 // groupUpdate): fn then runs inside a savepoint of a shared transaction, and
 // its statements are not cancelled by ctx once it has started.
+//
+// Under the context of an Atomic call of db, Update joins that transaction
+// instead (see Atomic).
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if j := db.joined(ctx); j != nil {
+		return j.update(ctx, fn)
+	}
 	if db.queue != nil {
 		return db.groupUpdate(ctx, fn)
 	}
@@ -401,8 +408,13 @@ func (db *DB) Stats() Stats {
 	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load()}
 }
 
-// View runs fn in a read-only snapshot transaction.
+// View runs fn in a read-only snapshot transaction. Under the context of
+// an Atomic call of db, fn reads in that transaction instead, and sees what
+// it has written.
 func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error {
+	if j := db.joined(ctx); j != nil {
+		return j.view(fn)
+	}
 	tx, err := db.BeginRead(ctx)
 	if err != nil {
 		return err

@@ -353,7 +353,9 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	r := srv.Router()
 	r.Handle("/openapi.json", apidoc.Handler()).Methods(http.MethodGet)
 	r.Use(finance.ActorMiddleware)
-	idem := idempotency.New(db).Middleware
+	idemStore := idempotency.New(db)
+	idemStore.OneTransaction = oneTransactionRoute(postCommits())
+	idem := idemStore.Middleware
 	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idem})
 	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}
 	(&orders.API{Lifecycle: a.lifecycle, Keys: keys, Idempotency: idem}).Routes(r)

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/paygate/paygate/storage/storagetest"
+)
+
+// TestPostCommits: postCommits lists exactly the routes under the
+// idempotency middleware (a POST without an Idempotency-Key is refused for
+// the want of one), so that every one of them has its commit decided.
+func TestPostCommits(t *testing.T) {
+	ta := startApp(t, storagetest.Backends(t)[0])
+	vars := regexp.MustCompile(`\{[^}:]+(:[^}]*)?\}`)
+	keyed := map[string]bool{}
+	err := ta.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		methods, _ := route.GetMethods()
+		if err != nil || !strings.HasPrefix(tpl, "/v1/") || !contains(methods, http.MethodPost) {
+			return nil
+		}
+		path := vars.ReplaceAllStringFunc(tpl, func(v string) string {
+			if strings.HasPrefix(v, "{action:") {
+				return "deliver"
+			}
+			return "x"
+		})
+		for _, key := range []string{testAPIKey, testFinanceKey} {
+			req, _ := http.NewRequest(http.MethodPost, ta.url+path, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(body), "missing Idempotency-Key") {
+				keyed[tpl] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := postCommits()
+	var missing, extra []string
+	for tpl := range keyed {
+		if commits[tpl] == 0 {
+			missing = append(missing, tpl)
+		}
+	}
+	for tpl := range commits {
+		if !keyed[tpl] {
+			extra = append(extra, tpl)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 || len(keyed) == 0 {
+		t.Errorf("postCommits: idempotent POST routes not listed: %q; listed routes that are not: %q (found %d)", missing, extra, len(keyed))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWriteTransactionsPerOrder counts the write transactions (committed
+// Update calls, storage.Stats) of each step of one complete order, steps
+// one after another: the one-transaction routes (create, deliver, confirm)
+// commit once each, and no step commits more than claim-then-finish would.
+// The counts are logged for BENCHMARKS.md.
+func TestWriteTransactionsPerOrder(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startApp(t, b)
+			// The first requests after a start share the commits of the
+			// background workers' first rounds: count on a warm server.
+			ta.createOrder(t, methodCases[1])
+			time.Sleep(200 * time.Millisecond)
+			step := func(name string, max int64, fn func()) int64 {
+				t.Helper()
+				before := ta.db.Stats()
+				fn()
+				n := ta.db.Stats().Updates - before.Updates
+				t.Logf("%s: %d write transactions", name, n)
+				if n < 1 || n > max {
+					t.Errorf("%s: %d write transactions, want 1 to %d", name, n, max)
+				}
+				return n
+			}
+			var po orderJSON
+			var a attemptJSON
+			total := step("create payment order", 1, func() { po = ta.createOrder(t, methodCases[1]) })
+			total += step("start attempt", 4, func() {
+				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": string(methodCases[1].method)}, &a)
+			})
+			total += step("approve and settle", 4, func() {
+				ta.pay(t, po, a)
+				ta.waitPaid(t, po.Number)
+			})
+			k := po.Items[0].Number
+			total += step("deliver", 1, func() { ta.mustAct(t, k, "deliver", map[string]any{"user_id": "S1"}, "waiting_confirmation") })
+			total += step("confirm", 1, func() { ta.mustAct(t, k, "confirm", map[string]any{"user_id": "U1"}, "completed") })
+			t.Logf("complete order: %d write transactions", total)
+		})
+	}
+}
