@@ -5,10 +5,15 @@
 # DB=postgres), runs paybench for ORDERS orders with CONCURRENCY workers,
 # and prints the server process's user+system CPU time over the run divided
 # by the orders completed. Commits are interleaved, so that the machine's
-# changing load falls on all of them alike; compare medians.
+# changing load falls on all of them alike; compare medians (printed at the
+# end). A commit may carry environment for its server after a colon
+# (COMMIT:NAME=VALUE,NAME=VALUE), to compare settings of one binary. Each
+# run also prints the largest sealing lag of the hash chain that paybench
+# saw in /metrics (sampled every SAMPLE_EVERY, default 500ms).
 #
 #   scripts/cpu-per-order.sh 2d2f48c .          # before and after a change
 #   ORDERS=3000 ROUNDS=5 scripts/cpu-per-order.sh HEAD~1 HEAD
+#   scripts/cpu-per-order.sh .:PAYGATE_CHAIN_INTERVAL=off .   # without and with the hasher
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -16,12 +21,18 @@ ORDERS=${ORDERS:-2000}
 CONCURRENCY=${CONCURRENCY:-16}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18090}
+SAMPLE_EVERY=${SAMPLE_EVERY:-500ms}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/paybench" ./cmd/paybench
 bins=()
-for c in "$@"; do
-	name=$(echo "$c" | tr -c 'A-Za-z0-9\n' '_')
+envs=()
+for arg in "$@"; do
+	c=${arg%%:*}
+	e=""
+	[ "$c" != "$arg" ] && e=${arg#*:}
+	name=$(echo "$arg" | tr -c 'A-Za-z0-9\n' '_')
+	envs+=("$e")
 	if [ "$c" = "." ]; then
 		go build -o "$work/paygate-$name" ./cmd/paygate
 	else
@@ -37,17 +48,28 @@ for r in $(seq 1 "$ROUNDS"); do
 	for i in "${!bins[@]}"; do
 		name=${bins[$i]}
 		db="$work/bench-$name-$r.db"
-		PAYGATE_RATE_LIMIT_CHECKOUT=off "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
+		IFS=',' read -r -a extra <<<"${envs[$i]}"
+		env PAYGATE_RATE_LIMIT_CHECKOUT=off "${extra[@]}" "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
 		pid=$!
 		for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 		before=$(cpu_ms "$pid")
-		out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -no-progress 2>&1 || true)
+		out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -sample-every "$SAMPLE_EVERY" -no-progress 2>&1 || true)
 		after=$(cpu_ms "$pid")
 		kill "$pid"; wait "$pid" 2>/dev/null || true
 		# "ran 1.0s: 50 orders started, 50 completed, 0 failed — 51.1 complete orders/s"
 		done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
 		rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
 		result=$(echo "$out" | grep -o 'RESULT: [A-Z]*' | head -n 1)
-		echo "$name round $r: $(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f ms CPU per complete order", (a-b)/n; else print "no orders" }') (${done_orders:-?} orders, ${rate:-?}/s, $result)"
+		# "  sealing lag  0.00s  0.12s  0.00s  0.61s" (first, quarter, last, max)
+		lag=$(echo "$out" | awk '/sealing lag/ {print $NF}' | head -n 1)
+		ms=$(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f", (a-b)/n; else print "nan" }')
+		echo "$name round $r: $ms ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, sealing lag max ${lag:-?}, $result)"
+		echo "$name $ms ${rate:-nan}" >>"$work/results"
 	done
+done
+echo "medians over $ROUNDS rounds:"
+for name in "${bins[@]}"; do
+	awk -v n="$name" '$1 == n { c[++k] = $2; o[k] = $3 } END {
+		asort(c); asort(o); m = int((k + 1) / 2)
+		printf "%s: %s ms CPU per complete order, %s complete orders/s\n", n, c[m], o[m] }' "$work/results"
 done
