@@ -122,9 +122,7 @@ func fill(b *testing.B, db *storage.DB, n int) {
 			b.Fatal(err)
 		}
 	}
-	if _, err := (&chain.Hasher{DB: db, Batch: 50000}).SealAll(ctx); err != nil {
-		b.Fatal(err)
-	}
+	sealEverything(b, db, &chain.Hasher{DB: db, Batch: 50000})
 }
 
 // bulkSettle writes settlements from to n-1 (as fill describes) after the

@@ -371,7 +371,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
-	a.events = &events.Store{DB: db, Retention: c.eventRetention}
+	a.events = &events.Store{DB: db, Retention: c.eventRetention, Sealed: chain.EventsSealed}
 	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register events metrics: %w", err)
 	}

@@ -132,19 +132,19 @@ func waitSealed(t *testing.T, db *storage.DB, n int64) chain.Block {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var unsealed int
+		var lag float64
 		err = db.View(ctx, func(tx *storage.Tx) error {
-			return tx.Get(ctx, &unsealed, `SELECT (SELECT COUNT(*) FROM ledger_transactions WHERE chain_position IS NULL)
-				+ (SELECT COUNT(*) FROM audit_log WHERE chain_position IS NULL) + (SELECT COUNT(*) FROM events WHERE chain_position IS NULL)`)
+			lag, err = chain.SealingLag(ctx, tx)
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Number >= n && unsealed == 0 {
+		if b.Number >= n && lag == 0 {
 			return b
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: last block %+v, %d rows unsealed; want block %d and none unsealed", b, unsealed, n)
+			t.Fatalf("after 10 s: last block %+v, sealing lag %gs; want block %d and none unsealed", b, lag, n)
 		}
 	}
 }
