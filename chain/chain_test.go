@@ -36,29 +36,9 @@ func options(c *clock) storage.Options {
 func journal(t *testing.T, db *storage.DB, rounds int) {
 	t.Helper()
 	ctx := context.Background()
-	l := ledger.New(db)
 	h := &chain.Hasher{DB: db}
 	for r := 1; r <= rounds; r++ {
-		for i := 1; i <= 3; i++ {
-			err := db.Update(ctx, func(tx *storage.Tx) error {
-				_, err := l.Post(ctx, tx, ledger.Transfer(fmt.Sprintf("test:%d:%d", r, i), "a sale | with; separators,\nand a newline",
-					ledger.ProviderClearing("stripe"), ledger.Escrow(fmt.Sprintf("K%07d", 10*r+i)), paygate.New(int64(100*r+i), paygate.EUR)))
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		err := db.Update(ctx, func(tx *storage.Tx) error {
-			if err := finance.Audit(ctx, tx, finance.ActionResolveDispute, fmt.Sprintf("K%07d", 10*r), "disputed", "refunded", "round "+fmt.Sprint(r)); err != nil {
-				return err
-			}
-			_, err := events.Append(ctx, tx, events.SalesOrderRefunded, fmt.Sprintf("K%07d", 10*r), map[string]any{"round": r})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		writeRound(t, db, r)
 		waitHorizon(t, db)
 		b, ok, err := h.Seal(ctx)
 		if err != nil || !ok || b.Number != int64(r) || b.FirstPosition != int64(5*r-4) || b.LastPosition != int64(5*r) {
@@ -67,6 +47,34 @@ func journal(t *testing.T, db *storage.DB, rounds int) {
 	}
 	if _, ok, err := h.Seal(ctx); ok || err != nil {
 		t.Fatalf("Seal with nothing to seal = %v, %v", ok, err)
+	}
+}
+
+// writeRound writes journal's round r: 3 ledger transactions, then an
+// audit entry and an event.
+func writeRound(t *testing.T, db *storage.DB, r int) {
+	t.Helper()
+	ctx := context.Background()
+	l := ledger.New(db)
+	for i := 1; i <= 3; i++ {
+		err := db.Update(ctx, func(tx *storage.Tx) error {
+			_, err := l.Post(ctx, tx, ledger.Transfer(fmt.Sprintf("test:%d:%d", r, i), "a sale | with; separators,\nand a newline",
+				ledger.ProviderClearing("stripe"), ledger.Escrow(fmt.Sprintf("K%07d", 10*r+i)), paygate.New(int64(100*r+i), paygate.EUR)))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := db.Update(ctx, func(tx *storage.Tx) error {
+		if err := finance.Audit(ctx, tx, finance.ActionResolveDispute, fmt.Sprintf("K%07d", 10*r), "disputed", "refunded", "round "+fmt.Sprint(r)); err != nil {
+			return err
+		}
+		_, err := events.Append(ctx, tx, events.SalesOrderRefunded, fmt.Sprintf("K%07d", 10*r), map[string]any{"round": r})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -514,4 +522,89 @@ func TestChainConcurrentWriters(t *testing.T) {
 			t.Fatalf("ledger verify = %+v, %v", r, err)
 		}
 	})
+}
+
+// TestChainLegacyBlocks: a database whose first block was sealed before
+// cursors (by writing each row's chain_position, as the hasher did until
+// migration 0002) keeps verifying; the next block seals only the rows
+// after it, and a change to either block is named.
+func TestChainLegacyBlocks(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(t *testing.T, db *storage.DB) []string
+		want   string
+	}{
+		{"untouched", nil, ""},
+		{"legacy row changed", func(t *testing.T, db *storage.DB) []string {
+			return []string{fmt.Sprintf(`UPDATE ledger_entries SET amount = amount + 1 WHERE transaction_id = %d`, txAt(t, db, 2))}
+		}, "block 1 "},
+		{"new row changed", func(t *testing.T, db *storage.DB) []string {
+			return []string{fmt.Sprintf(`UPDATE ledger_entries SET amount = amount + 1 WHERE transaction_id = %d`, txAt(t, db, 6))}
+		}, "block 2 "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+				ctx := context.Background()
+				writeRound(t, db, 1)
+				// The old hasher: positions 1 to 5 in the rows, block 1
+				// with NULL cursors, the event's digest in chain_rows.
+				err := db.Update(ctx, func(tx *storage.Tx) error {
+					stmts := []string{`DROP TRIGGER ledger_transactions_sealed_once`, `DROP TRIGGER audit_log_sealed_once`}
+					if tx.Dialect() == storage.Postgres {
+						stmts = []string{`ALTER TABLE ledger_transactions DISABLE TRIGGER USER`, `ALTER TABLE audit_log DISABLE TRIGGER USER`}
+					}
+					stmts = append(stmts,
+						`UPDATE ledger_transactions SET chain_position = (SELECT COUNT(*) FROM ledger_transactions b WHERE b.id <= ledger_transactions.id)`,
+						`UPDATE audit_log SET chain_position = 4`, `UPDATE events SET chain_position = 5`)
+					if tx.Dialect() == storage.Postgres {
+						stmts = append(stmts, `ALTER TABLE ledger_transactions ENABLE TRIGGER USER`, `ALTER TABLE audit_log ENABLE TRIGGER USER`)
+					} else {
+						stmts = append(stmts, `CREATE TRIGGER ledger_transactions_sealed_once BEFORE UPDATE OF chain_position ON ledger_transactions
+							BEGIN SELECT RAISE(ABORT, 'ledger: transactions are immutable'); END`,
+							`CREATE TRIGGER audit_log_sealed_once BEFORE UPDATE OF chain_position ON audit_log
+							BEGIN SELECT RAISE(ABORT, 'finance: the audit log is append-only'); END`)
+					}
+					for _, q := range stmts {
+						if _, err := tx.Exec(ctx, q); err != nil {
+							return fmt.Errorf("%s: %w", q, err)
+						}
+					}
+					rows, err := chain.ReadRows(ctx, tx, 1, 5)
+					if err != nil || len(rows) != 5 {
+						return fmt.Errorf("legacy rows: %d, %v", len(rows), err)
+					}
+					hash, err := chain.BlockHash("", rows)
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Exec(ctx, `INSERT INTO chain_blocks (number, first_position, last_position, row_count, hash, sealed_at)
+						VALUES (1, 1, 5, 5, ?, ?)`, hash, tx.Now()); err != nil {
+						return err
+					}
+					e := rows[4]
+					_, err = tx.Exec(ctx, `INSERT INTO chain_rows (position, block, kind, row_id, at, digest) VALUES (5, 1, 'E', ?, ?, ?)`, e.ID, e.At, e.Digest)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeRound(t, db, 2)
+				waitHorizon(t, db)
+				b, ok, err := (&chain.Hasher{DB: db}).Seal(ctx)
+				if err != nil || !ok || b.Number != 2 || b.FirstPosition != 6 || b.LastPosition != 10 {
+					t.Fatalf("Seal after a legacy block = %+v, %v, %v; want block 2 of positions 6 to 10", b, ok, err)
+				}
+				if c.change != nil {
+					tamper(t, db, c.change(t, db)...)
+				}
+				p := chainProblems(t, db)
+				switch {
+				case c.want == "" && len(p) > 0:
+					t.Fatalf("verify = %q, want no problem", p)
+				case c.want != "" && (len(p) == 0 || !strings.HasPrefix(p[0], c.want)):
+					t.Fatalf("verify = %q, want %q named first", p, c.want)
+				}
+			})
+		})
+	}
 }
