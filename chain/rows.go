@@ -192,60 +192,42 @@ func readRange(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64)
 	position := base
 	if to.LedgerXID != from.LedgerXID || to.LedgerID != from.LedgerID {
 		cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
-		rows, err := tx.Query(ctx, `SELECT t.id, t.created_at, t.idempotency_key, t.description, e.id, a.name, a.currency, e.side, e.amount
+		var txs []struct {
+			ID          int64     `db:"id"`
+			CreatedAt   time.Time `db:"created_at"`
+			Key         string    `db:"idempotency_key"`
+			Description string    `db:"description"`
+		}
+		if err := tx.Select(ctx, &txs, `SELECT t.id, t.created_at, t.idempotency_key, t.description
+			FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
+			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
+		}
+		entries := make(map[int64][]Entry, len(txs))
+		rows, err := tx.Query(ctx, `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
 			FROM ledger_transactions t
 			JOIN ledger_entries e ON e.transaction_id = t.id
 			JOIN ledger_accounts a ON a.id = e.account_id
 			WHERE `+cond+` ORDER BY `+keyOrder(d, "t")+`, e.id`, args...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
-		}
-		var (
-			cur       int64 = -1
-			createdAt time.Time
-			key, desc string
-			entries   []Entry
-		)
-		flush := func() {
-			if cur < 0 {
-				return
-			}
-			position++
-			l := TransactionLine(position, cur, createdAt, key, desc, entries)
-			out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(cur, 10), At: createdAt.UTC(), Digest: Digest(l)})
+			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
 		}
 		for rows.Next() {
-			var (
-				id, at, k, ds = int64(0), time.Time{}, "", ""
-				e             Entry
-			)
-			if err := rows.Scan(&id, &at, &k, &ds, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
+			var txID int64
+			var e Entry
+			if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
 				rows.Close()
-				return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
+				return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
 			}
-			if id != cur {
-				flush()
-				cur, createdAt, key, desc, entries = id, at, k, ds, entries[:0]
-			}
-			entries = append(entries, e)
+			entries[txID] = append(entries[txID], e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
+			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
 		}
-		flush()
-		// A transaction without entries (only tampering makes one) is in
-		// the chain too: the join above left it out.
-		var bare []struct {
-			ID        int64     `db:"id"`
-			CreatedAt time.Time `db:"created_at"`
-		}
-		if err := tx.Select(ctx, &bare, `SELECT t.id, t.created_at FROM ledger_transactions t WHERE `+cond+`
-			AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id) LIMIT 10`, args...); err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
-		}
-		for _, t := range bare {
-			out = append(out, Row{Kind: Transaction, Position: -1, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: "no entries"})
+		for _, t := range txs {
+			position++
+			l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
+			out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
 		}
 	}
 	if to.AuditXID != from.AuditXID || to.AuditID != from.AuditID {

@@ -11,8 +11,8 @@ import (
 	"github.com/paygate/paygate/storage"
 )
 
-// hasherLock is the PostgreSQL advisory lock that makes one hasher run at
-// a time across every instance.
+// hasherLock is the PostgreSQL advisory lock (with the schema's hash) that
+// makes one hasher run at a time across every instance on one schema.
 const hasherLock = 0x70676368 // "pgch"
 
 // DefaultBatch is the most rows one block seals.
@@ -90,7 +90,7 @@ func (h *Hasher) Seal(ctx context.Context) (Block, bool, error) {
 		sealed = false
 		if tx.Dialect() == storage.Postgres {
 			var locked bool
-			if err := tx.Get(ctx, &locked, `SELECT pg_try_advisory_xact_lock(?)`, hasherLock); err != nil || !locked {
+			if err := tx.Get(ctx, &locked, `SELECT pg_try_advisory_xact_lock(?::int, hashtext(current_schema()))`, hasherLock); err != nil || !locked {
 				return err
 			}
 		}
