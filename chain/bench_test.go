@@ -193,6 +193,12 @@ func bulkSettle(ctx context.Context, tx *storage.Tx, from, n int) error {
 		return fmt.Errorf("bulk escrow totals: %w", err)
 	}
 	if tx.Dialect() == storage.Postgres {
+		// The planner's statistics, as autovacuum would gather them.
+		for _, t := range []string{"ledger_transactions", "ledger_entries", "ledger_accounts"} {
+			if _, err := tx.Exec(ctx, `ANALYZE `+t); err != nil {
+				return err
+			}
+		}
 		// The identities go on after the rows written past them.
 		for _, t := range []string{"ledger_transactions", "ledger_entries"} {
 			if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'), (SELECT MAX(id) FROM `+t+`))`); err != nil {

@@ -203,11 +203,23 @@ func readRange(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64)
 			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
 		}
 		entries := make(map[int64][]Entry, len(txs))
-		rows, err := tx.Query(ctx, `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+		q := `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
 			FROM ledger_transactions t
 			JOIN ledger_entries e ON e.transaction_id = t.id
 			JOIN ledger_accounts a ON a.id = e.account_id
-			WHERE `+cond+` ORDER BY `+keyOrder(d, "t")+`, e.id`, args...)
+			WHERE ` + cond + ` ORDER BY ` + keyOrder(d, "t") + `, e.id`
+		if d == storage.Postgres {
+			// By the transactions' ids: an index lookup each, where a join
+			// on the range may be planned as a scan of every entry.
+			ids := make([]int64, len(txs))
+			for i, t := range txs {
+				ids[i] = t.ID
+			}
+			q, args = `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+				FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+				WHERE e.transaction_id = ANY(?) ORDER BY e.transaction_id, e.id`, []any{ids}
+		}
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
 		}
