@@ -67,11 +67,12 @@ type Hasher struct {
 }
 
 // Seal seals the committed rows after the last block's cursors into the
-// next block, in one database transaction that writes only the block (and
-// its events' digests); it reports the block and whether it sealed one
-// (false: nothing to seal, or another hasher is sealing). Writers are not
-// blocked on PostgreSQL; on SQLite the block is one short write
-// transaction like any other.
+// next block, writing only the block (and its events' digests); it reports
+// the block and whether it sealed one (false: nothing to seal, or another
+// hasher is sealing or sealed it first). Writers never wait for the
+// reading and hashing: on PostgreSQL they do not wait for a reader, and on
+// SQLite those run in a read transaction before a short write
+// transaction that stores the block.
 func (h *Hasher) Seal(ctx context.Context) (Block, bool, error) {
 	batch := int64(h.Batch)
 	if batch <= 0 {
@@ -86,52 +87,97 @@ func (h *Hasher) Seal(ctx context.Context) (Block, bool, error) {
 	}
 	var b Block
 	var sealed bool
-	err := h.DB.Update(ctx, func(tx *storage.Tx) error {
-		sealed = false
-		if tx.Dialect() == storage.Postgres {
+	var err error
+	if h.DB.Dialect() == storage.Postgres {
+		// Writers do not wait for a PostgreSQL transaction that reads:
+		// one transaction, under the lock that keeps other hashers out.
+		err = h.DB.Update(ctx, func(tx *storage.Tx) error {
+			sealed = false
 			var locked bool
 			if err := tx.Get(ctx, &locked, `SELECT pg_try_advisory_xact_lock(?::int, hashtext(current_schema()))`, hasherLock); err != nil || !locked {
 				return err
 			}
-		}
-		prev, err := last(ctx, tx)
-		if err != nil {
+			prev, next, rows, err := nextBlock(ctx, tx, batch)
+			if err != nil || rows == nil {
+				return err
+			}
+			b, err = insertBlock(ctx, tx, prev, next, rows)
+			sealed = err == nil
 			return err
-		}
-		next, n, err := advance(ctx, tx, prev.Cursor, batch)
-		if err != nil || n == 0 {
+		})
+	} else {
+		// SQLite's one writer would wait for the reading and hashing: they
+		// run in a read transaction (the rows up to the cursors are final
+		// there: a later write takes larger ids), and the write transaction
+		// only stores the block, if no other hasher stored one meanwhile.
+		var prev Block
+		var next Cursor
+		var rows []Row
+		err = h.DB.View(ctx, func(tx *storage.Tx) (err error) {
+			prev, next, rows, err = nextBlock(ctx, tx, batch)
 			return err
+		})
+		if err == nil && rows != nil {
+			err = h.DB.Update(ctx, func(tx *storage.Tx) error {
+				sealed = false
+				cur, err := last(ctx, tx)
+				if err != nil || cur.Number != prev.Number {
+					return err
+				}
+				b, err = insertBlock(ctx, tx, prev, next, rows)
+				sealed = err == nil
+				return err
+			})
 		}
-		rows, err := readBlock(ctx, tx, prev.Cursor, next, prev.LastPosition)
-		if err != nil {
-			return err
-		}
-		if int64(len(rows)) != n {
-			return fmt.Errorf("found %d rows to seal, read back %d", n, len(rows))
-		}
-		hash, err := BlockHash(prev.Hash, rows)
-		if err != nil {
-			return err
-		}
-		b = Block{Number: prev.Number + 1, FirstPosition: prev.LastPosition + 1, LastPosition: prev.LastPosition + n, Rows: n,
-			Hash: hash, SealedAt: tx.Now(), Cursor: next}
-		c := b.Cursor
-		if _, err := tx.Exec(ctx, `INSERT INTO chain_blocks (number, first_position, last_position, row_count, hash, sealed_at,
-			ledger_xid, ledger_id, audit_xid, audit_id, events_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			b.Number, b.FirstPosition, b.LastPosition, b.Rows, b.Hash, b.SealedAt,
-			c.LedgerXID, c.LedgerID, c.AuditXID, c.AuditID, c.Events); err != nil {
-			return fmt.Errorf("insert block %d: %w", b.Number, err)
-		}
-		if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
-			return err
-		}
-		sealed = true
-		return nil
-	})
+	}
 	if err != nil {
 		return Block{}, false, fmt.Errorf("chain: seal: %w", err)
 	}
 	return b, sealed, nil
+}
+
+// nextBlock reads the rows of the block after the last one: the last block,
+// the next cursor and the rows (nil when there is nothing to seal).
+func nextBlock(ctx context.Context, tx *storage.Tx, batch int64) (Block, Cursor, []Row, error) {
+	prev, err := last(ctx, tx)
+	if err != nil {
+		return Block{}, Cursor{}, nil, err
+	}
+	next, n, err := advance(ctx, tx, prev.Cursor, batch)
+	if err != nil || n == 0 {
+		return Block{}, Cursor{}, nil, err
+	}
+	rows, err := readBlock(ctx, tx, prev.Cursor, next, prev.LastPosition)
+	if err != nil {
+		return Block{}, Cursor{}, nil, err
+	}
+	if int64(len(rows)) != n {
+		return Block{}, Cursor{}, nil, fmt.Errorf("found %d rows to seal, read back %d", n, len(rows))
+	}
+	return prev, next, rows, nil
+}
+
+// insertBlock stores the block of rows after prev, up to cursor next, and
+// its events' digests.
+func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, rows []Row) (Block, error) {
+	hash, err := BlockHash(prev.Hash, rows)
+	if err != nil {
+		return Block{}, err
+	}
+	n := int64(len(rows))
+	b := Block{Number: prev.Number + 1, FirstPosition: prev.LastPosition + 1, LastPosition: prev.LastPosition + n, Rows: n,
+		Hash: hash, SealedAt: tx.Now(), Cursor: next}
+	c := b.Cursor
+	if _, err := tx.Exec(ctx, `INSERT INTO chain_blocks (number, first_position, last_position, row_count, hash, sealed_at,
+		ledger_xid, ledger_id, audit_xid, audit_id, events_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.Number, b.FirstPosition, b.LastPosition, b.Rows, b.Hash, b.SealedAt,
+		c.LedgerXID, c.LedgerID, c.AuditXID, c.AuditID, c.Events); err != nil {
+		return Block{}, fmt.Errorf("insert block %d: %w", b.Number, err)
+	}
+	if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
+		return Block{}, err
+	}
+	return b, nil
 }
 
 // advance finds the next block's cursor: at most batch committed rows

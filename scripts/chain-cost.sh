@@ -9,14 +9,17 @@
 #
 #   scripts/chain-cost.sh
 #   ROUNDS=5 EVENTS=5000 SENDERS=32 scripts/chain-cost.sh
+#   PARTS=webhooks scripts/chain-cost.sh     # only the webhook part (or PARTS=cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ROUNDS=${ROUNDS:-3}
 EVENTS=${EVENTS:-3000}
 SENDERS=${SENDERS:-8}
+PARTS=${PARTS:-webhooks,cpu}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if [[ ,$PARTS, == *,webhooks,* ]]; then
 go test -c -o "$work/paygate.test" ./cmd/paygate
 echo "webhook settlement, $EVENTS events at $SENDERS senders, hasher off and on, $ROUNDS rounds:"
 for r in $(seq 1 "$ROUNDS"); do
@@ -36,5 +39,8 @@ for b in sqlite postgres; do
 			if (k == 0) exit; asort(v); printf "  median %s, hasher %s: %s events/s\n", b, m, v[int((k + 1) / 2)] }' "$work/intake"
 	done
 done
-echo "server CPU per complete order (paybench, SQLite), hasher off and on:"
-ROUNDS=$ROUNDS scripts/cpu-per-order.sh .:PAYGATE_CHAIN_INTERVAL=off .
+fi
+if [[ ,$PARTS, == *,cpu,* ]]; then
+	echo "server CPU per complete order (paybench, SQLite), hasher off and on:"
+	ROUNDS=$ROUNDS scripts/cpu-per-order.sh .:PAYGATE_CHAIN_INTERVAL=off .
+fi
