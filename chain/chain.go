@@ -82,7 +82,9 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the package's schema, for storage.Open. It needs the
-// chain_position columns of the ledger, finance and events schemas.
+// chain_position columns of the ledger, finance and events schemas, and its
+// migration 0002 changes those tables for the chain: chain_xid on
+// PostgreSQL, the chain's indexes, chain_position frozen.
 func Migrations() storage.Migrations {
 	return storage.Migrations{Component: "chain", FS: migrationFiles, Dir: "migrations"}
 }
