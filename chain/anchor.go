@@ -1,12 +1,16 @@
 package chain
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/paygate/paygate/storage"
 )
 
 // AnchorMessage is what an anchor's signature signs: the block's number,
@@ -60,4 +64,34 @@ func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("chain: the anchor key is a %T, not Ed25519", k)
 	}
 	return ed, nil
+}
+
+// Anchor is the latest sealed block as the finance pages and the
+// reconciliation reports show it: its number, hash and time, and, when
+// paygate has an anchor key (PAYGATE_ANCHOR_KEY_FILE), the key's public
+// half (which identifies it) and its signature of AnchorMessage.
+type Anchor struct {
+	Block     int64     `json:"block"`
+	Hash      string    `json:"hash"`
+	SealedAt  time.Time `json:"sealed_at"`
+	PublicKey string    `json:"public_key,omitempty"`
+	Signature string    `json:"signature,omitempty"`
+}
+
+// ReadAnchor returns the last block sealed in tx's view as an anchor,
+// signed with key if key is not nil; ok is false when nothing is sealed
+// yet.
+func ReadAnchor(ctx context.Context, tx *storage.Tx, key ed25519.PrivateKey) (a Anchor, ok bool, err error) {
+	b, err := last(ctx, tx)
+	if err != nil {
+		return Anchor{}, false, fmt.Errorf("chain: anchor: %w", err)
+	}
+	if b.Number == 0 {
+		return Anchor{}, false, nil
+	}
+	a = Anchor{Block: b.Number, Hash: b.Hash, SealedAt: b.SealedAt.UTC().Truncate(time.Microsecond)}
+	if key != nil {
+		a.PublicKey, a.Signature = PublicKey(key), Sign(b, key)
+	}
+	return a, true, nil
 }

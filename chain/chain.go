@@ -1,25 +1,30 @@
 // Package chain is the journal's hash chain: tamper evidence for the ledger
 // transactions (with their entries), the finance audit log and the events.
-// It owns the chain_blocks and chain_rows tables; the journal's tables each
-// carry a chain_position column, NULL until the chain has sealed the row.
+// It owns the chain_blocks and chain_rows tables.
 //
 // # Sealing
 //
-// Writers do nothing for the chain: they insert their rows with a NULL
-// chain_position, take no lock and never wait. A background Hasher (one at a
-// time across instances: a PostgreSQL advisory lock, SQLite's one writer)
-// gives the committed rows that have none a position, numbering on from the
-// last block, and seals them in the same database transaction into a block:
+// Writers do nothing for the chain: they take no lock and never wait. A
+// background Hasher (one at a time across instances: a PostgreSQL advisory
+// lock, SQLite's one writer) reads the rows committed after the last block
+// and seals them into the next, writing only the block:
 //
 //	number, first_position, last_position, row_count, sealed_at,
-//	hash = SHA-256(previous block's hash ‖ the block's body)
+//	hash = SHA-256(previous block's hash ‖ the block's body),
+//	its cursors: how far it sealed each table
 //
-// Every position from first to last holds exactly one row. A statement sees
-// only committed rows, so a row whose transaction commits late (on
-// PostgreSQL an id taken earlier can become visible after a larger one) is
-// never skipped: it simply gets a later position, in a later block. The
-// chain's order is the order in which rows became visible, which no running
-// transaction can still precede.
+// A block seals the ledger transactions after the block before's cursor up
+// to its own, then the audit entries, then the events; a row's position is
+// the block's first position plus its rank there. On SQLite (one writer:
+// ids are taken in commit order) the cursors are ids and the events'
+// position. On PostgreSQL an id taken earlier can commit after a larger one,
+// so ledger transactions and audit entries carry chain_xid, the id of the
+// transaction that wrote them (a column default), ordered by (chain_xid,
+// id); the hasher seals only rows whose chain_xid is below its snapshot's
+// xmin, so no running transaction can still add a row before them. Events
+// are sealed by the position the events sequencer gives them after commit.
+// Blocks sealed before cursors existed (legacy blocks) wrote each row's
+// position into its chain_position column, and are verified from it.
 //
 // # Canonical encoding
 //
@@ -77,7 +82,9 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the package's schema, for storage.Open. It needs the
-// chain_position columns of the ledger, finance and events schemas.
+// chain_position columns of the ledger, finance and events schemas, and its
+// migration 0002 changes those tables for the chain: chain_xid on
+// PostgreSQL, the chain's indexes, chain_position frozen.
 func Migrations() storage.Migrations {
 	return storage.Migrations{Component: "chain", FS: migrationFiles, Dir: "migrations"}
 }

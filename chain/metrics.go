@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,7 +54,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if b, err = last(ctx, tx); err != nil {
 			return err
 		}
-		lag, err = sealingLag(ctx, tx)
+		lag, err = sealingLag(ctx, tx, b.Cursor)
 		return err
 	})
 	if err != nil {
@@ -66,25 +67,54 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, lag)
 }
 
-// sealingLag is the age in seconds of the oldest unsealed journal row (the
-// partial indexes on chain_position IS NULL keep this cheap).
-func sealingLag(ctx context.Context, tx *storage.Tx) (float64, error) {
-	var oldest []time.Time
-	for _, q := range []string{
-		`SELECT created_at FROM ledger_transactions WHERE chain_position IS NULL ORDER BY id LIMIT 1`,
-		`SELECT at FROM audit_log WHERE chain_position IS NULL ORDER BY id LIMIT 1`,
-		`SELECT created_at FROM events WHERE chain_position IS NULL ORDER BY created_at LIMIT 1`,
-	} {
-		var ts []time.Time
-		if err := tx.Select(ctx, &ts, q); err != nil {
-			return 0, err
-		}
-		oldest = append(oldest, ts...)
+// SealingLag is the age in seconds of the oldest committed journal row not
+// sealed yet, 0 when every row is sealed (the sealing lag metric).
+func SealingLag(ctx context.Context, tx *storage.Tx) (float64, error) {
+	b, err := last(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	return sealingLag(ctx, tx, b.Cursor)
+}
+
+// EventsSealed returns the position up to which the chain has sealed the
+// events by cursor (events.Store.Sealed): the janitor may prune those.
+func EventsSealed(ctx context.Context, tx *storage.Tx) (int64, error) {
+	b, err := last(ctx, tx)
+	return b.Events, err
+}
+
+// sealingLag is the age in seconds of the oldest unsealed journal row: a
+// row after the last block's cursors, or an event the sequencer has not
+// positioned yet (PostgreSQL). The cursors' indexes keep this cheap.
+func sealingLag(ctx context.Context, tx *storage.Tx, c Cursor) (float64, error) {
+	d := tx.Dialect()
+	lc, largs := keyRange(d, "t", c.LedgerXID, c.LedgerID, math.MaxInt64, math.MaxInt64)
+	ac, aargs := keyRange(d, "t", c.AuditXID, c.AuditID, math.MaxInt64, math.MaxInt64)
+	queries := []struct {
+		q    string
+		args []any
+	}{
+		{`SELECT t.created_at FROM ledger_transactions t WHERE ` + lc + ` ORDER BY ` + keyOrder(d, "t") + ` LIMIT 1`, largs},
+		{`SELECT t.at FROM audit_log t WHERE ` + ac + ` ORDER BY ` + keyOrder(d, "t") + ` LIMIT 1`, aargs},
+		{`SELECT created_at FROM events WHERE chain_position IS NULL AND position > ? ORDER BY position LIMIT 1`, []any{c.Events}},
+	}
+	if d == storage.Postgres {
+		queries = append(queries, struct {
+			q    string
+			args []any
+		}{`SELECT created_at FROM events WHERE position IS NULL ORDER BY written LIMIT 1`, nil})
 	}
 	lag := 0.0
-	for _, t := range oldest {
-		if d := tx.Now().Sub(t).Seconds(); d > lag {
-			lag = d
+	for _, q := range queries {
+		var ts []time.Time
+		if err := tx.Select(ctx, &ts, q.q, q.args...); err != nil {
+			return 0, err
+		}
+		for _, t := range ts {
+			if d := tx.Now().Sub(t).Seconds(); d > lag {
+				lag = d
+			}
 		}
 	}
 	return lag, nil

@@ -145,3 +145,159 @@ func storedEvents(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row
 	}
 	return out, nil
 }
+
+// keyRange is the condition that a ledger transaction or audit entry
+// (alias a) lies after from and up to to, by (chain_xid, id) on
+// PostgreSQL and by id on SQLite, and was not sealed by a legacy block.
+func keyRange(d storage.Dialect, a string, fromXID, fromID, toXID, toID int64) (string, []any) {
+	if d == storage.Postgres {
+		return a + `.chain_position IS NULL AND (` + a + `.chain_xid, ` + a + `.id) > (?, ?) AND (` + a + `.chain_xid, ` + a + `.id) <= (?, ?)`,
+			[]any{fromXID, fromID, toXID, toID}
+	}
+	return a + `.chain_position IS NULL AND ` + a + `.id > ? AND ` + a + `.id <= ?`, []any{fromID, toID}
+}
+
+// keyOrder orders ledger transactions or audit entries (alias a) as the
+// chain does.
+func keyOrder(d storage.Dialect, a string) string {
+	if d == storage.Postgres {
+		return a + `.chain_xid, ` + a + `.id`
+	}
+	return a + `.id`
+}
+
+// event is an event's row, whose line needs its position.
+type event struct {
+	ID        string
+	CreatedAt time.Time
+	Type      string
+	Resource  string
+	Sequence  int64
+	Audience  string
+	Data      []byte
+}
+
+// row is the event's Row at position.
+func (e event) row(position int64) Row {
+	l := EventLine(position, e.ID, e.CreatedAt, e.Type, e.Resource, e.Sequence, e.Audience, string(e.Data))
+	return Row{Kind: Event, Position: position, ID: e.ID, At: e.CreatedAt.UTC(), Digest: Digest(l)}
+}
+
+// readRange reads the rows between two cursors: the ledger transactions and
+// audit entries as Rows, positioned base+1, base+2, … in the chain's order,
+// and the events in position order (their positions in the chain follow).
+func readRange(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, []event, error) {
+	d := tx.Dialect()
+	var out []Row
+	position := base
+	if to.LedgerXID != from.LedgerXID || to.LedgerID != from.LedgerID {
+		cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
+		var txs []struct {
+			ID          int64     `db:"id"`
+			CreatedAt   time.Time `db:"created_at"`
+			Key         string    `db:"idempotency_key"`
+			Description string    `db:"description"`
+		}
+		if err := tx.Select(ctx, &txs, `SELECT t.id, t.created_at, t.idempotency_key, t.description
+			FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
+			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
+		}
+		entries := make(map[int64][]Entry, len(txs))
+		q := `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+			FROM ledger_transactions t
+			JOIN ledger_entries e ON e.transaction_id = t.id
+			JOIN ledger_accounts a ON a.id = e.account_id
+			WHERE ` + cond + ` ORDER BY ` + keyOrder(d, "t") + `, e.id`
+		if d == storage.Postgres {
+			// By the transactions' ids: an index lookup each, where a join
+			// on the range may be planned as a scan of every entry.
+			ids := make([]int64, len(txs))
+			for i, t := range txs {
+				ids[i] = t.ID
+			}
+			q, args = `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+				FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+				WHERE e.transaction_id = ANY(?) ORDER BY e.transaction_id, e.id`, []any{ids}
+		}
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
+		}
+		for rows.Next() {
+			var txID int64
+			var e Entry
+			if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
+			}
+			entries[txID] = append(entries[txID], e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
+		}
+		for _, t := range txs {
+			position++
+			l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
+			out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
+		}
+	}
+	if to.AuditXID != from.AuditXID || to.AuditID != from.AuditID {
+		cond, args := keyRange(d, "l", from.AuditXID, from.AuditID, to.AuditXID, to.AuditID)
+		var audits []struct {
+			ID      int64     `db:"id"`
+			At      time.Time `db:"at"`
+			Actor   string    `db:"actor"`
+			KeyID   string    `db:"key_id"`
+			KeyName string    `db:"key_name"`
+			Action  string    `db:"action"`
+			Subject string    `db:"subject"`
+			Before  string    `db:"before"`
+			After   string    `db:"after"`
+			Reason  string    `db:"reason"`
+		}
+		if err := tx.Select(ctx, &audits, `SELECT l.id, l.at, l.actor, l.key_id, l.key_name, l.action, l.subject, l.before, l.after, l.reason
+			FROM audit_log l WHERE `+cond+` ORDER BY `+keyOrder(d, "l"), args...); err != nil {
+			return nil, nil, fmt.Errorf("chain: read audit log: %w", err)
+		}
+		for _, a := range audits {
+			position++
+			l := AuditLine(position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
+			out = append(out, Row{Kind: Audit, Position: position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
+		}
+	}
+	var evs []event
+	if to.Events != from.Events {
+		rows, err := tx.Query(ctx, `SELECT id, created_at, type, resource, sequence, audience, data FROM events
+			WHERE chain_position IS NULL AND position > ? AND position <= ? ORDER BY position`, from.Events, to.Events)
+		if err != nil {
+			return nil, nil, fmt.Errorf("chain: read events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e event
+			if err := rows.Scan(&e.ID, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
+				return nil, nil, fmt.Errorf("chain: read events: %w", err)
+			}
+			evs = append(evs, e)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("chain: read events: %w", err)
+		}
+	}
+	return out, evs, nil
+}
+
+// readBlock reads the rows between two cursors as the block that seals
+// them has them, its first position base+1.
+func readBlock(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
+	rows, evs, err := readRange(ctx, tx, from, to, base)
+	if err != nil {
+		return nil, err
+	}
+	next := base + int64(len(rows))
+	for i, e := range evs {
+		rows = append(rows, e.row(next+int64(i)+1))
+	}
+	return rows, nil
+}

@@ -2,18 +2,17 @@ package chain
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/storage"
 )
 
-// hasherLock is the PostgreSQL advisory lock that makes one hasher run at
-// a time across every instance.
+// hasherLock is the PostgreSQL advisory lock (with the schema's hash) that
+// makes one hasher run at a time across every instance on one schema.
 const hasherLock = 0x70676368 // "pgch"
 
 // DefaultBatch is the most rows one block seals.
@@ -30,7 +29,32 @@ type Block struct {
 	Rows          int64     `db:"row_count" json:"rows"`
 	Hash          string    `db:"hash" json:"hash"`
 	SealedAt      time.Time `db:"sealed_at" json:"sealed_at"`
+	// Legacy is a block sealed before cursors: its rows carry their
+	// positions in chain_position.
+	Legacy bool `db:"legacy" json:"-"`
+	// Cursor is how far the block sealed each table (zero for a legacy
+	// block).
+	Cursor `json:"-"`
 }
+
+// Cursor is how far a block sealed each journal table: the last ledger
+// transaction and audit entry by (chain_xid, id) (the xids are 0 on
+// SQLite), and the last event by position. A block seals the rows after
+// the cursor of the block before it, up to and including its own.
+type Cursor struct {
+	LedgerXID int64 `db:"ledger_xid"`
+	LedgerID  int64 `db:"ledger_id"`
+	AuditXID  int64 `db:"audit_xid"`
+	AuditID   int64 `db:"audit_id"`
+	Events    int64 `db:"events_position"`
+}
+
+// blockColumns selects a Block.
+const blockColumns = `number, first_position, last_position, row_count, hash, sealed_at,
+	CASE WHEN ledger_id IS NULL THEN 1 ELSE 0 END AS legacy,
+	COALESCE(ledger_xid, 0) AS ledger_xid, COALESCE(ledger_id, 0) AS ledger_id,
+	COALESCE(audit_xid, 0) AS audit_xid, COALESCE(audit_id, 0) AS audit_id,
+	COALESCE(events_position, 0) AS events_position`
 
 // Hasher seals the committed journal rows into blocks. It is safe for
 // concurrent use, and any number of hashers may run on one database (in one
@@ -42,105 +66,167 @@ type Hasher struct {
 	Logger zerolog.Logger
 }
 
-// journal is one table of the journal: its key column and the column that
-// orders its unsealed rows in the order they were written.
-type journal struct {
-	table, key, order string
-}
-
-// journals are the journal's tables, in the order one block numbers their
-// rows.
-func journals(d storage.Dialect) []journal {
-	events := journal{"events", "id", "written"}
-	if d == storage.SQLite {
-		// SQLite gives events their position at insert, in commit order.
-		events.order = "position"
-	}
-	return []journal{{"ledger_transactions", "id", "id"}, {"audit_log", "id", "id"}, events}
-}
-
-// Seal gives the committed rows that have no position one, numbering on
-// from the last block, and seals them into the next block, all in one
-// database transaction; it reports the block and whether it sealed one
-// (false: nothing to seal, or another hasher is sealing). Writers are not
-// blocked on PostgreSQL (the hasher updates only committed rows that no
-// writer touches again); on SQLite the block is one short write transaction
-// like any other.
+// Seal seals the committed rows after the last block's cursors into the
+// next block, writing only the block (and its events' digests); it reports
+// the block and whether it sealed one (false: nothing to seal, or another
+// hasher is sealing or sealed it first). Writers never wait for the
+// reading and hashing: on PostgreSQL they do not wait for a reader, and on
+// SQLite those run in a read transaction before a short write
+// transaction that stores the block.
 func (h *Hasher) Seal(ctx context.Context) (Block, bool, error) {
-	batch := h.Batch
+	batch := int64(h.Batch)
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
+	if h.DB.Dialect() == storage.Postgres {
+		// Events are sealed in their commit order, which the events
+		// sequencer gives them on PostgreSQL.
+		if _, err := (&events.Store{DB: h.DB}).Sequence(ctx); err != nil {
+			return Block{}, false, fmt.Errorf("chain: seal: %w", err)
+		}
+	}
 	var b Block
 	var sealed bool
-	err := h.DB.Update(ctx, func(tx *storage.Tx) error {
-		sealed = false
-		if tx.Dialect() == storage.Postgres {
-			var pending bool
-			if err := tx.Get(ctx, &pending, `SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE chain_position IS NULL)
-				OR EXISTS (SELECT 1 FROM audit_log WHERE chain_position IS NULL)
-				OR EXISTS (SELECT 1 FROM events WHERE chain_position IS NULL)`); err != nil || !pending {
-				return err
-			}
+	var err error
+	if h.DB.Dialect() == storage.Postgres {
+		// Writers do not wait for a PostgreSQL transaction that reads:
+		// one transaction, under the lock that keeps other hashers out.
+		err = h.DB.Update(ctx, func(tx *storage.Tx) error {
+			sealed = false
 			var locked bool
-			if err := tx.Get(ctx, &locked, `SELECT pg_try_advisory_xact_lock(?)`, hasherLock); err != nil || !locked {
+			if err := tx.Get(ctx, &locked, `SELECT pg_try_advisory_xact_lock(?::int, hashtext(current_schema()))`, hasherLock); err != nil || !locked {
 				return err
 			}
-		}
-		prev, err := last(ctx, tx)
-		if err != nil {
-			return err
-		}
-		base := prev.LastPosition
-		var n int64
-		for _, j := range journals(tx.Dialect()) {
-			if n >= int64(batch) {
-				break
-			}
-			// A statement sees only committed rows: a row that commits
-			// after it waits for the next block.
-			res, err := tx.Exec(ctx, `UPDATE `+j.table+` SET chain_position = ? + next.n
-				FROM (SELECT `+j.key+` AS k, ROW_NUMBER() OVER (ORDER BY `+j.order+`) AS n
-					FROM `+j.table+` WHERE chain_position IS NULL ORDER BY `+j.order+` LIMIT ?) next
-				WHERE `+j.table+`.`+j.key+` = next.k`, base+n, int64(batch)-n)
-			if err != nil {
-				return fmt.Errorf("position %s: %w", j.table, err)
-			}
-			m, err := res.RowsAffected()
-			if err != nil {
+			prev, next, rows, err := nextBlock(ctx, tx, batch)
+			if err != nil || rows == nil {
 				return err
 			}
-			n += m
-		}
-		if n == 0 {
-			return nil
-		}
-		rows, err := readRows(ctx, tx, base+1, base+n)
-		if err != nil {
+			b, err = insertBlock(ctx, tx, prev, next, rows)
+			sealed = err == nil
 			return err
-		}
-		if int64(len(rows)) != n {
-			return fmt.Errorf("positioned %d rows, read back %d", n, len(rows))
-		}
-		hash, err := BlockHash(prev.Hash, rows)
-		if err != nil {
+		})
+	} else {
+		// SQLite's one writer would wait for the reading and hashing: they
+		// run in a read transaction (the rows up to the cursors are final
+		// there: a later write takes larger ids), and the write transaction
+		// only stores the block, if no other hasher stored one meanwhile.
+		var prev Block
+		var next Cursor
+		var rows []Row
+		err = h.DB.View(ctx, func(tx *storage.Tx) (err error) {
+			prev, next, rows, err = nextBlock(ctx, tx, batch)
 			return err
+		})
+		if err == nil && rows != nil {
+			err = h.DB.Update(ctx, func(tx *storage.Tx) error {
+				sealed = false
+				cur, err := last(ctx, tx)
+				if err != nil || cur.Number != prev.Number {
+					return err
+				}
+				b, err = insertBlock(ctx, tx, prev, next, rows)
+				sealed = err == nil
+				return err
+			})
 		}
-		b = Block{Number: prev.Number + 1, FirstPosition: base + 1, LastPosition: base + n, Rows: n, Hash: hash, SealedAt: tx.Now()}
-		if _, err := tx.Exec(ctx, `INSERT INTO chain_blocks (number, first_position, last_position, row_count, hash, sealed_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, b.Number, b.FirstPosition, b.LastPosition, b.Rows, b.Hash, b.SealedAt); err != nil {
-			return fmt.Errorf("insert block %d: %w", b.Number, err)
-		}
-		if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
-			return err
-		}
-		sealed = true
-		return nil
-	})
+	}
 	if err != nil {
 		return Block{}, false, fmt.Errorf("chain: seal: %w", err)
 	}
 	return b, sealed, nil
+}
+
+// nextBlock reads the rows of the block after the last one: the last block,
+// the next cursor and the rows (nil when there is nothing to seal).
+func nextBlock(ctx context.Context, tx *storage.Tx, batch int64) (Block, Cursor, []Row, error) {
+	prev, err := last(ctx, tx)
+	if err != nil {
+		return Block{}, Cursor{}, nil, err
+	}
+	next, n, err := advance(ctx, tx, prev.Cursor, batch)
+	if err != nil || n == 0 {
+		return Block{}, Cursor{}, nil, err
+	}
+	rows, err := readBlock(ctx, tx, prev.Cursor, next, prev.LastPosition)
+	if err != nil {
+		return Block{}, Cursor{}, nil, err
+	}
+	if int64(len(rows)) != n {
+		return Block{}, Cursor{}, nil, fmt.Errorf("found %d rows to seal, read back %d", n, len(rows))
+	}
+	return prev, next, rows, nil
+}
+
+// insertBlock stores the block of rows after prev, up to cursor next, and
+// its events' digests.
+func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, rows []Row) (Block, error) {
+	hash, err := BlockHash(prev.Hash, rows)
+	if err != nil {
+		return Block{}, err
+	}
+	n := int64(len(rows))
+	b := Block{Number: prev.Number + 1, FirstPosition: prev.LastPosition + 1, LastPosition: prev.LastPosition + n, Rows: n,
+		Hash: hash, SealedAt: tx.Now(), Cursor: next}
+	c := b.Cursor
+	if _, err := tx.Exec(ctx, `INSERT INTO chain_blocks (number, first_position, last_position, row_count, hash, sealed_at,
+		ledger_xid, ledger_id, audit_xid, audit_id, events_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.Number, b.FirstPosition, b.LastPosition, b.Rows, b.Hash, b.SealedAt,
+		c.LedgerXID, c.LedgerID, c.AuditXID, c.AuditID, c.Events); err != nil {
+		return Block{}, fmt.Errorf("insert block %d: %w", b.Number, err)
+	}
+	if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
+		return Block{}, err
+	}
+	return b, nil
+}
+
+// advance finds the next block's cursor: at most batch committed rows
+// after from, ledger transactions first, then audit entries, then events;
+// n is how many rows lie between the two cursors. On PostgreSQL only rows
+// whose writing transaction is below the snapshot's xmin are taken: every
+// transaction that could still add a row before them has ended.
+func advance(ctx context.Context, tx *storage.Tx, from Cursor, batch int64) (Cursor, int64, error) {
+	to := from
+	var n int64
+	type key struct {
+		XID int64 `db:"xid"`
+		ID  int64 `db:"id"`
+	}
+	for _, t := range []struct {
+		table   string
+		xid, id *int64
+	}{{"ledger_transactions", &to.LedgerXID, &to.LedgerID}, {"audit_log", &to.AuditXID, &to.AuditID}} {
+		if n >= batch {
+			break
+		}
+		q := `SELECT 0 AS xid, id FROM ` + t.table + ` WHERE chain_position IS NULL AND id > ? ORDER BY id LIMIT ?`
+		args := []any{*t.id, batch - n}
+		if tx.Dialect() == storage.Postgres {
+			q = `SELECT chain_xid AS xid, id FROM ` + t.table + ` WHERE chain_position IS NULL AND (chain_xid, id) > (?, ?)
+				AND chain_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY chain_xid, id LIMIT ?`
+			args = []any{*t.xid, *t.id, batch - n}
+		}
+		var keys []key
+		if err := tx.Select(ctx, &keys, q, args...); err != nil {
+			return Cursor{}, 0, fmt.Errorf("next rows of %s: %w", t.table, err)
+		}
+		if len(keys) > 0 {
+			*t.xid, *t.id = keys[len(keys)-1].XID, keys[len(keys)-1].ID
+			n += int64(len(keys))
+		}
+	}
+	if n < batch {
+		var positions []int64
+		if err := tx.Select(ctx, &positions, `SELECT position FROM events WHERE chain_position IS NULL AND position > ?
+			ORDER BY position LIMIT ?`, from.Events, batch-n); err != nil {
+			return Cursor{}, 0, fmt.Errorf("next events: %w", err)
+		}
+		if len(positions) > 0 {
+			to.Events = positions[len(positions)-1]
+			n += int64(len(positions))
+		}
+	}
+	return to, n, nil
 }
 
 // storeEvents keeps the digests of a block's events in chain_rows.
@@ -168,17 +254,15 @@ func storeEvents(ctx context.Context, tx *storage.Tx, block int64, rows []Row) e
 
 // last returns the last block (a zero Block before the first).
 func last(ctx context.Context, tx *storage.Tx) (Block, error) {
-	var b Block
-	err := tx.Get(ctx, &b, `SELECT number, first_position, last_position, row_count, hash, sealed_at
-		FROM chain_blocks ORDER BY number DESC LIMIT 1`)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Block{}, nil
-	}
-	if err != nil {
+	var bs []Block
+	if err := tx.Select(ctx, &bs, `SELECT `+blockColumns+` FROM chain_blocks ORDER BY number DESC LIMIT 1`); err != nil {
 		return Block{}, fmt.Errorf("last block: %w", err)
 	}
-	b.SealedAt = b.SealedAt.UTC()
-	return b, nil
+	if len(bs) == 0 {
+		return Block{}, nil
+	}
+	bs[0].SealedAt = bs[0].SealedAt.UTC()
+	return bs[0], nil
 }
 
 // SealAll seals blocks until no committed row is left unsealed (or another

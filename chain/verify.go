@@ -62,7 +62,7 @@ func walk(ctx context.Context, tx *storage.Tx, anchor string) (problems []string
 	next := int64(1)
 	for {
 		var blocks []Block
-		if err := tx.Select(ctx, &blocks, `SELECT number, first_position, last_position, row_count, hash, sealed_at
+		if err := tx.Select(ctx, &blocks, `SELECT `+blockColumns+`
 			FROM chain_blocks WHERE number >= ? ORDER BY number LIMIT 500`, next); err != nil {
 			return nil, false, fmt.Errorf("chain: read blocks: %w", err)
 		}
@@ -78,7 +78,12 @@ func walk(ctx context.Context, tx *storage.Tx, anchor string) (problems []string
 				add("block %d: follows block %d (positions to %d) but covers positions %d to %d with %d rows: blocks must be numbered on and cover every position once",
 					b.Number, prev.Number, prev.LastPosition, b.FirstPosition, b.LastPosition, b.Rows)
 			}
-			msg, err := verifyBlock(ctx, tx, prev.Hash, b)
+			b.SealedAt = b.SealedAt.UTC()
+			verify := verifyBlock
+			if !b.Legacy {
+				verify = verifyCursors(prev.Cursor)
+			}
+			msg, err := verify(ctx, tx, prev.Hash, b)
 			if err != nil {
 				return nil, false, err
 			}
@@ -153,6 +158,68 @@ func verifyBlock(ctx context.Context, tx *storage.Tx, prevHash string, b Block) 
 		b.Number, b.FirstPosition, b.LastPosition, formatTime(b.SealedAt), detail), nil
 }
 
+// verifyCursors returns the check of a block sealed by cursors after a
+// block whose cursor is from: it recomputes b from the rows between the two
+// cursors, the events at the positions chain_rows kept for them. It returns
+// "" if they hash to b's hash, or what is wrong.
+func verifyCursors(from Cursor) func(ctx context.Context, tx *storage.Tx, prevHash string, b Block) (string, error) {
+	return func(ctx context.Context, tx *storage.Tx, prevHash string, b Block) (string, error) {
+		rows, evs, err := readRange(ctx, tx, from, b.Cursor, b.FirstPosition-1)
+		if err != nil {
+			return "", err
+		}
+		stored, err := storedEvents(ctx, tx, b.FirstPosition, b.LastPosition)
+		if err != nil {
+			return "", err
+		}
+		// Each event is hashed at the position its block gave it (kept in
+		// chain_rows); an event the janitor pruned is stood in for by its
+		// stored digest.
+		var detail string
+		live := make(map[string]event, len(evs))
+		for _, e := range evs {
+			live[e.ID] = e
+		}
+		pruneBefore := tx.Now().Add(-MinEventRetention)
+		for _, s := range stored {
+			e, ok := live[s.ID]
+			delete(live, s.ID)
+			switch {
+			case ok:
+				r := e.row(s.Position)
+				if r.Digest != s.Digest && detail == "" {
+					detail = fmt.Sprintf("event %s at position %d no longer matches its digest", s.ID, s.Position)
+				}
+				rows = append(rows, r)
+			case s.At.Before(pruneBefore):
+				rows = append(rows, s)
+			case detail == "":
+				detail = fmt.Sprintf("event %s at position %d is missing, and is too recent to have been pruned", s.ID, s.Position)
+			}
+		}
+		for _, e := range evs {
+			if _, extra := live[e.ID]; extra {
+				if detail == "" {
+					detail = fmt.Sprintf("event %s was not sealed in this block", e.ID)
+				}
+				rows = append(rows, e.row(-1))
+			}
+		}
+		hash, err := BlockHash(prevHash, rows)
+		if err != nil {
+			return fmt.Sprintf("block %d: %v", b.Number-1, err), nil
+		}
+		if hash == b.Hash {
+			return "", nil
+		}
+		if detail == "" {
+			detail = describe(rows, b)
+		}
+		return fmt.Sprintf("block %d (positions %d to %d, sealed %s): its rows no longer match its hash: %s",
+			b.Number, b.FirstPosition, b.LastPosition, formatTime(b.SealedAt), detail), nil
+	}
+}
+
 // describe says what is visibly wrong with a block's rows: a missing or
 // doubled position, or else a changed row.
 func describe(rows []Row, b Block) string {
@@ -184,8 +251,7 @@ func Latest(ctx context.Context, db *storage.DB) (b Block, ok bool, err error) {
 func ByHash(ctx context.Context, db *storage.DB, hash string) (b Block, ok bool, err error) {
 	err = db.View(ctx, func(tx *storage.Tx) error {
 		var bs []Block
-		if err := tx.Select(ctx, &bs, `SELECT number, first_position, last_position, row_count, hash, sealed_at
-			FROM chain_blocks WHERE hash = ?`, hash); err != nil {
+		if err := tx.Select(ctx, &bs, `SELECT `+blockColumns+` FROM chain_blocks WHERE hash = ?`, hash); err != nil {
 			return err
 		}
 		if len(bs) == 1 {

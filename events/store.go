@@ -28,6 +28,11 @@ type Store struct {
 	DB *storage.DB
 	// Retention is how long events are kept; DefaultRetention if zero.
 	Retention time.Duration
+	// Sealed returns the position up to which the journal's hash chain
+	// has sealed the events (chain.EventsSealed), in the transaction that
+	// prunes; nil: only events with a chain_position (sealed by the chain's
+	// older blocks) count as sealed.
+	Sealed func(ctx context.Context, tx *storage.Tx) (int64, error)
 }
 
 // Sequence gives the committed events that have none a position, in the
@@ -155,13 +160,25 @@ func (s *Store) Prune(ctx context.Context) (int, error) {
 	}
 	// An event is pruned only once positioned, so that no reader's cursor
 	// can be past a gap it never saw, and once sealed into the journal's
-	// hash chain (chain_position), whose chain_rows keep its digest.
+	// hash chain, whose chain_rows keep its digest: up to Sealed's
+	// position, or by an older block that wrote its chain_position. The last
+	// positioned event is kept, so that positions (taken after the largest)
+	// never restart below a cursor.
 	if _, err := s.Sequence(ctx); err != nil {
 		return 0, err
 	}
 	var n int64
 	err := s.DB.Update(ctx, func(tx *storage.Tx) error {
-		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL AND chain_position IS NOT NULL`, tx.Now().Add(-keep))
+		var sealed int64
+		if s.Sealed != nil {
+			var err error
+			if sealed, err = s.Sealed(ctx, tx); err != nil {
+				return err
+			}
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL
+			AND position < (SELECT MAX(position) FROM events)
+			AND (chain_position IS NOT NULL OR position <= ?)`, tx.Now().Add(-keep), sealed)
 		if err != nil {
 			return err
 		}

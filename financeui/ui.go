@@ -28,6 +28,7 @@ package financeui
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -43,6 +44,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/delivery"
 	"github.com/paygate/paygate/finance"
@@ -111,6 +113,9 @@ type UI struct {
 	// Providers, if not nil, reads each provider's health per method
 	// (routing.Router), shown on the dashboard.
 	Providers ProviderHealth
+	// AnchorKey, if set, signs the journal's anchor the dashboard shows
+	// (PAYGATE_ANCHOR_KEY_FILE).
+	AnchorKey ed25519.PrivateKey
 
 	sessions  *sessions
 	pages     map[string]*template.Template
@@ -439,6 +444,8 @@ type dashboard struct {
 	// UI.Providers), and ProvidersOK says every breaker is closed.
 	Providers   []routing.Health
 	ProvidersOK bool
+	// Anchor is the journal's latest sealed block (nil before the first).
+	Anchor *chain.Anchor
 }
 
 func (u *UI) handleDashboard(w http.ResponseWriter, r *http.Request, csrf string) {
@@ -452,7 +459,11 @@ func (u *UI) handleDashboard(w http.ResponseWriter, r *http.Request, csrf string
 			return err
 		}
 		d = dashboard{From: ds[0], To: ds[len(ds)-1], Charts: charts(rows, tx.Now())}
-		return nil
+		a, ok, err := chain.ReadAnchor(ctx, tx, u.AnchorKey)
+		if ok {
+			d.Anchor = &a
+		}
+		return err
 	})
 	if err != nil {
 		u.failed(w, r, err)

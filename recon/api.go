@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/providers"
@@ -213,6 +214,9 @@ type ReportJSON struct {
 	Posted    int         `json:"posted"`
 	Totals    []totalJSON `json:"totals"`
 	Unmatched []lineJSON  `json:"unmatched"`
+	// Anchor is the journal's latest sealed block when the run was saved
+	// (absent before the first block): what the ledger said then.
+	Anchor *chain.Anchor `json:"anchor,omitempty"`
 }
 
 func amt(m paygate.Money) string {
@@ -239,6 +243,9 @@ func JSON(rep Report) ReportJSON {
 // WriteCSV writes the totals and then every unmatched line.
 func WriteCSV(w io.Writer, rep Report) error { return writeCSV(w, JSON(rep)) }
 
+// WriteRunCSV writes a saved run as WriteCSV does, and its journal anchor.
+func WriteRunCSV(w io.Writer, run ReportJSON) error { return writeCSV(w, run) }
+
 func writeCSV(w io.Writer, rep ReportJSON) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"kind", "status", "currency", "lines", "line", "id", "category", "payment_ref", "gross", "fee", "net", "detail"})
@@ -249,12 +256,19 @@ func writeCSV(w io.Writer, rep ReportJSON) error {
 		cw.Write([]string{"unmatched", string(l.Status), l.Currency, "", strconv.Itoa(l.Line), l.ID, l.Category, l.PaymentRef,
 			l.Gross, l.Fee, l.Net, l.Detail})
 	}
+	if a := rep.Anchor; a != nil {
+		cw.Write([]string{"anchor", "", "", "", "", strconv.FormatInt(a.Block, 10), "", "", "", "", "", anchorDetail(*a)})
+	}
 	cw.Flush()
 	return cw.Error()
 }
 
 // WriteTable writes the report for a person at a terminal.
 func WriteTable(w io.Writer, rep Report) error { return writeTable(w, JSON(rep)) }
+
+// WriteRunTable writes a saved run as WriteTable does, and its journal
+// anchor.
+func WriteRunTable(w io.Writer, run ReportJSON) error { return writeTable(w, run) }
 
 func writeTable(w io.Writer, rep ReportJSON) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -269,5 +283,17 @@ func writeTable(w io.Writer, rep ReportJSON) error {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s %s\t%s\n", l.Status, l.Line, l.PaymentRef, l.Gross, l.Currency, l.Detail)
 		}
 	}
+	if a := rep.Anchor; a != nil {
+		fmt.Fprintf(tw, "\njournal anchor: block %d, %s\n", a.Block, anchorDetail(*a))
+	}
 	return tw.Flush()
+}
+
+// anchorDetail writes an anchor's hash, time and signature on one line.
+func anchorDetail(a chain.Anchor) string {
+	s := "hash " + a.Hash + " sealed_at " + a.SealedAt.UTC().Format(chain.TimeFormat)
+	if a.Signature != "" {
+		s += " public_key " + a.PublicKey + " signature " + a.Signature
+	}
+	return s
 }

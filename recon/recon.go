@@ -9,6 +9,7 @@ package recon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -77,6 +78,9 @@ type Reconciler struct {
 	Checkout  *checkout.Service
 	Providers map[string]providers.Provider
 	Logger    zerolog.Logger
+	// AnchorKey, if set, signs the journal's anchor that a saved run
+	// records (PAYGATE_ANCHOR_KEY_FILE).
+	AnchorKey ed25519.PrivateKey
 }
 
 const chunk = 500 // lines per database transaction

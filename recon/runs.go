@@ -13,6 +13,7 @@ import (
 	"io"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/storage"
@@ -38,6 +39,13 @@ func (r *Reconciler) Save(ctx context.Context, rep Report) (ReportJSON, error) {
 	out.ID = "rec_" + hex.EncodeToString(b)
 	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
 		out.CreatedAt = tx.Now()
+		a, ok, err := chain.ReadAnchor(ctx, tx, r.AnchorKey)
+		if err != nil {
+			return err
+		}
+		if ok {
+			out.Anchor = &a
+		}
 		body, err := json.Marshal(out)
 		if err != nil {
 			return err
@@ -107,6 +115,10 @@ td,th{border-bottom:1px solid #dde;padding:.3rem .6rem;text-align:left}td.n{text
 {{if .Unmatched}}<table><tr><th>Line</th><th>Status</th><th>Payment</th><th>Gross</th><th>Detail</th></tr>
 {{range .Unmatched}}<tr><td class="n">{{.Line}}</td><td class="bad">{{.Status}}</td><td>{{.PaymentRef}}</td><td class="n">{{.Gross}} {{.Currency}}</td><td>{{.Detail}}</td></tr>
 {{end}}</table>{{else}}<p>None: every line matched.</p>{{end}}
+{{with .Anchor}}<h2>Journal anchor</h2>
+<p>The ledger's hash chain when this run was saved: block {{.Block}}, sealed {{.SealedAt.Format "2006-01-02 15:04:05 MST"}},
+hash <code>{{.Hash}}</code>{{if .Signature}}, signed by key <code>{{.PublicKey}}</code>: <code>{{.Signature}}</code>{{end}}.
+<code>paygate ledger verify --anchor {{.Hash}}</code> proves that the history up to it is unchanged.</p>{{end}}
 </body></html>
 `))
 

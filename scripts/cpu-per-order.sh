@@ -5,29 +5,39 @@
 # CONCURRENCY workers, and prints the server process's user+system CPU time
 # over the run divided by the orders completed. Commits are interleaved, so
 # that the machine's changing load falls on all of them alike; at the end
-# each one's median is printed.
+# each one's median is printed. Each run also prints the largest sealing lag
+# of the hash chain that paybench saw in /metrics (sampled every
+# SAMPLE_EVERY, default 500ms).
 #
-# A commit may end in +TAGS (comma-separated Go build tags) to build it
-# with them: ".+paygate_noevents" is the work tree without event writing,
-# a measuring device only (see events/writing_off.go and
-# scripts/events-cost.sh).
+# Each argument is COMMIT[+TAGS][:NAME=VALUE,NAME=VALUE]. +TAGS
+# (comma-separated Go build tags) builds it with them: ".+paygate_noevents"
+# is the work tree without event writing, a measuring device only (see
+# events/writing_off.go and scripts/events-cost.sh). :NAME=VALUE,… is
+# environment for its server, to compare settings of one binary.
 #
 #   scripts/cpu-per-order.sh 2d2f48c .          # before and after a change
 #   ORDERS=3000 ROUNDS=5 scripts/cpu-per-order.sh HEAD~1 HEAD
 #   scripts/cpu-per-order.sh .+paygate_noevents .
+#   scripts/cpu-per-order.sh .:PAYGATE_CHAIN_INTERVAL=off .   # without and with the hasher
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ORDERS=${ORDERS:-2000}
 CONCURRENCY=${CONCURRENCY:-16}
 ROUNDS=${ROUNDS:-3}
+SAMPLE_EVERY=${SAMPLE_EVERY:-500ms}
 PORT=${PORT:-18090}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/paybench" ./cmd/paybench
 bins=()
-for spec in "$@"; do
-	name=$(echo "$spec" | sed "s/^\./worktree/" | tr -c 'A-Za-z0-9\n' '_')
+envs=()
+for arg in "$@"; do
+	name=$(echo "$arg" | sed "s/^\./worktree/" | tr -c 'A-Za-z0-9\n' '_')
+	spec=${arg%%:*}
+	e=""
+	[ "$spec" != "$arg" ] && e=${arg#*:}
+	envs+=("$e")
 	c=${spec%%+*}
 	tags=""
 	[ "$c" != "$spec" ] && tags=${spec#*+}
@@ -48,19 +58,22 @@ for r in $(seq 1 "$ROUNDS"); do
 	for i in "${!bins[@]}"; do
 		name=${bins[$i]}
 		db="$work/bench-$name-$r.db"
-		PAYGATE_RATE_LIMIT_CHECKOUT=off "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
+		IFS=',' read -r -a extra <<<"${envs[$i]}"
+		env PAYGATE_RATE_LIMIT_CHECKOUT=off "${extra[@]}" "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
 		pid=$!
 		for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 		before=$(cpu_ms "$pid")
-		out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -no-progress 2>&1 || true)
+		out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -sample-every "$SAMPLE_EVERY" -no-progress 2>&1 || true)
 		after=$(cpu_ms "$pid")
 		kill "$pid"; wait "$pid" 2>/dev/null || true
 		# "ran 1.0s: 50 orders started, 50 completed, 0 failed — 51.1 complete orders/s"
 		done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
 		rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
 		result=$(echo "$out" | grep -o 'RESULT: [A-Z]*' | head -n 1)
+		# "  sealing lag  0.00s  0.12s  0.00s  0.61s" (first, quarter, last, max)
+		lag=$(echo "$out" | awk '/sealing lag/ {print $NF}' | head -n 1)
 		ms=$(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f", (a-b)/n; else print "-" }')
-		echo "$name round $r: $ms ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, $result, load $(cut -d' ' -f1 /proc/loadavg))"
+		echo "$name round $r: $ms ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, sealing lag max ${lag:-?}, $result, load $(cut -d' ' -f1 /proc/loadavg))"
 		if [ "$ms" != "-" ]; then echo "$name $ms ${rate:-0}" >>"$results"; fi
 	done
 done

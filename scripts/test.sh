@@ -125,6 +125,13 @@ export PAYGATE_TEST_LOG_DIR="$test_log_dir"
 echo "test.sh: go test (SQLite and PostgreSQL)"
 go test -race -count=1 ./...
 
+# The benchmark behind a cost figure of BENCHMARKS.md, run once at a small
+# size so that it cannot rot: `ledger verify` of a sealed ledger
+# (BenchmarkVerify, package chain; PAYGATE_BENCH_TXS=1000000 for the figure
+# itself, see BENCHMARKS.md).
+echo "test.sh: go test -bench Verify ./chain (${PAYGATE_BENCH_TXS:-5000} transactions)"
+PAYGATE_BENCH_TXS="${PAYGATE_BENCH_TXS:-5000}" go test -run '^$' -bench 'Verify' -benchtime 1x ./chain
+
 # No secret and no personal data in any server log of the whole run: each
 # value of testdata/sensitive.txt (API keys, provider secrets, CPF/CNPJ,
 # emails, phones the tests use) is searched for in every log; any hit, or no

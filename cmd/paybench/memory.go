@@ -40,6 +40,9 @@ type memSample struct {
 	RSS        float64 `json:"rss"`
 	HeapInuse  float64 `json:"heap_inuse,omitempty"`
 	Goroutines float64 `json:"goroutines,omitempty"`
+	// SealingLag is paygate_chain_sealing_lag_seconds: the age of the
+	// oldest journal row the hash chain has not sealed yet.
+	SealingLag float64 `json:"sealing_lag,omitempty"`
 }
 
 // maxPoints bounds the samples a run keeps: past it, every other one is
@@ -54,8 +57,9 @@ type memoryResult struct {
 	Samples    int         `json:"samples"`
 	Every      float64     `json:"every_seconds"`
 	RSS        series      `json:"rss_bytes"`
-	HeapInuse  *series     `json:"heap_inuse_bytes,omitempty"` // from /metrics only
-	Goroutines *series     `json:"goroutines,omitempty"`       // from /metrics only
+	HeapInuse  *series     `json:"heap_inuse_bytes,omitempty"`    // from /metrics only
+	Goroutines *series     `json:"goroutines,omitempty"`          // from /metrics only
+	SealingLag *series     `json:"sealing_lag_seconds,omitempty"` // from /metrics only
 	Points     []memSample `json:"points"`
 	// RateByQuarter is the complete orders per second in each quarter of
 	// the run, from the points: a soak's throughput should stay flat too.
@@ -81,7 +85,7 @@ func (b *bench) sampleMemory(ctx context.Context) *memoryResult {
 	if s.pid > 0 {
 		s.res.Source = fmt.Sprintf("/proc/%d/status", s.pid)
 	} else {
-		s.res.HeapInuse, s.res.Goroutines = &series{}, &series{}
+		s.res.HeapInuse, s.res.Goroutines, s.res.SealingLag = &series{}, &series{}, &series{}
 	}
 	t := time.NewTicker(b.cfg.sampleEvery)
 	defer t.Stop()
@@ -139,11 +143,12 @@ func (s *sampler) summarize() {
 		if s.res.HeapInuse != nil {
 			s.res.HeapInuse.add(p.HeapInuse)
 			s.res.Goroutines.add(p.Goroutines)
+			s.res.SealingLag.add(p.SealingLag)
 		}
 		if p.At <= quarter || s.res.RSS.n == 1 {
 			s.res.RSS.Quarter = p.RSS
 			if s.res.HeapInuse != nil {
-				s.res.HeapInuse.Quarter, s.res.Goroutines.Quarter = p.HeapInuse, p.Goroutines
+				s.res.HeapInuse.Quarter, s.res.Goroutines.Quarter, s.res.SealingLag.Quarter = p.HeapInuse, p.Goroutines, p.SealingLag
 			}
 		}
 	}
@@ -212,7 +217,7 @@ func (s *sampler) fromMetrics(ctx context.Context) (memSample, error) {
 	if resp.StatusCode != http.StatusOK {
 		return memSample{}, fmt.Errorf("sample memory: GET /metrics = %d", resp.StatusCode)
 	}
-	vals, err := gauges(resp.Body, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines")
+	vals, err := gauges(resp.Body, "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines", "paygate_chain_sealing_lag_seconds")
 	if err != nil {
 		return memSample{}, fmt.Errorf("sample memory: %w", err)
 	}
@@ -220,7 +225,8 @@ func (s *sampler) fromMetrics(ctx context.Context) (memSample, error) {
 	if !ok {
 		return memSample{}, fmt.Errorf("sample memory: /metrics has no process_resident_memory_bytes (no process collector)")
 	}
-	return memSample{RSS: rss, HeapInuse: vals["go_memstats_heap_inuse_bytes"], Goroutines: vals["go_goroutines"]}, nil
+	return memSample{RSS: rss, HeapInuse: vals["go_memstats_heap_inuse_bytes"], Goroutines: vals["go_goroutines"],
+		SealingLag: vals["paygate_chain_sealing_lag_seconds"]}, nil
 }
 
 // gauges reads unlabelled samples of the names from the Prometheus text

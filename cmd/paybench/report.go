@@ -140,6 +140,9 @@ func (r *result) write(w io.Writer) {
 			if m.Goroutines != nil && m.Goroutines.n > 0 {
 				fmt.Fprintf(w, "  goroutines   %.0f  %.0f  %.0f  %.0f\n", m.Goroutines.First, m.Goroutines.Quarter, m.Goroutines.Last, m.Goroutines.Max)
 			}
+			if m.SealingLag != nil && m.SealingLag.n > 0 {
+				fmt.Fprintf(w, "  sealing lag  %.2fs  %.2fs  %.2fs  %.2fs\n", m.SealingLag.First, m.SealingLag.Quarter, m.SealingLag.Last, m.SealingLag.Max)
+			}
 			if q := m.RateByQuarter; len(q) == 4 {
 				fmt.Fprintf(w, "complete orders/s by quarter of the run: %.1f  %.1f  %.1f  %.1f\n", q[0], q[1], q[2], q[3])
 			}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -87,6 +89,13 @@ type appConfig struct {
 	webhookLease time.Duration
 	// eventRetention is how long events are kept (PAYGATE_EVENT_RETENTION).
 	eventRetention time.Duration
+	// anchorKey signs the journal's anchors that the finance dashboard and
+	// the reconciliation runs show (PAYGATE_ANCHOR_KEY_FILE; nil: unsigned).
+	anchorKey ed25519.PrivateKey
+	// chainInterval is how often the hasher seals the journal
+	// (PAYGATE_CHAIN_INTERVAL; 0: chain.DefaultInterval; negative: no
+	// hasher in this instance).
+	chainInterval time.Duration
 	// webhookAllowHosts are the hosts (comma-separated) whose webhook
 	// endpoints may be internal addresses in live mode
 	// (PAYGATE_WEBHOOK_ALLOW_HOSTS).
@@ -114,22 +123,23 @@ func (c *appConfig) keys(issued *apikey.Store) server.Keys {
 
 // app is the wired service.
 type app struct {
-	checkout  *checkout.Service
-	router    *routing.Router // the providers' routes and health
-	inbox     *webhooks.Inbox
-	janitor   *janitor.Janitor
-	refunds   *finance.Refunds
-	lifecycle *orders.Lifecycle
-	recon     *recon.Reconciler
-	sweeper   *sweeper
-	stripeSim *stripesim.Simulator // nil in live mode
-	rapydSim  *rapydsim.Simulator  // nil in live mode
-	now       func() time.Time     // the database clock
-	sandbox   *sandbox.Sandbox     // nil in live mode
-	apiKeys   *apikey.Store
-	events    *events.Store // the events API
-	delivery  *outbound.Service
-	hasher    *chain.Hasher // seals the journal into the hash chain
+	checkout      *checkout.Service
+	router        *routing.Router // the providers' routes and health
+	inbox         *webhooks.Inbox
+	janitor       *janitor.Janitor
+	refunds       *finance.Refunds
+	lifecycle     *orders.Lifecycle
+	recon         *recon.Reconciler
+	sweeper       *sweeper
+	stripeSim     *stripesim.Simulator // nil in live mode
+	rapydSim      *rapydsim.Simulator  // nil in live mode
+	now           func() time.Time     // the database clock
+	sandbox       *sandbox.Sandbox     // nil in live mode
+	apiKeys       *apikey.Store
+	events        *events.Store // the events API
+	delivery      *outbound.Service
+	hasher        *chain.Hasher // seals the journal into the hash chain (nil: another instance does)
+	chainInterval time.Duration
 	// sessionKey signs the finance pages' sessions (appConfig.sessionKey,
 	// or a random key of the process).
 	sessionKey string
@@ -166,11 +176,13 @@ func (a *app) start(ctx context.Context) {
 		defer a.workers.Done()
 		a.sweeper.run(ctx, a.now, time.Minute)
 	}()
-	a.workers.Add(1)
-	go func() {
-		defer a.workers.Done()
-		a.hasher.Run(ctx, chain.DefaultInterval)
-	}()
+	if a.hasher != nil {
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			a.hasher.Run(ctx, a.chainInterval)
+		}()
+	}
 }
 
 // close waits for the workers (their context must be done) and closes the
@@ -372,11 +384,14 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
 	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
-	a.events = &events.Store{DB: db, Retention: c.eventRetention}
+	a.events = &events.Store{DB: db, Retention: c.eventRetention, Sealed: chain.EventsSealed}
 	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
 		return nil, fmt.Errorf("register events metrics: %w", err)
 	}
-	a.hasher = &chain.Hasher{DB: db, Logger: log.With().Str("component", "chain").Logger()}
+	if c.chainInterval >= 0 {
+		a.hasher = &chain.Hasher{DB: db, Logger: log.With().Str("component", "chain").Logger()}
+		a.chainInterval = cmp.Or(c.chainInterval, chain.DefaultInterval)
+	}
 	if err := chain.RegisterMetrics(srv.Metrics(), db); err != nil {
 		return nil, fmt.Errorf("register chain metrics: %w", err)
 	}
@@ -399,7 +414,8 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	}
 	a.refunds = refunds
 	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Events: a.events, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
-	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger()}
+	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger(),
+		AnchorKey: c.anchorKey}
 	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
 	a.sessionKey = c.sessionKey
 	if a.sessionKey == "" {
@@ -411,7 +427,7 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		}
 	}
 	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
-		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router}).Routes(r)
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router, AnchorKey: c.anchorKey}).Routes(r)
 	if c.mode == modeSandbox {
 		a.sandbox = sandbox.New(co, sims, keys)
 		a.sandbox.Routes(r)

@@ -7,6 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,19 +132,86 @@ func waitSealed(t *testing.T, db *storage.DB, n int64) chain.Block {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var unsealed int
+		var lag float64
 		err = db.View(ctx, func(tx *storage.Tx) error {
-			return tx.Get(ctx, &unsealed, `SELECT (SELECT COUNT(*) FROM ledger_transactions WHERE chain_position IS NULL)
-				+ (SELECT COUNT(*) FROM audit_log WHERE chain_position IS NULL) + (SELECT COUNT(*) FROM events WHERE chain_position IS NULL)`)
+			lag, err = chain.SealingLag(ctx, tx)
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Number >= n && unsealed == 0 {
+		if b.Number >= n && lag == 0 {
 			return b
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: last block %+v, %d rows unsealed; want block %d and none unsealed", b, unsealed, n)
+			t.Fatalf("after 10 s: last block %+v, sealing lag %gs; want block %d and none unsealed", b, lag, n)
 		}
+	}
+}
+
+// TestAnchorShown: with PAYGATE_ANCHOR_KEY_FILE's key, a reconciliation run
+// records the journal's latest sealed block, signed, in its JSON, CSV,
+// table and page, and the finance dashboard shows the latest block with
+// its key and signature.
+func TestAnchorShown(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			key := mustKey(t)
+			ta := startAppOn(t, b.DSN(t), appConfig{anchorKey: key})
+			err := ta.db.Update(ctx, func(tx *storage.Tx) error {
+				_, err := ledger.New(ta.db).Post(ctx, tx, ledger.Transfer("anchor:shown", "anchor test", ledger.ProviderClearing("stripe"),
+					ledger.Escrow("K7000002"), paygate.New(900, paygate.EUR)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed := waitSealed(t, ta.db, 1)
+
+			now := time.Now().UTC().Format("2006-01-02 15:04:05")
+			run := ta.reconcile(t, "balance_transaction_id,created_utc,reporting_category,gross,fee,net,currency,payment_intent_id\r\n"+
+				fmt.Sprintf("txn_x,%s,charge,5.00,0.30,4.70,eur,pi_not_ours\r\n", now))
+			a := run.Anchor
+			if a == nil || a.Block < sealed.Number || a.Signature == "" || a.PublicKey != chain.PublicKey(key) {
+				t.Fatalf("the run's anchor = %+v, want block %d or later, signed by %s", a, sealed.Number, chain.PublicKey(key))
+			}
+			blk, ok, err := chain.ByHash(ctx, ta.db, a.Hash)
+			if err != nil || !ok || blk.Number != a.Block || !blk.SealedAt.Equal(a.SealedAt) {
+				t.Fatalf("the run's anchor %+v is not a block: %+v %v %v", a, blk, ok, err)
+			}
+			if err := chain.VerifySignature(blk, a.PublicKey, a.Signature); err != nil {
+				t.Fatalf("the run's anchor signature: %v", err)
+			}
+			for _, format := range []string{"csv", "table", "html"} {
+				req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+run.ID+"?format="+format, nil)
+				req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+				resp, err := ta.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := html.UnescapeString(string(raw))
+				if resp.StatusCode != 200 || !strings.Contains(body, a.Hash) || !strings.Contains(body, a.Signature) {
+					t.Fatalf("GET the run as %s = %d, without its anchor %s:\n%s", format, resp.StatusCode, a.Hash, body)
+				}
+			}
+
+			latest := waitSealed(t, ta.db, a.Block+1) // the run's own rows
+			fc := newFinanceClient(t, ta)
+			if s, _ := fc.login(testFinanceKey); s != http.StatusSeeOther {
+				t.Fatalf("login = %d", s)
+			}
+			page := html.UnescapeString(fc.page("/finance/"))
+			for _, want := range []string{fmt.Sprintf("<dd>%d</dd>", latest.Number), latest.Hash, chain.PublicKey(key), chain.Sign(latest, key)} {
+				if !strings.Contains(page, want) {
+					t.Fatalf("the dashboard does not show %q:\n%s", want, page)
+				}
+			}
+			if page := html.UnescapeString(fc.page("/finance/reconciliations/" + run.ID)); !strings.Contains(page, a.Hash) || !strings.Contains(page, a.Signature) {
+				t.Fatalf("the run's page does not show its anchor %s:\n%s", a.Hash, page)
+			}
+		})
 	}
 }

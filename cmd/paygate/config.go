@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
@@ -145,4 +147,26 @@ func eventRetention(getenv func(string) string) (time.Duration, error) {
 		return 0, fmt.Errorf("PAYGATE_EVENT_RETENTION=%q is not a duration of at least 24h, such as 2160h for 90 days", v)
 	}
 	return d, nil
+}
+
+// anchorKey reads the Ed25519 key that signs the journal's anchors
+// (PAYGATE_ANCHOR_KEY_FILE, or PAYGATE_ANCHOR_KEY, in PEM); nil when
+// neither is set.
+func anchorKey(getenv func(string) string) (ed25519.PrivateKey, error) {
+	pem, err := secret(getenv, "PAYGATE_ANCHOR_KEY")
+	if err != nil || pem == "" {
+		return nil, err
+	}
+	return chain.ParsePrivateKey([]byte(pem))
+}
+
+// chainInterval reads PAYGATE_CHAIN_INTERVAL, how often serve's hasher
+// seals the journal (0, chain.DefaultInterval, when unset). "off" (-1) runs
+// no hasher in this instance: another instance, or `paygate ledger anchor`,
+// must seal, or the sealing lag grows.
+func chainInterval(getenv func(string) string) (time.Duration, error) {
+	if getenv("PAYGATE_CHAIN_INTERVAL") == "off" {
+		return -1, nil
+	}
+	return positiveDuration(getenv, "PAYGATE_CHAIN_INTERVAL")
 }

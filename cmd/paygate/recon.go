@@ -85,14 +85,19 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	// The run is kept, as one made through the API is: finance reads it
 	// again at /v1/reconciliations/{id}, and its unmatched lines are items.
-	run, err := (&recon.Reconciler{DB: db}).Save(ctx, rep)
+	key, err := anchorKey(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
+		return exitError
+	}
+	run, err := (&recon.Reconciler{DB: db, AnchorKey: key}).Save(ctx, rep)
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
 	switch *format {
 	case "csv":
-		err = recon.WriteCSV(stdout, rep)
+		err = recon.WriteRunCSV(stdout, run)
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -100,7 +105,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	case "html":
 		err = recon.WriteHTML(stdout, run)
 	default:
-		err = recon.WriteTable(stdout, rep)
+		err = recon.WriteRunTable(stdout, run)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)

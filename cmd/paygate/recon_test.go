@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/chain"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/providers/stripesim"
 	"github.com/paygate/paygate/sandbox"
@@ -21,9 +22,10 @@ import (
 )
 
 type reconJSON struct {
-	ID     string `json:"id"`
-	Lines  int    `json:"lines"`
-	Posted int    `json:"posted"`
+	ID     string        `json:"id"`
+	Anchor *chain.Anchor `json:"anchor"`
+	Lines  int           `json:"lines"`
+	Posted int           `json:"posted"`
 	Totals []struct {
 		Status, Currency string
 		Lines            int

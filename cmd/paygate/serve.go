@@ -55,6 +55,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	if ac.anchorKey, err = anchorKey(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
+	if ac.chainInterval, err = chainInterval(getenv); err != nil {
+		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
+		return exitError
+	}
 	if ac.rules, err = rulesFromEnv(getenv); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError

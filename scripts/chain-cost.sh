@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The hash chain's cost to writers, by difference in one binary: the
+# webhook settlement benchmark (BenchmarkWebhookIntake, SQLite and
+# PostgreSQL at SENDERS senders) with serve's hasher off
+# (PAYGATE_CHAIN_INTERVAL=off) and on, interleaved ROUNDS times, then the
+# server CPU per complete order under paybench, off and on
+# (scripts/cpu-per-order.sh, which also prints the largest sealing lag).
+# Compare the medians; the machine's load falls on both alike.
+#
+#   scripts/chain-cost.sh
+#   ROUNDS=5 EVENTS=5000 SENDERS=32 scripts/chain-cost.sh
+#   PARTS=webhooks scripts/chain-cost.sh     # only the webhook part (or PARTS=cpu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+ROUNDS=${ROUNDS:-3}
+EVENTS=${EVENTS:-3000}
+SENDERS=${SENDERS:-8}
+PARTS=${PARTS:-webhooks,cpu}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [[ ,$PARTS, == *,webhooks,* ]]; then
+go test -c -o "$work/paygate.test" ./cmd/paygate
+echo "webhook settlement, $EVENTS events at $SENDERS senders, hasher off and on, $ROUNDS rounds:"
+for r in $(seq 1 "$ROUNDS"); do
+	for mode in off on; do
+		interval=""
+		[ "$mode" = off ] && interval=off
+		(cd cmd/paygate && PAYGATE_CHAIN_INTERVAL=$interval "$work/paygate.test" -test.run '^$' \
+			-test.bench "WebhookIntake\$/.*/clients=$SENDERS\$" -test.benchtime "${EVENTS}x") |
+			awk -v m="$mode" -v r="$r" '/^BenchmarkWebhookIntake/ {
+				for (i = 1; i <= NF; i++) if ($(i+1) == "events/s") v = $i
+				split($1, n, "/"); print m, n[2], v; printf "  round %s, hasher %s, %s: %s events/s\n", r, m, n[2], v > "/dev/stderr" }' >>"$work/intake"
+	done
+done
+for b in sqlite postgres; do
+	for mode in off on; do
+		awk -v b="$b" -v m="$mode" '$1 == m && $2 == b { v[++k] = $3 } END {
+			if (k == 0) exit; asort(v); printf "  median %s, hasher %s: %s events/s\n", b, m, v[int((k + 1) / 2)] }' "$work/intake"
+	done
+done
+fi
+if [[ ,$PARTS, == *,cpu,* ]]; then
+	echo "server CPU per complete order (paybench, SQLite), hasher off and on:"
+	ROUNDS=$ROUNDS scripts/cpu-per-order.sh .:PAYGATE_CHAIN_INTERVAL=off .
+fi
