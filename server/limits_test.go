@@ -157,12 +157,14 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	// trickle writes first, then one line of more every 50 ms until the
 	// server hangs up, and returns how long after the start that was.
 	trickle := func(first, more string) (time.Duration, error) {
+		// The clock starts before the dial: the server's deadline starts
+		// when it accepts, which may be before Dial returns here.
+		start := time.Now()
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			return 0, err
 		}
 		defer conn.Close()
-		start := time.Now()
 		closed := make(chan time.Duration, 1)
 		go func() {
 			// The server may answer (a handler's error) before it hangs
