@@ -195,3 +195,103 @@ func TestMatchRefundLine(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyRefundEvent gives ApplyRefundEvent refund webhooks of every kind
+// against refunds in every status: an event that agrees with its refund
+// moves it to its final status (a failed one gives the buyer's balance
+// back, once), a final refund never changes, an event that names a refund
+// but disagrees with it changes nothing and opens an item, and an event
+// about no refund of paygate's is not ours.
+func TestApplyRefundEvent(t *testing.T) {
+	eur := func(minor int64) paygate.Money { return paygate.New(minor, "EUR") }
+	own := finance.RefundPayment{Provider: "stripe", PaymentRef: "pi_1", PaymentOrder: "P1", Attempt: "A1"}
+	cases := []struct {
+		name   string
+		status string // the refund's status before; "" for no refund
+		from   finance.RefundPayment
+		typ    providers.EventType
+		refund string // the refund the event names; "r1" is the test's
+		amount paygate.Money
+		want   finance.RefundEventResult
+		after  string // the refund's status after
+		given  int64  // what went back to the buyer's balance
+		items  int    // items opened
+	}{
+		{"a refund succeeded", finance.RefundPending, own, providers.EventRefunded, "r1", eur(500), finance.RefundEventApplied, finance.RefundSucceeded, 0, 0},
+		{"a requested refund succeeded", finance.RefundRequested, own, providers.EventRefunded, "r1", eur(500), finance.RefundEventApplied, finance.RefundSucceeded, 0, 0},
+		{"a refund failed", finance.RefundPending, own, providers.EventRefundFailed, "r1", eur(500), finance.RefundEventApplied, finance.RefundFailed, 500, 0},
+		{"a succeeded refund never fails", finance.RefundSucceeded, own, providers.EventRefundFailed, "r1", eur(500), finance.RefundEventApplied, finance.RefundSucceeded, 0, 0},
+		{"a failed refund never succeeds", finance.RefundFailed, own, providers.EventRefunded, "r1", eur(500), finance.RefundEventApplied, finance.RefundFailed, 0, 0},
+		{"a failed refund fails once", finance.RefundFailed, own, providers.EventRefundFailed, "r1", eur(500), finance.RefundEventApplied, finance.RefundFailed, 0, 0},
+		{"from another provider", finance.RefundPending, finance.RefundPayment{Provider: "rapyd", PaymentRef: "pi_1"}, providers.EventRefunded, "r1", eur(500), finance.RefundEventMismatch, finance.RefundPending, 0, 1},
+		{"about another payment", finance.RefundPending, finance.RefundPayment{Provider: "stripe", PaymentRef: "pi_2"}, providers.EventRefundFailed, "r1", eur(500), finance.RefundEventMismatch, finance.RefundPending, 0, 1},
+		{"of another amount", finance.RefundPending, own, providers.EventRefundFailed, "r1", eur(501), finance.RefundEventMismatch, finance.RefundPending, 0, 1},
+		{"of another currency", finance.RefundPending, own, providers.EventRefunded, "r1", paygate.New(500, "USD"), finance.RefundEventMismatch, finance.RefundPending, 0, 1},
+		{"of no amount read", finance.RefundPending, own, providers.EventRefunded, "r1", paygate.Money{}, finance.RefundEventMismatch, finance.RefundPending, 0, 1},
+		{"naming no refund", finance.RefundPending, own, providers.EventRefunded, "", eur(500), finance.RefundEventNotOurs, finance.RefundPending, 0, 0},
+		{"naming a refund paygate does not have", finance.RefundPending, own, providers.EventRefunded, "r_unknown", eur(500), finance.RefundEventNotOurs, finance.RefundPending, 0, 0},
+	}
+	storagetest.Run(t, options(), func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		l := ledger.New(db)
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				id, user := fmt.Sprintf("c%d_r1", i), fmt.Sprintf("u%d", i)
+				named := ""
+				if c.refund != "" {
+					named = fmt.Sprintf("c%d_%s", i, c.refund)
+				}
+				balance := func(tx *storage.Tx) int64 {
+					b, err := l.Balance(ctx, tx, ledger.UserBalance(user), "EUR")
+					if err != nil {
+						t.Fatal(err)
+					}
+					return b.Credits - b.Debits
+				}
+				ev := providers.Event{ID: fmt.Sprintf("evt_%d", i), Type: c.typ, ProviderType: string(c.typ), Refund: named, Amount: c.amount, FailureReason: "declined"}
+				// The event is applied twice: a provider sends again what it
+				// is not sure arrived, and the second changes nothing more.
+				for try := 0; try < 2; try++ {
+					err := db.Update(ctx, func(tx *storage.Tx) error {
+						if try == 0 {
+							if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status,
+								created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+								id, user, "A1", "stripe", "pi_1", 500, "EUR", c.status, tx.Now(), tx.Now()); err != nil {
+								return err
+							}
+						}
+						got, err := finance.ApplyRefundEvent(ctx, tx, l, c.from, ev)
+						if err != nil {
+							return err
+						}
+						if got != c.want {
+							t.Errorf("try %d: result %d, want %d", try, got, c.want)
+						}
+						var status string
+						if err := tx.Get(ctx, &status, `SELECT status FROM source_refunds WHERE id = ?`, id); err != nil {
+							return err
+						}
+						if status != c.after {
+							t.Errorf("try %d: the refund is %s, want %s", try, status, c.after)
+						}
+						if got := balance(tx); got != c.given {
+							t.Errorf("try %d: %d went back to the balance, want %d", try, got, c.given)
+						}
+						var items int
+						if err := tx.Get(ctx, &items, `SELECT COUNT(*) FROM finance_items WHERE kind = ? AND reference = ?`,
+							string(finance.MismatchedRefund), c.from.Provider+":"+ev.ID); err != nil {
+							return err
+						}
+						if items != c.items {
+							t.Errorf("try %d: %d items opened, want %d", try, items, c.items)
+						}
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
