@@ -96,7 +96,7 @@ func TestDeliversEveryEventSignedInOrder(t *testing.T) {
 		waitFor(t, 30*time.Second, "every event delivered", func() bool {
 			return len(mk.received()) >= len(forMK) && len(fin.received()) >= len(forFin)
 		})
-		time.Sleep(100 * time.Millisecond) // anything extra would arrive now
+		drained(t, db, mk, fin)
 		if d := checkOrder(t, mk.received(), forMK); d != 0 {
 			t.Errorf("the marketplace got %d duplicates from a healthy receiver", d)
 		}

@@ -10,11 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 
-	"github.com/rs/zerolog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -217,4 +218,31 @@ func (r localResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAdd
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
 	return out, nil
+}
+
+// drained waits until the service has done all it would do: no delivery is
+// pending (nothing is left to send), and every request the receivers got is
+// recorded as an attempt (none is still in flight). A duplicate the service
+// were about to send would keep a delivery pending or an attempt
+// unrecorded, so what the receivers hold then is all they will get.
+func drained(t testing.TB, db *storage.DB, rcs ...*receiver) {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "every delivery done and every request recorded", func() bool {
+		var pending, attempts int64
+		err := db.View(ctx, func(tx *storage.Tx) error {
+			if err := tx.Get(ctx, &pending, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`); err != nil {
+				return err
+			}
+			return tx.Get(ctx, &attempts, `SELECT COUNT(*) FROM webhook_attempts`)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var requests int64
+		for _, rc := range rcs {
+			requests += rc.requests.Load()
+		}
+		return pending == 0 && attempts == requests
+	})
 }

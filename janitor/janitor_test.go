@@ -33,6 +33,10 @@ type scripted struct {
 	n        int
 	found    *providers.Payment // nil: cannot tell
 	canceled []string
+	// got is what GetPayment answers (its Ref is the one asked about);
+	// nil: pending. getErr, if set, is its error instead.
+	got    *providers.Payment
+	getErr error
 }
 
 func (p *scripted) Name() string                     { return p.name }
@@ -63,7 +67,17 @@ func (p *scripted) FindPayment(ctx context.Context, req providers.PaymentRequest
 }
 
 func (p *scripted) GetPayment(ctx context.Context, ref string) (providers.Payment, error) {
-	return providers.Payment{Ref: ref, Status: providers.StatusPending}, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.getErr != nil:
+		return providers.Payment{}, p.getErr
+	case p.got == nil:
+		return providers.Payment{Ref: ref, Status: providers.StatusPending}, nil
+	}
+	got := *p.got
+	got.Ref = ref
+	return got, nil
 }
 
 func (p *scripted) CancelPayment(ctx context.Context, ref string) error {
@@ -163,6 +177,88 @@ func TestJanitorCancelsLostAttempts(t *testing.T) {
 			got, _ = co.Get(ctx, paidOrder.Number)
 			if a := got.Attempts[0]; a.Status != checkout.AttemptSucceeded || got.Status != checkout.Paid || got.PaidAttempt != a.ID {
 				t.Fatalf("order %s, lost attempt %+v; want the late success credited: the order paid by it", got.Status, a)
+			}
+		})
+	}
+}
+
+// TestPollAppliesWhatTheProviderSays polls a pending attempt whose
+// provider answers each status: a final one is applied as its webhook
+// would have been (the attempt moves on, and its order is paid, or failed
+// until the buyer tries again), once however often the janitor polls; a
+// payment still pending or processing, or a provider that does not
+// answer, leaves everything as it was.
+func TestPollAppliesWhatTheProviderSays(t *testing.T) {
+	lamp := paygate.New(1975, paygate.EUR)
+	cases := []struct {
+		name    string
+		got     *providers.Payment
+		getErr  error
+		applied bool
+		wantErr bool
+		attempt checkout.AttemptStatus
+		order   checkout.Status
+	}{
+		{"succeeded", &providers.Payment{Status: providers.StatusSucceeded, Amount: lamp}, nil, true, false, checkout.AttemptSucceeded, checkout.Paid},
+		{"failed", &providers.Payment{Status: providers.StatusFailed, Amount: lamp, FailureReason: "declined"}, nil, true, false, checkout.AttemptFailed, checkout.Failed},
+		{"expired", &providers.Payment{Status: providers.StatusExpired, Amount: lamp}, nil, true, false, checkout.AttemptExpired, checkout.Failed},
+		{"canceled", &providers.Payment{Status: providers.StatusCanceled, Amount: lamp}, nil, true, false, checkout.AttemptCanceled, checkout.Failed},
+		{"still pending", &providers.Payment{Status: providers.StatusPending, Amount: lamp}, nil, false, false, checkout.AttemptPending, checkout.Pending},
+		{"processing", &providers.Payment{Status: providers.StatusProcessing, Amount: lamp}, nil, false, false, checkout.AttemptPending, checkout.Pending},
+		{"no answer", nil, paygate.Errorf(paygate.EUNAVAILABLE, "rapyd: get payment: no answer"), false, true, checkout.AttemptPending, checkout.Pending},
+	}
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(),
+				finance.Migrations(), checkout.Migrations(), webhooks.Migrations()}})
+			log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+			rapyd := &scripted{name: providers.Rapyd}
+			provs := map[string]providers.Provider{providers.Rapyd: rapyd}
+			rs, err := routing.Parse("ideal=rapyd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			router, err := routing.New(routing.Config{Routes: rs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Providers: provs, Router: router,
+				PublicURL: "http://127.0.0.1:1", ReturnHosts: []string{"shop.example"}, CreateTimeout: time.Second, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := &Janitor{Checkout: co, Inbox: webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, Logger: log}), Logger: log}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					po, err := co.Create(ctx, checkout.NewPaymentOrder{BuyerID: "U1", Currency: paygate.EUR, ReturnURL: "https://shop.example/done",
+						Items: []checkout.NewItem{{SellerID: "S1", Amount: lamp, Description: "a lamp"}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					a, err := co.StartAttempt(ctx, po.Number, providers.IDEAL, providers.Payer{})
+					if err != nil || a.Status != checkout.AttemptPending || a.ProviderRef == "" {
+						t.Fatalf("StartAttempt = %+v, %v; want a pending attempt at rapyd", a, err)
+					}
+					rapyd.mu.Lock()
+					rapyd.got, rapyd.getErr = c.got, c.getErr
+					rapyd.mu.Unlock()
+					// Polled twice, as two passes of the janitor would: the
+					// second finds the first's event stored.
+					for try, want := range []bool{c.applied, false} {
+						applied, err := j.Poll(ctx, a)
+						if (err != nil) != c.wantErr || applied != want {
+							t.Fatalf("poll %d = %t, %v; want %t (an error: %t)", try+1, applied, err, want, c.wantErr)
+						}
+						got, err := co.Get(ctx, po.Number)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got.Attempts[0].Status != c.attempt || got.Status != c.order {
+							t.Fatalf("after poll %d: order %s, attempt %s; want %s, %s", try+1, got.Status, got.Attempts[0].Status, c.order, c.attempt)
+						}
+					}
+				})
 			}
 		})
 	}

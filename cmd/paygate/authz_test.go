@@ -1118,8 +1118,8 @@ func TestAuthzWalk(t *testing.T) {
 				}
 			}
 
-			// Nothing changed.
-			time.Sleep(200 * time.Millisecond) // any webhook an attack set off
+			// Nothing changed, once any webhook an attack set off is in
+			// and processed (quiesce).
 			quiesce(t, ta)
 			after := snapshotTables(t, ta.db, "idempotency_requests")
 			for name, was := range beforeTables {

@@ -19,7 +19,9 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/checkout"
 	"github.com/paygate/paygate/finance"
+	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/routing"
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
@@ -615,6 +617,12 @@ type formCase struct {
 	other func() url.Values
 	// done reports whether the form's effect happened.
 	done func() bool
+	// moved, for a simulator's form, reports whether the simulator's
+	// payment left pending: the simulator changes its payment before it
+	// sends the webhook that tells paygate, so a payment still pending is
+	// the proof that no webhook is on its way. Nil for paygate's forms,
+	// whose handlers write what they write before they answer.
+	moved func() bool
 	// ok is the status of the valid form.
 	ok int
 }
@@ -807,6 +815,17 @@ func TestCSRFEveryForm(t *testing.T) {
 						ta.call(t, "GET", "/v1/payment-orders/"+p.Number, nil, &got)
 						return got.Status != "pending" || got.Attempts[len(got.Attempts)-1].Status != "pending"
 					},
+					moved: func() bool {
+						prov, err := ta.app.checkout.Provider(checkout.Attempt{ID: a.ID, Provider: a.Provider})
+						if err != nil {
+							t.Fatal(err)
+						}
+						got, err := prov.GetPayment(ctx, a.ProviderRef)
+						if err != nil {
+							t.Fatalf("%s payment %s: %v", a.Provider, a.ProviderRef, err)
+						}
+						return got.Status != providers.StatusPending
+					},
 				})
 			}
 
@@ -886,7 +905,9 @@ func TestCSRFEveryForm(t *testing.T) {
 							t.Errorf("%s = %d, want 403:\n%s", a.name, resp.StatusCode, body)
 						}
 						ta.checkLocation(t, a.name, resp)
-						time.Sleep(100 * time.Millisecond) // a webhook the form would have caused
+						if c.moved != nil && c.moved() {
+							t.Fatalf("%s moved the simulator's payment: its webhook is on its way", a.name)
+						}
 						if after := ta.fingerprint(t); after != before || c.done() {
 							t.Fatalf("%s changed something: %s before, %s after (done %t)", a.name, before, after, c.done())
 						}
