@@ -57,6 +57,20 @@ function flush(   i, c) {
 	for (i = 1; c == "" && i <= n; i++) c = component(frames[i])
 	if (c == "") c = "GC and runtime"
 	total[c] += value; sum += value
+	# The owner: the innermost paygate package other than storage (which
+	# every package SQL goes through); storage itself only for its own
+	# goroutines (the group commit writer, the checkpointer).
+	o = ""
+	for (i = 1; i <= n && o == ""; i++) {
+		if (match(frames[i], /^github\.com\/paygate\/paygate\/[a-z0-9\/]+\./)) {
+			p = substr(frames[i], 28, RLENGTH - 28)
+			if (p == "storage") { st = 1; continue }
+			o = p
+		} else if (frames[i] ~ /^main\./) o = "cmd/paygate"
+	}
+	if (o == "") o = st ? "storage" : "-none-"
+	st = 0
+	owner[o] += value
 	have = 0; n = 0
 }
 /^-----------\+/ { flush(); next }
@@ -79,4 +93,8 @@ END {
 	}
 	if (measured != "") printf "%-22s %10.3f %6.1f%% %14.3f\n", "total", sum / orders, 100, measured
 	else printf "%-22s %10.3f %6.1f%%\n", "total", sum / orders, 100
+	print ""
+	print "by the innermost paygate package of each sample but storage (its SQL, JSON, hashing included;"
+	print "-none-: net/http before the handler, the GC, the scheduler):"
+	for (o in owner) printf "%-22s %10.3f %6.1f%%\n", o, owner[o] / orders, 100 * owner[o] / sum | "sort -k2 -g -r"
 }'
