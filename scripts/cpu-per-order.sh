@@ -13,11 +13,12 @@
 # SIMS=remote runs the provider simulators in a process of their own
 # (paygate sandbox serve, on PORT+1) and points the server at them, so that
 # the figure is the server's CPU alone (commits from before sandbox serve
-# cannot run so). PROFILE=DIR also writes each server's CPU profile of the
+# cannot run so); SIMS="inprocess remote" runs both set-ups in turn in each
+# round. PROFILE=DIR also writes each server's CPU profile of the
 # run to DIR (PAYGATE_CPU_PROFILE) and prints its CPU per order by
 # component (scripts/cpu-components.sh).
 #
-#   SIMS=remote PROFILE=/tmp/prof scripts/cpu-per-order.sh .
+#   SIMS="inprocess remote" PROFILE=/tmp/prof scripts/cpu-per-order.sh .
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -27,7 +28,9 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18090}
 SIMS=${SIMS:-inprocess}
 PROFILE=${PROFILE:-}
-case "$SIMS" in inprocess|remote) ;; *) echo "SIMS=$SIMS: inprocess or remote" >&2; exit 2 ;; esac
+for mode in $SIMS; do
+	case "$mode" in inprocess|remote) ;; *) echo "SIMS=$SIMS: inprocess, remote or both (\"inprocess remote\")" >&2; exit 2 ;; esac
+done
 [ -n "$PROFILE" ] && mkdir -p "$PROFILE"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -48,48 +51,51 @@ ticks=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$ticks" '{print ($14+$15)*1000/t}' "/proc/$1/stat"; }
 for r in $(seq 1 "$ROUNDS"); do
 	for i in "${!bins[@]}"; do
-		name=${bins[$i]}
-		db="$work/bench-$name-$r.db"
-		env=(PAYGATE_RATE_LIMIT_CHECKOUT=off)
-		simpid=
-		if [ "$SIMS" = remote ]; then
-			# The same four provider secrets for both processes.
-			secrets=(PAYGATE_MODE=sandbox STRIPE_SECRET_KEY=sk_test_bench STRIPE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef
-				RAPYD_ACCESS_KEY=rak_bench RAPYD_SECRET_KEY=rsk_bench_0123456789abcdef)
-			sims="http://127.0.0.1:$((PORT + 1))"
-			env "${secrets[@]}" "$work/paygate-$name" sandbox serve --addr "127.0.0.1:$((PORT + 1))" \
-				--paygate-url "http://127.0.0.1:$PORT" --log-level error 2>"$work/sims.log" &
-			simpid=$!
-			for _ in $(seq 1 100); do curl -sf "$sims/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-			env+=("${secrets[@]}" STRIPE_API_URL="$sims/sandbox/stripe" RAPYD_API_URL="$sims/sandbox/rapyd")
-		fi
-		prof=
-		if [ -n "$PROFILE" ]; then
-			prof="$PROFILE/$name-$SIMS-$r.pprof"
-			env+=(PAYGATE_CPU_PROFILE="$prof")
-		fi
-		env "${env[@]}" "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
-		pid=$!
-		for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-		before=$(cpu_ms "$pid")
-		simbefore=0
-		[ -n "$simpid" ] && simbefore=$(cpu_ms "$simpid")
-		out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -no-progress 2>&1 || true)
-		after=$(cpu_ms "$pid")
-		simafter=0
-		[ -n "$simpid" ] && simafter=$(cpu_ms "$simpid")
-		kill "$pid"; wait "$pid" 2>/dev/null || true
-		[ -n "$simpid" ] && { kill "$simpid"; wait "$simpid" 2>/dev/null || true; }
-		# "ran 1.0s: 50 orders started, 50 completed, 0 failed — 51.1 complete orders/s"
-		done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
-		rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
-		result=$(echo "$out" | grep -o 'RESULT: [A-Z]*' | head -n 1)
-		per=$(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f", (a-b)/n; else print "0" }')
-		simper=""
-		[ -n "$simpid" ] && simper=$(awk -v a="$simafter" -v b="$simbefore" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf ", simulators %.3f ms in their own process", (a-b)/n }')
-		echo "$name $SIMS round $r: $per ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, $result$simper)"
-		if [ -n "$prof" ] && [ "${done_orders:-0}" -gt 0 ]; then
-			scripts/cpu-components.sh "$work/paygate-$name" "$prof" "$done_orders" "$per" | sed 's/^/    /'
-		fi
+		for mode in $SIMS; do
+			name=${bins[$i]}
+			db="$work/bench-$name-$mode-$r.db"
+			env=(PAYGATE_RATE_LIMIT_CHECKOUT=off)
+			simpid=
+			if [ "$mode" = remote ]; then
+				# The same four provider secrets for both processes.
+				secrets=(PAYGATE_MODE=sandbox STRIPE_SECRET_KEY=sk_test_bench STRIPE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef
+					RAPYD_ACCESS_KEY=rak_bench RAPYD_SECRET_KEY=rsk_bench_0123456789abcdef)
+				sims="http://127.0.0.1:$((PORT + 1))"
+				env "${secrets[@]}" "$work/paygate-$name" sandbox serve --addr "127.0.0.1:$((PORT + 1))" \
+					--paygate-url "http://127.0.0.1:$PORT" --log-level error 2>"$work/sims.log" &
+				simpid=$!
+				for _ in $(seq 1 100); do curl -sf "$sims/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+				env+=("${secrets[@]}" STRIPE_API_URL="$sims/sandbox/stripe" RAPYD_API_URL="$sims/sandbox/rapyd")
+			fi
+			prof=
+			if [ -n "$PROFILE" ]; then
+				prof="$PROFILE/$name-$mode-$r.pprof"
+				env+=(PAYGATE_CPU_PROFILE="$prof")
+			fi
+			env "${env[@]}" "$work/paygate-$name" serve --db "$db" --addr "127.0.0.1:$PORT" --log-level error 2>"$work/serve.log" &
+			pid=$!
+			for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+			before=$(cpu_ms "$pid")
+			simbefore=0
+			[ -n "$simpid" ] && simbefore=$(cpu_ms "$simpid")
+			out=$("$work/paybench" -url "http://127.0.0.1:$PORT" -db "$db" -orders "$ORDERS" -concurrency "$CONCURRENCY" -no-progress 2>&1 || true)
+			after=$(cpu_ms "$pid")
+			simafter=0
+			[ -n "$simpid" ] && simafter=$(cpu_ms "$simpid")
+			kill "$pid"; wait "$pid" 2>/dev/null || true
+			[ -n "$simpid" ] && { kill "$simpid"; wait "$simpid" 2>/dev/null || true; }
+			# "ran 1.0s: 50 orders started, 50 completed, 0 failed — 51.1 complete orders/s"
+			done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
+			rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
+			result=$(echo "$out" | grep -o 'RESULT: [A-Z]*' | head -n 1)
+			per=$(awk -v a="$after" -v b="$before" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf "%.3f", (a-b)/n; else print "0" }')
+			simper=""
+			[ -n "$simpid" ] && simper=$(awk -v a="$simafter" -v b="$simbefore" -v n="${done_orders:-0}" 'BEGIN{ if (n>0) printf ", simulators %.3f ms in their own process", (a-b)/n }')
+			echo "$name $mode round $r: $per ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, $result$simper)"
+			if [ -n "$prof" ] && [ "${done_orders:-0}" -gt 0 ]; then
+				cp "$work/paygate-$name" "$PROFILE/paygate-$name"
+				scripts/cpu-components.sh "$work/paygate-$name" "$prof" "$done_orders" "$per" | sed 's/^/    /' || true
+			fi
+		done
 	done
 done
