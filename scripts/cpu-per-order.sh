@@ -94,8 +94,31 @@ for r in $(seq 1 "$ROUNDS"); do
 			echo "$name $mode round $r: $per ms CPU per complete order (${done_orders:-?} orders, ${rate:-?}/s, $result$simper)"
 			if [ -n "$prof" ] && [ "${done_orders:-0}" -gt 0 ]; then
 				cp "$work/paygate-$name" "$PROFILE/paygate-$name"
-				scripts/cpu-components.sh "$work/paygate-$name" "$prof" "$done_orders" "$per" | sed 's/^/    /' || true
+				scripts/cpu-components.sh "$work/paygate-$name" "$prof" "$done_orders" "$per" >"${prof%.pprof}.components" || true
+				sed 's/^/    /' "${prof%.pprof}.components"
 			fi
 		done
 	done
 done
+# The median of the rounds, per build and set-up, of each component's
+# share of the measured CPU per order.
+if [ -n "$PROFILE" ]; then
+	for name in "${bins[@]}"; do
+		for mode in $SIMS; do
+			echo "$name $mode: median of $ROUNDS rounds, ms of server CPU per complete order"
+			for f in "$PROFILE/$name-$mode-"*.components; do
+				awk '/^component/ { on = 1; next } on && NF == 0 { exit } on { c = substr($0, 1, 22); sub(/ +$/, "", c); print c "\t" $NF }' "$f"
+			done | awk -F'\t' '
+				{ if (!($1 in n)) order[++k] = $1; vals[$1, ++n[$1]] = $2 }
+				END {
+					for (i = 1; i <= k; i++) {
+						c = order[i]; m = n[c]
+						for (a = 1; a <= m; a++) x[a] = vals[c, a]
+						for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (x[b] < x[a]) { t = x[a]; x[a] = x[b]; x[b] = t }
+						med = m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2
+						printf "    %-22s %8.3f\n", c, med
+					}
+				}'
+		done
+	done
+fi
