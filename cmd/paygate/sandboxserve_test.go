@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -120,5 +121,45 @@ func TestSandboxServe(t *testing.T) {
 				t.Fatalf("ledger verify = exit %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestSandboxServeNeedsTheSecrets: the simulators alone, and a sandbox
+// server pointed at them, refuse to start without the provider secrets
+// they must share (generated ones could not match).
+func TestSandboxServeNeedsTheSecrets(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	var out, errOut strings.Builder
+	code := run(context.Background(), []string{"sandbox", "serve", "--addr", "127.0.0.1:0"},
+		env("STRIPE_SECRET_KEY", remoteStripeKey, "STRIPE_WEBHOOK_SECRET", remoteStripeWebhook, "RAPYD_ACCESS_KEY", remoteRapydAccess), &out, &errOut)
+	if code != exitError || !strings.Contains(errOut.String(), "RAPYD_SECRET_KEY is not set") {
+		t.Errorf("sandbox serve without RAPYD_SECRET_KEY = exit %d, %q; want %d naming it", code, errOut.String(), exitError)
+	}
+	for _, tc := range []struct {
+		c    appConfig
+		want string
+	}{
+		{appConfig{mode: modeSandbox, stripeAPIURL: "http://127.0.0.1:8081/sandbox/stripe", stripeSecretKey: remoteStripeKey}, "STRIPE_WEBHOOK_SECRET"},
+		{appConfig{mode: modeSandbox, rapydAPIURL: "http://127.0.0.1:8081/sandbox/rapyd", rapydSecretKey: remoteRapydSecret}, "RAPYD_ACCESS_KEY"},
+	} {
+		if err := tc.c.resolve(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("resolve(%+v) = %v, want an error naming %s", tc.c, err, tc.want)
+		}
+	}
+	c := appConfig{mode: modeSandbox, stripeAPIURL: "http://127.0.0.1:8081/sandbox/stripe", stripeSecretKey: remoteStripeKey, stripeWebhookSecret: remoteStripeWebhook}
+	if err := c.resolve(); err != nil {
+		t.Fatalf("resolve with the remote Stripe simulator's secrets: %v", err)
+	}
+	if s, r := c.providerURLs("http://127.0.0.1:8080"); s != c.stripeAPIURL || r != "http://127.0.0.1:8080/sandbox/rapyd" {
+		t.Errorf("providerURLs = %s, %s; want the remote Stripe simulator and the in-process Rapyd one", s, r)
 	}
 }
