@@ -2,7 +2,7 @@
 # Server CPU per complete order: builds paygate at each given commit (or
 # the work tree for "."), and for each in turn, ROUNDS times, starts it in
 # sandbox mode on a fresh SQLite file (or a fresh PostgreSQL schema with
-# DB=postgres), runs paybench for ORDERS orders with CONCURRENCY workers,
+# DB=postgres: a new schema of $PAYGATE_TEST_POSTGRES per run), runs paybench for ORDERS orders with CONCURRENCY workers,
 # and prints the server process's user+system CPU time over the run divided
 # by the orders completed. Commits are interleaved, so that the machine's
 # changing load falls on all of them alike; compare medians.
@@ -28,6 +28,8 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18090}
 SIMS=${SIMS:-inprocess}
 PROFILE=${PROFILE:-}
+DB=${DB:-sqlite}
+case "$DB" in sqlite) ;; postgres) : "${PAYGATE_TEST_POSTGRES:?DB=postgres needs PAYGATE_TEST_POSTGRES, a postgres:// URL}" ;; *) echo "DB=$DB: sqlite or postgres" >&2; exit 2 ;; esac
 for mode in $SIMS; do
 	case "$mode" in inprocess|remote) ;; *) echo "SIMS=$SIMS: inprocess, remote or both (\"inprocess remote\")" >&2; exit 2 ;; esac
 done
@@ -54,6 +56,13 @@ for r in $(seq 1 "$ROUNDS"); do
 		for mode in $SIMS; do
 			name=${bins[$i]}
 			db="$work/bench-$name-$mode-$r.db"
+			if [ "$DB" = postgres ]; then
+				# A fresh schema of the test database for each run.
+				schema="bench_$$_${name}_${mode}_$r"
+				PGOPTIONS=--client-min-messages=warning psql -q "$PAYGATE_TEST_POSTGRES" -c "CREATE SCHEMA $schema"
+				sep='?'; case "$PAYGATE_TEST_POSTGRES" in *\?*) sep='&' ;; esac
+				db="$PAYGATE_TEST_POSTGRES${sep}search_path=$schema"
+			fi
 			env=(PAYGATE_RATE_LIMIT_CHECKOUT=off)
 			simpid=
 			if [ "$mode" = remote ]; then
@@ -84,6 +93,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			[ -n "$simpid" ] && simafter=$(cpu_ms "$simpid")
 			kill "$pid"; wait "$pid" 2>/dev/null || true
 			[ -n "$simpid" ] && { kill "$simpid"; wait "$simpid" 2>/dev/null || true; }
+			[ "$DB" = postgres ] && PGOPTIONS=--client-min-messages=warning psql -q "$PAYGATE_TEST_POSTGRES" -c "DROP SCHEMA $schema CASCADE"
 			# "ran 1.0s: 50 orders started, 50 completed, 0 failed — 51.1 complete orders/s"
 			done_orders=$(echo "$out" | sed -n 's/^ran .* started, \([0-9][0-9]*\) completed.*/\1/p' | head -n 1)
 			rate=$(echo "$out" | sed -n 's/^ran .* \([0-9.][0-9.]*\) complete orders\/s.*/\1/p' | head -n 1)
