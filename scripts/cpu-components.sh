@@ -10,8 +10,9 @@
 #      JSON and HTTP too);
 #   2. otherwise the component of the innermost frame that is not generic
 #      (runtime, syscall, internal/…, sync, strconv, bytes, strings, fmt,
-#      io, reflect, time, …): so a write(2) under zerolog is logging, an
-#      allocation under encoding/json is HTTP and JSON, runtime.cgocall
+#      io, reflect, time, net's sockets, …): so a write(2) under zerolog is
+#      logging, a socket write under pgx is SQL and under net/http HTTP,
+#      an allocation under encoding/json is HTTP and JSON, runtime.cgocall
 #      under go-sqlite3 is SQL and cgo;
 #   3. GC and runtime when every frame is generic (the GC's own workers,
 #      the scheduler), which includes the garbage collection of everyone's
@@ -44,10 +45,10 @@ function component(f) {
 	if (f ~ /^github\.com\/paygate\/paygate\/(events|delivery)\./) return "events"
 	if (f ~ /^github\.com\/paygate\/paygate\/(ledger|chain)\./) return "ledger and chain"
 	if (f ~ /^github\.com\/stripe\/stripe-go|^github\.com\/paygate\/paygate\/providers\/(stripe|rapyd)\./) return "provider clients"
-	if (f ~ /^net\/|^net\.|^encoding\/|^mime|^html\/|^text\/template|^github\.com\/gorilla\/|^github\.com\/paygate\/paygate\/server\.|^vendor\/golang\.org\/x\/net\/http/) return "HTTP and JSON"
+	if (f ~ /^net\/|^encoding\/|^mime|^html\/|^text\/template|^github\.com\/gorilla\/|^github\.com\/paygate\/paygate\/server\.|^vendor\/golang\.org\/x\/net\/http/) return "HTTP and JSON"
 	if (f ~ /^github\.com\/prometheus\//) return "metrics"
 	if (f ~ /^github\.com\/paygate\/paygate|^main\./) return "business code"
-	if (f ~ /^(runtime|internal|syscall|sync|strconv|bytes|strings|unicode|reflect|sort|slices|maps|fmt|io|bufio|context|time|math|errors|os|hash|container|compress|path|regexp|iter|unique|weak)[.\/]/ || f !~ /\./) return ""
+	if (f ~ /^(runtime|internal|syscall|net|sync|strconv|bytes|strings|unicode|reflect|sort|slices|maps|fmt|io|bufio|context|time|math|errors|os|hash|container|compress|path|regexp|iter|unique|weak)[.\/]/ || f !~ /\./) return ""
 	return "other"
 }
 function flush(   i, c) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Server CPU per complete order: builds paygate at each given commit (or
 # the work tree for "."), and for each in turn, ROUNDS times, starts it in
-# sandbox mode on a fresh SQLite file (or a fresh PostgreSQL schema with
-# DB=postgres: a new schema of $PAYGATE_TEST_POSTGRES per run), runs paybench for ORDERS orders with CONCURRENCY workers,
-# and prints the server process's user+system CPU time over the run divided
+# sandbox mode on a fresh SQLite file (or, with DB=postgres, a new schema
+# of $PAYGATE_TEST_POSTGRES), runs paybench for ORDERS orders with
+# CONCURRENCY workers, and prints the server process's user+system CPU time over the run divided
 # by the orders completed. Commits are interleaved, so that the machine's
 # changing load falls on all of them alike; compare medians.
 #
