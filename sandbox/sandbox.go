@@ -24,7 +24,8 @@ import (
 
 // Simulator is a provider's sandbox: its API and pages, the test helpers
 // that settle a payment and send the webhook, and the faults its webhook
-// delivery can suffer.
+// delivery can suffer. Handler is nil for a simulator in another process
+// (Remote).
 type Simulator interface {
 	Handler() http.Handler
 	Approve(ctx context.Context, ref string) error
@@ -103,7 +104,8 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 	return &Sandbox{checkout: c, simulators: simulators, keys: keys}
 }
 
-// Routes mounts each simulator at /sandbox/{provider}/ and the control API
+// Routes mounts each simulator at /sandbox/{provider}/ (except the Remote
+// ones, served by their own process) and the control API
 // at POST /sandbox/payment-orders/{number}/{approve|decline|expire}
 // (marketplace key; ?attempt=ID picks an attempt other than the latest;
 // redeliver re-sends every webhook of the payment), and
@@ -113,14 +115,23 @@ func (s *Sandbox) Routes(r *mux.Router) {
 	// Each simulator's settlement report, which the README's
 	// reconciliation uses, is a route of its own (before the mounts that
 	// would take it), so that the document describes it as an operation.
-	names := slices.Sorted(maps.Keys(s.simulators))
-	r.Handle("/sandbox/{provider:"+strings.Join(names, "|")+"}/reports/settlement.csv", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["provider"]
-		http.StripPrefix("/sandbox/"+name, s.simulators[name].Handler()).ServeHTTP(w, r)
-	})).Methods(http.MethodGet)
-	for name, sim := range s.simulators {
+	// A simulator without a Handler runs in another process (Remote): its
+	// API, pages and report are served there, not here.
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(s.simulators)) {
+		if s.simulators[name].Handler() != nil {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		r.Handle("/sandbox/{provider:"+strings.Join(names, "|")+"}/reports/settlement.csv", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name := mux.Vars(r)["provider"]
+			http.StripPrefix("/sandbox/"+name, s.simulators[name].Handler()).ServeHTTP(w, r)
+		})).Methods(http.MethodGet)
+	}
+	for _, name := range names {
 		prefix := "/sandbox/" + name
-		r.PathPrefix(prefix + "/").Handler(http.StripPrefix(prefix, sim.Handler()))
+		r.PathPrefix(prefix + "/").Handler(http.StripPrefix(prefix, s.simulators[name].Handler()))
 	}
 	auth := s.keys.Require(server.RoleMarketplace)
 	r.Handle("/sandbox/payment-orders/{number}/{action:approve|decline|expire|redeliver}", auth(http.HandlerFunc(s.handleAction))).Methods(http.MethodPost)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,12 +55,19 @@ type server struct {
 // ends.
 func startServer(t *testing.T, dsn string) *server {
 	t.Helper()
-	cmd := exec.Command(paygateBinary, "serve", "--addr", "127.0.0.1:0", "--db", dsn, "--log-level", "info")
+	return startPaygate(t, nil, "serve", "--addr", "127.0.0.1:0", "--db", dsn, "--log-level", "info")
+}
+
+// startPaygate runs the paygate binary with args (serve, or sandbox serve)
+// and env added, until the test ends, and waits until it listens.
+func startPaygate(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(paygateBinary, args...)
 	// The checkout pages' per-address limit is off, as the README's load
 	// test runs it: every return page comes from 127.0.0.1. The other
 	// limits keep their defaults.
-	cmd.Env = append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=", "PAYGATE_PUBLIC_URL=", "PAYGATE_MODE=",
-		"PAYGATE_API_KEY=", "PAYGATE_FINANCE_KEY=", "PAYGATE_COMMISSION_BPS=250", "PAYGATE_RATE_LIMIT_CHECKOUT=off")
+	cmd.Env = append(append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=", "PAYGATE_PUBLIC_URL=", "PAYGATE_MODE=",
+		"PAYGATE_API_KEY=", "PAYGATE_FINANCE_KEY=", "PAYGATE_COMMISSION_BPS=250", "PAYGATE_RATE_LIMIT_CHECKOUT=off"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +106,9 @@ func startServer(t *testing.T, dsn string) *server {
 	case addr := <-listening:
 		s.url = "http://" + addr
 	case err := <-exited:
-		t.Fatalf("paygate serve exited before listening: %v\n%s", err, s.logTail())
+		t.Fatalf("paygate %s exited before listening: %v\n%s", args[0], err, s.logTail())
 	case <-time.After(30 * time.Second):
-		t.Fatal("paygate serve did not listen within 30s")
+		t.Fatalf("paygate %s did not listen within 30s", args[0])
 	}
 	return s
 }
@@ -249,5 +257,38 @@ func TestRunAgainstSandbox(t *testing.T) {
 					code, res.OK, res.Orders, settle, out)
 			}
 		})
+	}
+}
+
+// TestRunAgainstRemoteSimulators runs paybench against the server measured
+// alone (README, "Load test"): the simulators in a `paygate sandbox serve`
+// of their own, the sandbox server pointed at them. Every method completes
+// and every check passes; the faults set through the server's control API
+// reach the remote simulator, whose lost webhooks fail the run.
+func TestRunAgainstRemoteSimulators(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "bench.db")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := ln.Addr().String()
+	ln.Close()
+	secrets := []string{"PAYGATE_MODE=sandbox", "STRIPE_SECRET_KEY=sk_test_paybench", "STRIPE_WEBHOOK_SECRET=whsec_paybench_0123456789abcdef",
+		"RAPYD_ACCESS_KEY=rak_paybench", "RAPYD_SECRET_KEY=rsk_paybench_0123456789abcdef"}
+	sims := startPaygate(t, append(secrets, "PAYGATE_PUBLIC_URL=http://"+gateway), "sandbox", "serve", "--addr", "127.0.0.1:0")
+	srv := startPaygate(t, append(secrets, "STRIPE_API_URL="+sims.url+"/sandbox/stripe", "RAPYD_API_URL="+sims.url+"/sandbox/rapyd",
+		"PAYGATE_API_KEY=sandbox-marketplace-key", "PAYGATE_FINANCE_KEY=sandbox-finance-key"),
+		"serve", "--addr", gateway, "--db", dsn, "--log-level", "info")
+
+	code, res, out := srv.bench(t, dsn, "-orders", "20", "-concurrency", "4", "-run-id", "remote")
+	if code != exitOK || !res.OK || res.Orders.Completed != 20 || len(res.ByMethod) != 5 {
+		t.Fatalf("run against remote simulators = %d, ok %v, orders %+v:\n%s\nserver log:\n%s\nsimulators' log:\n%s",
+			code, res.OK, res.Orders, out, srv.logTail(), sims.logTail())
+	}
+
+	srv.setFaults(t, "rapyd", `{"drop": 1000}`)
+	code, res, out = srv.bench(t, dsn, "-orders", "2", "-concurrency", "2", "-methods", "kakaopay", "-settle-timeout", "300ms", "-run-id", "lost")
+	if code != exitFailed || res.OK || res.Orders.Failed != 2 {
+		t.Fatalf("run with the remote's webhooks lost = %d, ok %v, orders %+v; want 2 orders failed:\n%s", code, res.OK, res.Orders, out)
 	}
 }

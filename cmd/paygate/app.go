@@ -131,8 +131,8 @@ type app struct {
 	lifecycle     *orders.Lifecycle
 	recon         *recon.Reconciler
 	sweeper       *sweeper
-	stripeSim     *stripesim.Simulator // nil in live mode
-	rapydSim      *rapydsim.Simulator  // nil in live mode
+	stripeSim     *stripesim.Simulator // nil in live mode and with a remote simulator
+	rapydSim      *rapydsim.Simulator  // nil in live mode and with a remote simulator
 	now           func() time.Time     // the database clock
 	sandbox       *sandbox.Sandbox     // nil in live mode
 	apiKeys       *apikey.Store
@@ -232,6 +232,14 @@ func (c *appConfig) resolve() error {
 	}
 	switch c.mode {
 	case modeSandbox:
+		// A simulator in another process was given the provider's secrets:
+		// generated ones would not match them.
+		if c.stripeAPIURL != "" && (c.stripeSecretKey == "" || c.stripeWebhookSecret == "") {
+			return fmt.Errorf("STRIPE_API_URL points the sandbox at the Stripe simulator of paygate sandbox serve: give STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET as it was given them")
+		}
+		if c.rapydAPIURL != "" && (c.rapydAccessKey == "" || c.rapydSecretKey == "") {
+			return fmt.Errorf("RAPYD_API_URL points the sandbox at the Rapyd simulator of paygate sandbox serve: give RAPYD_ACCESS_KEY and RAPYD_SECRET_KEY as it was given them")
+		}
 		if c.apiKey == "" && c.apiKeySHA256 == nil {
 			c.apiKey = sandboxMarketplaceKey
 		}
@@ -321,18 +329,23 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	sims := map[string]sandbox.Simulator{}
 
 	if c.mode == modeSandbox {
+		// A simulator whose URL is configured runs in another process
+		// (paygate sandbox serve); the others run here.
 		stripeURL, rapydURL := c.providerURLs(publicURL)
-		ss := stripesim.New(stripesim.Config{
-			BaseURL: stripeURL, APIKey: c.stripeSecretKey, WebhookURL: publicURL + "/webhooks/stripe",
-			WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
-		})
-		rs := rapydsim.New(rapydsim.Config{
-			BaseURL: rapydURL, AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey,
-			WebhookURL: publicURL + "/webhooks/rapyd", Logger: log.With().Str("component", "rapydsim").Logger(),
-		})
-		sims[providers.Stripe], sims[providers.Rapyd] = stripeSim{ss}, rapydSim{rs}
-		a.stripeSim, a.rapydSim = ss, rs
-		a.closers = append(a.closers, ss.Close, rs.Close)
+		if c.stripeAPIURL != "" {
+			sims[providers.Stripe] = &sandbox.Remote{URL: c.stripeAPIURL, Secret: c.stripeSecretKey}
+		} else {
+			ss := newStripeSim(c, stripeURL, publicURL, log)
+			sims[providers.Stripe], a.stripeSim = stripeSim{ss}, ss
+			a.closers = append(a.closers, ss.Close)
+		}
+		if c.rapydAPIURL != "" {
+			sims[providers.Rapyd] = &sandbox.Remote{URL: c.rapydAPIURL, Secret: c.rapydSecretKey}
+		} else {
+			rs := newRapydSim(c, rapydURL, publicURL, log)
+			sims[providers.Rapyd], a.rapydSim = rapydSim{rs}, rs
+			a.closers = append(a.closers, rs.Close)
+		}
 	}
 	clients, err := providerClients(c, publicURL, log)
 	if err != nil {
@@ -435,6 +448,25 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	return a, nil
 }
 
+// newStripeSim returns the Stripe simulator at baseURL (its API's and
+// pages' URL), which sends its webhooks to the gateway at gatewayURL, with
+// c's Stripe secrets.
+func newStripeSim(c appConfig, baseURL, gatewayURL string, log zerolog.Logger) *stripesim.Simulator {
+	return stripesim.New(stripesim.Config{
+		BaseURL: baseURL, APIKey: c.stripeSecretKey, WebhookURL: gatewayURL + "/webhooks/stripe",
+		WebhookSecret: c.stripeWebhookSecret, Logger: log.With().Str("component", "stripesim").Logger(),
+	})
+}
+
+// newRapydSim returns the Rapyd simulator at baseURL, which sends its
+// webhooks to the gateway at gatewayURL, with c's Rapyd keys.
+func newRapydSim(c appConfig, baseURL, gatewayURL string, log zerolog.Logger) *rapydsim.Simulator {
+	return rapydsim.New(rapydsim.Config{
+		BaseURL: baseURL, AccessKey: c.rapydAccessKey, SecretKey: c.rapydSecretKey,
+		WebhookURL: gatewayURL + "/webhooks/rapyd", Logger: log.With().Str("component", "rapydsim").Logger(),
+	})
+}
+
 // stripeSim and rapydSim adapt the simulators' own fault types to the
 // sandbox's, which have the same shape.
 type stripeSim struct{ *stripesim.Simulator }
@@ -455,11 +487,19 @@ func simFaults(f sandbox.Faults) simkit.Faults {
 }
 
 // providerURLs returns the base URLs of the providers' APIs: in sandbox
-// mode the simulators served at publicURL, in live mode the configured ones
+// mode the simulators served at publicURL, or in another process (paygate
+// sandbox serve) at the configured URL; in live mode the configured ones
 // ("" = the provider's own).
 func (c *appConfig) providerURLs(publicURL string) (stripeURL, rapydURL string) {
 	if c.mode == modeSandbox {
-		return publicURL + "/sandbox/stripe", publicURL + "/sandbox/rapyd"
+		stripeURL, rapydURL = publicURL+"/sandbox/stripe", publicURL+"/sandbox/rapyd"
+		if c.stripeAPIURL != "" {
+			stripeURL = c.stripeAPIURL
+		}
+		if c.rapydAPIURL != "" {
+			rapydURL = c.rapydAPIURL
+		}
+		return stripeURL, rapydURL
 	}
 	return c.stripeAPIURL, c.rapydAPIURL
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	runtimepprof "runtime/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,4 +43,24 @@ func serveDebug(ctx context.Context, addr string, log zerolog.Logger) (net.Addr,
 	}()
 	log.Info().Str(server.FieldAddr, ln.Addr().String()).Msg("profiler listening")
 	return ln.Addr(), nil
+}
+
+// startCPUProfile writes the process's CPU profile to path from now until
+// the returned stop is called: PAYGATE_CPU_PROFILE, off by default, for a
+// profile of a whole load test (scripts/cpu-per-order.sh with PROFILE set)
+// that the profiler's listener, which profiles a fixed number of seconds,
+// cannot give.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := runtimepprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		runtimepprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

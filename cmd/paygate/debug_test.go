@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -43,4 +47,36 @@ func TestProfilerOnItsOwnListener(t *testing.T) {
 		t.Fatalf("the API port serves /debug/pprof/ with %d, want 404", status)
 	}
 	p.stop(t)
+}
+
+// TestCPUProfileOfTheWholeRun: PAYGATE_CPU_PROFILE profiles serve from
+// start to a clean stop and writes a gzipped profile whose mappings name
+// the binary.
+func TestCPUProfileOfTheWholeRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	p := startEnv(t, []string{"PAYGATE_CPU_PROFILE=" + path}, "--db", t.TempDir()+"/paygate.db")
+	for range 50 {
+		if status, _ := p.get(t, "/healthz"); status != http.StatusOK {
+			t.Fatalf("GET /healthz = %d", status)
+		}
+	}
+	p.stop(t)
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Fatalf("CPU profile of %d bytes is not gzipped", len(body))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("CPU profile: %v", err)
+	}
+	if !bytes.Contains(raw, []byte(binary)) {
+		t.Fatalf("CPU profile of %d bytes does not name the binary %s", len(raw), binary)
+	}
 }

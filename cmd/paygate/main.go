@@ -10,6 +10,7 @@
 //	paygate recon            [--db paygate.db] [--create] --provider stripe|rapyd --report FILE [--format table|csv|json]
 //	paygate keys             create --role marketplace|finance --name NAME | list | revoke ID
 //	paygate events tail      [--type T[,T…]] [--resource R] [--forward-to URL] [--url SERVER] [--after CURSOR]
+//	paygate sandbox serve    [--addr 127.0.0.1:8081] [--paygate-url http://127.0.0.1:8080]
 package main
 
 import (
@@ -46,6 +47,7 @@ Usage:
   paygate recon [flags]           reconcile a settlement report (--provider stripe|rapyd --report FILE --format table|csv|json)
   paygate keys create|list|revoke issue (--role marketplace|finance --name NAME), list or revoke (ID) API keys
   paygate events tail [flags]     print each new event of a server (--url) as a JSON line; --forward-to URL posts it signed
+  paygate sandbox serve [flags]   run only the provider simulators, for a sandbox server pointed at them (STRIPE_API_URL, RAPYD_API_URL)
 
 Only serve creates a missing database; every other command refuses one
 (exit 2) unless given --create. Run "paygate COMMAND -h" for the flags of a command. Every flag has an
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keys(ctx, rest, getenv, stdout, stderr)
 	case cmd == "events" && len(rest) > 0 && rest[0] == "tail":
 		return tail(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "sandbox" && len(rest) > 0 && rest[0] == "serve":
+		return sandboxServe(ctx, rest[1:], getenv, stderr)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "replay":
 		return replay(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -87,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func quote(args []string) string {
 	s := args[0]
-	if len(args) > 1 && (args[0] == "ledger" || args[0] == "webhooks" || args[0] == "events") {
+	if len(args) > 1 && (args[0] == "ledger" || args[0] == "webhooks" || args[0] == "events" || args[0] == "sandbox") {
 		s += " " + args[1]
 	}
 	return `"` + s + `"`

@@ -80,7 +80,14 @@ func start(t *testing.T, args ...string) *process {
 // startEnv is start with env ("NAME=value") added to the environment.
 func startEnv(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return startCommand(t, env, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startCommand runs the paygate binary with args and env added to the
+// environment, and waits until its log says it is listening.
+func startCommand(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB="), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -117,9 +124,9 @@ func startEnv(t *testing.T, env []string, args ...string) *process {
 	select {
 	case p.addr = <-listening:
 	case err := <-p.done:
-		t.Fatalf("paygate serve exited before listening: %v", err)
+		t.Fatalf("paygate %s exited before listening: %v", args[0], err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("paygate serve did not listen within 30s")
+		t.Fatalf("paygate %s did not listen within 30s", args[0])
 	}
 	return p
 }

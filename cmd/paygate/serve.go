@@ -82,6 +82,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
+	if path := getenv("PAYGATE_CPU_PROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			log.Error().Err(err).Msg("start the CPU profile")
+			return exitError
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				log.Error().Err(err).Msg("write the CPU profile")
+			}
+		}()
+	}
 	db, err := openDB(ctx, c.db)
 	if err != nil {
 		log.Error().Err(err).Msg("open database")
