@@ -15,8 +15,26 @@ import (
 // that two rows claiming one position, which only tampering makes, sort the
 // same way every time).
 func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
-	var out []Row
-	// Ledger transactions and their entries.
+	txs, err := positionedTransactions(ctx, tx, first, last)
+	if err != nil {
+		return nil, err
+	}
+	audits, err := positionedAudits(ctx, tx, first, last)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := positionedEvents(ctx, tx, first, last)
+	if err != nil {
+		return nil, err
+	}
+	out := append(append(txs, audits...), evs...)
+	sortRows(out)
+	return out, nil
+}
+
+// positionedTransactions reads and encodes the ledger transactions, with
+// their entries, positioned first to last.
+func positionedTransactions(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
 	var txs []struct {
 		ID          int64     `db:"id"`
 		Position    int64     `db:"chain_position"`
@@ -30,7 +48,8 @@ func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, er
 	}
 	entries := map[int64][]Entry{}
 	if len(txs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+		var err error
+		entries, err = readEntries(ctx, tx, `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
 			FROM ledger_transactions t
 			JOIN ledger_entries e ON e.transaction_id = t.id
 			JOIN ledger_accounts a ON a.id = e.account_id
@@ -39,26 +58,39 @@ func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, er
 		if err != nil {
 			return nil, fmt.Errorf("chain: read ledger entries %d to %d: %w", first, last, err)
 		}
-		for rows.Next() {
-			var txID int64
-			var e Entry
-			if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("chain: read ledger entries: %w", err)
-			}
-			entries[txID] = append(entries[txID], e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("chain: read ledger entries: %w", err)
-		}
 	}
+	out := make([]Row, 0, len(txs))
 	for _, t := range txs {
 		l := TransactionLine(t.Position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
 		out = append(out, Row{Kind: Transaction, Position: t.Position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
 	}
+	return out, nil
+}
 
-	// Finance audit entries.
+// readEntries runs query q, which selects ledger entries as (transaction
+// id, entry id, account name, currency, side, amount), and returns the
+// entries by transaction id, in the order q gives them.
+func readEntries(ctx context.Context, tx *storage.Tx, q string, args ...any) (map[int64][]Entry, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	entries := map[int64][]Entry{}
+	for rows.Next() {
+		var txID int64
+		var e Entry
+		if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
+			return nil, err
+		}
+		entries[txID] = append(entries[txID], e)
+	}
+	return entries, rows.Err()
+}
+
+// positionedAudits reads and encodes the finance audit entries positioned
+// first to last.
+func positionedAudits(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
 	var audits []struct {
 		ID       int64     `db:"id"`
 		Position int64     `db:"chain_position"`
@@ -76,18 +108,23 @@ func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, er
 		FROM audit_log WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last); err != nil {
 		return nil, fmt.Errorf("chain: read audit log %d to %d: %w", first, last, err)
 	}
+	out := make([]Row, 0, len(audits))
 	for _, a := range audits {
 		l := AuditLine(a.Position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
 		out = append(out, Row{Kind: Audit, Position: a.Position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
 	}
+	return out, nil
+}
 
-	// Events.
+// positionedEvents reads and encodes the events positioned first to last.
+func positionedEvents(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
 	rows, err := tx.Query(ctx, `SELECT id, chain_position, created_at, type, resource, sequence, audience, data
 		FROM events WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last)
 	if err != nil {
 		return nil, fmt.Errorf("chain: read events %d to %d: %w", first, last, err)
 	}
 	defer rows.Close()
+	var out []Row
 	for rows.Next() {
 		var (
 			id, typ, resource, audience string
@@ -104,10 +141,10 @@ func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("chain: read events: %w", err)
 	}
-	sortRows(out)
 	return out, nil
 }
 
+// sortRows sorts rs by position, then kind, then id.
 func sortRows(rs []Row) {
 	sort.Slice(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
@@ -187,105 +224,127 @@ func (e event) row(position int64) Row {
 // audit entries as Rows, positioned base+1, base+2, … in the chain's order,
 // and the events in position order (their positions in the chain follow).
 func readRange(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, []event, error) {
-	d := tx.Dialect()
 	var out []Row
-	position := base
 	if to.LedgerXID != from.LedgerXID || to.LedgerID != from.LedgerID {
-		cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
-		var txs []struct {
-			ID          int64     `db:"id"`
-			CreatedAt   time.Time `db:"created_at"`
-			Key         string    `db:"idempotency_key"`
-			Description string    `db:"description"`
-		}
-		if err := tx.Select(ctx, &txs, `SELECT t.id, t.created_at, t.idempotency_key, t.description
-			FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger transactions: %w", err)
-		}
-		entries := make(map[int64][]Entry, len(txs))
-		q := `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
-			FROM ledger_transactions t
-			JOIN ledger_entries e ON e.transaction_id = t.id
-			JOIN ledger_accounts a ON a.id = e.account_id
-			WHERE ` + cond + ` ORDER BY ` + keyOrder(d, "t") + `, e.id`
-		if d == storage.Postgres {
-			// By the transactions' ids: an index lookup each, where a join
-			// on the range may be planned as a scan of every entry.
-			ids := make([]int64, len(txs))
-			for i, t := range txs {
-				ids[i] = t.ID
-			}
-			q, args = `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
-				FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-				WHERE e.transaction_id = ANY(?) ORDER BY e.transaction_id, e.id`, []any{ids}
-		}
-		rows, err := tx.Query(ctx, q, args...)
+		txs, err := rangeTransactions(ctx, tx, from, to, base)
 		if err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
+			return nil, nil, err
 		}
-		for rows.Next() {
-			var txID int64
-			var e Entry
-			if err := rows.Scan(&txID, &e.ID, &e.Account, &e.Currency, &e.Side, &e.Amount); err != nil {
-				rows.Close()
-				return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
-			}
-			entries[txID] = append(entries[txID], e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("chain: read ledger entries: %w", err)
-		}
-		for _, t := range txs {
-			position++
-			l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
-			out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
-		}
+		out = txs
 	}
 	if to.AuditXID != from.AuditXID || to.AuditID != from.AuditID {
-		cond, args := keyRange(d, "l", from.AuditXID, from.AuditID, to.AuditXID, to.AuditID)
-		var audits []struct {
-			ID      int64     `db:"id"`
-			At      time.Time `db:"at"`
-			Actor   string    `db:"actor"`
-			KeyID   string    `db:"key_id"`
-			KeyName string    `db:"key_name"`
-			Action  string    `db:"action"`
-			Subject string    `db:"subject"`
-			Before  string    `db:"before"`
-			After   string    `db:"after"`
-			Reason  string    `db:"reason"`
+		audits, err := rangeAudits(ctx, tx, from, to, base+int64(len(out)))
+		if err != nil {
+			return nil, nil, err
 		}
-		if err := tx.Select(ctx, &audits, `SELECT l.id, l.at, l.actor, l.key_id, l.key_name, l.action, l.subject, l.before, l.after, l.reason
-			FROM audit_log l WHERE `+cond+` ORDER BY `+keyOrder(d, "l"), args...); err != nil {
-			return nil, nil, fmt.Errorf("chain: read audit log: %w", err)
-		}
-		for _, a := range audits {
-			position++
-			l := AuditLine(position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
-			out = append(out, Row{Kind: Audit, Position: position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
-		}
+		out = append(out, audits...)
 	}
 	var evs []event
 	if to.Events != from.Events {
-		rows, err := tx.Query(ctx, `SELECT id, created_at, type, resource, sequence, audience, data FROM events
-			WHERE chain_position IS NULL AND position > ? AND position <= ? ORDER BY position`, from.Events, to.Events)
-		if err != nil {
-			return nil, nil, fmt.Errorf("chain: read events: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e event
-			if err := rows.Scan(&e.ID, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
-				return nil, nil, fmt.Errorf("chain: read events: %w", err)
-			}
-			evs = append(evs, e)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("chain: read events: %w", err)
+		var err error
+		if evs, err = rangeEvents(ctx, tx, from, to); err != nil {
+			return nil, nil, err
 		}
 	}
 	return out, evs, nil
+}
+
+// rangeTransactions reads and encodes the ledger transactions, with their
+// entries, between two cursors, positioned base+1, base+2, … in the
+// chain's order.
+func rangeTransactions(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
+	d := tx.Dialect()
+	cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
+	var txs []struct {
+		ID          int64     `db:"id"`
+		CreatedAt   time.Time `db:"created_at"`
+		Key         string    `db:"idempotency_key"`
+		Description string    `db:"description"`
+	}
+	if err := tx.Select(ctx, &txs, `SELECT t.id, t.created_at, t.idempotency_key, t.description
+		FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
+		return nil, fmt.Errorf("chain: read ledger transactions: %w", err)
+	}
+	q := `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+		FROM ledger_transactions t
+		JOIN ledger_entries e ON e.transaction_id = t.id
+		JOIN ledger_accounts a ON a.id = e.account_id
+		WHERE ` + cond + ` ORDER BY ` + keyOrder(d, "t") + `, e.id`
+	if d == storage.Postgres {
+		// By the transactions' ids: an index lookup each, where a join
+		// on the range may be planned as a scan of every entry.
+		ids := make([]int64, len(txs))
+		for i, t := range txs {
+			ids[i] = t.ID
+		}
+		q, args = `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
+			FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+			WHERE e.transaction_id = ANY(?) ORDER BY e.transaction_id, e.id`, []any{ids}
+	}
+	entries, err := readEntries(ctx, tx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("chain: read ledger entries: %w", err)
+	}
+	out := make([]Row, 0, len(txs))
+	for i, t := range txs {
+		position := base + int64(i) + 1
+		l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
+		out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
+	}
+	return out, nil
+}
+
+// rangeAudits reads and encodes the audit entries between two cursors,
+// positioned base+1, base+2, … in the chain's order.
+func rangeAudits(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
+	d := tx.Dialect()
+	cond, args := keyRange(d, "l", from.AuditXID, from.AuditID, to.AuditXID, to.AuditID)
+	var audits []struct {
+		ID      int64     `db:"id"`
+		At      time.Time `db:"at"`
+		Actor   string    `db:"actor"`
+		KeyID   string    `db:"key_id"`
+		KeyName string    `db:"key_name"`
+		Action  string    `db:"action"`
+		Subject string    `db:"subject"`
+		Before  string    `db:"before"`
+		After   string    `db:"after"`
+		Reason  string    `db:"reason"`
+	}
+	if err := tx.Select(ctx, &audits, `SELECT l.id, l.at, l.actor, l.key_id, l.key_name, l.action, l.subject, l.before, l.after, l.reason
+		FROM audit_log l WHERE `+cond+` ORDER BY `+keyOrder(d, "l"), args...); err != nil {
+		return nil, fmt.Errorf("chain: read audit log: %w", err)
+	}
+	out := make([]Row, 0, len(audits))
+	for i, a := range audits {
+		position := base + int64(i) + 1
+		l := AuditLine(position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
+		out = append(out, Row{Kind: Audit, Position: position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
+	}
+	return out, nil
+}
+
+// rangeEvents reads the events between two cursors not yet sealed by a
+// legacy block, in position order.
+func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event, error) {
+	rows, err := tx.Query(ctx, `SELECT id, created_at, type, resource, sequence, audience, data FROM events
+		WHERE chain_position IS NULL AND position > ? AND position <= ? ORDER BY position`, from.Events, to.Events)
+	if err != nil {
+		return nil, fmt.Errorf("chain: read events: %w", err)
+	}
+	defer rows.Close()
+	var evs []event
+	for rows.Next() {
+		var e event
+		if err := rows.Scan(&e.ID, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
+			return nil, fmt.Errorf("chain: read events: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("chain: read events: %w", err)
+	}
+	return evs, nil
 }
 
 // readBlock reads the rows between two cursors as the block that seals

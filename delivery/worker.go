@@ -498,98 +498,31 @@ func (s *Service) delay(attempts int, ra time.Duration) time.Duration {
 
 // record writes the attempts and their deliveries' new states in one
 // transaction, in a few statements whatever the number of attempts, and
-// gives the streams whose head is done their next head.
+// gives the streams whose head is done their next head. The steps:
+// disable the endpoints that answered 410 Gone, insert the attempts,
+// update the deliveries that failed and those delivered, give back the
+// lease of those redelivered while in flight, and settle the streams.
 func (s *Service) record(ctx context.Context, outs []outcome) error {
 	err := s.cfg.DB.Update(ctx, func(tx *storage.Tx) error {
 		// Endpoints before streams: the order in which every transaction
 		// locks them.
-		for _, o := range outs {
-			if o.result == ResultGone {
-				if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-					true, fmt.Sprintf("the endpoint answered 410 Gone at %s", o.at.UTC().Format(time.RFC3339)), tx.Now(), o.job.EndpointID); err != nil {
-					return err
-				}
-			}
+		if err := disableGone(ctx, tx, outs); err != nil {
+			return err
 		}
-		for rest := outs; len(rest) > 0; {
-			chunk := rest[:min(len(rest), insertChunk/5)]
-			rest = rest[len(chunk):]
-			args := make([]any, 0, 11*len(chunk))
-			for _, o := range chunk {
-				j := o.job
-				args = append(args, j.ID, j.EndpointID, j.EventID, j.EventType, j.Attempts+1, o.at.UTC(), o.result, o.status,
-					o.duration.Milliseconds(), o.response, o.err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
-				VALUES `+storage.Rows(len(chunk), 11), args...); err != nil {
-				return err
-			}
+		if err := insertAttempts(ctx, tx, outs); err != nil {
+			return err
 		}
-		var done []stream       // streams whose head is no longer pending
-		var stale []outcome     // redelivered while in flight
-		var delivered []outcome // acknowledged
-		for _, o := range outs {
-			j := o.job
-			attempt := j.Attempts + 1
-			var q string
-			var args []any
-			switch {
-			case o.result == ResultSuccess:
-				delivered = append(delivered, o)
-				continue
-			case o.missing || attempt > len(s.cfg.Schedule):
-				q, args = `UPDATE webhook_deliveries SET status = ?, attempts = ?, ready = FALSE, locked_until = NULL, locked_by = ''
-					WHERE id = ? AND generation = ?`, []any{StatusFailed, attempt, j.ID, j.Generation}
-			default:
-				q, args = `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, locked_until = NULL, locked_by = ''
-					WHERE id = ? AND generation = ?`, []any{attempt, tx.Now().Add(s.delay(attempt, o.retryAfter)), j.ID, j.Generation}
-			}
-			res, err := tx.Exec(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			switch n, err := res.RowsAffected(); {
-			case err != nil:
-				return err
-			case n == 0:
-				stale = append(stale, o)
-			case o.missing || attempt > len(s.cfg.Schedule):
-				done = append(done, stream{j.EndpointID, j.Resource})
-			}
+		done, stale, delivered, err := s.recordUndelivered(ctx, tx, outs)
+		if err != nil {
+			return err
 		}
-		for rest := delivered; len(rest) > 0; {
-			chunk := rest[:min(len(rest), insertChunk/5)]
-			rest = rest[len(chunk):]
-			args := []any{StatusDelivered, tx.Now()}
-			for _, o := range chunk {
-				args = append(args, o.job.ID, o.job.Generation)
-			}
-			var ids []int64
-			if err := tx.Select(ctx, &ids, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, delivered_at = ?, ready = FALSE,
-					locked_until = NULL, locked_by = ''
-				WHERE `+strings.TrimSuffix(strings.Repeat(`(id = ? AND generation = ?) OR `, len(chunk)), " OR ")+`
-				RETURNING id`, args...); err != nil {
-				return err
-			}
-			updated := make(map[int64]bool, len(ids))
-			for _, id := range ids {
-				updated[id] = true
-			}
-			for _, o := range chunk {
-				if updated[o.job.ID] {
-					done = append(done, stream{o.job.EndpointID, o.job.Resource})
-				} else {
-					stale = append(stale, o)
-				}
-			}
+		moreDone, moreStale, err := markDelivered(ctx, tx, delivered)
+		if err != nil {
+			return err
 		}
-		// A delivery redelivered while in flight is due again: only the
-		// lease is given back.
-		for _, o := range stale {
-			if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = '' WHERE id = ? AND locked_by = ?`,
-				o.job.ID, s.cfg.Instance); err != nil {
-				return err
-			}
+		done, stale = append(done, moreDone...), append(stale, moreStale...)
+		if err := s.releaseStale(ctx, tx, stale); err != nil {
+			return err
 		}
 		if err := settle(ctx, tx, done); err != nil {
 			return err
@@ -602,6 +535,123 @@ func (s *Service) record(ctx context.Context, outs []outcome) error {
 		return nil
 	})
 	return wrap("record attempts", err)
+}
+
+// disableGone disables the endpoint of each outcome that answered 410 Gone.
+func disableGone(ctx context.Context, tx *storage.Tx, outs []outcome) error {
+	for _, o := range outs {
+		if o.result == ResultGone {
+			if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+				true, fmt.Sprintf("the endpoint answered 410 Gone at %s", o.at.UTC().Format(time.RFC3339)), tx.Now(), o.job.EndpointID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// insertAttempts inserts a webhook_attempts row for each outcome, a chunk
+// of rows per statement.
+func insertAttempts(ctx context.Context, tx *storage.Tx, outs []outcome) error {
+	for rest := outs; len(rest) > 0; {
+		chunk := rest[:min(len(rest), insertChunk/5)]
+		rest = rest[len(chunk):]
+		args := make([]any, 0, 11*len(chunk))
+		for _, o := range chunk {
+			j := o.job
+			args = append(args, j.ID, j.EndpointID, j.EventID, j.EventType, j.Attempts+1, o.at.UTC(), o.result, o.status,
+				o.duration.Milliseconds(), o.response, o.err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, attempted_at, result, status_code, duration_ms, response, error)
+			VALUES `+storage.Rows(len(chunk), 11), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordUndelivered updates each delivery whose attempt failed: failed for
+// good when its endpoint or event is missing or the schedule is spent, due
+// again after the next delay otherwise. It returns the streams whose head
+// failed for good, the outcomes of deliveries redelivered while in flight
+// (their generation moved on), and the outcomes delivered, left to
+// markDelivered.
+func (s *Service) recordUndelivered(ctx context.Context, tx *storage.Tx, outs []outcome) (done []stream, stale, delivered []outcome, err error) {
+	for _, o := range outs {
+		j := o.job
+		attempt := j.Attempts + 1
+		var q string
+		var args []any
+		switch {
+		case o.result == ResultSuccess:
+			delivered = append(delivered, o)
+			continue
+		case o.missing || attempt > len(s.cfg.Schedule):
+			q, args = `UPDATE webhook_deliveries SET status = ?, attempts = ?, ready = FALSE, locked_until = NULL, locked_by = ''
+				WHERE id = ? AND generation = ?`, []any{StatusFailed, attempt, j.ID, j.Generation}
+		default:
+			q, args = `UPDATE webhook_deliveries SET attempts = ?, next_attempt_at = ?, locked_until = NULL, locked_by = ''
+				WHERE id = ? AND generation = ?`, []any{attempt, tx.Now().Add(s.delay(attempt, o.retryAfter)), j.ID, j.Generation}
+		}
+		res, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		switch n, err := res.RowsAffected(); {
+		case err != nil:
+			return nil, nil, nil, err
+		case n == 0:
+			stale = append(stale, o)
+		case o.missing || attempt > len(s.cfg.Schedule):
+			done = append(done, stream{j.EndpointID, j.Resource})
+		}
+	}
+	return done, stale, delivered, nil
+}
+
+// markDelivered marks the deliveries of outcomes delivered, a chunk per
+// statement. It returns their streams, and the outcomes of those
+// redelivered while in flight.
+func markDelivered(ctx context.Context, tx *storage.Tx, delivered []outcome) (done []stream, stale []outcome, err error) {
+	for rest := delivered; len(rest) > 0; {
+		chunk := rest[:min(len(rest), insertChunk/5)]
+		rest = rest[len(chunk):]
+		args := []any{StatusDelivered, tx.Now()}
+		for _, o := range chunk {
+			args = append(args, o.job.ID, o.job.Generation)
+		}
+		var ids []int64
+		if err := tx.Select(ctx, &ids, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, delivered_at = ?, ready = FALSE,
+				locked_until = NULL, locked_by = ''
+			WHERE `+strings.TrimSuffix(strings.Repeat(`(id = ? AND generation = ?) OR `, len(chunk)), " OR ")+`
+			RETURNING id`, args...); err != nil {
+			return nil, nil, err
+		}
+		updated := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			updated[id] = true
+		}
+		for _, o := range chunk {
+			if updated[o.job.ID] {
+				done = append(done, stream{o.job.EndpointID, o.job.Resource})
+			} else {
+				stale = append(stale, o)
+			}
+		}
+	}
+	return done, stale, nil
+}
+
+// releaseStale gives back the lease of each delivery redelivered while in
+// flight: it is due again, and only its lease is this worker's.
+func (s *Service) releaseStale(ctx context.Context, tx *storage.Tx, stale []outcome) error {
+	for _, o := range stale {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET locked_until = NULL, locked_by = '' WHERE id = ? AND locked_by = ?`,
+			o.job.ID, s.cfg.Instance); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Prune deletes the finished deliveries (and their attempts) older than

@@ -1,9 +1,11 @@
 package finance
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -285,75 +287,109 @@ func (a *API) handleStatement(w http.ResponseWriter, r *http.Request) {
 		server.WriteError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	cur, err := apiCurrency(q.Get("currency"))
+	sq, err := parseStatementQuery(r.URL.Query())
 	if err != nil {
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "currency: %s", paygate.ErrorMessage(err)))
-		return
-	}
-	var from, to time.Time
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if v := q.Get(p.name); v != "" {
-			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
-				server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "%s must be an RFC 3339 time such as 2026-11-25T00:00:00Z", p.name))
-				return
-			}
-		}
-	}
-	limit := 0 // the ledger's default
-	if s := q.Get("limit"); s != "" {
-		// 0 would be the ledger's default; like the other paged lists,
-		// the API takes 1 to the maximum only.
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > ledger.MaxStatementLimit {
-			server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "limit must be 1 to %d", ledger.MaxStatementLimit))
-			return
-		}
-	}
-	csvOut := q.Get("format") == "csv"
-	if f := q.Get("format"); f != "" && f != "csv" && f != "json" {
-		server.WriteError(w, r, paygate.Errorf(paygate.EINVALID, "format must be json or csv"))
+		server.WriteError(w, r, err)
 		return
 	}
 	var page ledger.StatementPage
 	var all []ledger.StatementLine
 	err = a.DB.View(r.Context(), func(tx *storage.Tx) error {
-		if !csvOut {
-			page, err = a.Ledger.StatementBetween(r.Context(), tx, name, cur, from, to, q.Get("cursor"), limit)
+		if !sq.csv {
+			page, err = a.Ledger.StatementBetween(r.Context(), tx, name, sq.currency, sq.from, sq.to, sq.cursor, sq.limit)
 			return err
 		}
 		// CSV: every page of the range, in one snapshot.
-		cursor := ""
-		for {
-			p, err := a.Ledger.StatementBetween(r.Context(), tx, name, cur, from, to, cursor, ledger.MaxStatementLimit)
-			if err != nil {
-				return err
-			}
-			all = append(all, p.Lines...)
-			if p.Next == "" {
-				return nil
-			}
-			cursor = p.Next
-		}
+		all, err = a.wholeStatement(r.Context(), tx, name, sq)
+		return err
 	})
 	if err != nil {
 		server.WriteError(w, r, err)
 		return
 	}
-	if csvOut {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%s.csv"`, id, cur))
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"entry", "created_at", "transaction", "description", "change", "balance", "currency"})
-		for _, l := range all {
-			cw.Write([]string{strconv.FormatInt(l.EntryID, 10), l.CreatedAt.Format(time.RFC3339), l.TransactionKey,
-				l.Description, l.Change.Amount(), l.Balance.Amount(), string(cur)})
-		}
-		cw.Flush()
+	if sq.csv {
+		writeStatementCSV(w, id, sq.currency, all)
 		return
 	}
+	writeStatementJSON(w, id, sq.currency, page)
+}
+
+// statementQuery is what a statement request asks for.
+type statementQuery struct {
+	currency paygate.Currency
+	from, to time.Time // zero: unbounded
+	cursor   string
+	limit    int // 0: the ledger's default
+	csv      bool
+}
+
+// parseStatementQuery reads a statement request's currency, from, to,
+// cursor, limit and format. Anything malformed is an EINVALID error.
+func parseStatementQuery(q url.Values) (statementQuery, error) {
+	sq := statementQuery{cursor: q.Get("cursor")}
+	var err error
+	sq.currency, err = apiCurrency(q.Get("currency"))
+	if err != nil {
+		return statementQuery{}, paygate.Errorf(paygate.EINVALID, "currency: %s", paygate.ErrorMessage(err))
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &sq.from}, {"to", &sq.to}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return statementQuery{}, paygate.Errorf(paygate.EINVALID, "%s must be an RFC 3339 time such as 2026-11-25T00:00:00Z", p.name)
+			}
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		// 0 would be the ledger's default; like the other paged lists,
+		// the API takes 1 to the maximum only.
+		if sq.limit, err = strconv.Atoi(s); err != nil || sq.limit < 1 || sq.limit > ledger.MaxStatementLimit {
+			return statementQuery{}, paygate.Errorf(paygate.EINVALID, "limit must be 1 to %d", ledger.MaxStatementLimit)
+		}
+	}
+	sq.csv = q.Get("format") == "csv"
+	if f := q.Get("format"); f != "" && f != "csv" && f != "json" {
+		return statementQuery{}, paygate.Errorf(paygate.EINVALID, "format must be json or csv")
+	}
+	return sq, nil
+}
+
+// wholeStatement reads every line of account name in sq's range, page by
+// page, in tx.
+func (a *API) wholeStatement(ctx context.Context, tx *storage.Tx, name string, sq statementQuery) ([]ledger.StatementLine, error) {
+	var all []ledger.StatementLine
+	cursor := ""
+	for {
+		p, err := a.Ledger.StatementBetween(ctx, tx, name, sq.currency, sq.from, sq.to, cursor, ledger.MaxStatementLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Lines...)
+		if p.Next == "" {
+			return all, nil
+		}
+		cursor = p.Next
+	}
+}
+
+// writeStatementCSV writes the lines of user id's statement in cur as a
+// CSV attachment.
+func writeStatementCSV(w http.ResponseWriter, id string, cur paygate.Currency, lines []ledger.StatementLine) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%s.csv"`, id, cur))
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"entry", "created_at", "transaction", "description", "change", "balance", "currency"})
+	for _, l := range lines {
+		cw.Write([]string{strconv.FormatInt(l.EntryID, 10), l.CreatedAt.Format(time.RFC3339), l.TransactionKey,
+			l.Description, l.Change.Amount(), l.Balance.Amount(), string(cur)})
+	}
+	cw.Flush()
+}
+
+// writeStatementJSON writes page of user id's statement in cur as JSON.
+func writeStatementJSON(w http.ResponseWriter, id string, cur paygate.Currency, page ledger.StatementPage) {
 	type line struct {
 		Entry       int64     `json:"entry"`
 		Transaction string    `json:"transaction"`

@@ -174,71 +174,11 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 				return err
 			}
 		}
-		refunded, err := refundedByAttempt(ctx, tx, userID)
+		created, err = r.debitRefunds(ctx, tx, userID, payments, amount, reason)
 		if err != nil {
 			return err
 		}
-		left := amount.Minor
-		var unrefundable []string
-		for _, p := range payments {
-			if left == 0 {
-				break
-			}
-			if !r.Refundable(p) {
-				unrefundable = append(unrefundable, string(p.Method))
-				continue
-			}
-			room := p.Amount.Minor - refunded[p.Attempt]
-			if room <= 0 {
-				continue
-			}
-			part := min(room, left)
-			id, err := r.newID("ref_")
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, reason,
-				created_at, updated_at, next_check_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part, string(amount.Currency),
-				RefundRequested, reason, tx.Now(), tx.Now(), tx.Now().Add(RefundRetryAfter)); err != nil {
-				return fmt.Errorf("finance: record refund: %w", err)
-			}
-			_, err = r.Ledger.Post(ctx, tx, ledger.Transfer("refund:"+id+":debited",
-				fmt.Sprintf("balance of %s refunded to %s payment %s", userID, p.Method, p.PaymentRef),
-				ledger.UserBalance(userID), ledger.ProviderClearing(p.Provider), paygate.New(part, amount.Currency)))
-			if err != nil {
-				var short *ledger.InsufficientFundsError
-				if errors.As(err, &short) {
-					return paygate.Errorf(paygate.EINSUFFICIENT, "the balance of %s (%s) does not cover %s", userID, short.Available, amount)
-				}
-				return err
-			}
-			created = append(created, SourceRefund{ID: id, UserID: userID, Attempt: p.Attempt, Provider: p.Provider,
-				PaymentRef: p.PaymentRef, Minor: part, Currency: string(amount.Currency), Status: RefundRequested, Reason: reason, CreatedAt: tx.Now()})
-			left -= part
-		}
-		if left == 0 {
-			ids := make([]string, len(created))
-			for i, c := range created {
-				ids[i] = c.ID
-			}
-			if err := idempotency.RecordEffect(ctx, tx, requestKey, strings.Join(ids, ",")); err != nil {
-				return err
-			}
-			parts := make([]string, len(created))
-			for i, c := range created {
-				parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, amount.Currency), c.PaymentRef)
-			}
-			return Audit(ctx, tx, ActionRefundToSource, userID, "", strings.Join(parts, "; "), reason)
-		}
-		if left > 0 {
-			msg := fmt.Sprintf("only %s of %s's payments can be refunded to their methods", paygate.New(amount.Minor-left, amount.Currency), userID)
-			if len(unrefundable) > 0 {
-				msg += fmt.Sprintf(" (%s has no refunds: record a manual bank payout instead)", strings.Join(unique(unrefundable), ", "))
-			}
-			return paygate.Errorf(paygate.ECONFLICT, "%s", msg)
-		}
-		return nil
+		return recordRefundRequest(ctx, tx, requestKey, userID, created, amount.Currency, reason)
 	})
 	if err != nil {
 		return nil, err
@@ -252,6 +192,94 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 		created[i] = r.ask(cctx, created[i])
 	}
 	return created, nil
+}
+
+// debitRefunds spreads amount over userID's payments, newest first, never
+// more of a payment than it collected less what was refunded of it, and
+// only through methods that have refunds, and records each part in tx
+// (debitRefund). If the payments cannot take all of amount, it is an
+// ECONFLICT error naming the methods that have no refunds.
+func (r *Refunds) debitRefunds(ctx context.Context, tx *storage.Tx, userID string, payments []PaidAttempt, amount paygate.Money, reason string) ([]SourceRefund, error) {
+	refunded, err := refundedByAttempt(ctx, tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var created []SourceRefund
+	left := amount.Minor
+	var unrefundable []string
+	for _, p := range payments {
+		if left == 0 {
+			break
+		}
+		if !r.Refundable(p) {
+			unrefundable = append(unrefundable, string(p.Method))
+			continue
+		}
+		room := p.Amount.Minor - refunded[p.Attempt]
+		if room <= 0 {
+			continue
+		}
+		part := min(room, left)
+		c, err := r.debitRefund(ctx, tx, userID, p, paygate.New(part, amount.Currency), amount, reason)
+		if err != nil {
+			return nil, err
+		}
+		created = append(created, c)
+		left -= part
+	}
+	if left > 0 {
+		msg := fmt.Sprintf("only %s of %s's payments can be refunded to their methods", paygate.New(amount.Minor-left, amount.Currency), userID)
+		if len(unrefundable) > 0 {
+			msg += fmt.Sprintf(" (%s has no refunds: record a manual bank payout instead)", strings.Join(unique(unrefundable), ", "))
+		}
+		return nil, paygate.Errorf(paygate.ECONFLICT, "%s", msg)
+	}
+	return created, nil
+}
+
+// debitRefund records in tx a requested refund of part of payment p and
+// debits userID's balance by it. A balance that does not cover it is an
+// EINSUFFICIENT error naming total, the whole amount asked for.
+func (r *Refunds) debitRefund(ctx context.Context, tx *storage.Tx, userID string, p PaidAttempt, part, total paygate.Money, reason string) (SourceRefund, error) {
+	id, err := r.newID("ref_")
+	if err != nil {
+		return SourceRefund{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO source_refunds (id, user_id, attempt, provider, payment_ref, amount, currency, status, reason,
+		created_at, updated_at, next_check_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, userID, p.Attempt, p.Provider, p.PaymentRef, part.Minor, string(part.Currency),
+		RefundRequested, reason, tx.Now(), tx.Now(), tx.Now().Add(RefundRetryAfter)); err != nil {
+		return SourceRefund{}, fmt.Errorf("finance: record refund: %w", err)
+	}
+	_, err = r.Ledger.Post(ctx, tx, ledger.Transfer("refund:"+id+":debited",
+		fmt.Sprintf("balance of %s refunded to %s payment %s", userID, p.Method, p.PaymentRef),
+		ledger.UserBalance(userID), ledger.ProviderClearing(p.Provider), part))
+	if err != nil {
+		var short *ledger.InsufficientFundsError
+		if errors.As(err, &short) {
+			return SourceRefund{}, paygate.Errorf(paygate.EINSUFFICIENT, "the balance of %s (%s) does not cover %s", userID, short.Available, total)
+		}
+		return SourceRefund{}, err
+	}
+	return SourceRefund{ID: id, UserID: userID, Attempt: p.Attempt, Provider: p.Provider,
+		PaymentRef: p.PaymentRef, Minor: part.Minor, Currency: string(part.Currency), Status: RefundRequested, Reason: reason, CreatedAt: tx.Now()}, nil
+}
+
+// recordRefundRequest records in tx the refunds created for requestKey (its
+// idempotent effect, when requestKey is not "") and their audit entry.
+func recordRefundRequest(ctx context.Context, tx *storage.Tx, requestKey, userID string, created []SourceRefund, currency paygate.Currency, reason string) error {
+	ids := make([]string, len(created))
+	for i, c := range created {
+		ids[i] = c.ID
+	}
+	if err := idempotency.RecordEffect(ctx, tx, requestKey, strings.Join(ids, ",")); err != nil {
+		return err
+	}
+	parts := make([]string, len(created))
+	for i, c := range created {
+		parts[i] = fmt.Sprintf("%s %s to %s", c.ID, paygate.New(c.Minor, currency), c.PaymentRef)
+	}
+	return Audit(ctx, tx, ActionRefundToSource, userID, "", strings.Join(parts, "; "), reason)
 }
 
 // lockUser takes the user's row of refund_locks for the rest of tx: a

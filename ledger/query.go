@@ -94,6 +94,9 @@ func (l *Ledger) Statement(ctx context.Context, tx *storage.Tx, name string, cur
 // a sharded account are not committed in id order, so pages read at
 // different times may see an older entry appear. Read every page in one
 // read transaction (storage.DB.View) for a statement that adds up.
+//
+// The steps: check the limit and cursor, find the account and its shards,
+// read the page's entries, then turn them into lines with balances.
 func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, from, to time.Time, cursor string, limit int) (StatementPage, error) {
 	class, err := Classify(name)
 	if err != nil {
@@ -112,57 +115,14 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 			return StatementPage{}, paygate.Errorf(paygate.EINVALID, "ledger: bad statement cursor %q", paygate.Clip(cursor, 80))
 		}
 	}
-	var accountID int64
-	err = tx.Get(ctx, &accountID, `SELECT id FROM ledger_accounts WHERE name = ? AND currency = ?`, name, string(currency))
-	if errors.Is(err, sql.ErrNoRows) {
-		return StatementPage{Lines: []StatementLine{}}, nil
-	}
+	accountID, shards, err := statementShards(ctx, tx, name, currency, class)
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
 	}
-	shards := []int{0}
-	if sharded(class) {
-		shards = nil
-		if err := tx.Select(ctx, &shards, `SELECT shard FROM ledger_account_shards WHERE account_id = ? ORDER BY shard`, accountID); err != nil {
-			return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
-		}
-		if len(shards) == 0 {
-			return StatementPage{Lines: []StatementLine{}}, nil
-		}
+	if len(shards) == 0 {
+		return StatementPage{Lines: []StatementLine{}}, nil
 	}
-	// The newest entries of each shard, merged: each shard's entries are in
-	// the index in id order.
-	var rows []struct {
-		ID          int64     `db:"id"`
-		Key         string    `db:"idempotency_key"`
-		Description string    `db:"description"`
-		Side        string    `db:"side"`
-		Amount      int64     `db:"amount"`
-		Debits      int64     `db:"account_debits"`
-		Credits     int64     `db:"account_credits"`
-		CreatedAt   time.Time `db:"created_at"`
-	}
-	var q []string
-	var args []any
-	for i, shard := range shards {
-		sq := `SELECT * FROM (SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
-				e.account_debits, e.account_credits, t.created_at
-			FROM ledger_entries e
-			JOIN ledger_transactions t ON t.id = e.transaction_id
-			WHERE e.account_id = ? AND e.shard = ? AND e.id < ?`
-		args = append(args, accountID, shard, before)
-		if !from.IsZero() {
-			sq += ` AND t.created_at >= ?`
-			args = append(args, from.UTC())
-		}
-		if !to.IsZero() {
-			sq += ` AND t.created_at < ?`
-			args = append(args, to.UTC())
-		}
-		q = append(q, sq+` ORDER BY e.id DESC LIMIT ?) s`+strconv.Itoa(i))
-		args = append(args, limit+1)
-	}
-	err = tx.Select(ctx, &rows, strings.Join(q, "\nUNION ALL ")+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
+	rows, err := statementRows(ctx, tx, accountID, shards, from, to, before, limit)
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("ledger: statement of %s %s: %w", name, currency, err)
 	}
@@ -188,13 +148,87 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 			rows[i].Debits, rows[i].Credits = t.debits, t.credits
 		}
 	}
-	page.Lines = make([]StatementLine, len(rows))
+	page.Lines = statementLines(rows, class, currency)
+	return page, nil
+}
+
+// statementShards returns the id of account name in currency and the shards
+// its entries are in: shard 0 for an account that is not sharded, the
+// account's shards otherwise. An account that does not exist, or a sharded
+// one without shards, has none.
+func statementShards(ctx context.Context, tx *storage.Tx, name string, currency paygate.Currency, class Class) (int64, []int, error) {
+	var accountID int64
+	err := tx.Get(ctx, &accountID, `SELECT id FROM ledger_accounts WHERE name = ? AND currency = ?`, name, string(currency))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if !sharded(class) {
+		return accountID, []int{0}, nil
+	}
+	var shards []int
+	if err := tx.Select(ctx, &shards, `SELECT shard FROM ledger_account_shards WHERE account_id = ? ORDER BY shard`, accountID); err != nil {
+		return 0, nil, err
+	}
+	return accountID, shards, nil
+}
+
+// statementRow is one entry of a statement as read, with its shard's
+// running totals after it.
+type statementRow struct {
+	ID          int64     `db:"id"`
+	Key         string    `db:"idempotency_key"`
+	Description string    `db:"description"`
+	Side        string    `db:"side"`
+	Amount      int64     `db:"amount"`
+	Debits      int64     `db:"account_debits"`
+	Credits     int64     `db:"account_credits"`
+	CreatedAt   time.Time `db:"created_at"`
+}
+
+// statementRows reads up to limit+1 of the newest entries of account
+// accountID before entry id before, posted in [from, to) (either zero:
+// unbounded), newest first: the newest of each shard, merged, since each
+// shard's entries are in the index in id order.
+func statementRows(ctx context.Context, tx *storage.Tx, accountID int64, shards []int, from, to time.Time, before int64, limit int) ([]statementRow, error) {
+	var q []string
+	var args []any
+	for i, shard := range shards {
+		sq := `SELECT * FROM (SELECT e.id, t.idempotency_key, t.description, e.side, e.amount,
+				e.account_debits, e.account_credits, t.created_at
+			FROM ledger_entries e
+			JOIN ledger_transactions t ON t.id = e.transaction_id
+			WHERE e.account_id = ? AND e.shard = ? AND e.id < ?`
+		args = append(args, accountID, shard, before)
+		if !from.IsZero() {
+			sq += ` AND t.created_at >= ?`
+			args = append(args, from.UTC())
+		}
+		if !to.IsZero() {
+			sq += ` AND t.created_at < ?`
+			args = append(args, to.UTC())
+		}
+		q = append(q, sq+` ORDER BY e.id DESC LIMIT ?) s`+strconv.Itoa(i))
+		args = append(args, limit+1)
+	}
+	var rows []statementRow
+	err := tx.Select(ctx, &rows, strings.Join(q, "\nUNION ALL ")+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
+	return rows, err
+}
+
+// statementLines turns rows of an account of class class into statement
+// lines: each entry's change is signed by the account's normal side, and
+// its balance is the account's after it.
+func statementLines(rows []statementRow, class Class, currency paygate.Currency) []StatementLine {
+	lines := make([]StatementLine, len(rows))
 	for i, r := range rows {
 		change := r.Amount
 		if (Side(r.Side) == Debit) != class.Type.DebitNormal() {
 			change = -change
 		}
-		page.Lines[i] = StatementLine{
+		lines[i] = StatementLine{
 			EntryID:        r.ID,
 			TransactionKey: r.Key,
 			Description:    r.Description,
@@ -205,7 +239,7 @@ func (l *Ledger) StatementBetween(ctx context.Context, tx *storage.Tx, name stri
 			CreatedAt:      r.CreatedAt.UTC(),
 		}
 	}
-	return page, nil
+	return lines
 }
 
 // totalsAfter returns, for entries of one sharded account, the account's

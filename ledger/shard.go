@@ -122,37 +122,10 @@ func addToShards(ctx context.Context, tx *storage.Tx, keys []accountKey, classes
 // shardedAccounts returns the ids of the sharded accounts of keys, creating
 // those that do not exist. It does not lock their rows: a sharded account's
 // row does not change once created, so postings through the account need not
-// wait for each other here.
+// wait for each other here. It reads the accounts, creates the missing ones,
+// and reads again those a concurrent transaction created in the meantime.
 func shardedAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, classes map[accountKey]Class) (map[accountKey]int64, error) {
 	ids := make(map[accountKey]int64, len(keys))
-	read := func(keys []accountKey) error {
-		return chunks(len(keys), func(lo, hi int) error {
-			args := make([]any, 0, 2*(hi-lo))
-			for _, k := range keys[lo:hi] {
-				args = append(args, k.name, string(k.currency))
-			}
-			var rows []struct {
-				ID          int64  `db:"id"`
-				Name        string `db:"name"`
-				Currency    string `db:"currency"`
-				Type        string `db:"type"`
-				NoOverdraft bool   `db:"no_overdraft"`
-			}
-			if err := tx.Select(ctx, &rows, `SELECT id, name, currency, type, no_overdraft FROM ledger_accounts
-				WHERE (name, currency) IN (VALUES `+storage.Rows(hi-lo, 2)+`)`, args...); err != nil {
-				return fmt.Errorf("ledger: read accounts: %w", err)
-			}
-			for _, r := range rows {
-				k := accountKey{r.Name, paygate.Currency(r.Currency)}
-				if c := classes[k]; Type(r.Type) != c.Type || r.NoOverdraft != c.NoOverdraft {
-					return fmt.Errorf("ledger: account %s %s is stored as %s (no overdraft: %t), not %s (no overdraft: %t)",
-						k.name, k.currency, r.Type, r.NoOverdraft, c.Type, c.NoOverdraft)
-				}
-				ids[k] = r.ID
-			}
-			return nil
-		})
-	}
 	missing := func() []accountKey {
 		var out []accountKey
 		for _, k := range keys {
@@ -162,16 +135,68 @@ func shardedAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, cla
 		}
 		return out
 	}
-	if err := read(keys); err != nil {
+	if err := readAccountIDs(ctx, tx, keys, classes, ids); err != nil {
 		return nil, err
 	}
 	create := missing()
 	if len(create) == 0 {
 		return ids, nil
 	}
-	err := chunks(len(create), func(lo, hi int) error {
+	if err := createAccounts(ctx, tx, create, classes, ids); err != nil {
+		return nil, err
+	}
+	// An account that a concurrent transaction created (and committed) in
+	// the meantime.
+	if raced := missing(); len(raced) > 0 {
+		if err := readAccountIDs(ctx, tx, raced, classes, ids); err != nil {
+			return nil, err
+		}
+		if k := missing(); len(k) > 0 {
+			return nil, fmt.Errorf("ledger: account %s %s could not be created", k[0].name, k[0].currency)
+		}
+	}
+	return ids, nil
+}
+
+// readAccountIDs sets ids[k] for each account of keys that exists. An
+// account stored with another type or overdraft rule than its class in
+// classes is an error.
+func readAccountIDs(ctx context.Context, tx *storage.Tx, keys []accountKey, classes map[accountKey]Class, ids map[accountKey]int64) error {
+	return chunks(len(keys), func(lo, hi int) error {
+		args := make([]any, 0, 2*(hi-lo))
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.name, string(k.currency))
+		}
+		var rows []struct {
+			ID          int64  `db:"id"`
+			Name        string `db:"name"`
+			Currency    string `db:"currency"`
+			Type        string `db:"type"`
+			NoOverdraft bool   `db:"no_overdraft"`
+		}
+		if err := tx.Select(ctx, &rows, `SELECT id, name, currency, type, no_overdraft FROM ledger_accounts
+			WHERE (name, currency) IN (VALUES `+storage.Rows(hi-lo, 2)+`)`, args...); err != nil {
+			return fmt.Errorf("ledger: read accounts: %w", err)
+		}
+		for _, r := range rows {
+			k := accountKey{r.Name, paygate.Currency(r.Currency)}
+			if c := classes[k]; Type(r.Type) != c.Type || r.NoOverdraft != c.NoOverdraft {
+				return fmt.Errorf("ledger: account %s %s is stored as %s (no overdraft: %t), not %s (no overdraft: %t)",
+					k.name, k.currency, r.Type, r.NoOverdraft, c.Type, c.NoOverdraft)
+			}
+			ids[k] = r.ID
+		}
+		return nil
+	})
+}
+
+// createAccounts inserts the accounts of keys with their classes and sets
+// ids[k] for each it created; one a concurrent transaction created first is
+// left out, for the caller to read.
+func createAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, classes map[accountKey]Class, ids map[accountKey]int64) error {
+	return chunks(len(keys), func(lo, hi int) error {
 		args := make([]any, 0, 5*(hi-lo))
-		for _, k := range create[lo:hi] {
+		for _, k := range keys[lo:hi] {
 			c := classes[k]
 			args = append(args, k.name, string(k.currency), string(c.Type), c.NoOverdraft, tx.Now())
 		}
@@ -192,18 +217,4 @@ func shardedAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, cla
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, err
-	}
-	// An account that a concurrent transaction created (and committed) in
-	// the meantime.
-	if raced := missing(); len(raced) > 0 {
-		if err := read(raced); err != nil {
-			return nil, err
-		}
-		if k := missing(); len(k) > 0 {
-			return nil, fmt.Errorf("ledger: account %s %s could not be created", k[0].name, k[0].currency)
-		}
-	}
-	return ids, nil
 }

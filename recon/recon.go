@@ -94,30 +94,10 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 	if prov == nil {
 		return Report{}, paygate.Errorf(paygate.EINVALID, "unknown provider %q", provider)
 	}
-	rep := Report{Provider: provider}
-	totals := map[[2]string]*Total{}
+	tl := newTally(provider)
 	seen := map[string]bool{} // the charges' payment references: the one thing Run holds per line
 	var first, last time.Time
 	var pending []providers.ReportLine
-	add := func(l Line) {
-		rep.Lines++
-		k := [2]string{string(l.Status), string(l.Gross.Currency)}
-		t := totals[k]
-		if t == nil {
-			c := l.Gross.Currency
-			t = &Total{Status: l.Status, Currency: c, Gross: paygate.New(0, c), Fee: paygate.New(0, c), Net: paygate.New(0, c)}
-			totals[k] = t
-		}
-		t.Lines++
-		t.Gross.Minor += l.Gross.Minor
-		t.Fee.Minor += l.Fee.Minor
-		t.Net.Minor += l.Net.Minor
-		switch l.Status {
-		case Matched, Fee, Payout, Refund:
-		default:
-			rep.Unmatched = append(rep.Unmatched, l)
-		}
-	}
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -126,16 +106,16 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 		if err != nil {
 			return err
 		}
-		rep.Posted += posted
+		tl.rep.Posted += posted
 		for _, l := range lines {
-			add(l)
+			tl.add(l)
 		}
 		pending = pending[:0]
 		return nil
 	}
 	err := prov.ParseSettlementReport(ctx, report, func(rl providers.ReportLine) error {
 		if rl.Err != nil {
-			add(Line{ReportLine: rl, Status: Invalid, Detail: paygate.ErrorMessage(rl.Err)})
+			tl.add(Line{ReportLine: rl, Status: Invalid, Detail: paygate.ErrorMessage(rl.Err)})
 			return nil
 		}
 		if rl.PaymentRef != "" && rl.Category == providers.ReportCharge {
@@ -159,32 +139,56 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 	if err != nil {
 		return Report{}, err
 	}
-	// Settled in paygate within the report's period, absent from it. The
-	// period is the whole UTC days the report's lines fall on: a report's
-	// times have second precision and come from the provider's clock, and
-	// paygate hears of a payment a little after it settles.
 	if !first.IsZero() {
-		from, to := first.UTC().Truncate(24*time.Hour), last.UTC().Truncate(24*time.Hour).Add(24*time.Hour-time.Microsecond)
-		var missing []Line
-		err := r.DB.View(ctx, func(tx *storage.Tx) error {
-			return r.Checkout.EachSucceededBetween(ctx, tx, provider, from, to, func(ref string, m paygate.Money) error {
-				if !seen[ref] {
-					missing = append(missing, Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge,
-						Gross: m, Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,
-						Detail: "settled in paygate but not in the provider's report for this period"})
-				}
-				return nil
-			})
-		})
+		missing, err := r.missingFromReport(ctx, provider, seen, first, last)
 		if err != nil {
 			return Report{}, err
 		}
-		sort.Slice(missing, func(i, j int) bool { return missing[i].PaymentRef < missing[j].PaymentRef })
 		for _, l := range missing {
-			add(l)
+			tl.add(l)
 		}
 	}
-	for _, t := range totals {
+	return tl.report(), nil
+}
+
+// tally gathers the lines of a run into its report: their count, their
+// totals by status and currency, and the lines left unmatched.
+type tally struct {
+	rep    Report
+	totals map[[2]string]*Total
+}
+
+// newTally returns an empty tally of a run of provider's report.
+func newTally(provider string) *tally {
+	return &tally{rep: Report{Provider: provider}, totals: map[[2]string]*Total{}}
+}
+
+// add counts line l.
+func (tl *tally) add(l Line) {
+	tl.rep.Lines++
+	k := [2]string{string(l.Status), string(l.Gross.Currency)}
+	t := tl.totals[k]
+	if t == nil {
+		c := l.Gross.Currency
+		t = &Total{Status: l.Status, Currency: c, Gross: paygate.New(0, c), Fee: paygate.New(0, c), Net: paygate.New(0, c)}
+		tl.totals[k] = t
+	}
+	t.Lines++
+	t.Gross.Minor += l.Gross.Minor
+	t.Fee.Minor += l.Fee.Minor
+	t.Net.Minor += l.Net.Minor
+	switch l.Status {
+	case Matched, Fee, Payout, Refund:
+	default:
+		tl.rep.Unmatched = append(tl.rep.Unmatched, l)
+	}
+}
+
+// report returns the report of the lines added, its totals ordered by
+// currency, then status.
+func (tl *tally) report() Report {
+	rep := tl.rep
+	for _, t := range tl.totals {
 		rep.Totals = append(rep.Totals, *t)
 	}
 	sort.Slice(rep.Totals, func(i, j int) bool {
@@ -193,7 +197,33 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 		}
 		return rep.Totals[i].Status < rep.Totals[j].Status
 	})
-	return rep, nil
+	return rep
+}
+
+// missingFromReport returns, ordered by payment reference, a
+// MissingAtProvider line for each payment through provider settled in
+// paygate within the report's period whose reference is not in seen. The
+// period is the whole UTC days the report's lines fall on, first to last:
+// a report's times have second precision and come from the provider's
+// clock, and paygate hears of a payment a little after it settles.
+func (r *Reconciler) missingFromReport(ctx context.Context, provider string, seen map[string]bool, first, last time.Time) ([]Line, error) {
+	from, to := first.UTC().Truncate(24*time.Hour), last.UTC().Truncate(24*time.Hour).Add(24*time.Hour-time.Microsecond)
+	var missing []Line
+	err := r.DB.View(ctx, func(tx *storage.Tx) error {
+		return r.Checkout.EachSucceededBetween(ctx, tx, provider, from, to, func(ref string, m paygate.Money) error {
+			if !seen[ref] {
+				missing = append(missing, Line{ReportLine: providers.ReportLine{PaymentRef: ref, Category: providers.ReportCharge,
+					Gross: m, Fee: paygate.New(0, m.Currency), Net: m}, Status: MissingAtProvider,
+					Detail: "settled in paygate but not in the provider's report for this period"})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(missing, func(i, j int) bool { return missing[i].PaymentRef < missing[j].PaymentRef })
+	return missing, nil
 }
 
 // match classifies a chunk of lines and posts their fees and payouts, in
@@ -202,9 +232,7 @@ func (r *Reconciler) Run(ctx context.Context, provider string, report io.Reader)
 func (r *Reconciler) match(ctx context.Context, provider string, chunk []providers.ReportLine) ([]Line, int, error) {
 	var out []Line
 	posted := 0
-	clearing := ledger.ProviderClearing(provider)
 	err := r.DB.Update(ctx, func(tx *storage.Tx) error {
-		out, posted = out[:0], 0
 		var refs []string
 		for _, rl := range chunk {
 			if rl.Category == providers.ReportCharge && rl.PaymentRef != "" {
@@ -215,87 +243,113 @@ func (r *Reconciler) match(ctx context.Context, provider string, chunk []provide
 		if err != nil {
 			return err
 		}
-		// Refund lines against paygate's refunds: those giving money back
-		// first, so that a failed refund and its failure in one chunk
-		// match together.
-		refunds := map[int]finance.RefundLineMatch{}
-		for _, back := range []bool{true, false} {
-			for i, rl := range chunk {
-				if rl.Category != providers.ReportRefund || (rl.Gross.Minor > 0) != back {
-					continue
-				}
-				m, err := finance.MatchRefundLine(ctx, tx, provider, rl)
-				if err != nil {
-					return err
-				}
-				refunds[i] = m
-			}
+		refunds, err := matchRefunds(ctx, tx, provider, chunk)
+		if err != nil {
+			return err
 		}
 		var postings []ledger.Transaction
 		var fees []feeLine
-		for i, rl := range chunk {
-			l := Line{ReportLine: rl}
-			switch rl.Category {
-			case providers.ReportCharge:
-				l.Status, l.Detail = charge(provider, rl, attempts)
-			case providers.ReportRefund:
-				l.Status = Refund
-				if m := refunds[i]; !m.Matched {
-					l.Status, l.Detail = RefundMismatch, m.Detail
-				}
-			case providers.ReportFee:
-				l.Status = Fee
-			case providers.ReportPayout:
-				l.Status = Payout
-			default:
-				l.Status, l.Detail = Other, "a "+rl.ProviderCategory+" line: for finance"
-			}
-			// The provider's fee on any line is claimed here and posted
-			// below, summed per chunk and currency.
-			if fee := feeOf(rl); fee.Minor != 0 {
-				fees = append(fees, feeLine{id: rl.ID, fee: fee})
-			}
-			// A payout moves the net from the provider to the bank.
-			if rl.Category == providers.ReportPayout && rl.Net.Minor != 0 {
-				t := ledger.Transfer("recon:"+provider+":"+rl.ID+":payout", fmt.Sprintf("%s payout %s", provider, rl.ID),
-					ledger.BankSettlement, clearing, abs(rl.Net))
-				if rl.Net.Minor > 0 { // money coming back from the bank
-					t = ledger.Transfer(t.Key, t.Description, clearing, ledger.BankSettlement, abs(rl.Net))
-				}
-				postings = append(postings, t)
-			}
-			out = append(out, l)
-		}
-		feePostings, claimed, err := claimFees(ctx, tx, provider, fees)
-		if err != nil {
-			return err
-		}
-		posted += claimed
-		postings = append(postings, feePostings...)
-		if len(postings) == 0 {
-			return nil
-		}
-		rs, err := r.Ledger.PostBatch(ctx, tx, postings)
-		if err != nil {
-			return err
-		}
-		for i, res := range rs {
-			if res.Err != nil {
-				return fmt.Errorf("recon: post %s: %w", postings[i].Key, res.Err)
-			}
-			if res.Status == ledger.Created && strings.HasSuffix(postings[i].Key, ":payout") {
-				posted++
-			}
-		}
-		if posted == 0 {
-			return nil
-		}
-		// What this chunk posted is audited in its own transaction: a run
-		// that fails later keeps its postings, and their entry.
-		return finance.Audit(ctx, tx, finance.ActionReconcilePost, provider+" report", "",
-			fmt.Sprintf("%d ledger transactions posted for report lines %s to %s", posted, chunk[0].ID, chunk[len(chunk)-1].ID), "")
+		out, postings, fees = classify(provider, chunk, attempts, refunds)
+		posted, err = r.postChunk(ctx, tx, provider, chunk, postings, fees)
+		return err
 	})
 	return out, posted, err
+}
+
+// matchRefunds matches the refund lines of chunk against paygate's refunds,
+// by their index in chunk: those giving money back first, so that a failed
+// refund and its failure in one chunk match together.
+func matchRefunds(ctx context.Context, tx *storage.Tx, provider string, chunk []providers.ReportLine) (map[int]finance.RefundLineMatch, error) {
+	refunds := map[int]finance.RefundLineMatch{}
+	for _, back := range []bool{true, false} {
+		for i, rl := range chunk {
+			if rl.Category != providers.ReportRefund || (rl.Gross.Minor > 0) != back {
+				continue
+			}
+			m, err := finance.MatchRefundLine(ctx, tx, provider, rl)
+			if err != nil {
+				return nil, err
+			}
+			refunds[i] = m
+		}
+	}
+	return refunds, nil
+}
+
+// classify gives each line of chunk its status, and returns the lines, the
+// payout transfers to post and the fees to claim.
+func classify(provider string, chunk []providers.ReportLine, attempts map[string]checkout.Attempt, refunds map[int]finance.RefundLineMatch) ([]Line, []ledger.Transaction, []feeLine) {
+	clearing := ledger.ProviderClearing(provider)
+	var out []Line
+	var postings []ledger.Transaction
+	var fees []feeLine
+	for i, rl := range chunk {
+		l := Line{ReportLine: rl}
+		switch rl.Category {
+		case providers.ReportCharge:
+			l.Status, l.Detail = charge(provider, rl, attempts)
+		case providers.ReportRefund:
+			l.Status = Refund
+			if m := refunds[i]; !m.Matched {
+				l.Status, l.Detail = RefundMismatch, m.Detail
+			}
+		case providers.ReportFee:
+			l.Status = Fee
+		case providers.ReportPayout:
+			l.Status = Payout
+		default:
+			l.Status, l.Detail = Other, "a "+rl.ProviderCategory+" line: for finance"
+		}
+		// The provider's fee on any line is claimed here and posted
+		// below, summed per chunk and currency.
+		if fee := feeOf(rl); fee.Minor != 0 {
+			fees = append(fees, feeLine{id: rl.ID, fee: fee})
+		}
+		// A payout moves the net from the provider to the bank.
+		if rl.Category == providers.ReportPayout && rl.Net.Minor != 0 {
+			t := ledger.Transfer("recon:"+provider+":"+rl.ID+":payout", fmt.Sprintf("%s payout %s", provider, rl.ID),
+				ledger.BankSettlement, clearing, abs(rl.Net))
+			if rl.Net.Minor > 0 { // money coming back from the bank
+				t = ledger.Transfer(t.Key, t.Description, clearing, ledger.BankSettlement, abs(rl.Net))
+			}
+			postings = append(postings, t)
+		}
+		out = append(out, l)
+	}
+	return out, postings, fees
+}
+
+// postChunk claims the fees of chunk and posts them with its payouts in
+// tx, and audits what it posted. It returns the number of ledger
+// transactions it created.
+func (r *Reconciler) postChunk(ctx context.Context, tx *storage.Tx, provider string, chunk []providers.ReportLine, postings []ledger.Transaction, fees []feeLine) (int, error) {
+	feePostings, posted, err := claimFees(ctx, tx, provider, fees)
+	if err != nil {
+		return 0, err
+	}
+	postings = append(postings, feePostings...)
+	if len(postings) == 0 {
+		return posted, nil
+	}
+	rs, err := r.Ledger.PostBatch(ctx, tx, postings)
+	if err != nil {
+		return 0, err
+	}
+	for i, res := range rs {
+		if res.Err != nil {
+			return 0, fmt.Errorf("recon: post %s: %w", postings[i].Key, res.Err)
+		}
+		if res.Status == ledger.Created && strings.HasSuffix(postings[i].Key, ":payout") {
+			posted++
+		}
+	}
+	if posted == 0 {
+		return 0, nil
+	}
+	// What this chunk posted is audited in its own transaction: a run
+	// that fails later keeps its postings, and their entry.
+	return posted, finance.Audit(ctx, tx, finance.ActionReconcilePost, provider+" report", "",
+		fmt.Sprintf("%d ledger transactions posted for report lines %s to %s", posted, chunk[0].ID, chunk[len(chunk)-1].ID), "")
 }
 
 // feeOf is the fee a line carries: the Fee column, or the whole line for a

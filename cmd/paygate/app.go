@@ -314,7 +314,9 @@ func splitList(s string) []string {
 
 // newApp wires the service's packages onto srv's router, with issued the
 // store of issued API keys (the one srv's rate limiter consults). publicURL is where
-// buyers and providers reach the service.
+// buyers and providers reach the service. It makes the simulators (in
+// sandbox mode) and the provider clients, then wires checkout, events and
+// finance in that order (wireCheckout, wireEvents, wireFinance).
 func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server, issued *apikey.Store, publicURL string, log zerolog.Logger) (*app, error) {
 	if err := c.resolve(); err != nil {
 		return nil, err
@@ -355,24 +357,62 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 		provs[name] = p
 	}
 
+	w := &wiring{c: c, db: db, srv: srv, keys: keys, provs: provs, sims: sims, publicURL: publicURL, log: log}
+	if err := a.wireCheckout(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := a.wireEvents(w); err != nil {
+		return nil, err
+	}
+	if err := a.wireFinance(w); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// wiring holds what newApp's steps hand on to each other. Each step wires
+// its packages onto srv's router in turn: the order of the routes and
+// middleware is the order of the steps.
+type wiring struct {
+	c         appConfig
+	db        *storage.DB
+	srv       *server.Server
+	keys      server.Keys
+	provs     map[string]providers.Provider
+	sims      map[string]sandbox.Simulator
+	publicURL string
+	log       zerolog.Logger
+
+	// Set by wireCheckout.
+	ledger  *ledger.Ledger
+	idem    func(http.Handler) http.Handler
+	refunds *finance.Refunds
+}
+
+// wireCheckout registers the database's and the ledger's metrics, and wires
+// the provider router, the payment orders (API and pages), the sales
+// orders' lifecycle and its sweeper, and the finance API with its refunds.
+func (a *app) wireCheckout(ctx context.Context, w *wiring) error {
+	c, db, srv, log := w.c, w.db, w.srv, w.log
 	if err := db.RegisterMetrics(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register database metrics: %w", err)
+		return fmt.Errorf("register database metrics: %w", err)
 	}
 	l := ledger.New(db)
 	if err := l.RegisterMetrics(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register ledger metrics: %w", err)
+		return fmt.Errorf("register ledger metrics: %w", err)
 	}
+	var err error
 	if a.router, err = c.newRouter(srv.Metrics()); err != nil {
-		return nil, err
+		return err
 	}
 	co, err := checkout.New(ctx, checkout.Config{
-		DB: db, Ledger: l, Providers: provs, PublicURL: publicURL,
+		DB: db, Ledger: l, Providers: w.provs, PublicURL: w.publicURL,
 		ReturnHosts: splitList(c.returnHosts), Secret: c.checkoutSecret, Sandbox: c.mode == modeSandbox,
 		MaxLiveAttempts: c.maxLiveAttempts, MaxAttempts: c.maxAttempts, Logger: log,
 		Router: a.router, CreateTimeout: c.routing.createTimeout,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.checkout = co
 	r := srv.Router()
@@ -381,55 +421,71 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 	idemStore := idempotency.New(db)
 	idemStore.OneTransaction = oneTransactionRoute(postCommits())
 	idem := idemStore.Middleware
-	co.Routes(r, checkout.Middleware{Keys: keys, Idempotency: idem})
+	co.Routes(r, checkout.Middleware{Keys: w.keys, Idempotency: idem})
 	a.lifecycle = &orders.Lifecycle{DB: db, Ledger: l, Rules: c.rules, Logger: log.With().Str("component", "orders").Logger()}
-	(&orders.API{Lifecycle: a.lifecycle, Keys: keys, Idempotency: idem}).Routes(r)
+	(&orders.API{Lifecycle: a.lifecycle, Keys: w.keys, Idempotency: idem}).Routes(r)
 	a.sweeper = &sweeper{checkout: co, lifecycle: a.lifecycle, log: log.With().Str("component", "sweeper").Logger()}
 	if a.sweeper.applied, err = newTimersApplied(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register timer metrics: %w", err)
+		return fmt.Errorf("register timer metrics: %w", err)
 	}
 	if err := srv.Metrics().Register(a.lifecycle.TimerCollector()); err != nil {
-		return nil, fmt.Errorf("register timer metrics: %w", err)
+		return fmt.Errorf("register timer metrics: %w", err)
 	}
 	a.now = db.Now
 	co.PageRoutes(r)
 	refunds := &finance.Refunds{
-		DB: db, Ledger: l, Providers: provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
+		DB: db, Ledger: l, Providers: w.provs, Payments: co.PaidAttempts, Logger: log.With().Str("component", "refunds").Logger(),
 	}
-	(&finance.API{DB: db, Ledger: l, Keys: keys, Idempotency: idem, Refunds: refunds}).Routes(r)
+	(&finance.API{DB: db, Ledger: l, Keys: w.keys, Idempotency: idem, Refunds: refunds}).Routes(r)
+	w.ledger, w.idem, w.refunds = l, idem, refunds
+	return nil
+}
+
+// wireEvents wires the events store and API, the journal's hasher, the
+// outbound webhook deliveries and the inbox of the providers' webhooks,
+// and registers their metrics.
+func (a *app) wireEvents(w *wiring) error {
+	c, db, srv, log, r := w.c, w.db, w.srv, w.log, w.srv.Router()
 	a.events = &events.Store{DB: db, Retention: c.eventRetention, Sealed: chain.EventsSealed}
 	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register events metrics: %w", err)
+		return fmt.Errorf("register events metrics: %w", err)
 	}
 	if c.chainInterval >= 0 {
 		a.hasher = &chain.Hasher{DB: db, Logger: log.With().Str("component", "chain").Logger()}
 		a.chainInterval = cmp.Or(c.chainInterval, chain.DefaultInterval)
 	}
 	if err := chain.RegisterMetrics(srv.Metrics(), db); err != nil {
-		return nil, fmt.Errorf("register chain metrics: %w", err)
+		return fmt.Errorf("register chain metrics: %w", err)
 	}
-	(&events.API{Store: a.events, Keys: keys}).Routes(r)
+	(&events.API{Store: a.events, Keys: w.keys}).Routes(r)
 	a.delivery = outbound.New(outbound.Config{DB: db, Events: a.events, Live: c.mode == modeLive,
 		AllowHosts: splitList(c.webhookAllowHosts), Timeout: c.sendTimeout, Lease: c.sendLease, Logger: log.With().Str("component", "delivery").Logger()})
-	(&outbound.API{Service: a.delivery, Keys: keys, Idempotency: idem}).Routes(r)
+	(&outbound.API{Service: a.delivery, Keys: w.keys, Idempotency: w.idem}).Routes(r)
 	if err := a.delivery.RegisterMetrics(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register webhook delivery metrics: %w", err)
+		return fmt.Errorf("register webhook delivery metrics: %w", err)
 	}
-	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, PublicURL: publicURL, Logger: log, Lease: c.webhookLease})
+	a.inbox = webhooks.New(webhooks.Config{DB: db, Providers: w.provs, Applier: a.checkout, PublicURL: w.publicURL, Logger: log, Lease: c.webhookLease})
 	a.inbox.Routes(r)
-	a.inbox.APIRoutes(r, keys)
+	a.inbox.APIRoutes(r, w.keys)
 	if err := a.inbox.RegisterMetrics(srv.Metrics()); err != nil {
-		return nil, fmt.Errorf("register webhook metrics: %w", err)
+		return fmt.Errorf("register webhook metrics: %w", err)
 	}
-	jm, err := janitor.NewMetrics(srv.Metrics())
+	return nil
+}
+
+// wireFinance wires the janitor, reconciliation and its API, the finance
+// pages with their session key and, in sandbox mode, the sandbox's routes.
+func (a *app) wireFinance(w *wiring) error {
+	c, db, l, co, log, r := w.c, w.db, w.ledger, a.checkout, w.log, w.srv.Router()
+	jm, err := janitor.NewMetrics(w.srv.Metrics())
 	if err != nil {
-		return nil, fmt.Errorf("register janitor metrics: %w", err)
+		return fmt.Errorf("register janitor metrics: %w", err)
 	}
-	a.refunds = refunds
-	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: refunds, Events: a.events, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
-	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log.With().Str("component", "recon").Logger(),
+	a.refunds = w.refunds
+	a.janitor = &janitor.Janitor{Checkout: co, Inbox: a.inbox, Refunds: w.refunds, Events: a.events, Logger: log.With().Str("component", "janitor").Logger(), Metrics: jm}
+	a.recon = &recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: w.provs, Logger: log.With().Str("component", "recon").Logger(),
 		AnchorKey: c.anchorKey}
-	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: keys, Idempotency: idem}).Routes(r)
+	(&recon.API{Reconciler: a.recon, Settler: a.janitor, Keys: w.keys, Idempotency: w.idem}).Routes(r)
 	a.sessionKey = c.sessionKey
 	if a.sessionKey == "" {
 		// Only the finance key's hash was given, and no PAYGATE_SESSION_KEY:
@@ -439,13 +495,13 @@ func newApp(ctx context.Context, c appConfig, db *storage.DB, srv *server.Server
 			log.Warn().Msg("finance sessions are signed with a key of this process: they end when it stops and other instances refuse them; set PAYGATE_SESSION_KEY")
 		}
 	}
-	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: keys, PublicURL: publicURL, SessionKey: []byte(a.sessionKey),
-		Checkout: co, Lifecycle: a.lifecycle, Refunds: refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router, AnchorKey: c.anchorKey}).Routes(r)
+	(&financeui.UI{DB: db, Ledger: l, Reconciler: a.recon, Keys: w.keys, PublicURL: w.publicURL, SessionKey: []byte(a.sessionKey),
+		Checkout: co, Lifecycle: a.lifecycle, Refunds: w.refunds, Settler: a.janitor, Webhooks: a.delivery, Providers: a.router, AnchorKey: c.anchorKey}).Routes(r)
 	if c.mode == modeSandbox {
-		a.sandbox = sandbox.New(co, sims, keys)
+		a.sandbox = sandbox.New(co, w.sims, w.keys)
 		a.sandbox.Routes(r)
 	}
-	return a, nil
+	return nil
 }
 
 // newStripeSim returns the Stripe simulator at baseURL (its API's and

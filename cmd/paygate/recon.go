@@ -45,71 +45,73 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(reconMemoryLimit)
 	}
-	f, err := os.Open(*file)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	defer f.Close()
-	db, err := c.openStore(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	defer db.Close()
-	// Parsing a report calls no provider: the clients need only their
-	// configuration (sandbox mode makes placeholder keys).
-	ac, publicURL, err := besideConfig(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
-	provs, err := providerClients(ac, publicURL, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	l := ledger.New(db)
-	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	// No API key runs this command: the audit log names the command.
-	ctx = server.WithCaller(ctx, server.Caller{Role: server.RoleFinance, KeyName: "paygate recon (command line)"})
-	rep, err := (&recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log}).Run(ctx, *provider, f)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	// The run is kept, as one made through the API is: finance reads it
-	// again at /v1/reconciliations/{id}, and its unmatched lines are items.
-	key, err := anchorKey(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	run, err := (&recon.Reconciler{DB: db, AnchorKey: key}).Save(ctx, rep)
-	if err != nil {
-		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
-		return exitError
-	}
-	switch *format {
-	case "csv":
-		err = recon.WriteRunCSV(stdout, run)
-	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(run)
-	case "html":
-		err = recon.WriteHTML(stdout, run)
-	default:
-		err = recon.WriteRunTable(stdout, run)
+	run, err := runRecon(ctx, &c, getenv, *provider, *file, stderr)
+	if err == nil {
+		err = writeRun(stdout, *format, run)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "paygate recon: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// runRecon reconciles report file of provider with the ledger of the
+// database c names, and saves the run, as one made through the API is:
+// finance reads it again at /v1/reconciliations/{id}, and its unmatched
+// lines are items. Warnings are logged to stderr, secrets masked.
+func runRecon(ctx context.Context, c *config, getenv func(string) string, provider, file string, stderr io.Writer) (recon.ReportJSON, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	defer f.Close()
+	db, err := c.openStore(ctx)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	defer db.Close()
+	// Parsing a report calls no provider: the clients need only their
+	// configuration (sandbox mode makes placeholder keys).
+	ac, publicURL, err := besideConfig(getenv)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	log := maskedLogger(stderr, append(ac.secretValues(), c.dbSecrets()...)...).Level(zerolog.WarnLevel)
+	provs, err := providerClients(ac, publicURL, log)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	l := ledger.New(db)
+	co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: l, Logger: log})
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	// No API key runs this command: the audit log names the command.
+	ctx = server.WithCaller(ctx, server.Caller{Role: server.RoleFinance, KeyName: "paygate recon (command line)"})
+	rep, err := (&recon.Reconciler{DB: db, Ledger: l, Checkout: co, Providers: provs, Logger: log}).Run(ctx, provider, f)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	key, err := anchorKey(getenv)
+	if err != nil {
+		return recon.ReportJSON{}, err
+	}
+	return (&recon.Reconciler{DB: db, AnchorKey: key}).Save(ctx, rep)
+}
+
+// writeRun writes run to w in format: csv, json, html, or else a table.
+func writeRun(w io.Writer, format string, run recon.ReportJSON) error {
+	switch format {
+	case "csv":
+		return recon.WriteRunCSV(w, run)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(run)
+	case "html":
+		return recon.WriteHTML(w, run)
+	default:
+		return recon.WriteRunTable(w, run)
+	}
 }

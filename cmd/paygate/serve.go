@@ -10,6 +10,8 @@ import (
 	"github.com/paygate/paygate/server"
 )
 
+// serve runs "paygate serve": it reads the flags and the environment,
+// opens the database, listens, wires the app and serves until ctx ends.
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	var c config
 	fs := newFlags("serve", stderr)
@@ -38,42 +40,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	stderr = redact.NewWriter(stderr, redact.New(append(ac.secretValues(), c.dbSecrets()...)...))
-	var err error
-	if ac.webhookLease, err = webhookLease(getenv); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.eventRetention, err = eventRetention(getenv); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.sendTimeout, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_TIMEOUT"); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.sendLease, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_LEASE"); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.anchorKey, err = anchorKey(getenv); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.chainInterval, err = chainInterval(getenv); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	if ac.rules, err = rulesFromEnv(getenv); err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	lim, err := limitsFromEnv(getenv)
+	lim, err := ac.serveSettings(getenv)
 	if err != nil {
-		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
-		return exitError
-	}
-	ac.maxLiveAttempts, ac.maxAttempts = lim.maxLiveAttempts, lim.maxAttempts
-	if ac.routing, err = routesFromEnv(getenv, &ac); err != nil {
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
@@ -135,4 +103,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info().Msg("stopped")
 	return exitOK
+}
+
+// serveSettings reads from the environment the settings of serve that are
+// not flags: webhook leases and timeouts, event retention, the anchor key,
+// the chain interval, the sales order rules, the abuse limits (returned)
+// and the routing rules.
+func (ac *appConfig) serveSettings(getenv func(string) string) (limits, error) {
+	var err error
+	if ac.webhookLease, err = webhookLease(getenv); err != nil {
+		return limits{}, err
+	}
+	if ac.eventRetention, err = eventRetention(getenv); err != nil {
+		return limits{}, err
+	}
+	if ac.sendTimeout, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_TIMEOUT"); err != nil {
+		return limits{}, err
+	}
+	if ac.sendLease, err = positiveDuration(getenv, "PAYGATE_WEBHOOK_SEND_LEASE"); err != nil {
+		return limits{}, err
+	}
+	if ac.anchorKey, err = anchorKey(getenv); err != nil {
+		return limits{}, err
+	}
+	if ac.chainInterval, err = chainInterval(getenv); err != nil {
+		return limits{}, err
+	}
+	if ac.rules, err = rulesFromEnv(getenv); err != nil {
+		return limits{}, err
+	}
+	lim, err := limitsFromEnv(getenv)
+	if err != nil {
+		return limits{}, err
+	}
+	ac.maxLiveAttempts, ac.maxAttempts = lim.maxLiveAttempts, lim.maxAttempts
+	if ac.routing, err = routesFromEnv(getenv, ac); err != nil {
+		return limits{}, err
+	}
+	return lim, nil
 }

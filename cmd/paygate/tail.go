@@ -76,22 +76,9 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 		t.query.Set("resource", *resource)
 	}
 	if *forward != "" {
-		u, err := url.Parse(*forward)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail("--forward-to %q is not an http(s) URL", *forward)
-		}
-		t.forward = u.String()
-		t.secret = *secretFlag
-		if t.secret == "" {
-			if t.secret, err = newForwardSecret(); err != nil {
-				return fail("%v", err)
-			}
-		}
-		if err := checkForwardSecret(t.secret); err != nil {
+		if err := t.forwardTo(*forward, *secretFlag); err != nil {
 			return fail("%v", err)
 		}
-		// A plain http client: a forward follows no redirect, as a delivery does not.
-		t.fwd = &http.Client{Timeout: outbound.DefaultTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		fmt.Fprintf(stderr, "paygate events tail: forwarding to %s, signed with %s\n", t.forward, t.secret)
 	} else if *secretFlag != "" {
 		return fail("--secret needs --forward-to")
@@ -115,6 +102,28 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 		return fail("%v", err)
 	}
 	return exitOK
+}
+
+// forwardTo makes t also POST each event to URL forward, signed with secret
+// (a new one if empty).
+func (t *tailer) forwardTo(forward, secret string) error {
+	u, err := url.Parse(forward)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--forward-to %q is not an http(s) URL", forward)
+	}
+	t.forward = u.String()
+	t.secret = secret
+	if t.secret == "" {
+		if t.secret, err = newForwardSecret(); err != nil {
+			return err
+		}
+	}
+	if err := checkForwardSecret(t.secret); err != nil {
+		return err
+	}
+	// A plain http client: a forward follows no redirect, as a delivery does not.
+	t.fwd = &http.Client{Timeout: outbound.DefaultTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return nil
 }
 
 // newForwardSecret returns a new Standard Webhooks secret.

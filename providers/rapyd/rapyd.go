@@ -155,8 +155,9 @@ var (
 // New returns a client. It returns an EINVALID error for missing keys, a
 // BaseURL or WebhookURL that is not an absolute http(s) URL, or a method
 // type, country or refundability for a method not in the catalog, an
-// empty type, a country that is not two letters, or a ReportColumns entry for an unknown field, an empty header of a required
-// field, or two fields on one header.
+// empty type, a country that is not two letters, or a ReportColumns entry
+// for an unknown field, an empty header of a required field, or two fields
+// on one header.
 func New(cfg Config) (*Client, error) {
 	if cfg.AccessKey == "" || cfg.SecretKey == "" {
 		return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the access key and the secret key are required")
@@ -190,6 +191,22 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
+	if err := c.setMethods(cfg); err != nil {
+		return nil, err
+	}
+	report, err := reportFormat(cfg.ReportColumns)
+	if err != nil {
+		return nil, err
+	}
+	c.report = report
+	c.setDefaults()
+	return c, nil
+}
+
+// setMethods takes cfg's method types, countries and refundability, each of
+// a method in the catalog, and checks that every method type is given and
+// every country is two letters (kept upper case).
+func (c *Client) setMethods(cfg Config) error {
 	known := func(m providers.Method) error {
 		if _, ok := providers.Lookup(m); !ok {
 			return paygate.Errorf(paygate.EINVALID, "rapyd: %q is not a payment method paygate knows", paygate.Clip(string(m), 32))
@@ -198,10 +215,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	for m, t := range cfg.MethodTypes {
 		if err := known(m); err != nil {
-			return nil, err
+			return err
 		}
 		if t == "" {
-			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the payment method type of %s is empty", m)
+			return paygate.Errorf(paygate.EINVALID, "rapyd: the payment method type of %s is empty", m)
 		}
 		c.methodTypes[m] = t
 	}
@@ -210,27 +227,27 @@ func New(cfg Config) (*Client, error) {
 	}
 	for m, cc := range cfg.Countries {
 		if err := known(m); err != nil {
-			return nil, err
+			return err
 		}
 		c.countries[m] = cc
 	}
 	for m, cc := range c.countries {
 		if len(cc) != 2 || normalizeName(cc) != strings.ToLower(cc) {
-			return nil, paygate.Errorf(paygate.EINVALID, "rapyd: the country %q of %s is not an ISO 3166-1 alpha-2 code", paygate.Clip(cc, 8), m)
+			return paygate.Errorf(paygate.EINVALID, "rapyd: the country %q of %s is not an ISO 3166-1 alpha-2 code", paygate.Clip(cc, 8), m)
 		}
 		c.countries[m] = strings.ToUpper(cc)
 	}
 	for m, ok := range cfg.Refundable {
 		if err := known(m); err != nil {
-			return nil, err
+			return err
 		}
 		c.refundable[m] = ok
 	}
-	report, err := reportFormat(cfg.ReportColumns)
-	if err != nil {
-		return nil, err
-	}
-	c.report = report
+	return nil
+}
+
+// setDefaults fills in the defaults of the settings Config left unset.
+func (c *Client) setDefaults() {
 	if c.ttl <= 0 {
 		c.ttl = DefaultMethodListTTL
 	}
@@ -246,9 +263,10 @@ func New(cfg Config) (*Client, error) {
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
-	return c, nil
 }
 
+// checkURL refuses, with an EINVALID error naming setting name, an s that
+// is not an absolute http(s) URL.
 func checkURL(name, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

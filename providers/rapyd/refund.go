@@ -48,82 +48,134 @@ const maxRefundReason = 255
 // Rejected, Error and Canceled to failed; an unknown status is pending, and
 // logged. A refund answered for another payment or refund id (an
 // idempotency key used twice) is ECONFLICT.
+//
+// The steps: retrieve the payment, check that its method is refunded,
+// return a refund already made for req.Refund, check the payment's state
+// and what is left of it, then create the refund.
 func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (providers.Refund, error) {
 	if err := checkRefundRequest(req); err != nil {
 		return providers.Refund{}, err
 	}
 	ref := req.PaymentRef
-	data, err := c.call(ctx, http.MethodGet, "/v1/payments/"+ref, nil, "")
-	if err != nil {
-		return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
-	}
-	var raw payment
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return providers.Refund{}, &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "rapyd: unreadable payment in the response", Err: err}
-	}
-	p, err := toPayment(raw)
+	raw, p, prior, err := c.refundedPayment(ctx, ref)
 	if err != nil {
 		return providers.Refund{}, err
 	}
+	if err := c.checkMethodRefunded(ctx, ref, raw, p); err != nil {
+		return providers.Refund{}, err
+	}
+	if out, ok, err := c.priorRefund(ctx, req, prior); err != nil || ok {
+		return out, err
+	}
+	if err := checkRefundRoom(req, raw, p, prior); err != nil {
+		return providers.Refund{}, err
+	}
+	return c.postRefund(ctx, req)
+}
+
+// refundedPayment retrieves payment ref as Rapyd sent it and as a
+// providers.Payment, with the refunds it lists. Refunds that cannot be read
+// are logged and left out: they are read to find a retry's refund, and
+// without them the idempotency header is the only guard.
+func (c *Client) refundedPayment(ctx context.Context, ref string) (payment, providers.Payment, paymentRefunds, error) {
+	data, err := c.call(ctx, http.MethodGet, "/v1/payments/"+ref, nil, "")
+	if err != nil {
+		return payment{}, providers.Payment{}, paymentRefunds{}, fmt.Errorf("refund payment %s: %w", ref, err)
+	}
+	var raw payment
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return payment{}, providers.Payment{}, paymentRefunds{}, &paygate.Error{Code: paygate.EUNAVAILABLE, Message: "rapyd: unreadable payment in the response", Err: err}
+	}
+	p, err := toPayment(raw)
+	if err != nil {
+		return payment{}, providers.Payment{}, paymentRefunds{}, err
+	}
 	var prior paymentRefunds
 	if err := json.Unmarshal(data, &prior); err != nil {
-		// The refunds are read to find a retry's refund; without them the
-		// idempotency header is the only guard.
 		c.log(ctx).Warn().Err(err).Str(fieldPaymentRef, ref).Msg("rapyd: the payment's refunds are unreadable")
 	}
+	return raw, p, prior, nil
+}
 
+// checkMethodRefunded refuses, with an EINVALID error wrapping
+// providers.ErrUnsupported, a payment ref of a method this client does not
+// refund (Config.Refundable, else Rapyd's is_refundable of its type).
+func (c *Client) checkMethodRefunded(ctx context.Context, ref string, raw payment, p providers.Payment) error {
 	m, known, err := c.methodOfType(ctx, raw.PaymentMethodType, p.Amount.Currency)
 	if err != nil {
-		return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
+		return fmt.Errorf("refund payment %s: %w", ref, err)
 	}
 	refundable := true
 	if known {
 		if refundable, err = c.refundableMethod(ctx, m); err != nil {
-			return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
+			return fmt.Errorf("refund payment %s: %w", ref, err)
 		}
 	}
 	if !refundable {
 		mi, _ := providers.Lookup(m)
-		return providers.Refund{}, &paygate.Error{
+		return &paygate.Error{
 			Code:    paygate.EINVALID,
 			Message: fmt.Sprintf("rapyd: refund payment %s: %s payments are not refunded through Rapyd (Rapyd's is_refundable, or rapyd.Config.Refundable); refund the payer another way", ref, mi.Label),
 			Err:     providers.ErrUnsupported,
 		}
 	}
-	if prior.Refunds != nil {
-		for _, r := range prior.Refunds.Data {
-			if r.MerchantReferenceID != req.Refund {
-				continue
-			}
-			out, err := c.refundResult(ctx, r)
-			if err != nil {
-				return providers.Refund{}, err
-			}
-			if out.Amount != req.Amount {
-				return providers.Refund{}, paygate.Errorf(paygate.ECONFLICT,
-					"rapyd: refund payment %s: refund id %q was already used for refund %s of %s, not %s", ref, paygate.Clip(req.Refund, 64), out.Ref, out.Amount, req.Amount)
-			}
-			c.log(ctx).Debug().Str(fieldPaymentRef, ref).Str(fieldRefund, req.Refund).Str(fieldRefundRef, out.Ref).
-				Msg("rapyd: refund already made; not made again")
-			return out, nil
-		}
+	return nil
+}
+
+// priorRefund returns the refund of the payment's refunds prior made for
+// req.Refund, and whether there is one. One of another amount than req's is
+// ECONFLICT: the refund id was used for another refund.
+func (c *Client) priorRefund(ctx context.Context, req providers.RefundRequest, prior paymentRefunds) (providers.Refund, bool, error) {
+	if prior.Refunds == nil {
+		return providers.Refund{}, false, nil
 	}
+	for _, r := range prior.Refunds.Data {
+		if r.MerchantReferenceID != req.Refund {
+			continue
+		}
+		out, err := c.refundResult(ctx, r)
+		if err != nil {
+			return providers.Refund{}, false, err
+		}
+		if out.Amount != req.Amount {
+			return providers.Refund{}, false, paygate.Errorf(paygate.ECONFLICT,
+				"rapyd: refund payment %s: refund id %q was already used for refund %s of %s, not %s", req.PaymentRef, paygate.Clip(req.Refund, 64), out.Ref, out.Amount, req.Amount)
+		}
+		c.log(ctx).Debug().Str(fieldPaymentRef, req.PaymentRef).Str(fieldRefund, req.Refund).Str(fieldRefundRef, out.Ref).
+			Msg("rapyd: refund already made; not made again")
+		return out, true, nil
+	}
+	return providers.Refund{}, false, nil
+}
+
+// checkRefundRoom checks that the payment is paid (ECONFLICT otherwise:
+// Rapyd refunds only closed payments), and that req's amount is in its
+// currency and at most what is not yet refunded of it (EINVALID otherwise).
+func checkRefundRoom(req providers.RefundRequest, raw payment, p providers.Payment, prior paymentRefunds) error {
+	ref := req.PaymentRef
 	if p.Status != providers.StatusSucceeded {
-		return providers.Refund{}, paygate.Errorf(paygate.ECONFLICT,
+		return paygate.Errorf(paygate.ECONFLICT,
 			"rapyd: refund payment %s: it is not paid (status %s); Rapyd refunds only closed (CLO) payments", ref, paygate.Clip(raw.Status, 64))
 	}
 	if req.Amount.Currency != p.Amount.Currency {
-		return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "rapyd: refund payment %s: the payment is in %s, not %s", ref, p.Amount.Currency, req.Amount.Currency)
+		return paygate.Errorf(paygate.EINVALID, "rapyd: refund payment %s: the payment is in %s, not %s", ref, p.Amount.Currency, req.Amount.Currency)
 	}
 	refunded, err := parseAmount(prior.RefundedAmount, string(p.Amount.Currency))
 	if err != nil || refunded.Currency == "" {
 		refunded = paygate.Money{Currency: p.Amount.Currency}
 	}
 	if left := p.Amount.Minor - refunded.Minor; req.Amount.Minor > left {
-		return providers.Refund{}, paygate.Errorf(paygate.EINVALID, "rapyd: refund payment %s: %s is more than the %s not yet refunded",
+		return paygate.Errorf(paygate.EINVALID, "rapyd: refund payment %s: %s is more than the %s not yet refunded",
 			ref, req.Amount, paygate.Money{Minor: max(left, 0), Currency: p.Amount.Currency})
 	}
+	return nil
+}
 
+// postRefund creates the refund req (POST /v1/refunds). A refund answered
+// for another payment or refund id (an idempotency key used twice) is
+// ECONFLICT.
+func (c *Client) postRefund(ctx context.Context, req providers.RefundRequest) (providers.Refund, error) {
+	ref := req.PaymentRef
 	body := createRefund{
 		Payment:             ref,
 		Amount:              majorUnits(req.Amount),
@@ -131,7 +183,7 @@ func (c *Client) Refund(ctx context.Context, req providers.RefundRequest) (provi
 		MerchantReferenceID: req.Refund,
 		Metadata:            refundMetadata{Refund: req.Refund},
 	}
-	data, err = c.call(ctx, http.MethodPost, "/v1/refunds", body, req.IdempotencyKey)
+	data, err := c.call(ctx, http.MethodPost, "/v1/refunds", body, req.IdempotencyKey)
 	if err != nil {
 		return providers.Refund{}, fmt.Errorf("refund payment %s: %w", ref, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
+	"github.com/paygate/paygate/providers/simkit"
 )
 
 // The refund statuses.
@@ -120,23 +121,13 @@ func (s *Simulator) FailNextRefund() {
 // REFUND_COMPLETED is sent, in the background, as create sends
 // PAYMENT_SUCCEEDED. The idempotency header is not checked, as in Rapyd's
 // default configuration.
+//
+// The steps: read the request, find the payment and check what it can
+// refund, record the refund, answer, and send its webhook.
 func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []byte) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		s.apiError(w, http.StatusBadRequest, "INVALID_CONTENT_TYPE", "The request must have Content-Type application/json.")
-		return
-	}
-	var req refundRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		s.apiError(w, http.StatusBadRequest, "INVALID_REQUEST_BODY", "The request body is not a JSON object of a refund.")
-		return
-	}
-	if len(req.MerchantReferenceID) > maxRefundReferenceLen {
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The merchant_reference_id is longer than 255 characters.")
-		return
-	}
-	if len(req.Metadata) > 0 && req.Metadata[0] != '{' && string(req.Metadata) != "null" {
-		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", "The metadata must be a JSON object.")
+	req, rf := readRefundRequest(r, body)
+	if rf != nil {
+		s.apiError(w, rf.status, rf.code, rf.message)
 		return
 	}
 	now := s.now()
@@ -147,41 +138,89 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 		s.apiError(w, http.StatusNotFound, "ERROR_GET_PAYMENT", "The request tried to refund a payment, but the payment was not found.")
 		return
 	}
-	cur := p.amount.Currency
-	fail := func(status int, message string) {
+	minor, msg := refundAmount(p, req)
+	if msg != "" {
 		s.mu.Unlock()
-		s.apiError(w, status, "ERROR_CREATE_REFUND", message)
-	}
-	if req.Currency != "" && req.Currency != string(cur) {
-		fail(http.StatusBadRequest, "The request tried to refund in "+strconv.Quote(paygate.Clip(req.Currency, 64))+", but the payment is in "+string(cur)+".")
+		s.apiError(w, http.StatusBadRequest, "ERROR_CREATE_REFUND", msg)
 		return
+	}
+	out, typ, refundID, batch := s.issueRefund(p, req, minor, now)
+	s.trim(now)
+	s.mu.Unlock()
+
+	s.log.Info().Str(fieldPaymentRef, p.id).Str(fieldRefundRef, refundID).Str(fieldWebhookType, typ).Msg("rapydsim: refund created")
+	writeJSON(w, http.StatusOK, out)
+	s.hooks.Send(r.Context(), batch, false)
+}
+
+// refusal is an error answer of the API: its HTTP status, error code and
+// message.
+type refusal struct {
+	status        int
+	code, message string
+}
+
+// readRefundRequest decodes a refund request: a JSON object, with a
+// merchant_reference_id of at most maxRefundReferenceLen bytes and metadata
+// that is an object (or null) when given.
+func readRefundRequest(r *http.Request, body []byte) (refundRequest, *refusal) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return refundRequest{}, &refusal{http.StatusBadRequest, "INVALID_CONTENT_TYPE", "The request must have Content-Type application/json."}
+	}
+	var req refundRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		return refundRequest{}, &refusal{http.StatusBadRequest, "INVALID_REQUEST_BODY", "The request body is not a JSON object of a refund."}
+	}
+	if len(req.MerchantReferenceID) > maxRefundReferenceLen {
+		return refundRequest{}, &refusal{http.StatusBadRequest, "ERROR_CREATE_REFUND", "The merchant_reference_id is longer than 255 characters."}
+	}
+	if len(req.Metadata) > 0 && req.Metadata[0] != '{' && string(req.Metadata) != "null" {
+		return refundRequest{}, &refusal{http.StatusBadRequest, "ERROR_CREATE_REFUND", "The metadata must be a JSON object."}
+	}
+	return req, nil
+}
+
+// refundAmount returns the amount in minor units that req refunds of p:
+// the amount given, or all that is not yet refunded. When p cannot refund
+// it (another currency, an invalid amount, a method that is not
+// refundable, a payment that is not closed, more than is left), it returns
+// the message of the refusal instead. Caller holds s.mu.
+func refundAmount(p *payment, req refundRequest) (int64, string) {
+	cur := p.amount.Currency
+	if req.Currency != "" && req.Currency != string(cur) {
+		return 0, "The request tried to refund in " + strconv.Quote(paygate.Clip(req.Currency, 64)) + ", but the payment is in " + string(cur) + "."
 	}
 	var minor int64
 	if req.Amount != "" {
 		m, err := paygate.ParseMoney(string(req.Amount), cur)
 		if err != nil || m.Minor <= 0 {
-			fail(http.StatusBadRequest, "The request tried to refund an invalid amount. Send a positive amount of "+string(cur)+" in major units.")
-			return
+			return 0, "The request tried to refund an invalid amount. Send a positive amount of " + string(cur) + " in major units."
 		}
 		minor = m.Minor
 	}
 	if !p.offer.refundable {
-		fail(http.StatusBadRequest, "The request tried to refund a payment of "+p.methodType+", which is not refundable (is_refundable false).")
-		return
+		return 0, "The request tried to refund a payment of " + p.methodType + ", which is not refundable (is_refundable false)."
 	}
 	if p.status != statusClosed {
-		fail(http.StatusBadRequest, "The request tried to refund a payment whose status is "+p.status+". Only a closed payment (CLO) can be refunded.")
-		return
+		return 0, "The request tried to refund a payment whose status is " + p.status + ". Only a closed payment (CLO) can be refunded."
 	}
 	left := p.amount.Minor - p.refunded()
 	if minor == 0 {
 		minor = left
 	}
 	if minor <= 0 || minor > left {
-		fail(http.StatusBadRequest, "The request tried to refund "+paygate.New(minor, cur).String()+", but only "+
-			paygate.New(max(left, 0), cur).String()+" of the payment is not refunded.")
-		return
+		return 0, "The request tried to refund " + paygate.New(minor, cur).String() + ", but only " +
+			paygate.New(max(left, 0), cur).String() + " of the payment is not refunded."
 	}
+	return minor, ""
+}
+
+// issueRefund records a refund of minor units of p for req, answered
+// Pending, then settles it at once (completed, or rejected when
+// FailNextRefund asked for it). It returns the answer, the webhook type,
+// the refund's id and the queued webhooks. Caller holds s.mu.
+func (s *Simulator) issueRefund(p *payment, req refundRequest, minor int64, now time.Time) ([]byte, string, string, []*simkit.Webhook) {
 	rf := &refund{
 		id: newID("refund_"), paymentID: p.id, minor: minor, status: refundPending, reason: req.Reason,
 		reference: req.MerchantReferenceID, metadata: req.Metadata, createdAt: now, updatedAt: now,
@@ -202,12 +241,7 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 	}
 	s.reportRefund(p, rf)
 	batch := s.queue(p, s.newRefundDelivery(typ, p, rf, now), true, now)
-	s.trim(now)
-	s.mu.Unlock()
-
-	s.log.Info().Str(fieldPaymentRef, p.id).Str(fieldRefundRef, rf.id).Str(fieldWebhookType, typ).Msg("rapydsim: refund created")
-	writeJSON(w, http.StatusOK, out)
-	s.hooks.Send(r.Context(), batch, false)
+	return out, typ, rf.id, batch
 }
 
 // getRefund serves GET /v1/refunds/{id}.

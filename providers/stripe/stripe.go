@@ -271,32 +271,62 @@ func (c *Client) intentParams(req providers.PaymentRequest) (*stripego.PaymentIn
 }
 
 // buildParams is intentParams; without needPayer, a Boleto request without
-// a payer is built without the payer's details (see FindPayment).
+// a payer is built without the payer's details (see FindPayment). It checks
+// the request, builds the parameters every method shares, then adds those
+// of the request's method.
 func (c *Client) buildParams(req providers.PaymentRequest, needPayer bool) (*stripego.PaymentIntentParams, error) {
+	typ, mi, key, err := checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	params, err := commonParams(req, typ, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.methodParams(params, req, mi, needPayer); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// checkRequest checks that Stripe serves req's method in req's currency,
+// that the amount is positive and within the method's limits, and that
+// the payment order, the attempt and the idempotency key are given. It
+// returns the method's Stripe payment method type, its catalog entry and
+// the trimmed idempotency key.
+func checkRequest(req providers.PaymentRequest) (typ string, mi providers.MethodInfo, key string, err error) {
 	// The catalog's Provider is only a method's default provider: Stripe
 	// serves every method it has a payment method type for.
 	typ, served := stripeType(req.Method)
 	mi, ok := providers.Lookup(req.Method)
 	if !ok || !served {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe: payment method %q is not served by Stripe", req.Method)
+		return "", mi, "", paygate.Errorf(paygate.EINVALID, "stripe: payment method %q is not served by Stripe", req.Method)
 	}
 	if req.Amount.Currency != mi.Currency {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe: %s takes %s, not %q", mi.Label, mi.Currency, req.Amount.Currency)
+		return "", mi, "", paygate.Errorf(paygate.EINVALID, "stripe: %s takes %s, not %q", mi.Label, mi.Currency, req.Amount.Currency)
 	}
 	if req.Amount.Minor <= 0 {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe: amount %s is not positive", req.Amount)
+		return "", mi, "", paygate.Errorf(paygate.EINVALID, "stripe: amount %s is not positive", req.Amount)
 	}
 	if err := checkAmountLimits(req.Method, req.Amount); err != nil {
-		return nil, err
+		return "", mi, "", err
 	}
 	if req.PaymentOrder == "" || req.Attempt == "" {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe: the payment order number and the attempt id are required")
+		return "", mi, "", paygate.Errorf(paygate.EINVALID, "stripe: the payment order number and the attempt id are required")
 	}
-	key := strings.TrimSpace(req.IdempotencyKey)
+	key = strings.TrimSpace(req.IdempotencyKey)
 	if key == "" || len(key) > maxIdempotencyKeyLen {
-		return nil, paygate.Errorf(paygate.EINVALID, "stripe: an idempotency key of 1 to %d characters is required", maxIdempotencyKeyLen)
+		return "", mi, "", paygate.Errorf(paygate.EINVALID, "stripe: an idempotency key of 1 to %d characters is required", maxIdempotencyKeyLen)
 	}
+	return typ, mi, key, nil
+}
 
+// commonParams builds the parameters every method shares: a confirmed
+// PaymentIntent of payment method type typ for req's amount, with the API
+// version header, idempotency key key, paygate's metadata, and the
+// description and return URL when given. A return URL that is not an
+// absolute http(s) URL is an EINVALID error.
+func commonParams(req providers.PaymentRequest, typ, key string) (*stripego.PaymentIntentParams, error) {
 	params := &stripego.PaymentIntentParams{
 		Amount:             stripego.Int64(req.Amount.Minor),
 		Currency:           stripego.String(strings.ToLower(string(req.Amount.Currency))),
@@ -319,18 +349,25 @@ func (c *Client) buildParams(req providers.PaymentRequest, needPayer bool) (*str
 		}
 		params.ReturnURL = stripego.String(req.ReturnURL)
 	}
+	return params, nil
+}
 
+// methodParams adds to params what req's method needs: a return URL for
+// the redirect methods, the payer's billing details, and for Boleto the
+// payer's tax id (checked when needPayer or a payer is given) and the
+// client's days to expiry.
+func (c *Client) methodParams(params *stripego.PaymentIntentParams, req providers.PaymentRequest, mi providers.MethodInfo, needPayer bool) error {
 	switch req.Method {
 	case providers.KakaoPay, providers.SamsungPay:
 		// Both redirect the buyer to Stripe's local processor partner and
 		// back; v76 has no sub-hash for them, and none is required.
 		if req.ReturnURL == "" {
-			return nil, paygate.Errorf(paygate.EINVALID, "stripe: %s needs a return URL to send the buyer back to", mi.Label)
+			return paygate.Errorf(paygate.EINVALID, "stripe: %s needs a return URL to send the buyer back to", mi.Label)
 		}
 		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
 	case providers.IDEAL:
 		if req.ReturnURL == "" {
-			return nil, paygate.Errorf(paygate.EINVALID, "stripe: iDEAL needs a return URL to send the buyer back to")
+			return paygate.Errorf(paygate.EINVALID, "stripe: iDEAL needs a return URL to send the buyer back to")
 		}
 		params.PaymentMethodData.IDEAL = &stripego.PaymentMethodIDEALParams{}
 		params.PaymentMethodData.BillingDetails = billingDetails(req.Payer)
@@ -341,7 +378,7 @@ func (c *Client) buildParams(req providers.PaymentRequest, needPayer bool) (*str
 		params.PaymentMethodData.Boleto = &stripego.PaymentMethodBoletoParams{}
 		if needPayer || req.Payer != (providers.Payer{}) {
 			if err := boletoPayer(req.Payer); err != nil {
-				return nil, err
+				return err
 			}
 			params.PaymentMethodData.Boleto.TaxID = stripego.String(req.Payer.TaxID)
 		}
@@ -352,7 +389,7 @@ func (c *Client) buildParams(req providers.PaymentRequest, needPayer bool) (*str
 			},
 		}
 	}
-	return params, nil
+	return nil
 }
 
 // boletoPayer checks that the payer has everything Stripe's boleto asks

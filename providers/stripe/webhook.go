@@ -202,8 +202,35 @@ func signedAt(header string) (time.Time, error) {
 	return time.Unix(t, 0), nil
 }
 
-// event maps a verified Stripe event.
+// event maps a verified Stripe event. It checks the envelope, then hands
+// the event to the mapper of its family: PaymentIntent events, a charge's
+// success, a charge's refund or dispute, a Refund's own events, and, for
+// any other type, a best-effort lookup of the PaymentIntent it names.
 func event(e stripego.Event) (providers.Event, error) {
+	ev, err := eventEnvelope(e)
+	if err != nil {
+		return providers.Event{}, err
+	}
+	switch e.Type {
+	case stripego.EventTypePaymentIntentSucceeded,
+		stripego.EventTypePaymentIntentProcessing,
+		stripego.EventTypePaymentIntentPaymentFailed,
+		stripego.EventTypePaymentIntentCanceled:
+		return intentEvent(ev, e)
+	case stripego.EventTypeChargeSucceeded:
+		return chargeSucceededEvent(ev, e)
+	case stripego.EventTypeChargeRefunded, stripego.EventTypeChargeDisputeCreated:
+		return chargeRefundOrDisputeEvent(ev, e)
+	case stripego.EventTypeRefundCreated, stripego.EventTypeRefundUpdated, stripego.EventTypeChargeRefundUpdated:
+		return refundEvent(ev, e)
+	}
+	return otherEvent(ev, e), nil
+}
+
+// eventEnvelope checks that e has an id, a type and data, and that its id
+// is in Stripe's alphabet, and returns the Event every mapper starts from:
+// EventOther with the id, Stripe's type and the time it occurred.
+func eventEnvelope(e stripego.Event) (providers.Event, error) {
 	if e.ID == "" || e.Type == "" || e.Data == nil {
 		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: the event has no id, type or data")
 	}
@@ -215,109 +242,117 @@ func event(e stripego.Event) (providers.Event, error) {
 	if e.Created > 0 {
 		ev.OccurredAt = time.Unix(e.Created, 0).UTC()
 	}
+	return ev, nil
+}
 
-	switch e.Type {
-	case stripego.EventTypePaymentIntentSucceeded,
-		stripego.EventTypePaymentIntentProcessing,
-		stripego.EventTypePaymentIntentPaymentFailed,
-		stripego.EventTypePaymentIntentCanceled:
-		pi, err := eventIntent(e)
-		if err != nil {
-			return providers.Event{}, err
-		}
-		if err := fillFromIntent(&ev, pi); err != nil {
-			return providers.Event{}, err
-		}
-		switch e.Type {
-		case stripego.EventTypePaymentIntentSucceeded:
-			ev.Type = providers.EventPaymentSucceeded
-		case stripego.EventTypePaymentIntentProcessing:
-			ev.Type = providers.EventPaymentProcessing
-		case stripego.EventTypePaymentIntentPaymentFailed:
-			ev.Type = providers.EventPaymentFailed
-			if le := pi.LastPaymentError; le != nil {
-				if le.Code == stripego.ErrorCodePaymentIntentPaymentAttemptExpired {
-					ev.Type = providers.EventPaymentExpired
-				}
-				ev.FailureReason = errorReason(le)
-			}
-		case stripego.EventTypePaymentIntentCanceled:
-			ev.Type = providers.EventPaymentCanceled
-			ev.FailureReason = string(pi.CancellationReason)
-		}
-		return ev, nil
-
-	case stripego.EventTypeChargeSucceeded:
-		var ch stripego.Charge
-		if err := json.Unmarshal(e.Data.Raw, &ch); err != nil || ch.Object != "charge" || ch.ID == "" {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a charge", paygate.Clip(e.ID, maxQuoted), e.Type)
-		}
-		if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
-			// A charge made without a PaymentIntent is none of paygate's.
-			return ev, nil
-		}
-		cur, err := currency(ch.Currency)
-		if err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
-		}
-		amount := ch.AmountCaptured
-		if amount == 0 {
-			amount = ch.Amount
-		}
-		if amount < 0 {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
-		}
-		ev.Type = providers.EventPaymentSucceeded
-		ev.PaymentRef = ch.PaymentIntent.ID
-		ev.Amount = paygate.Money{Minor: amount, Currency: cur}
-		// A charge carries its own metadata; an expanded payment_intent
-		// carries the one paygate set.
-		ev.PaymentOrder, ev.Attempt = metadata(ch.Metadata)
-		if ev.PaymentOrder == "" && ev.Attempt == "" {
-			ev.PaymentOrder, ev.Attempt = metadata(ch.PaymentIntent.Metadata)
-		}
-		return ev, nil
-
-	case stripego.EventTypeChargeRefunded, stripego.EventTypeChargeDisputeCreated:
-		// A refund or dispute names its payment; paygate keeps it until
-		// that payment's success is known.
-		var obj struct {
-			Object         string            `json:"object"`
-			PaymentIntent  json.RawMessage   `json:"payment_intent"`
-			Amount         int64             `json:"amount"`
-			AmountRefunded int64             `json:"amount_refunded"`
-			Currency       string            `json:"currency"`
-			Metadata       map[string]string `json:"metadata"`
-		}
-		if err := json.Unmarshal(e.Data.Raw, &obj); err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", paygate.Clip(e.ID, maxQuoted), e.Type)
-		}
-		pi := objectID(obj.PaymentIntent)
-		if pi == "" {
-			return ev, nil // not about a PaymentIntent of paygate's
-		}
-		cur, err := currency(stripego.Currency(obj.Currency))
-		if err != nil {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
-		}
-		amount := obj.Amount
-		ev.Type = providers.EventDisputed
-		if e.Type == stripego.EventTypeChargeRefunded {
-			amount, ev.Type, ev.RefundedTotal = obj.AmountRefunded, providers.EventRefunded, true
-		}
-		if amount < 0 {
-			return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
-		}
-		ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: amount, Currency: cur}
-		ev.PaymentOrder, ev.Attempt = metadata(obj.Metadata)
-		return ev, nil
-
-	case stripego.EventTypeRefundCreated, stripego.EventTypeRefundUpdated, stripego.EventTypeChargeRefundUpdated:
-		return refundEvent(ev, e)
+// intentEvent maps payment_intent.succeeded, .processing, .payment_failed
+// and .canceled. A failure whose last error is an expired attempt is
+// EventPaymentExpired; a failure or cancellation carries its reason.
+func intentEvent(ev providers.Event, e stripego.Event) (providers.Event, error) {
+	pi, err := eventIntent(e)
+	if err != nil {
+		return providers.Event{}, err
 	}
+	if err := fillFromIntent(&ev, pi); err != nil {
+		return providers.Event{}, err
+	}
+	switch e.Type {
+	case stripego.EventTypePaymentIntentSucceeded:
+		ev.Type = providers.EventPaymentSucceeded
+	case stripego.EventTypePaymentIntentProcessing:
+		ev.Type = providers.EventPaymentProcessing
+	case stripego.EventTypePaymentIntentPaymentFailed:
+		ev.Type = providers.EventPaymentFailed
+		if le := pi.LastPaymentError; le != nil {
+			if le.Code == stripego.ErrorCodePaymentIntentPaymentAttemptExpired {
+				ev.Type = providers.EventPaymentExpired
+			}
+			ev.FailureReason = errorReason(le)
+		}
+	case stripego.EventTypePaymentIntentCanceled:
+		ev.Type = providers.EventPaymentCanceled
+		ev.FailureReason = string(pi.CancellationReason)
+	}
+	return ev, nil
+}
 
-	// Any other event about a PaymentIntent still names it, best effort,
-	// so that it can be looked up; nothing about it is an error.
+// chargeSucceededEvent maps charge.succeeded to EventPaymentSucceeded of the
+// charge's PaymentIntent, for the amount captured (or, when none is
+// recorded, the charge's amount). A charge made without a PaymentIntent is
+// none of paygate's and stays EventOther.
+func chargeSucceededEvent(ev providers.Event, e stripego.Event) (providers.Event, error) {
+	var ch stripego.Charge
+	if err := json.Unmarshal(e.Data.Raw, &ch); err != nil || ch.Object != "charge" || ch.ID == "" {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) does not hold a charge", paygate.Clip(e.ID, maxQuoted), e.Type)
+	}
+	if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
+		return ev, nil
+	}
+	cur, err := currency(ch.Currency)
+	if err != nil {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
+	}
+	amount := ch.AmountCaptured
+	if amount == 0 {
+		amount = ch.Amount
+	}
+	if amount < 0 {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
+	}
+	ev.Type = providers.EventPaymentSucceeded
+	ev.PaymentRef = ch.PaymentIntent.ID
+	ev.Amount = paygate.Money{Minor: amount, Currency: cur}
+	// A charge carries its own metadata; an expanded payment_intent
+	// carries the one paygate set.
+	ev.PaymentOrder, ev.Attempt = metadata(ch.Metadata)
+	if ev.PaymentOrder == "" && ev.Attempt == "" {
+		ev.PaymentOrder, ev.Attempt = metadata(ch.PaymentIntent.Metadata)
+	}
+	return ev, nil
+}
+
+// chargeRefundOrDisputeEvent maps charge.refunded to EventRefunded for the
+// charge's total refunded so far, and charge.dispute.created to
+// EventDisputed for the dispute's amount. Either names its payment;
+// paygate keeps it until that payment's success is known. An object that
+// names no PaymentIntent is none of paygate's and stays EventOther.
+func chargeRefundOrDisputeEvent(ev providers.Event, e stripego.Event) (providers.Event, error) {
+	var obj struct {
+		Object         string            `json:"object"`
+		PaymentIntent  json.RawMessage   `json:"payment_intent"`
+		Amount         int64             `json:"amount"`
+		AmountRefunded int64             `json:"amount_refunded"`
+		Currency       string            `json:"currency"`
+		Metadata       map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(e.Data.Raw, &obj); err != nil {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s (%s) is malformed", paygate.Clip(e.ID, maxQuoted), e.Type)
+	}
+	pi := objectID(obj.PaymentIntent)
+	if pi == "" {
+		return ev, nil
+	}
+	cur, err := currency(stripego.Currency(obj.Currency))
+	if err != nil {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s: %s", paygate.Clip(e.ID, maxQuoted), paygate.ErrorMessage(err))
+	}
+	amount := obj.Amount
+	ev.Type = providers.EventDisputed
+	if e.Type == stripego.EventTypeChargeRefunded {
+		amount, ev.Type, ev.RefundedTotal = obj.AmountRefunded, providers.EventRefunded, true
+	}
+	if amount < 0 {
+		return providers.Event{}, paygate.Errorf(paygate.EINVALID, "stripe webhook: event %s has a negative amount", paygate.Clip(e.ID, maxQuoted))
+	}
+	ev.PaymentRef, ev.Amount = pi, paygate.Money{Minor: amount, Currency: cur}
+	ev.PaymentOrder, ev.Attempt = metadata(obj.Metadata)
+	return ev, nil
+}
+
+// otherEvent maps any other event type to EventOther. One about a
+// PaymentIntent still names it, best effort, so that it can be looked up;
+// nothing about it is an error.
+func otherEvent(ev providers.Event, e stripego.Event) providers.Event {
 	var pi stripego.PaymentIntent
 	if json.Unmarshal(e.Data.Raw, &pi) == nil && pi.Object == "payment_intent" && pi.ID != "" {
 		other := ev
@@ -328,7 +363,7 @@ func event(e stripego.Event) (providers.Event, error) {
 			ev.PaymentOrder, ev.Attempt = metadata(pi.Metadata)
 		}
 	}
-	return ev, nil
+	return ev
 }
 
 // refundEvent maps refund.created, refund.updated and charge.refund.updated,

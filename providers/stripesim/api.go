@@ -349,68 +349,20 @@ func (s *Simulator) applyConfirm(pi *intent, in confirmInput, now time.Time) {
 	pi.Last = pi.NextAction
 }
 
-// create handles POST /v1/payment_intents. Caller holds s.mu.
+// create handles POST /v1/payment_intents. Caller holds s.mu. It reads the
+// amount and currency, the payment method types, then the other parameters,
+// and creates the PaymentIntent, confirmed at once when asked.
 func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 	if aerr := checkParams(f, createParams()); aerr != nil {
 		return nil, aerr
 	}
-	if !f.has("amount") {
-		return nil, missing("amount")
+	amount, cur, aerr := createAmount(f)
+	if aerr != nil {
+		return nil, aerr
 	}
-	av, _ := f.str("amount")
-	amount, err := strconv.ParseInt(av, 10, 64)
-	if err != nil {
-		return nil, invalid("parameter_invalid_integer", "amount", "Invalid integer: %s", av)
-	}
-	if amount < 1 {
-		return nil, invalid("amount_too_small", "amount", "Amount must be at least 1 (in the currency's smallest unit).")
-	}
-	if amount > 99999999 {
-		return nil, invalid("amount_too_large", "amount", "Amount must be no more than 99999999 (in the currency's smallest unit).")
-	}
-	if !f.has("currency") {
-		return nil, missing("currency")
-	}
-	cur, _ := f.str("currency")
-	cur = strings.ToLower(cur)
-	if len(cur) != 3 || strings.Trim(cur, "abcdefghijklmnopqrstuvwxyz") != "" {
-		return nil, invalid("", "currency", "Invalid currency: %s.", cur)
-	}
-	types, ok := f.list("payment_method_types")
-	if !ok {
-		return nil, invalid("", "payment_method_types", "Invalid array")
-	}
-	automatic := len(types) == 0
-	if automatic { // automatic payment methods: those of the currency
-		for _, t := range []string{typeIDEAL, typePayNow, typeBoleto, typeKakaoPay, typeSamsungPay} {
-			if c, _ := methodCurrency(t); c == cur {
-				types = append(types, t)
-			}
-		}
-		if len(types) == 0 {
-			return nil, invalid("payment_intent_invalid_parameter", "currency",
-				"No valid payment method types for this PaymentIntent: the Stripe sandbox supports ideal (eur), paynow (sgd), boleto (brl), kakao_pay and samsung_pay (krw), not %s.", cur)
-		}
-	}
-	var uniq []string
-	for _, t := range types {
-		c, ok := methodCurrency(t)
-		if !ok {
-			return nil, invalid("payment_intent_invalid_parameter", "payment_method_types",
-				"The payment method type %q is invalid: the Stripe sandbox supports ideal, paynow, boleto, kakao_pay and samsung_pay.", t)
-		}
-		if c != cur {
-			return nil, invalid("payment_intent_invalid_parameter", "currency",
-				"The currency provided (%s) is invalid for one or more payment method types on this PaymentIntent. The payment method `%s` supports the following currencies: %s.", cur, t, c)
-		}
-		if !automatic {
-			if aerr := checkAmountLimits(t, amount); aerr != nil {
-				return nil, aerr
-			}
-		}
-		if !slices.Contains(uniq, t) {
-			uniq = append(uniq, t)
-		}
+	uniq, automatic, aerr := createMethodTypes(f, amount, cur)
+	if aerr != nil {
+		return nil, aerr
 	}
 	meta, ok := f.strMap("metadata")
 	if !ok {
@@ -462,6 +414,77 @@ func (s *Simulator) create(f *form, now time.Time) (*intent, *apiError) {
 	}
 	s.intents[pi.ID] = pi
 	return pi, nil
+}
+
+// createAmount reads a create request's amount, 1 to 99999999 minor
+// units, and its currency, three letters returned in lower case.
+func createAmount(f *form) (int64, string, *apiError) {
+	if !f.has("amount") {
+		return 0, "", missing("amount")
+	}
+	av, _ := f.str("amount")
+	amount, err := strconv.ParseInt(av, 10, 64)
+	if err != nil {
+		return 0, "", invalid("parameter_invalid_integer", "amount", "Invalid integer: %s", av)
+	}
+	if amount < 1 {
+		return 0, "", invalid("amount_too_small", "amount", "Amount must be at least 1 (in the currency's smallest unit).")
+	}
+	if amount > 99999999 {
+		return 0, "", invalid("amount_too_large", "amount", "Amount must be no more than 99999999 (in the currency's smallest unit).")
+	}
+	if !f.has("currency") {
+		return 0, "", missing("currency")
+	}
+	cur, _ := f.str("currency")
+	cur = strings.ToLower(cur)
+	if len(cur) != 3 || strings.Trim(cur, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return 0, "", invalid("", "currency", "Invalid currency: %s.", cur)
+	}
+	return amount, cur, nil
+}
+
+// createMethodTypes reads a create request's payment_method_types, each
+// once, in the order given. Without any, the PaymentIntent takes automatic
+// payment methods: every type of currency cur. Each type must be one the
+// sandbox serves in cur, and, when named, take amount within its limits.
+func createMethodTypes(f *form, amount int64, cur string) (types []string, automatic bool, aerr *apiError) {
+	given, ok := f.list("payment_method_types")
+	if !ok {
+		return nil, false, invalid("", "payment_method_types", "Invalid array")
+	}
+	automatic = len(given) == 0
+	if automatic {
+		for _, t := range []string{typeIDEAL, typePayNow, typeBoleto, typeKakaoPay, typeSamsungPay} {
+			if c, _ := methodCurrency(t); c == cur {
+				given = append(given, t)
+			}
+		}
+		if len(given) == 0 {
+			return nil, false, invalid("payment_intent_invalid_parameter", "currency",
+				"No valid payment method types for this PaymentIntent: the Stripe sandbox supports ideal (eur), paynow (sgd), boleto (brl), kakao_pay and samsung_pay (krw), not %s.", cur)
+		}
+	}
+	for _, t := range given {
+		c, ok := methodCurrency(t)
+		if !ok {
+			return nil, false, invalid("payment_intent_invalid_parameter", "payment_method_types",
+				"The payment method type %q is invalid: the Stripe sandbox supports ideal, paynow, boleto, kakao_pay and samsung_pay.", t)
+		}
+		if c != cur {
+			return nil, false, invalid("payment_intent_invalid_parameter", "currency",
+				"The currency provided (%s) is invalid for one or more payment method types on this PaymentIntent. The payment method `%s` supports the following currencies: %s.", cur, t, c)
+		}
+		if !automatic {
+			if aerr := checkAmountLimits(t, amount); aerr != nil {
+				return nil, false, aerr
+			}
+		}
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	return types, automatic, nil
 }
 
 // checkMetadata applies Stripe's metadata limits: 50 keys, keys of at most

@@ -99,99 +99,146 @@ func (s *Simulator) FailNextRefund() {
 // minus what was refunded (failed refunds excepted). It succeeds at once:
 // the answer is succeeded, and charge.refunded then refund.updated
 // (succeeded) are sent; FailNextRefund makes one fail instead.
+//
+// The steps: the refunded PaymentIntent, the request's own parameters, the
+// state checks (whose refusals count as executed), then the refund itself.
 func (s *Simulator) createRefund(f *form, now time.Time, reqID, key string) ([]byte, []*simkit.Webhook, *apiError) {
 	if aerr := checkParams(f, refundCreateParams()); aerr != nil {
 		return nil, nil, aerr
 	}
-	piID, aerr := optionalString(f, "payment_intent")
+	pi, aerr := s.refundedIntent(f)
 	if aerr != nil {
 		return nil, nil, aerr
 	}
-	chID, aerr := optionalString(f, "charge")
+	p, aerr := refundParamsOf(f, pi)
 	if aerr != nil {
 		return nil, nil, aerr
+	}
+	// The state checks: the request is executed from here, so an
+	// idempotency key saves their refusals, as Stripe saves them.
+	if p.amount, aerr = refundableAmount(pi, p.amount); aerr != nil {
+		aerr.Executed = true
+		return nil, nil, aerr
+	}
+	body, events := s.issueRefund(pi, p, now, reqID, key)
+	return body, events, nil
+}
+
+// refundedIntent returns the PaymentIntent a refund request names, by its
+// payment_intent or its charge; when both are given, the charge must be the
+// PaymentIntent's. Caller holds s.mu.
+func (s *Simulator) refundedIntent(f *form) (*intent, *apiError) {
+	piID, aerr := optionalString(f, "payment_intent")
+	if aerr != nil {
+		return nil, aerr
+	}
+	chID, aerr := optionalString(f, "charge")
+	if aerr != nil {
+		return nil, aerr
 	}
 	var pi *intent
 	switch {
 	case piID == "" && chID == "":
-		return nil, nil, invalid("parameter_missing", "payment_intent", "One of `charge` or `payment_intent` is required.")
+		return nil, invalid("parameter_missing", "payment_intent", "One of `charge` or `payment_intent` is required.")
 	case piID != "":
 		if pi = s.intents[piID]; pi == nil {
-			return nil, nil, invalid("resource_missing", "payment_intent", "No such payment_intent: '%s'", piID)
+			return nil, invalid("resource_missing", "payment_intent", "No such payment_intent: '%s'", piID)
 		}
 		if chID != "" && (pi.Charge == nil || pi.Charge.ID != chID) {
-			return nil, nil, invalid("", "charge", "The charge %s is not the charge of PaymentIntent %s.", chID, piID)
+			return nil, invalid("", "charge", "The charge %s is not the charge of PaymentIntent %s.", chID, piID)
 		}
 	default:
 		if pi = s.charges[chID]; pi == nil {
-			return nil, nil, invalid("resource_missing", "charge", "No such charge: '%s'", chID)
+			return nil, invalid("resource_missing", "charge", "No such charge: '%s'", chID)
 		}
 	}
+	return pi, nil
+}
 
+// refundParams are a refund request's own parameters. An amount of 0 means
+// none was given.
+type refundParams struct {
+	reason string
+	meta   map[string]string
+	amount int64
+}
+
+// refundParamsOf reads and checks a refund request's reason, metadata,
+// currency (which must be pi's) and amount (at least 1 when given).
+func refundParamsOf(f *form, pi *intent) (refundParams, *apiError) {
 	reason, aerr := optionalString(f, "reason")
 	if aerr != nil {
-		return nil, nil, aerr
+		return refundParams{}, aerr
 	}
 	switch reason {
 	case "", "duplicate", "fraudulent", "requested_by_customer":
 	default:
-		return nil, nil, invalid("", "reason", "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer")
+		return refundParams{}, invalid("", "reason", "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer")
 	}
 	meta, ok := f.strMap("metadata")
 	if !ok {
-		return nil, nil, invalid("", "metadata", "Invalid hash")
+		return refundParams{}, invalid("", "metadata", "Invalid hash")
 	}
 	if aerr := checkMetadata(meta); aerr != nil {
-		return nil, nil, aerr
+		return refundParams{}, aerr
 	}
 	if cur, _ := f.str("currency"); f.has("currency") && strings.ToLower(cur) != pi.Currency {
-		return nil, nil, invalid("", "currency", "The currency %s is not the currency of the charge (%s).", cur, pi.Currency)
+		return refundParams{}, invalid("", "currency", "The currency %s is not the currency of the charge (%s).", cur, pi.Currency)
 	}
 	var amount int64
 	if f.has("amount") {
 		av, _ := f.str("amount")
 		n, err := strconv.ParseInt(av, 10, 64)
 		if err != nil {
-			return nil, nil, invalid("parameter_invalid_integer", "amount", "Invalid integer: %s", av)
+			return refundParams{}, invalid("parameter_invalid_integer", "amount", "Invalid integer: %s", av)
 		}
 		if n < 1 {
-			return nil, nil, invalid("amount_too_small", "amount", "Refund amount must be at least 1 (in the currency's smallest unit).")
+			return refundParams{}, invalid("amount_too_small", "amount", "Refund amount must be at least 1 (in the currency's smallest unit).")
 		}
 		amount = n
 	}
+	return refundParams{reason: reason, meta: meta, amount: amount}, nil
+}
 
-	// The state checks: the request is executed from here, so an
-	// idempotency key saves their refusals, as Stripe saves them.
-	executed := func(aerr *apiError) ([]byte, []*simkit.Webhook, *apiError) {
-		aerr.Executed = true
-		return nil, nil, aerr
-	}
+// refundableAmount checks that pi has a successful charge, not a boleto,
+// with something left to refund, and returns the amount to refund: amount,
+// or all that is left when amount is 0. An amount over what is left is
+// refused.
+func refundableAmount(pi *intent, amount int64) (int64, *apiError) {
 	if pi.Status != statusSucceeded || pi.Charge == nil {
-		return executed(invalid("payment_intent_unexpected_state", "payment_intent",
-			"This PaymentIntent (%s) does not have a successful charge to refund: its status is %s.", pi.ID, pi.Status))
+		return 0, invalid("payment_intent_unexpected_state", "payment_intent",
+			"This PaymentIntent (%s) does not have a successful charge to refund: its status is %s.", pi.ID, pi.Status)
 	}
 	if pi.Charge.MethodType == typeBoleto {
 		// The exact code and message of Stripe's refusal are not known:
 		// Stripe documents that boleto has no refunds.
-		return executed(invalid("charge_not_refundable", "",
-			"Charge %s cannot be refunded: boleto payments do not support refunds.", pi.Charge.ID))
+		return 0, invalid("charge_not_refundable", "",
+			"Charge %s cannot be refunded: boleto payments do not support refunds.", pi.Charge.ID)
 	}
 	left := pi.AmountReceived - pi.Charge.Refunded
 	if left <= 0 {
-		return executed(invalid("charge_already_refunded", "", "Charge %s has already been refunded.", pi.Charge.ID))
+		return 0, invalid("charge_already_refunded", "", "Charge %s has already been refunded.", pi.Charge.ID)
 	}
 	if amount == 0 {
 		amount = left
 	}
 	if amount > left {
-		return executed(invalid("amount_too_large", "amount",
+		return 0, invalid("amount_too_large", "amount",
 			"Refund amount (%s) is greater than unrefunded amount on charge (%s)",
-			formatAmount(amount, pi.Currency), formatAmount(left, pi.Currency)))
+			formatAmount(amount, pi.Currency), formatAmount(left, pi.Currency))
 	}
+	return amount, nil
+}
 
+// issueRefund creates the refund p of pi and its balance changes, and
+// returns the answer's body and the recorded webhooks: charge.refunded
+// then refund.updated (succeeded), or, when FailNextRefund asked for it,
+// an answer pending and refund.updated (failed). Caller holds s.mu.
+func (s *Simulator) issueRefund(pi *intent, p refundParams, now time.Time, reqID, key string) ([]byte, []*simkit.Webhook) {
+	amount := p.amount
 	r := &refund{
-		ID: newID("re", 24), Intent: pi, Amount: amount, Status: refundSucceeded, Reason: reason,
-		Metadata: meta, Created: now.Unix(), BalanceTransaction: newID("txn", 24),
+		ID: newID("re", 24), Intent: pi, Amount: amount, Status: refundSucceeded, Reason: p.reason,
+		Metadata: p.meta, Created: now.Unix(), BalanceTransaction: newID("txn", 24),
 	}
 	s.refunds[r.ID] = r
 	pi.Refunds = append(pi.Refunds, r.ID)
@@ -215,7 +262,7 @@ func (s *Simulator) createRefund(f *form, now time.Time, reqID, key string) ([]b
 	}
 	s.log.Info().Str(fieldPaymentIntent, pi.ID).Str(fieldRefund, r.ID).Str(fieldRefundStatus, r.Status).
 		Msg("stripesim: refund created")
-	return body, s.record(pi, events, now), nil
+	return body, s.record(pi, events, now)
 }
 
 // getRefund handles GET /v1/refunds/{id}. Caller holds s.mu.

@@ -404,6 +404,11 @@ func (s *Simulator) api(op apiOp) http.HandlerFunc {
 	}
 }
 
+// serveAPI answers one API request of operation op and returns its status
+// and body: it authenticates and reads the request, replays a response
+// already given to the same idempotency key, runs the operation under s.mu,
+// remembers its response under the key, and sends the webhooks it raised
+// once s.mu is released.
 func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, reqID string) (int, []byte) {
 	if aerr := s.authorize(r); aerr != nil {
 		return aerr.Status, aerr.body()
@@ -413,46 +418,9 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 			Message: "Unrecognized request URL (" + r.Method + ": " + r.URL.Path + "). The Stripe sandbox serves payment_intents create, retrieve, search, confirm and cancel, charges retrieve, and refunds create and retrieve."}
 		return aerr.Status, aerr.body()
 	}
-	raw := r.URL.RawQuery
-	if r.Method == http.MethodPost {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				aerr := invalid("", "", "The request body is too large.")
-				aerr.Status = http.StatusRequestEntityTooLarge
-				return aerr.Status, aerr.body()
-			}
-			aerr := invalid("", "", "The request body could not be read.")
-			return aerr.Status, aerr.body()
-		}
-		raw = string(b)
-	}
-	f, err := parseForm(raw)
-	if err != nil {
-		var fe *formError
-		param := ""
-		if errors.As(err, &fe) {
-			param = fe.Key
-		}
-		aerr := invalid("", param, "Invalid request: %s", strings.TrimPrefix(err.Error(), "stripesim: "))
-		return aerr.Status, aerr.body()
-	}
-	exp, aerr := expandOf(f)
+	f, exp, key, aerr := readAPIRequest(w, r)
 	if aerr != nil {
 		return aerr.Status, aerr.body()
-	}
-
-	key := ""
-	if r.Method == http.MethodPost {
-		key = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
-		if key != "" {
-			w.Header().Set("Idempotency-Key", key)
-		}
-		if len(key) > 255 {
-			aerr := invalid("", "", "Idempotency-Key must be at most 255 characters long.")
-			return aerr.Status, aerr.body()
-		}
 	}
 	endpoint := r.Method + " " + r.URL.Path
 	fp := sha256.Sum256([]byte(f.canonical()))
@@ -471,19 +439,82 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 			return e.status, e.body
 		}
 	}
-	var (
-		pi     *intent
-		events []*simkit.Webhook
-		status = http.StatusOK
-		body   []byte
-	)
-	id := r.PathValue("id")
 	if op == opCreate || op == opConfirm {
 		if aerr := checkKoreanVersion(r, f); aerr != nil {
 			s.mu.Unlock()
 			return aerr.Status, aerr.body()
 		}
 	}
+	status, body, events, aerr := s.runOp(r, op, f, exp, now, reqID, key)
+	if key != "" && (aerr == nil || aerr.Executed) {
+		s.idem.Put(key, idemEntry{endpoint: endpoint, fingerprint: fp, status: status, body: body}, now)
+	}
+	if aerr != nil {
+		s.log.Debug().Str(fieldRequestID, reqID).Str(fieldErrorCode, aerr.Code).Str(fieldParam, aerr.Param).
+			Msg("stripesim: api request refused")
+	}
+	s.trim(now)
+	s.mu.Unlock()
+	s.hooks.Send(r.Context(), events, false)
+	return status, body
+}
+
+// readAPIRequest reads r's parameters (the body of a POST, the query
+// otherwise, at most maxBody bytes), its expansions, and for a POST its
+// Idempotency-Key, which it echoes in w's headers. Anything unreadable or
+// malformed is an invalid_request_error.
+func readAPIRequest(w http.ResponseWriter, r *http.Request) (*form, expansions, string, *apiError) {
+	raw := r.URL.RawQuery
+	if r.Method == http.MethodPost {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				aerr := invalid("", "", "The request body is too large.")
+				aerr.Status = http.StatusRequestEntityTooLarge
+				return nil, expansions{}, "", aerr
+			}
+			return nil, expansions{}, "", invalid("", "", "The request body could not be read.")
+		}
+		raw = string(b)
+	}
+	f, err := parseForm(raw)
+	if err != nil {
+		var fe *formError
+		param := ""
+		if errors.As(err, &fe) {
+			param = fe.Key
+		}
+		return nil, expansions{}, "", invalid("", param, "Invalid request: %s", strings.TrimPrefix(err.Error(), "stripesim: "))
+	}
+	exp, aerr := expandOf(f)
+	if aerr != nil {
+		return nil, expansions{}, "", aerr
+	}
+	key := ""
+	if r.Method == http.MethodPost {
+		key = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+		if key != "" {
+			w.Header().Set("Idempotency-Key", key)
+		}
+		if len(key) > 255 {
+			return nil, expansions{}, "", invalid("", "", "Idempotency-Key must be at most 255 characters long.")
+		}
+	}
+	return f, exp, key, nil
+}
+
+// runOp runs operation op with parameters f at now; s.mu must be held. It
+// returns the response's status and body, the webhooks the operation
+// raised, and the refusal, if any, whose status and body are the response.
+func (s *Simulator) runOp(r *http.Request, op apiOp, f *form, exp expansions, now time.Time, reqID, key string) (int, []byte, []*simkit.Webhook, *apiError) {
+	var (
+		pi     *intent
+		events []*simkit.Webhook
+		body   []byte
+		aerr   *apiError
+	)
+	id := r.PathValue("id")
 	switch op {
 	case opCreate:
 		if pi, aerr = s.create(f, now); aerr == nil {
@@ -521,21 +552,11 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, op apiOp, r
 	}
 	switch {
 	case aerr != nil:
-		status, body = aerr.Status, aerr.body()
+		return aerr.Status, aerr.body(), events, aerr
 	case pi != nil:
 		body = marshal(pi.toJSON(exp))
 	}
-	if key != "" && (aerr == nil || aerr.Executed) {
-		s.idem.Put(key, idemEntry{endpoint: endpoint, fingerprint: fp, status: status, body: body}, now)
-	}
-	if aerr != nil {
-		s.log.Debug().Str(fieldRequestID, reqID).Str(fieldErrorCode, aerr.Code).Str(fieldParam, aerr.Param).
-			Msg("stripesim: api request refused")
-	}
-	s.trim(now)
-	s.mu.Unlock()
-	s.hooks.Send(r.Context(), events, false)
-	return status, body
+	return http.StatusOK, body, events, nil
 }
 
 // authorize checks the secret key, sent as a Bearer token (or, as Stripe
