@@ -64,3 +64,21 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		return f.Close()
 	}, nil
 }
+
+// profileCPU starts serve's CPU profile into path (PAYGATE_CPU_PROFILE) and
+// returns what stops it and logs a failure to write it; with path "" it
+// profiles nothing and stop does nothing.
+func profileCPU(path string, log zerolog.Logger) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	end, err := startCPUProfile(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := end(); err != nil {
+			log.Error().Err(err).Msg("write the CPU profile")
+		}
+	}, nil
+}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/paygate/paygate/apikey"
 	"github.com/paygate/paygate/redact"
 	"github.com/paygate/paygate/server"
+	"github.com/rs/zerolog"
 )
 
 // serve runs "paygate serve": it reads the flags and the environment,
@@ -50,18 +52,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		io.WriteString(stderr, "paygate serve: "+err.Error()+"\n")
 		return exitError
 	}
-	if path := getenv("PAYGATE_CPU_PROFILE"); path != "" {
-		stop, err := startCPUProfile(path)
-		if err != nil {
-			log.Error().Err(err).Msg("start the CPU profile")
-			return exitError
-		}
-		defer func() {
-			if err := stop(); err != nil {
-				log.Error().Err(err).Msg("write the CPU profile")
-			}
-		}()
+	stopProfile, err := profileCPU(getenv("PAYGATE_CPU_PROFILE"), log)
+	if err != nil {
+		log.Error().Err(err).Msg("start the CPU profile")
+		return exitError
 	}
+	defer stopProfile()
 	db, err := openDB(ctx, c.db)
 	if err != nil {
 		log.Error().Err(err).Msg("open database")
@@ -76,10 +72,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		log.Error().Err(err).Msg("listen")
 		return exitError
 	}
-	publicURL := strings.TrimSuffix(ac.publicURL, "/")
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
-	}
+	publicURL := publicURLOf(ac.publicURL, ln.Addr())
 	a, err := newApp(ctx, ac, db, srv, issued, publicURL, log)
 	if err != nil {
 		ln.Close()
@@ -87,12 +80,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	defer a.close()
-	if addr := getenv("PAYGATE_DEBUG_ADDR"); addr != "" {
-		if _, err := serveDebug(ctx, addr, log); err != nil {
-			ln.Close()
-			log.Error().Err(err).Msg("listen for the profiler")
-			return exitError
-		}
+	if err := startDebug(ctx, getenv("PAYGATE_DEBUG_ADDR"), log); err != nil {
+		ln.Close()
+		log.Error().Err(err).Msg("listen for the profiler")
+		return exitError
 	}
 	a.start(ctx)
 	log.Info().Str(server.FieldAddr, ln.Addr().String()).Str("public_url", publicURL).Str("mode", ac.mode).
@@ -103,6 +94,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info().Msg("stopped")
 	return exitOK
+}
+
+// publicURLOf is the URL buyers and providers reach serve at: the
+// configured one without its trailing slash, or http:// and the address it
+// listens on.
+func publicURLOf(configured string, addr net.Addr) string {
+	if u := strings.TrimSuffix(configured, "/"); u != "" {
+		return u
+	}
+	return "http://" + addr.String()
+}
+
+// startDebug starts the profiler's listener on addr (PAYGATE_DEBUG_ADDR),
+// if addr is not "".
+func startDebug(ctx context.Context, addr string, log zerolog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	_, err := serveDebug(ctx, addr, log)
+	return err
 }
 
 // serveSettings reads from the environment the settings of serve that are
