@@ -246,6 +246,15 @@ func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber,
 // st (and, for Paid, the attempt that paid) and appends the event the
 // marketplace is told, in tx.
 func (s *Service) setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
+	if err := writeOrderStatus(ctx, tx, p, st, paidAttempt); err != nil {
+		return err
+	}
+	return s.orderEvent(ctx, tx, p, st)
+}
+
+// writeOrderStatus writes a payment order's status, without its event:
+// the caller appends it (setOrderStatus, or settle with the order it holds).
+func writeOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
 	q, args := `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, []any{string(st), tx.Now(), string(p)}
 	if st == Paid {
 		q, args = `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`, []any{string(st), paidAttempt, tx.Now(), string(p)}
@@ -253,7 +262,7 @@ func (s *Service) setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("checkout: set %s %s: %w", p, st, err)
 	}
-	return s.orderEvent(ctx, tx, p, st)
+	return nil
 }
 
 // orderEvents are the events of a payment order's statuses; created and
@@ -267,12 +276,29 @@ var orderEvents = map[Status]events.Type{
 // /v1/payment-orders/{number} shows it in tx, less its checkout_url: the
 // link is the buyer's key to pay, and events are kept and sent on.
 func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
-	typ, ok := orderEvents[st]
+	if _, ok := orderEvents[st]; !ok || !events.Writing {
+		return nil
+	}
+	po, err := getOrder(ctx, tx, p, false)
+	if err != nil {
+		return err
+	}
+	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
+		return err
+	}
+	return s.orderEventOf(ctx, tx, po)
+}
+
+// orderEventOf is orderEvent for an order the caller holds as tx has it
+// now, row and sales orders (its attempts are read here): it does not read
+// back what the caller has just written.
+func (s *Service) orderEventOf(ctx context.Context, tx *storage.Tx, po PaymentOrder) error {
+	typ, ok := orderEvents[po.Status]
 	if !ok || !events.Writing {
 		return nil
 	}
-	po, err := wholeOrder(ctx, tx, p)
-	if err != nil {
+	var err error
+	if po.Attempts, err = attempts(ctx, tx, po.Number); err != nil {
 		return err
 	}
 	withBalance := false
@@ -283,7 +309,7 @@ func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.Paym
 	}
 	data := s.orderJSON(po, withBalance)
 	data.CheckoutURL = ""
-	_, err = events.Append(ctx, tx, typ, string(p), data)
+	_, err = events.Append(ctx, tx, typ, string(po.Number), data)
 	return err
 }
 

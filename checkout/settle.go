@@ -228,7 +228,13 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
 		return "", fmt.Errorf("checkout: settle %s: %w", po.Number, err)
 	}
-	if err := s.setOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
+	// The order's event is made of the order as settle holds it, not read
+	// back after the writes.
+	if err := writeOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
+		return "", err
+	}
+	po.Status, po.PaidAttempt, po.UpdatedAt, po.Items = Paid, att.ID, tx.Now(), items
+	if err := s.orderEventOf(ctx, tx, po); err != nil {
 		return "", err
 	}
 	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
