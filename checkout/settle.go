@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -213,30 +214,39 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		})
 	}
 
+	if err := s.pay(ctx, tx, po, att, paid); err != nil {
+		return "", err
+	}
+	return OutcomePaid, nil
+}
+
+// pay settles a payable order paid by att: its sales orders are paid, the
+// money moves from the provider's clearing account into one escrow per
+// sales order, and the order is paid, with its event made of the order as
+// pay holds it, not read back after the writes.
+func (s *Service) pay(ctx context.Context, tx *storage.Tx, po PaymentOrder, att Attempt, paid paygate.Money) error {
 	items, err := orders.MarkPaid(ctx, tx, po.Number)
 	if err != nil {
-		return "", err
+		return err
 	}
 	t := ledger.Transaction{
 		Key:         "payment:" + string(po.Number) + ":settled",
 		Description: fmt.Sprintf("payment order %s paid by %s (%s)", po.Number, att.Method, att.ProviderRef),
-		Entries:     []ledger.Entry{{Account: clearing, Side: ledger.Debit, Amount: paid}},
+		Entries:     []ledger.Entry{{Account: ledger.ProviderClearing(att.Provider), Side: ledger.Debit, Amount: paid}},
 	}
 	for _, so := range items {
 		t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
 	}
 	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
-		return "", fmt.Errorf("checkout: settle %s: %w", po.Number, err)
+		return fmt.Errorf("checkout: settle %s: %w", po.Number, err)
 	}
-	// The order's event is made of the order as settle holds it, not read
-	// back after the writes.
 	if err := writeOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
-		return "", err
+		return err
 	}
 	po.Status, po.PaidAttempt, po.UpdatedAt, po.Items = Paid, att.ID, tx.Now(), items
 	if err := s.orderEventOf(ctx, tx, po); err != nil {
-		return "", err
+		return err
 	}
 	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
-	return OutcomePaid, nil
+	return nil
 }
