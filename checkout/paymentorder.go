@@ -221,8 +221,7 @@ type orderRow struct {
 
 // getOrder reads a payment order row; lock locks it for the rest of tx.
 func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, lock bool) (PaymentOrder, error) {
-	q := `SELECT number, buyer_id, currency, amount, status, return_url, paid_attempt, created_at, updated_at, expires_at
-		FROM payment_orders WHERE number = ?`
+	q := `SELECT ` + orderColumns + ` FROM payment_orders WHERE number = ?`
 	if lock {
 		q += tx.ForUpdate()
 	}
@@ -234,27 +233,44 @@ func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber,
 	if err != nil {
 		return PaymentOrder{}, fmt.Errorf("checkout: read %s: %w", p, err)
 	}
+	return r.order(), nil
+}
+
+// orderColumns are the columns of an orderRow.
+const orderColumns = `number, buyer_id, currency, amount, status, return_url, paid_attempt, created_at, updated_at, expires_at`
+
+func (r orderRow) order() PaymentOrder {
 	return PaymentOrder{
 		Number: paygate.PaymentOrderNumber(r.Number), BuyerID: r.BuyerID,
 		Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: Status(r.Status),
 		ReturnURL: r.ReturnURL, PaidAttempt: r.PaidAttempt.String,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
-	}, nil
+	}
+}
+
+// markPaid makes p paid by attempt unless its status is final already
+// (Status.Final), in
+// one statement that also locks its row and returns it as it is now (ok);
+// without its event, which the caller appends. A final order is left as it
+// was (not ok).
+func markPaid(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, attempt string) (po PaymentOrder, ok bool, err error) {
+	var r orderRow
+	err = tx.Get(ctx, &r, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ?
+		WHERE number = ? AND status NOT IN (?, ?, ?) RETURNING `+orderColumns,
+		string(Paid), attempt, tx.Now(), string(p), string(Paid), string(Expired), string(Canceled))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PaymentOrder{}, false, nil
+	}
+	if err != nil {
+		return PaymentOrder{}, false, fmt.Errorf("checkout: set %s %s: %w", p, Paid, err)
+	}
+	return r.order(), true, nil
 }
 
 // setOrderStatus is the one door of a payment order's status: it writes
 // st (and, for Paid, the attempt that paid) and appends the event the
 // marketplace is told, in tx.
 func (s *Service) setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
-	if err := writeOrderStatus(ctx, tx, p, st, paidAttempt); err != nil {
-		return err
-	}
-	return s.orderEvent(ctx, tx, p, st)
-}
-
-// writeOrderStatus writes a payment order's status, without its event:
-// the caller appends it (setOrderStatus, or settle with the order it holds).
-func writeOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
 	q, args := `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, []any{string(st), tx.Now(), string(p)}
 	if st == Paid {
 		q, args = `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`, []any{string(st), paidAttempt, tx.Now(), string(p)}
@@ -262,7 +278,7 @@ func writeOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrde
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("checkout: set %s %s: %w", p, st, err)
 	}
-	return nil
+	return s.orderEvent(ctx, tx, p, st)
 }
 
 // orderEvents are the events of a payment order's statuses; created and

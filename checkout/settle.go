@@ -161,10 +161,6 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if att.Status == AttemptSucceeded {
 		return OutcomeUnchanged, nil // e.g. charge.succeeded after payment_intent.succeeded
 	}
-	po, err := getOrder(ctx, tx, att.PaymentOrder, true)
-	if err != nil {
-		return "", err
-	}
 	paid := att.Amount
 	if !ev.Amount.IsZero() || ev.Amount.Currency != "" {
 		paid = ev.Amount
@@ -182,10 +178,10 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		if err != nil {
 			return "", fmt.Errorf("checkout: hold mismatched payment of %s: %w", att.ID, err)
 		}
-		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
+		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
 			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
 		return OutcomeAmountMismatch, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(po.Number), Attempt: att.ID,
+			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
 			Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
 			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s; the attempt still takes its own settlement", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
 		})
@@ -194,8 +190,16 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if err := setAttempt(ctx, tx, att); err != nil {
 		return "", err
 	}
-
-	if po.Status.Final() {
+	// The order is paid, and its row locked and read, in one statement,
+	// unless it is final already: then it is only read.
+	po, payable, err := markPaid(ctx, tx, att.PaymentOrder, att.ID)
+	if err == nil && !payable {
+		po, err = getOrder(ctx, tx, att.PaymentOrder, true)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !payable {
 		// Paid twice, or after the order expired or was canceled: the money
 		// is the buyer's.
 		credit := ledger.Transfer("attempt:"+att.ID+":credited",
@@ -220,10 +224,10 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	return OutcomePaid, nil
 }
 
-// pay settles a payable order paid by att: its sales orders are paid, the
-// money moves from the provider's clearing account into one escrow per
-// sales order, and the order is paid, with its event made of the order as
-// pay holds it, not read back after the writes.
+// pay settles po, which markPaid has just made paid by att: its sales
+// orders are paid, the money moves from the provider's clearing account
+// into one escrow per sales order, and the order's event is appended, made
+// of the order as pay holds it, not read back after the writes.
 func (s *Service) pay(ctx context.Context, tx *storage.Tx, po PaymentOrder, att Attempt, paid paygate.Money) error {
 	items, err := orders.MarkPaid(ctx, tx, po.Number)
 	if err != nil {
@@ -240,10 +244,7 @@ func (s *Service) pay(ctx context.Context, tx *storage.Tx, po PaymentOrder, att 
 	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
 		return fmt.Errorf("checkout: settle %s: %w", po.Number, err)
 	}
-	if err := writeOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
-		return err
-	}
-	po.Status, po.PaidAttempt, po.UpdatedAt, po.Items = Paid, att.ID, tx.Now(), items
+	po.Items = items
 	if err := s.orderEventOf(ctx, tx, po); err != nil {
 		return err
 	}
