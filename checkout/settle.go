@@ -72,50 +72,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		att.Status = AttemptProcessing
 		return OutcomeUpdated, setAttempt(ctx, tx, att)
 	case providers.EventRefunded, providers.EventRefundFailed, providers.EventDisputed:
-		if att.Status != AttemptSucceeded {
-			return OutcomeDeferred, nil
-		}
-		if ev.Type != providers.EventDisputed {
-			// One of paygate's refunds to source: confirmed, or failed and
-			// the buyer's balance given back; or an event that names one but
-			// comes from another provider, or is about another payment or
-			// amount: an item for finance, and nothing changed.
-			res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
-				Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
-			}, ev)
-			switch {
-			case err != nil:
-				return "", err
-			case res == finance.RefundEventApplied:
-				return OutcomeUpdated, nil
-			case res == finance.RefundEventMismatch:
-				s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
-					Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
-				return OutcomeForFinance, nil
-			}
-		}
-		// Stripe's charge.refunded names no refund of ours but sums every
-		// refund of the payment: when paygate's own refunds explain it, it
-		// is not news. An event about one refund that is not paygate's is
-		// news whatever its size.
-		if ev.Type == providers.EventRefunded && ev.RefundedTotal {
-			explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
-			if err != nil || explained {
-				return OutcomeUnchanged, err
-			}
-		}
-		kind, what := finance.ProviderRefund, "refunded"
-		switch ev.Type {
-		case providers.EventDisputed:
-			kind, what = finance.Dispute, "disputed"
-		case providers.EventRefundFailed:
-			what = "refund failed"
-		}
-		return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
-			Provider: provider, PaymentRef: att.ProviderRef, Amount: ev.Amount,
-			Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
-		})
+		return s.refundOrDispute(ctx, tx, provider, att, ev)
 	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
 		if !att.Status.open() {
 			return OutcomeUnchanged, nil
@@ -132,6 +89,57 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		return OutcomeUpdated, s.orderAfterAttempt(ctx, tx, att)
 	}
 	return OutcomeUnchanged, nil
+}
+
+// refundOrDispute applies a refund, a failed refund or a dispute of att's
+// payment: paygate's own refund is confirmed or given back; anything else
+// is an item for finance, unless paygate's refunds explain it. Before the
+// payment's success is known, it is OutcomeDeferred.
+func (s *Service) refundOrDispute(ctx context.Context, tx *storage.Tx, provider string, att Attempt, ev providers.Event) (Outcome, error) {
+	if att.Status != AttemptSucceeded {
+		return OutcomeDeferred, nil
+	}
+	if ev.Type != providers.EventDisputed {
+		// One of paygate's refunds to source: confirmed, or failed and
+		// the buyer's balance given back; or an event that names one but
+		// comes from another provider, or is about another payment or
+		// amount: an item for finance, and nothing changed.
+		res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
+			Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+		}, ev)
+		switch {
+		case err != nil:
+			return "", err
+		case res == finance.RefundEventApplied:
+			return OutcomeUpdated, nil
+		case res == finance.RefundEventMismatch:
+			s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
+				Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
+			return OutcomeForFinance, nil
+		}
+	}
+	// Stripe's charge.refunded names no refund of ours but sums every
+	// refund of the payment: when paygate's own refunds explain it, it
+	// is not news. An event about one refund that is not paygate's is
+	// news whatever its size.
+	if ev.Type == providers.EventRefunded && ev.RefundedTotal {
+		explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
+		if err != nil || explained {
+			return OutcomeUnchanged, err
+		}
+	}
+	kind, what := finance.ProviderRefund, "refunded"
+	switch ev.Type {
+	case providers.EventDisputed:
+		kind, what = finance.Dispute, "disputed"
+	case providers.EventRefundFailed:
+		what = "refund failed"
+	}
+	return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
+		Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+		Provider: provider, PaymentRef: att.ProviderRef, Amount: ev.Amount,
+		Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
+	})
 }
 
 // findAttempt finds the attempt of an event by the provider's payment
