@@ -221,8 +221,7 @@ type orderRow struct {
 
 // getOrder reads a payment order row; lock locks it for the rest of tx.
 func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, lock bool) (PaymentOrder, error) {
-	q := `SELECT number, buyer_id, currency, amount, status, return_url, paid_attempt, created_at, updated_at, expires_at
-		FROM payment_orders WHERE number = ?`
+	q := `SELECT ` + orderColumns + ` FROM payment_orders WHERE number = ?`
 	if lock {
 		q += tx.ForUpdate()
 	}
@@ -234,12 +233,38 @@ func getOrder(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber,
 	if err != nil {
 		return PaymentOrder{}, fmt.Errorf("checkout: read %s: %w", p, err)
 	}
+	return r.order(), nil
+}
+
+// orderColumns are the columns of an orderRow.
+const orderColumns = `number, buyer_id, currency, amount, status, return_url, paid_attempt, created_at, updated_at, expires_at`
+
+func (r orderRow) order() PaymentOrder {
 	return PaymentOrder{
 		Number: paygate.PaymentOrderNumber(r.Number), BuyerID: r.BuyerID,
 		Amount: paygate.New(r.Amount, paygate.Currency(r.Currency)), Status: Status(r.Status),
 		ReturnURL: r.ReturnURL, PaidAttempt: r.PaidAttempt.String,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
-	}, nil
+	}
+}
+
+// markPaid makes p paid by attempt unless its status is final already
+// (Status.Final), in
+// one statement that also locks its row and returns it as it is now (ok);
+// without its event, which the caller appends. A final order is left as it
+// was (not ok).
+func markPaid(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, attempt string) (po PaymentOrder, ok bool, err error) {
+	var r orderRow
+	err = tx.Get(ctx, &r, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ?
+		WHERE number = ? AND status NOT IN (?, ?, ?) RETURNING `+orderColumns,
+		string(Paid), attempt, tx.Now(), string(p), string(Paid), string(Expired), string(Canceled))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PaymentOrder{}, false, nil
+	}
+	if err != nil {
+		return PaymentOrder{}, false, fmt.Errorf("checkout: set %s %s: %w", p, Paid, err)
+	}
+	return r.order(), true, nil
 }
 
 // setOrderStatus is the one door of a payment order's status: it writes
@@ -267,12 +292,29 @@ var orderEvents = map[Status]events.Type{
 // /v1/payment-orders/{number} shows it in tx, less its checkout_url: the
 // link is the buyer's key to pay, and events are kept and sent on.
 func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
-	typ, ok := orderEvents[st]
+	if _, ok := orderEvents[st]; !ok || !events.Writing {
+		return nil
+	}
+	po, err := getOrder(ctx, tx, p, false)
+	if err != nil {
+		return err
+	}
+	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
+		return err
+	}
+	return s.orderEventOf(ctx, tx, po)
+}
+
+// orderEventOf is orderEvent for an order the caller holds as tx has it
+// now, row and sales orders (its attempts are read here): it does not read
+// back what the caller has just written.
+func (s *Service) orderEventOf(ctx context.Context, tx *storage.Tx, po PaymentOrder) error {
+	typ, ok := orderEvents[po.Status]
 	if !ok || !events.Writing {
 		return nil
 	}
-	po, err := wholeOrder(ctx, tx, p)
-	if err != nil {
+	var err error
+	if po.Attempts, err = attempts(ctx, tx, po.Number); err != nil {
 		return err
 	}
 	withBalance := false
@@ -283,7 +325,7 @@ func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.Paym
 	}
 	data := s.orderJSON(po, withBalance)
 	data.CheckoutURL = ""
-	_, err = events.Append(ctx, tx, typ, string(p), data)
+	_, err = events.Append(ctx, tx, typ, string(po.Number), data)
 	return err
 }
 

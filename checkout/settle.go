@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -71,50 +72,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		att.Status = AttemptProcessing
 		return OutcomeUpdated, setAttempt(ctx, tx, att)
 	case providers.EventRefunded, providers.EventRefundFailed, providers.EventDisputed:
-		if att.Status != AttemptSucceeded {
-			return OutcomeDeferred, nil
-		}
-		if ev.Type != providers.EventDisputed {
-			// One of paygate's refunds to source: confirmed, or failed and
-			// the buyer's balance given back; or an event that names one but
-			// comes from another provider, or is about another payment or
-			// amount: an item for finance, and nothing changed.
-			res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
-				Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
-			}, ev)
-			switch {
-			case err != nil:
-				return "", err
-			case res == finance.RefundEventApplied:
-				return OutcomeUpdated, nil
-			case res == finance.RefundEventMismatch:
-				s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
-					Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
-				return OutcomeForFinance, nil
-			}
-		}
-		// Stripe's charge.refunded names no refund of ours but sums every
-		// refund of the payment: when paygate's own refunds explain it, it
-		// is not news. An event about one refund that is not paygate's is
-		// news whatever its size.
-		if ev.Type == providers.EventRefunded && ev.RefundedTotal {
-			explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
-			if err != nil || explained {
-				return OutcomeUnchanged, err
-			}
-		}
-		kind, what := finance.ProviderRefund, "refunded"
-		switch ev.Type {
-		case providers.EventDisputed:
-			kind, what = finance.Dispute, "disputed"
-		case providers.EventRefundFailed:
-			what = "refund failed"
-		}
-		return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
-			Provider: provider, PaymentRef: att.ProviderRef, Amount: ev.Amount,
-			Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
-		})
+		return s.refundOrDispute(ctx, tx, provider, att, ev)
 	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
 		if !att.Status.open() {
 			return OutcomeUnchanged, nil
@@ -131,6 +89,57 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		return OutcomeUpdated, s.orderAfterAttempt(ctx, tx, att)
 	}
 	return OutcomeUnchanged, nil
+}
+
+// refundOrDispute applies a refund, a failed refund or a dispute of att's
+// payment: paygate's own refund is confirmed or given back; anything else
+// is an item for finance, unless paygate's refunds explain it. Before the
+// payment's success is known, it is OutcomeDeferred.
+func (s *Service) refundOrDispute(ctx context.Context, tx *storage.Tx, provider string, att Attempt, ev providers.Event) (Outcome, error) {
+	if att.Status != AttemptSucceeded {
+		return OutcomeDeferred, nil
+	}
+	if ev.Type != providers.EventDisputed {
+		// One of paygate's refunds to source: confirmed, or failed and
+		// the buyer's balance given back; or an event that names one but
+		// comes from another provider, or is about another payment or
+		// amount: an item for finance, and nothing changed.
+		res, err := finance.ApplyRefundEvent(ctx, tx, s.cfg.Ledger, finance.RefundPayment{
+			Provider: provider, PaymentRef: att.ProviderRef, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+		}, ev)
+		switch {
+		case err != nil:
+			return "", err
+		case res == finance.RefundEventApplied:
+			return OutcomeUpdated, nil
+		case res == finance.RefundEventMismatch:
+			s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
+				Str("refund", ev.Refund).Str("event", ev.ID).Msg("refund event does not match the refund it names; held for finance")
+			return OutcomeForFinance, nil
+		}
+	}
+	// Stripe's charge.refunded names no refund of ours but sums every
+	// refund of the payment: when paygate's own refunds explain it, it
+	// is not news. An event about one refund that is not paygate's is
+	// news whatever its size.
+	if ev.Type == providers.EventRefunded && ev.RefundedTotal {
+		explained, err := finance.Explained(ctx, tx, provider, att.ProviderRef, ev.Amount)
+		if err != nil || explained {
+			return OutcomeUnchanged, err
+		}
+	}
+	kind, what := finance.ProviderRefund, "refunded"
+	switch ev.Type {
+	case providers.EventDisputed:
+		kind, what = finance.Dispute, "disputed"
+	case providers.EventRefundFailed:
+		what = "refund failed"
+	}
+	return OutcomeForFinance, finance.OpenItem(ctx, tx, finance.Item{
+		Kind: kind, Reference: provider + ":" + ev.ID, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
+		Provider: provider, PaymentRef: att.ProviderRef, Amount: ev.Amount,
+		Description: fmt.Sprintf("%s reports payment %s of attempt %s %s (%s)", provider, att.ProviderRef, att.ID, what, ev.ProviderType),
+	})
 }
 
 // findAttempt finds the attempt of an event by the provider's payment
@@ -160,10 +169,6 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if att.Status == AttemptSucceeded {
 		return OutcomeUnchanged, nil // e.g. charge.succeeded after payment_intent.succeeded
 	}
-	po, err := getOrder(ctx, tx, att.PaymentOrder, true)
-	if err != nil {
-		return "", err
-	}
 	paid := att.Amount
 	if !ev.Amount.IsZero() || ev.Amount.Currency != "" {
 		paid = ev.Amount
@@ -181,10 +186,10 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		if err != nil {
 			return "", fmt.Errorf("checkout: hold mismatched payment of %s: %w", att.ID, err)
 		}
-		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
+		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(att.PaymentOrder)).Str(FieldAttempt, att.ID).
 			Str(FieldAmount, paid.String()).Str("expected", att.Amount.String()).Msg("payment of another amount held in suspense")
 		return OutcomeAmountMismatch, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(po.Number), Attempt: att.ID,
+			Kind: finance.AmountMismatch, Reference: att.ID + ":" + what, PaymentOrder: string(att.PaymentOrder), Attempt: att.ID,
 			Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
 			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s; the attempt still takes its own settlement", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
 		})
@@ -193,8 +198,16 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 	if err := setAttempt(ctx, tx, att); err != nil {
 		return "", err
 	}
-
-	if po.Status.Final() {
+	// The order is paid, and its row locked and read, in one statement,
+	// unless it is final already: then it is only read.
+	po, payable, err := markPaid(ctx, tx, att.PaymentOrder, att.ID)
+	if err == nil && !payable {
+		po, err = getOrder(ctx, tx, att.PaymentOrder, true)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !payable {
 		// Paid twice, or after the order expired or was canceled: the money
 		// is the buyer's.
 		credit := ledger.Transfer("attempt:"+att.ID+":credited",
@@ -213,24 +226,36 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 		})
 	}
 
+	if err := s.pay(ctx, tx, po, att, paid); err != nil {
+		return "", err
+	}
+	return OutcomePaid, nil
+}
+
+// pay settles po, which markPaid has just made paid by att: its sales
+// orders are paid, the money moves from the provider's clearing account
+// into one escrow per sales order, and the order's event is appended, made
+// of the order as pay holds it, not read back after the writes.
+func (s *Service) pay(ctx context.Context, tx *storage.Tx, po PaymentOrder, att Attempt, paid paygate.Money) error {
 	items, err := orders.MarkPaid(ctx, tx, po.Number)
 	if err != nil {
-		return "", err
+		return err
 	}
 	t := ledger.Transaction{
 		Key:         "payment:" + string(po.Number) + ":settled",
 		Description: fmt.Sprintf("payment order %s paid by %s (%s)", po.Number, att.Method, att.ProviderRef),
-		Entries:     []ledger.Entry{{Account: clearing, Side: ledger.Debit, Amount: paid}},
+		Entries:     []ledger.Entry{{Account: ledger.ProviderClearing(att.Provider), Side: ledger.Debit, Amount: paid}},
 	}
 	for _, so := range items {
 		t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
 	}
 	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
-		return "", fmt.Errorf("checkout: settle %s: %w", po.Number, err)
+		return fmt.Errorf("checkout: settle %s: %w", po.Number, err)
 	}
-	if err := s.setOrderStatus(ctx, tx, po.Number, Paid, att.ID); err != nil {
-		return "", err
+	po.Items = items
+	if err := s.orderEventOf(ctx, tx, po); err != nil {
+		return err
 	}
 	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
-	return OutcomePaid, nil
+	return nil
 }

@@ -71,32 +71,17 @@ func (l *Ledger) PostBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 	return out, nil
 }
 
+// postBatch posts ts in the steps that PostBatch describes: it validates
+// them (prepare), decides which item creates each key (decide), inserts
+// those transactions (insertCreated), adds their entries to the accounts
+// (applyChanges) and answers each transaction (answer).
 func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction) ([]BatchResult, error) {
 	out := make([]BatchResult, len(ts))
-	shard := shardOf(tx)
-	var items []*item
-	classes := map[accountKey]Class{}
-	declinable := false
-	for i, t := range ts {
-		p, err := t.validate()
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		it := &item{index: i, t: t, p: p, net: netChanges(t)}
-		items = append(items, it)
-		for k, d := range it.net {
-			class := p.classes[k]
-			classes[k] = class
-			if class.NoOverdraft && d.reduces(class.Type) {
-				declinable = true
-			}
-		}
-	}
+	items, classes, declinable := prepareBatch(ts, out)
 	if len(items) == 0 {
 		return out, nil
 	}
-
+	shard := shardOf(tx)
 	if declinable && len(items) == 1 {
 		return out, postOne(ctx, tx, items[0], shard, &out[items[0].index])
 	}
@@ -118,6 +103,48 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 			return nil, err
 		}
 	}
+	decide(items, stored, balances, declinable)
+	if err := insertCreated(ctx, tx, items, stored, declinable); err != nil {
+		return nil, err
+	}
+	if create := created(items); len(create) > 0 {
+		if err := applyChanges(ctx, tx, create, classes, nil, shard); err != nil {
+			return nil, err
+		}
+	}
+	return out, answer(items, stored, out, tx.Now())
+}
+
+// prepareBatch validates each transaction (a refused one gets its error in
+// out) and returns the valid ones as items, the classes of the accounts
+// they touch, and whether any of them may be declined: one that takes from
+// a no-overdraft account.
+func prepareBatch(ts []Transaction, out []BatchResult) (items []*item, classes map[accountKey]Class, declinable bool) {
+	classes = map[accountKey]Class{}
+	for i, t := range ts {
+		p, err := t.validate()
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		it := &item{index: i, t: t, p: p, net: netChanges(t)}
+		items = append(items, it)
+		for k, d := range it.net {
+			class := p.classes[k]
+			classes[k] = class
+			if class.NoOverdraft && d.reduces(class.Type) {
+				declinable = true
+			}
+		}
+	}
+	return items, classes, declinable
+}
+
+// decide marks the item that creates each key not stored before: the
+// first of the batch with it, unless a declinable batch's simulation on the
+// locked balances declines it (then a later posting of the key may
+// create it). A later item of the same key points at the first (dupOf).
+func decide(items []*item, stored map[string]*storedTx, balances map[accountKey]*totals, declinable bool) {
 	first := map[string]*item{} // the item that creates each key
 	for _, it := range items {
 		if _, ok := stored[it.t.Key]; ok {
@@ -135,16 +162,29 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 		first[it.t.Key] = it
 		it.create = true
 	}
+}
 
-	var create []*item
+// created returns the items that create their transactions.
+func created(items []*item) []*item {
+	var out []*item
 	for _, it := range items {
 		if it.create {
-			create = append(create, it)
+			out = append(out, it)
 		}
 	}
+	return out
+}
+
+// insertCreated inserts the transactions of the creating items and gives
+// each its id. A key found posted already (by a concurrent transaction,
+// or before a batch that could not be declined, which did not look) makes
+// a declinable batch retryable; otherwise the item no longer creates, and
+// the stored transaction is loaded into stored for its answer.
+func insertCreated(ctx context.Context, tx *storage.Tx, items []*item, stored map[string]*storedTx, declinable bool) error {
+	create := created(items)
 	ids, err := insertTransactions(ctx, tx, create)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var lost []string
 	for _, it := range create {
@@ -152,52 +192,45 @@ func (l *Ledger) postBatch(ctx context.Context, tx *storage.Tx, ts []Transaction
 			it.id = id
 			continue
 		}
-		// The key was posted before (non-declinable batch) or just now by a
-		// concurrent transaction.
 		if declinable {
-			return nil, storage.Retryable(fmt.Errorf("ledger: idempotency key %q was posted concurrently", it.t.Key))
+			return storage.Retryable(fmt.Errorf("ledger: idempotency key %q was posted concurrently", it.t.Key))
 		}
 		it.create = false
 		lost = append(lost, it.t.Key)
 	}
-	if len(lost) > 0 {
-		more, err := loadTransactions(ctx, tx, lost)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range more {
-			stored[k] = v
-		}
+	if len(lost) == 0 {
+		return nil
 	}
+	more, err := loadTransactions(ctx, tx, lost)
+	if err != nil {
+		return err
+	}
+	for k, v := range more {
+		stored[k] = v
+	}
+	return nil
+}
 
-	create = create[:0]
-	for _, it := range items {
-		if it.create {
-			create = append(create, it)
-		}
-	}
-	if len(create) > 0 {
-		if err := applyChanges(ctx, tx, create, classes, nil, shard); err != nil {
-			return nil, err
-		}
-	}
-
+// answer gives each item's transaction its BatchResult in out: its
+// refusal, its creation, or the answer of the transaction stored (or
+// created earlier in the batch) under its key.
+func answer(items []*item, stored map[string]*storedTx, out []BatchResult, now time.Time) error {
 	for _, it := range items {
 		r := &out[it.index]
 		switch {
 		case it.err != nil:
 			r.Err = it.err
 		case it.create:
-			r.Result = Result{Status: Created, Transaction: it.posted(tx.Now())}
+			r.Result = Result{Status: Created, Transaction: it.posted(now)}
 		case stored[it.t.Key] != nil:
 			r.Result, r.Err = it.against(stored[it.t.Key].fingerprint, stored[it.t.Key].posted)
 		case it.dupOf != nil && it.dupOf.create:
-			r.Result, r.Err = it.against(it.dupOf.p.fingerprint, it.dupOf.posted(tx.Now()))
+			r.Result, r.Err = it.against(it.dupOf.p.fingerprint, it.dupOf.posted(now))
 		default:
-			return nil, fmt.Errorf("ledger: posting %q has no outcome", it.t.Key) // unreachable
+			return fmt.Errorf("ledger: posting %q has no outcome", it.t.Key) // unreachable
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // postOne posts one transaction that may be declined, in as few statements
@@ -616,6 +649,21 @@ type account struct {
 // one statement per chunk of accounts, then appends the entries with running
 // totals.
 func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes map[accountKey]Class, taken map[accountKey]*account, shard int) error {
+	sum, err := sumChanges(items, classes)
+	if err != nil {
+		return err
+	}
+	keys := sortedKeys(sum)
+	after, err := updateAccounts(ctx, tx, keys, classes, sum, taken, shard)
+	if err != nil {
+		return err
+	}
+	return insertEntries(ctx, tx, items, keys, sum, after)
+}
+
+// sumChanges adds up the items' net changes per account, refusing a sum
+// that would overflow the row that holds the account's totals.
+func sumChanges(items []*item, classes map[accountKey]Class) (map[accountKey]*totals, error) {
 	sum := map[accountKey]*totals{}
 	for _, it := range items {
 		for k, d := range it.net {
@@ -626,21 +674,27 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 			}
 			limit := maxTotal(classes[k])
 			if s.debits > limit-d.debits || s.credits > limit-d.credits {
-				return paygate.Errorf(paygate.EINVALID, "ledger: account %s %s would overflow", k.name, k.currency)
+				return nil, paygate.Errorf(paygate.EINVALID, "ledger: account %s %s would overflow", k.name, k.currency)
 			}
 			s.debits += d.debits
 			s.credits += d.credits
 		}
 	}
-	keys := sortedKeys(sum)
+	return sum, nil
+}
+
+// updateAccounts adds sum to the accounts of keys (sorted) and returns each
+// account with its totals after the change.
+//
+// Accounts that the batch takes money from under the overdraft guard exist
+// (a new account has nothing to take) and are locked already: each gets a
+// conditional UPDATE, unless postOne took it already (taken). Every other
+// guarded account gets an upsert, which creates it or adds to it in one
+// statement; its proposed row holds the change, which satisfies the table's
+// CHECK only when nothing is taken from a no-overdraft account. Sharded
+// accounts come last: an upsert of one shard each.
+func updateAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, classes map[accountKey]Class, sum map[accountKey]*totals, taken map[accountKey]*account, shard int) (map[accountKey]*account, error) {
 	after := make(map[accountKey]*account, len(keys))
-	// Accounts that the batch takes money from under the overdraft guard
-	// exist (a new account has nothing to take) and are locked already: each
-	// gets a conditional UPDATE. Every other guarded account gets an upsert,
-	// which creates it or adds to it in one statement; its proposed row holds
-	// the change, which satisfies the table's CHECK only when nothing is taken
-	// from a no-overdraft account. Sharded accounts come last: an upsert of
-	// one shard each.
 	var upsert, hot []accountKey
 	for _, k := range keys {
 		c := classes[k]
@@ -654,17 +708,37 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 		default:
 			a, err := takeGuarded(ctx, tx, k, c, sum[k])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if a == nil {
-				return fmt.Errorf("ledger: account %s %s refused debits %d credits %d that the batch allowed", k.name, k.currency, sum[k].debits, sum[k].credits)
+				return nil, fmt.Errorf("ledger: account %s %s refused debits %d credits %d that the batch allowed", k.name, k.currency, sum[k].debits, sum[k].credits)
 			}
 			after[k] = a
 		}
 	}
-	err := chunks(len(upsert), func(lo, hi int) error {
+	if err := upsertAccounts(ctx, tx, upsert, classes, sum, after); err != nil {
+		return nil, err
+	}
+	if len(hot) > 0 {
+		if err := addToShards(ctx, tx, hot, classes, sum, shard, after); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range keys {
+		if after[k] == nil {
+			return nil, fmt.Errorf("ledger: account %s %s refused the update (overdraft, overflow or a stored type other than %s)", k.name, k.currency, classes[k].Type)
+		}
+	}
+	return after, nil
+}
+
+// upsertAccounts creates the guarded accounts of keys or adds sum to them,
+// under upsertGuard, with one statement per chunk, and records in after
+// those it changed.
+func upsertAccounts(ctx context.Context, tx *storage.Tx, keys []accountKey, classes map[accountKey]Class, sum map[accountKey]*totals, after map[accountKey]*account) error {
+	return chunks(len(keys), func(lo, hi int) error {
 		args := make([]any, 0, 7*(hi-lo))
-		for _, k := range upsert[lo:hi] {
+		for _, k := range keys[lo:hi] {
 			c, s := classes[k], sum[k]
 			args = append(args, k.name, string(k.currency), string(c.Type), c.NoOverdraft, s.debits, s.credits, tx.Now())
 		}
@@ -688,22 +762,12 @@ func applyChanges(ctx context.Context, tx *storage.Tx, items []*item, classes ma
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return err
-	}
-	if len(hot) > 0 {
-		if err := addToShards(ctx, tx, hot, classes, sum, shard, after); err != nil {
-			return err
-		}
-	}
-	for _, k := range keys {
-		if after[k] == nil {
-			return fmt.Errorf("ledger: account %s %s refused the update (overdraft, overflow or a stored type other than %s)", k.name, k.currency, classes[k].Type)
-		}
-	}
+}
 
-	// Entries, in posting order, each with its account's (shard's) totals
-	// after it.
+// insertEntries appends the items' entries, in posting order, each with
+// its account's (shard's) totals after it, counted from after (the totals
+// once all of sum is added), with one multi-row INSERT per chunk.
+func insertEntries(ctx context.Context, tx *storage.Tx, items []*item, keys []accountKey, sum map[accountKey]*totals, after map[accountKey]*account) error {
 	type row struct {
 		txID, accountID int64
 		shard           int

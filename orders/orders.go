@@ -185,19 +185,51 @@ func Cancel(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (
 	return move(ctx, tx, p, AwaitingPayment, Canceled)
 }
 
+// move moves the payment order's sales orders of status from to status
+// to, in a fixed number of statements however many they are: one UPDATE of
+// them all, one multi-row INSERT of their history entries and one read of
+// their histories before (for their events, which are appended with the
+// new entries, not read back).
 func move(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, from, to Status) ([]SalesOrder, error) {
 	all, err := OfPaymentOrder(ctx, tx, p)
 	if err != nil {
 		return nil, err
 	}
+	var moving []int
+	var numbers []any
 	for i, so := range all {
-		if so.Status != from {
-			continue
+		if so.Status == from {
+			moving = append(moving, i)
+			numbers = append(numbers, string(so.Number))
 		}
-		if err := setStatus(ctx, tx, so, to, step{action: string(to), actor: ActorSystem}); err != nil {
+	}
+	if len(moving) == 0 {
+		return all, nil
+	}
+	histories, err := histories(ctx, tx, numbers)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sales_orders SET status = ?, status_at = ?, updated_at = ? WHERE number IN (`+storage.Params(len(numbers))+`)`,
+		append([]any{string(to), tx.Now(), tx.Now()}, numbers...)...); err != nil {
+		return nil, fmt.Errorf("orders: sales orders of %s %s → %s: %w", p, from, to, err)
+	}
+	args := make([]any, 0, 8*len(moving))
+	for _, i := range moving {
+		args = append(args, string(all[i].Number), string(to), ActorSystem, string(from), string(to), "", "", tx.Now())
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sales_order_history (number, action, actor, from_status, to_status, reason, description, at)
+		VALUES `+storage.Rows(len(moving), 8), args...); err != nil {
+		return nil, fmt.Errorf("orders: history of the sales orders of %s: %w", p, err)
+	}
+	for _, i := range moving {
+		so := &all[i]
+		so.History = append(histories[so.Number], HistoryEntry{Action: string(to), Actor: ActorSystem, From: from, To: to, At: tx.Now()})
+		so.Status, so.StatusAt, so.UpdatedAt = to, tx.Now(), tx.Now()
+		if err := emitWith(ctx, tx, *so, string(to)); err != nil {
 			return nil, err
 		}
-		all[i].Status, all[i].StatusAt = to, tx.Now()
+		so.History = nil // as OfPaymentOrder leaves it
 	}
 	return all, nil
 }
@@ -279,6 +311,16 @@ func emit(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) err
 	if so.History, err = history(ctx, tx, so.Number); err != nil {
 		return err
 	}
+	return emitWith(ctx, tx, so, action)
+}
+
+// emitWith is emit for a sales order whose History the caller holds
+// complete, new entry included.
+func emitWith(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) error {
+	types := eventTypes(so.Status, action)
+	if len(types) == 0 || !events.Writing {
+		return nil
+	}
 	data := ToJSON(so)
 	for _, t := range types {
 		if _, err := events.Append(ctx, tx, t, string(so.Number), data); err != nil {
@@ -299,7 +341,21 @@ type HistoryEntry struct {
 }
 
 func history(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber) ([]HistoryEntry, error) {
+	h, err := histories(ctx, tx, []any{string(k)})
+	if err != nil {
+		return nil, err
+	}
+	if h[k] == nil {
+		return []HistoryEntry{}, nil
+	}
+	return h[k], nil
+}
+
+// histories returns the histories of the sales orders numbered numbers
+// (strings), in one statement.
+func histories(ctx context.Context, tx *storage.Tx, numbers []any) (map[paygate.SalesOrderNumber][]HistoryEntry, error) {
 	var rows []struct {
+		Number      string    `db:"number"`
 		Action      string    `db:"action"`
 		Actor       string    `db:"actor"`
 		From        string    `db:"from_status"`
@@ -308,13 +364,14 @@ func history(ctx context.Context, tx *storage.Tx, k paygate.SalesOrderNumber) ([
 		Description string    `db:"description"`
 		At          time.Time `db:"at"`
 	}
-	if err := tx.Select(ctx, &rows, `SELECT action, actor, from_status, to_status, reason, description, at
-		FROM sales_order_history WHERE number = ? ORDER BY id`, string(k)); err != nil {
-		return nil, fmt.Errorf("orders: history of %s: %w", k, err)
+	if err := tx.Select(ctx, &rows, `SELECT number, action, actor, from_status, to_status, reason, description, at
+		FROM sales_order_history WHERE number IN (`+storage.Params(len(numbers))+`) ORDER BY id`, numbers...); err != nil {
+		return nil, fmt.Errorf("orders: history of %v: %w", numbers, err)
 	}
-	out := make([]HistoryEntry, len(rows))
-	for i, r := range rows {
-		out[i] = HistoryEntry{Action: r.Action, Actor: r.Actor, From: Status(r.From), To: Status(r.To), Reason: r.Reason, Description: r.Description, At: r.At.UTC()}
+	out := make(map[paygate.SalesOrderNumber][]HistoryEntry, len(numbers))
+	for _, r := range rows {
+		k := paygate.SalesOrderNumber(r.Number)
+		out[k] = append(out[k], HistoryEntry{Action: r.Action, Actor: r.Actor, From: Status(r.From), To: Status(r.To), Reason: r.Reason, Description: r.Description, At: r.At.UTC()})
 	}
 	return out, nil
 }

@@ -129,7 +129,7 @@ func (db *DB) runGroup(group []*commitReq) (errs []error, members []*Tx, err err
 		if _, err := base.Exec(ctx, "SAVEPOINT "+sp); err != nil {
 			return nil, nil, err
 		}
-		m := &Tx{tx: base.tx, dialect: db.dialect, now: db.Now(), seq: base.seq, byUpdate: true, shared: true}
+		m := &Tx{tx: base.tx, dialect: db.dialect, now: db.Now(), seq: base.seq, byUpdate: true, shared: true, db: db}
 		members[i] = m
 		if errs[i] = r.fn(m); errs[i] != nil {
 			if _, err := base.Exec(ctx, "ROLLBACK TO SAVEPOINT "+sp); err != nil {

@@ -90,7 +90,7 @@ func (j *join) update(ctx context.Context, fn func(tx *Tx) error) error {
 		j.broken = err
 		return err
 	}
-	part := &Tx{tx: j.tx.tx, dialect: j.tx.dialect, now: j.tx.now, seq: j.tx.seq, byUpdate: true, shared: j.tx.shared}
+	part := &Tx{tx: j.tx.tx, dialect: j.tx.dialect, now: j.tx.now, seq: j.tx.seq, byUpdate: true, shared: j.tx.shared, db: j.tx.db}
 	err := fn(part)
 	if err != nil {
 		if _, rerr := j.tx.Exec(sctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
@@ -120,7 +120,7 @@ func (j *join) view(fn func(tx *Tx) error) error {
 	if j.broken != nil {
 		return j.broken
 	}
-	return fn(&Tx{tx: j.tx.tx, dialect: j.tx.dialect, now: j.tx.now, readOnly: true, shared: j.tx.shared})
+	return fn(&Tx{tx: j.tx.tx, dialect: j.tx.dialect, now: j.tx.now, readOnly: true, shared: j.tx.shared, db: j.tx.db})
 }
 
 // Savepoint runs fn inside a savepoint of tx: if fn fails, everything fn

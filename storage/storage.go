@@ -92,6 +92,10 @@ type DB struct {
 	// updates counts the Update calls committed, commits the write
 	// transactions committed (fewer, when Updates share commits).
 	updates, commits atomic.Int64
+	// statements counts the statements sent through transactions (see
+	// Stats.Statements); trace, when set, sees each of them.
+	statements atomic.Int64
+	trace      atomic.Pointer[func(query string)]
 	// seq numbers the write transactions, for Tx.Seq.
 	seq atomic.Uint64
 }
@@ -305,6 +309,7 @@ type Tx struct {
 	// commit, whose statements ignore cancellation.
 	byUpdate, shared bool
 	release          func() // gives the writer's turn to the next one
+	db               *DB    // counts the statements
 }
 
 // BeginTx starts a write transaction. On SQLite it holds the database's
@@ -321,12 +326,13 @@ func (db *DB) BeginTx(ctx context.Context) (*Tx, error) {
 			return nil, db.wrapErr("begin", ctx.Err())
 		}
 	}
+	db.sent("BEGIN")
 	t, err := db.write.BeginTxx(ctx, nil)
 	if err != nil {
 		release()
 		return nil, db.wrapErr("begin", err)
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release, seq: db.seq.Add(1)}, nil
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release, seq: db.seq.Add(1), db: db}, nil
 }
 
 // BeginRead starts a read-only transaction that sees one consistent
@@ -336,11 +342,12 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 	if db.dialect == Postgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
+	db.sent("BEGIN")
 	t, err := db.read.BeginTxx(ctx, opts)
 	if err != nil {
 		return nil, db.wrapErr("begin read", err)
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), readOnly: true}, nil
+	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), readOnly: true, db: db}, nil
 }
 
 // Update runs fn in a write transaction and commits it if fn returns nil;
@@ -400,12 +407,37 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 type Stats struct {
 	Updates int64 // Update calls whose work committed
 	Commits int64 // the write transactions that held them
+	// Statements counts the statements sent to the database in
+	// transactions (read and write), BEGIN, COMMIT, ROLLBACK and savepoints
+	// included. database/sql sends each on its own, so on PostgreSQL it is
+	// the number of round trips to the server.
+	Statements int64
 }
 
 // Stats returns the counts since Open. On SQLite, Updates/Commits is the
 // average group commit size.
 func (db *DB) Stats() Stats {
-	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load()}
+	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load(), Statements: db.statements.Load()}
+}
+
+// Trace makes fn see the text of every statement counted in
+// Stats.Statements, as it is sent ("?" placeholders); nil stops it. It is
+// for tests that look at the statements a piece of work runs: fn is called
+// from every goroutine that uses db, and must be safe for that.
+func (db *DB) Trace(fn func(query string)) {
+	if fn == nil {
+		db.trace.Store(nil)
+		return
+	}
+	db.trace.Store(&fn)
+}
+
+// sent counts a statement about to be sent.
+func (db *DB) sent(q string) {
+	db.statements.Add(1)
+	if fn := db.trace.Load(); fn != nil {
+		(*fn)(q)
+	}
 }
 
 // View runs fn in a read-only snapshot transaction. Under the context of
@@ -465,6 +497,7 @@ func (tx *Tx) commit() error {
 		return errors.New("storage: transaction already finished")
 	}
 	tx.done = true
+	tx.db.sent("COMMIT")
 	err := tx.tx.Commit()
 	tx.finish()
 	if err != nil {
@@ -490,6 +523,7 @@ func (tx *Tx) rollback() error {
 		return nil
 	}
 	tx.done = true
+	tx.db.sent("ROLLBACK")
 	err := tx.tx.Rollback()
 	tx.finish()
 	return err
@@ -513,7 +547,9 @@ func (tx *Tx) stmtCtx(ctx context.Context) context.Context {
 	return ctx
 }
 
+// rebind counts the statement and returns it in the backend's placeholders.
 func (tx *Tx) rebind(q string) string {
+	tx.db.sent(q)
 	if tx.dialect == Postgres {
 		return sqlx.Rebind(sqlx.DOLLAR, q)
 	}

@@ -269,25 +269,34 @@ func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider s
 	if outcome == checkout.OutcomeDeferred {
 		status = StatusDeferred
 	}
-	// A replay that changes nothing keeps the outcome of the first
-	// application, the one finance needs to read.
-	if _, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, processed_at = ?,
+	// One statement marks the event and, when its attempt succeeded (another
+	// amount leaves it open), releases the events deferred for the same
+	// payment to the worker. A replay that changes nothing keeps the outcome
+	// of the first application, the one finance needs to read.
+	release := outcome == checkout.OutcomePaid || outcome == checkout.OutcomeLatePayment
+	q := `UPDATE webhook_events SET status = ?, processed_at = ?,
 			outcome = CASE WHEN outcome <> '' AND ? = 'unchanged' THEN outcome ELSE ? END,
 			locked_until = NULL
-		WHERE id = ?`, status, tx.Now(), string(outcome), string(outcome), id); err != nil {
+		WHERE id = ?`
+	args := []any{status, tx.Now(), string(outcome), string(outcome), id}
+	if release {
+		q = `UPDATE webhook_events SET
+				status = CASE WHEN id = ? THEN ? ELSE ? END,
+				processed_at = CASE WHEN id = ? THEN ? ELSE processed_at END,
+				outcome = CASE WHEN id = ? THEN ? ELSE outcome END,
+				locked_until = CASE WHEN id = ? THEN NULL ELSE locked_until END,
+				next_attempt_at = CASE WHEN id = ? THEN next_attempt_at ELSE ? END
+			WHERE id = ? OR (status = ? AND provider = ? AND payment_ref = ?)`
+		args = []any{id, status, StatusPending, id, tx.Now(), id, string(outcome), id, id, tx.Now(),
+			id, StatusDeferred, provider, ev.PaymentRef}
+	}
+	res, err := tx.Exec(ctx, q, args...)
+	if err != nil {
 		return "", fmt.Errorf("webhooks: mark %s %s %s: %w", provider, ev.ID, status, err)
 	}
 	in.metrics.applied(tx, receivedAt, string(outcome))
-	switch outcome {
-	case checkout.OutcomePaid, checkout.OutcomeLatePayment: // the attempt succeeded (another amount leaves it open)
-		res, err := tx.Exec(ctx, `UPDATE webhook_events SET status = ?, next_attempt_at = ? WHERE provider = ? AND payment_ref = ? AND status = ?`,
-			StatusPending, tx.Now(), provider, ev.PaymentRef, StatusDeferred)
-		if err != nil {
-			return "", fmt.Errorf("webhooks: release events deferred for %s: %w", ev.PaymentRef, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			tx.AfterCommit(in.wake)
-		}
+	if n, _ := res.RowsAffected(); release && n > 1 {
+		tx.AfterCommit(in.wake) // deferred events were released
 	}
 	return outcome, nil
 }

@@ -152,25 +152,26 @@ func (in *Inbox) processOne(ctx context.Context, id int64) (bool, error) {
 		var row struct {
 			Provider   string    `db:"provider"`
 			EventID    string    `db:"event_id"`
-			Status     string    `db:"status"`
 			Event      string    `db:"event"`
 			ReceivedAt time.Time `db:"received_at"`
 		}
-		if err := tx.Get(ctx, &row, `SELECT provider, event_id, status, event, received_at FROM webhook_events WHERE id = ?`+tx.ForUpdate(), id); err != nil {
-			return err
-		}
-		provider, eventID = row.Provider, row.EventID
-		if row.Status != StatusPending {
+		// One statement counts the attempt and takes the event, locking its
+		// row, if it is still pending; none if it was applied meanwhile. A
+		// failure rolls the count back with the rest: the failure is
+		// counted after the rollback.
+		err := tx.Get(ctx, &row, `UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ? AND status = ?
+			RETURNING provider, event_id, event, received_at`, id, StatusPending)
+		if errors.Is(err, sql.ErrNoRows) {
 			outcome = ""
 			return nil // applied meanwhile
 		}
+		if err != nil {
+			return err
+		}
+		provider, eventID = row.Provider, row.EventID
 		var ev providers.Event
 		if err := json.Unmarshal([]byte(row.Event), &ev); err != nil {
 			return fmt.Errorf("decode stored event: %w", err)
-		}
-		var err error
-		if _, err = tx.Exec(ctx, `UPDATE webhook_events SET attempts = attempts + 1 WHERE id = ?`, id); err != nil {
-			return err
 		}
 		outcome, err = in.apply(ctx, tx, id, row.Provider, ev, row.ReceivedAt)
 		return err

@@ -3,9 +3,11 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,6 +122,67 @@ func TestWriteTransactionsPerOrder(t *testing.T) {
 			total += step("deliver", 1, func() { ta.mustAct(t, k, "deliver", map[string]any{"user_id": "S1"}, "waiting_confirmation") })
 			total += step("confirm", 1, func() { ta.mustAct(t, k, "confirm", map[string]any{"user_id": "U1"}, "completed") })
 			t.Logf("complete order: %d write transactions", total)
+		})
+	}
+}
+
+// TestStatementsPerOrder counts the SQL statements (storage.Stats: every
+// statement sent in a transaction, BEGIN and COMMIT included; on PostgreSQL
+// each is one round trip) of each step of one complete order, steps one
+// after another on a warm server without the hasher, whose rounds would be
+// counted with the steps. The background delivery worker still runs: a step
+// may count one of its polls. With -v it logs the counts for BENCHMARKS.md
+// and, with PAYGATE_TRACE_SQL=1, each step's statements.
+func TestStatementsPerOrder(t *testing.T) {
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ta := startAppWith(t, b, appConfig{chainInterval: -1})
+			ta.createOrder(t, methodCases[1])
+			time.Sleep(200 * time.Millisecond)
+			var mu sync.Mutex
+			var sent []string
+			if os.Getenv("PAYGATE_TRACE_SQL") != "" {
+				ta.db.Trace(func(q string) {
+					mu.Lock()
+					defer mu.Unlock()
+					sent = append(sent, strings.Join(strings.Fields(q), " "))
+				})
+				defer ta.db.Trace(nil)
+			}
+			step := func(name string, fn func()) int64 {
+				t.Helper()
+				mu.Lock()
+				sent = sent[:0]
+				mu.Unlock()
+				before := ta.db.Stats()
+				fn()
+				after := ta.db.Stats()
+				n := after.Statements - before.Statements
+				t.Logf("%s: %d statements in %d write transactions", name, n, after.Updates-before.Updates)
+				mu.Lock()
+				for _, q := range sent {
+					t.Logf("    %.160s", q)
+				}
+				mu.Unlock()
+				if n < 2 {
+					t.Errorf("%s: %d statements, want at least a BEGIN and a COMMIT", name, n)
+				}
+				return n
+			}
+			var po orderJSON
+			var a attemptJSON
+			total := step("create payment order", func() { po = ta.createOrder(t, methodCases[1]) })
+			total += step("start attempt", func() {
+				ta.call(t, "POST", "/v1/payment-orders/"+po.Number+"/attempts", map[string]any{"method": string(methodCases[1].method)}, &a)
+			})
+			total += step("approve and settle", func() {
+				ta.pay(t, po, a)
+				ta.waitPaid(t, po.Number)
+			})
+			k := po.Items[0].Number
+			total += step("deliver", func() { ta.mustAct(t, k, "deliver", map[string]any{"user_id": "S1"}, "waiting_confirmation") })
+			total += step("confirm", func() { ta.mustAct(t, k, "confirm", map[string]any{"user_id": "U1"}, "completed") })
+			t.Logf("complete order: %d statements", total)
 		})
 	}
 }
