@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Runs the README's tour as a user would, so that a README command that stops
-# working fails the build (scripts/test.sh runs this; issue 16 point 3).
+# Runs the README's tour as a user would, so that a documented command that
+# stops working fails the build (scripts/test.sh runs this; issue 16 point 3).
 #
 # The tour is every indented command line between "<!-- tour:begin -->" and
-# "<!-- tour:end -->" in README.md ("Try it", "One order's life", the sweep,
-# reconciliation, API keys and the failover of "Routes and failover"), in
-# order, in one bash with set -euo pipefail: any command that fails fails the
-# tour. What it changes, and why each change keeps the command the README's:
-#   - the README's "go run ./cmd/paygate serve" lines are not run: this script
+# "<!-- tour:end -->" in these pages, in this fixed order, which is the order
+# a reader follows them in (state flows from one block to the next: each page
+# uses the variables and the orders of the ones before):
+#   1. README.md               "Try it": an EUR order, paid through iDEAL
+#   2. docs/walkthrough.md     "One order's life" (SGD, PayNow, delivered and
+#                              confirmed), the sweep, reconciliation
+#   3. SECURITY.md             API keys ("Secrets and personal data")
+#   4. docs/routing.md         the failover of "Routes and failover"
+# A page added to the tour goes into tour_pages below, at its place in the
+# reading order. All blocks run in order, in one bash with set -euo
+# pipefail: any command that fails fails the tour, and the failure names its
+# page and line. What it changes, and why each change keeps the command the
+# page's:
+#   - the pages' "go run ./cmd/paygate serve" lines are not run: this script
 #     starts that server itself (built once from ./cmd/paygate, in sandbox
 #     mode, on a fresh SQLite file in a temporary directory, on a free port
 #     the kernel picks), and stops it at the end;
-#   - a serve line's leading NAME=value settings (a later section's restart,
+#   - a serve line's leading NAME=value settings (a later page's restart,
 #     such as "PAYGATE_ROUTES=ideal=stripe,rapyd go run ./cmd/paygate serve")
 #     are given to that one server from the start, so the tour's earlier
 #     commands run with them too: only settings that change nothing for
@@ -32,12 +41,23 @@
 # the reconciliation matched, a key created and revoked, an iDEAL order paid
 # through Rapyd while Stripe was down.
 #
-# Usage: scripts/readme-tour.sh [README file, default README.md]
+# Usage: scripts/readme-tour.sh [PAGE…] (paths from the repository's root;
+# default: the four pages above, in that order; for another README file,
+# scripts/readme-tour.sh OTHER.md docs/walkthrough.md SECURITY.md docs/routing.md)
 # Needs go, curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
-readme=$(realpath "${1:-README.md}")
+tour_pages=(README.md docs/walkthrough.md SECURITY.md docs/routing.md)
+if [ "$#" -gt 0 ]; then
+	tour_pages=("$@")
+fi
+for page in "${tour_pages[@]}"; do
+	if [ ! -f "$page" ]; then
+		echo "readme-tour.sh: no tour page $page (paths are from the repository's root)" >&2
+		exit 1
+	fi
+done
 
 for tool in go curl jq; do
 	if ! command -v "$tool" >/dev/null; then
@@ -57,12 +77,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tour, one output line per README line (so that a failure names its
-# README line): a tour block's indented lines without their indentation,
-# every other line empty.
+# The tour, one output line per page line, the pages one after another (so
+# that a failure names its page and line through where.txt, whose line N
+# names the page line of the tour's line N): a tour block's indented lines
+# without their indentation, every other line empty.
 awk '
-	/^<!-- tour:begin -->$/ { if (on) { print FILENAME ":" NR ": tour:begin inside a tour" > "/dev/stderr"; bad = 1 } on = 1; blocks++; print ""; next }
-	/^<!-- tour:end -->$/ { if (!on) { print FILENAME ":" NR ": tour:end outside a tour" > "/dev/stderr"; bad = 1 } on = 0; print ""; next }
+	FNR == 1 && on { print prev ": a tour:begin without its tour:end" > "/dev/stderr"; bad = 1; on = 0 }
+	{ prev = FILENAME; print FILENAME ":" FNR > wherefile }
+	/^<!-- tour:begin -->$/ { if (on) { print FILENAME ":" FNR ": tour:begin inside a tour" > "/dev/stderr"; bad = 1 } on = 1; blocks++; print ""; next }
+	/^<!-- tour:end -->$/ { if (!on) { print FILENAME ":" FNR ": tour:end outside a tour" > "/dev/stderr"; bad = 1 } on = 0; print ""; next }
 	on && /^    / {
 		line = substr($0, 5)
 		if (line ~ /^go run \.\/cmd\/paygate serve( |$)/) line = ""   # the script runs the server
@@ -73,18 +96,18 @@ awk '
 			for (i = 1; i <= n; i++) print kv[i] > envfile
 			line = ""
 		}
-		else if (line ~ /(^|[;&|(]) *paygate /) { print FILENAME ":" NR ": bare paygate is not a command: " line > "/dev/stderr"; bad = 1 }
+		else if (line ~ /(^|[;&|(]) *paygate /) { print FILENAME ":" FNR ": bare paygate is not a command: " line > "/dev/stderr"; bad = 1 }
 		else if (line !~ /^ *(#|$)/) commands++
 		print line; next
 	}
 	{ print "" }
 	END {
-		if (on) { print FILENAME ": a tour:begin without its tour:end" > "/dev/stderr"; bad = 1 }
-		if (commands < 20) { print FILENAME ": only " commands+0 " tour command lines in " blocks+0 " blocks" > "/dev/stderr"; bad = 1 }
+		if (on) { print prev ": a tour:begin without its tour:end" > "/dev/stderr"; bad = 1 }
+		if (commands < 20) { print "the tour pages: only " commands+0 " tour command lines in " blocks+0 " blocks" > "/dev/stderr"; bad = 1 }
 		exit bad
 	}
-' envfile="$work/serve.env" "$readme" >"$work/tour.sh"
-echo "readme-tour.sh: $(grep -c . "$work/tour.sh") command lines from $readme"
+' envfile="$work/serve.env" wherefile="$work/where.txt" "${tour_pages[@]}" >"$work/tour.sh"
+echo "readme-tour.sh: $(grep -c . "$work/tour.sh") command lines from ${tour_pages[*]}"
 
 echo "readme-tour.sh: building ./cmd/paygate"
 go build -o "$work/paygate" ./cmd/paygate
@@ -113,9 +136,9 @@ fi
 echo "readme-tour.sh: sandbox server at http://$addr (database $work/tour.db)"
 sed -i "s/127\.0\.0\.1:8080/$addr/g" "$work/tour.sh"
 
-# The shell that runs the tour (tour.sh, whose line numbers are README.md's)
-# starts with run.sh, through BASH_ENV: each command is echoed with its
-# README line before it runs; on failure, the last one is named.
+# The shell that runs the tour (tour.sh, whose line N is where.txt's line N)
+# starts with run.sh, through BASH_ENV: each command is echoed with its page
+# and line before it runs; on failure, the last one is named.
 cat >"$work/run.sh" <<'EOF'
 unset BASH_ENV
 set -euo pipefail
@@ -129,24 +152,25 @@ go() {
 }
 curl() { command curl --fail-with-body --show-error "$@"; }
 tour_line=0 tour_cmd=""
-trap 'rc=$?; if [ "$rc" != 0 ]; then printf "\nreadme-tour.sh: FAILED (exit %s) at %s line %s: %s\n" "$rc" "$TOUR_README" "$tour_line" "$tour_cmd" >&2; fi' EXIT
+mapfile -t tour_where <"$TOUR_WHERE"
+trap 'rc=$?; if [ "$rc" != 0 ]; then printf "\nreadme-tour.sh: FAILED (exit %s) at %s: %s\n" "$rc" "$tour_line" "$tour_cmd" >&2; fi' EXIT
 # (Line 1 is never a tour line: there the trap sees the EXIT trap's own commands.)
-trap 'if [ "$LINENO" != 1 ]; then tour_line=$LINENO tour_cmd=$BASH_COMMAND; printf "\n+ README.md:%s: %s\n" "$LINENO" "$BASH_COMMAND" >&2; fi' DEBUG
+trap 'if [ "$LINENO" != 1 ]; then tour_line=${tour_where[LINENO-1]} tour_cmd=$BASH_COMMAND; printf "\n+ tour %s: %s\n" "$tour_line" "$BASH_COMMAND" >&2; fi' DEBUG
 EOF
 
 set +e
-(cd "$work" && BASH_ENV="$work/run.sh" TOUR_BIN="$work/paygate" TOUR_README="$readme" \
+(cd "$work" && BASH_ENV="$work/run.sh" TOUR_BIN="$work/paygate" TOUR_WHERE="$work/where.txt" \
 	PAYGATE_ADDR="$addr" PAYGATE_DB="$work/tour.db" bash "$work/tour.sh") 2>&1 | tee "$work/tour.log"
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" != 0 ]; then
-	echo "readme-tour.sh: a README command failed; the server's log ends:" >&2
+	echo "readme-tour.sh: a tour command failed; the server's log ends:" >&2
 	tail -n 20 "$work/server.log" >&2
 	exit 1
 fi
 
 # The key outputs (the commands' own output, not their echo).
-grep -v '^+ README.md:' "$work/tour.log" >"$work/out.log"
+grep -v '^+ tour ' "$work/tour.log" >"$work/out.log"
 fail=0
 expect() { # COUNT PATTERN WHAT: PATTERN (grep -E) on at least COUNT lines of the tour's output
 	local n
@@ -187,4 +211,4 @@ fi
 if [ "$fail" != 0 ]; then
 	exit 1
 fi
-echo "readme-tour.sh: OK (every README tour command ran; orders paid, ledger verify OK, reconciliation matched, keys created and revoked)"
+echo "readme-tour.sh: OK (every tour command of ${tour_pages[*]} ran; orders paid, ledger verify OK, reconciliation matched, keys created and revoked)"

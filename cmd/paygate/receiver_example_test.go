@@ -15,21 +15,21 @@ import (
 	"github.com/paygate/paygate/storage/storagetest"
 )
 
-// TestReceiverExample runs the README's receiver (docs/examples/receiver)
+// TestReceiverExample runs the receiver of docs/events.md (docs/examples/receiver)
 // as the marketplace would: registered as an endpoint, it verifies the
 // signed deliveries of a paid order with the Standard Webhooks library and
-// prints each sales_order.paid. The README shows the same program.
+// prints each sales_order.paid. docs/events.md shows the same program.
 func TestReceiverExample(t *testing.T) {
 	root := repoRoot(t)
 	src, err := os.ReadFile(filepath.Join(root, "docs", "examples", "receiver", "main.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	page, err := os.ReadFile(filepath.Join(root, "docs", "events.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The README shows the program from its package clause on, as an
+	// docs/events.md shows the program from its package clause on, as an
 	// indented code block.
 	_, body, _ := strings.Cut(string(src), "package main\n")
 	var shown strings.Builder
@@ -39,8 +39,8 @@ func TestReceiverExample(t *testing.T) {
 		}
 		shown.WriteString(l + "\n")
 	}
-	if !strings.Contains(string(readme), strings.TrimSuffix(shown.String(), "\n")) {
-		t.Errorf("README.md does not show docs/examples/receiver/main.go as it is (from package main on, indented 4 spaces)")
+	if !strings.Contains(string(page), strings.TrimSuffix(shown.String(), "\n")) {
+		t.Errorf("docs/events.md does not show docs/examples/receiver/main.go as it is (from package main on, indented 4 spaces)")
 	}
 
 	bin := filepath.Join(t.TempDir(), "receiver")
