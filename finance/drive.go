@@ -11,7 +11,8 @@ import (
 )
 
 // How refunds to source are driven to a final state (Refunds.Drive). The
-// README's "Refunds that do not finish" section explains them to operators.
+// "Refunds that do not finish" section of docs/operations.md explains them
+// to operators.
 const (
 	// RefundCallTimeout bounds one provider call of a refund, whoever
 	// makes it (a request, or the janitor).

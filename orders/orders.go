@@ -32,7 +32,8 @@ func Migrations() storage.Migrations {
 // Status is a sales order's state.
 type Status string
 
-// The sales order statuses (see DESIGN.md, section 1).
+// The sales order statuses. docs/walkthrough.md follows one order through
+// them, with the actions and timers that move it.
 const (
 	AwaitingPayment     Status = "awaiting_payment"
 	WaitingDelivery     Status = "waiting_delivery"

@@ -16,7 +16,8 @@ func TestCatalog(t *testing.T) {
 	}{
 		providers.IDEAL:  {paygate.EUR, providers.Stripe, providers.ActionRedirect, true},
 		providers.PayNow: {paygate.SGD, providers.Stripe, providers.ActionQR, true},
-		// Stripe's Boleto has no refunds (reliability.md §0 item 1).
+		// Stripe's Boleto has no refunds (docs.stripe.com/payments/boleto:
+		// "Refunds / Partial refunds: No / No").
 		providers.Boleto: {paygate.BRL, providers.Stripe, providers.ActionVoucher, false},
 		// Unverified at Rapyd; the rapyd client's Config can override them.
 		providers.KakaoPay:   {paygate.KRW, providers.Rapyd, providers.ActionRedirect, true},

@@ -112,8 +112,8 @@ func New(c *checkout.Service, simulators map[string]Simulator, keys server.Keys)
 // PUT /sandbox/faults/{provider} with a Faults body, webhook and API
 // faults.
 func (s *Sandbox) Routes(r *mux.Router) {
-	// Each simulator's settlement report, which the README's
-	// reconciliation uses, is a route of its own (before the mounts that
+	// Each simulator's settlement report, which the reconciliation of
+	// docs/walkthrough.md uses, is a route of its own (before the mounts that
 	// would take it), so that the document describes it as an operation.
 	// A simulator without a Handler runs in another process (Remote): its
 	// API, pages and report are served there, not here.

@@ -140,9 +140,11 @@ echo "test.sh: secrets and personal data in the servers' logs"
 scripts/check-logs.sh "$test_log_dir" testdata/sensitive.txt
 rm -rf "$test_log_dir"
 
-# The README's tour: every command of its tour blocks ("Try it", "One
-# order's life", the sweep, reconciliation, API keys), as written, against a
-# fresh sandbox server; a README command that stops working fails the run.
+# The README's tour: every command of the tour blocks of README.md ("Try
+# it"), docs/walkthrough.md ("One order's life", the sweep,
+# reconciliation), SECURITY.md (API keys) and docs/routing.md (failover), in
+# that order, as written, against a fresh sandbox server; a documented
+# command that stops working fails the run.
 echo "test.sh: the README's tour"
 scripts/readme-tour.sh
 

@@ -76,7 +76,7 @@ type statusError struct {
 func (e *statusError) Error() string {
 	msg := fmt.Sprintf("%s %s = %d, %s", e.method, e.url, e.status, e.body)
 	if e.status == http.StatusTooManyRequests {
-		msg += " (a rate limit of the server: run paygate serve for a load test with PAYGATE_RATE_LIMIT_CHECKOUT=off, see the README)"
+		msg += " (a rate limit of the server: run paygate serve for a load test with PAYGATE_RATE_LIMIT_CHECKOUT=off, see docs/operations.md)"
 	}
 	return msg
 }

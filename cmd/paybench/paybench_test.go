@@ -63,9 +63,9 @@ func startServer(t *testing.T, dsn string) *server {
 func startPaygate(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(paygateBinary, args...)
-	// The checkout pages' per-address limit is off, as the README's load
-	// test runs it: every return page comes from 127.0.0.1. The other
-	// limits keep their defaults.
+	// The checkout pages' per-address limit is off, as the load test of
+	// docs/operations.md runs it: every return page comes from 127.0.0.1.
+	// The other limits keep their defaults.
 	cmd.Env = append(append(os.Environ(), "PAYGATE_ADDR=", "PAYGATE_DB=", "PAYGATE_PUBLIC_URL=", "PAYGATE_MODE=",
 		"PAYGATE_API_KEY=", "PAYGATE_FINANCE_KEY=", "PAYGATE_COMMISSION_BPS=250", "PAYGATE_RATE_LIMIT_CHECKOUT=off"), env...)
 	stderr, err := cmd.StderrPipe()
@@ -261,7 +261,7 @@ func TestRunAgainstSandbox(t *testing.T) {
 }
 
 // TestRunAgainstRemoteSimulators runs paybench against the server measured
-// alone (README, "Load test"): the simulators in a `paygate sandbox serve`
+// alone (docs/operations.md, "Load test"): the simulators in a `paygate sandbox serve`
 // of their own, the sandbox server pointed at them. Every method completes
 // and every check passes; the faults set through the server's control API
 // reach the remote simulator, whose lost webhooks fail the run.

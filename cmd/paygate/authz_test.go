@@ -538,7 +538,8 @@ func forgedRapydEvent(now time.Time) string {
 		`"data":{"id":"payment_authz_forged","amount":15000,"currency_code":"KRW","status":"CLO"}}`, now.Unix())
 }
 
-// webhookAttacks are forged deliveries: each is 400 (DESIGN.md).
+// webhookAttacks are forged deliveries: each is 400 (SECURITY.md, "A
+// provider, or someone pretending to be one").
 func webhookAttacks(ta *testApp, s *authzState, now time.Time) []attack {
 	stripeBody, rapydBody := forgedStripeEvent(s, now), forgedRapydEvent(now)
 	hookURL := ta.url + "/webhooks/rapyd"

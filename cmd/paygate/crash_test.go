@@ -59,8 +59,7 @@ const (
 	crashRequestTimeout = 10 * time.Second // one HTTP request
 )
 
-// TestCrashSafety is test T4 of the reliability plan ("kill -9 during
-// settlement"). On every backend it starts the real binary, creates payment
+// TestCrashSafety is the test of "kill -9 during settlement". On every backend it starts the real binary, creates payment
 // orders each with one iDEAL attempt, then delivers one signed
 // payment_intent.succeeded per attempt (and for some a charge.succeeded too,
 // and some exact duplicates) from several goroutines as Stripe would, while

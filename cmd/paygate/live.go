@@ -10,7 +10,7 @@ import (
 	"github.com/paygate/paygate/server"
 )
 
-// Live mode refuses a configuration that would be easy to attack (README,
+// Live mode refuses a configuration that would be easy to attack (docs/configuration.md,
 // "Live mode"):
 //
 //   - a static API key (PAYGATE_API_KEY, PAYGATE_FINANCE_KEY) or checkout

@@ -17,7 +17,8 @@ func TestCRC16CCITT(t *testing.T) {
 	}{
 		{"123456789", 0x29B1}, // the CRC-16/CCITT-FALSE check value
 		{"", 0xFFFF},
-		// The fact sheet's example, checked by two implementations.
+		// A PayNow payload (SGQR/EMVCo format), its CRC checked by two
+		// implementations apart from this one.
 		{"00020101021226490009SG.PAYNOW010120210201403121W03010040820261231520400005303702540510.505802SG5912ACME PTE LTD6009Singapore62130109ORDER-1236304", 0x5A0C},
 	}
 	for _, tc := range tests {
