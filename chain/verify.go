@@ -144,18 +144,25 @@ func verifyBlock(ctx context.Context, tx *storage.Tx, prevHash string, b Block) 
 		}
 		sortRows(rows)
 	}
+	return mismatch(prevHash, rows, b, detail), nil
+}
+
+// mismatch recomputes block b's hash over rows, chained to prevHash, and
+// returns "" when it is b's, or else what no longer matches: detail if a
+// row was already found changed, or describe's account of the rows.
+func mismatch(prevHash string, rows []Row, b Block, detail string) string {
 	hash, err := BlockHash(prevHash, rows)
 	if err != nil {
-		return fmt.Sprintf("block %d: %v", b.Number-1, err), nil
+		return fmt.Sprintf("block %d: %v", b.Number-1, err)
 	}
 	if hash == b.Hash {
-		return "", nil
+		return ""
 	}
 	if detail == "" {
 		detail = describe(rows, b)
 	}
 	return fmt.Sprintf("block %d (positions %d to %d, sealed %s): its rows no longer match its hash: %s",
-		b.Number, b.FirstPosition, b.LastPosition, formatTime(b.SealedAt), detail), nil
+		b.Number, b.FirstPosition, b.LastPosition, formatTime(b.SealedAt), detail)
 }
 
 // verifyCursors returns the check of a block sealed by cursors after a
@@ -205,18 +212,7 @@ func verifyCursors(from Cursor) func(ctx context.Context, tx *storage.Tx, prevHa
 				rows = append(rows, e.row(-1))
 			}
 		}
-		hash, err := BlockHash(prevHash, rows)
-		if err != nil {
-			return fmt.Sprintf("block %d: %v", b.Number-1, err), nil
-		}
-		if hash == b.Hash {
-			return "", nil
-		}
-		if detail == "" {
-			detail = describe(rows, b)
-		}
-		return fmt.Sprintf("block %d (positions %d to %d, sealed %s): its rows no longer match its hash: %s",
-			b.Number, b.FirstPosition, b.LastPosition, formatTime(b.SealedAt), detail), nil
+		return mismatch(prevHash, rows, b, detail), nil
 	}
 }
 
