@@ -36,11 +36,8 @@ func readRows(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, er
 // their entries, positioned first to last.
 func positionedTransactions(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
 	var txs []struct {
-		ID          int64     `db:"id"`
-		Position    int64     `db:"chain_position"`
-		CreatedAt   time.Time `db:"created_at"`
-		Key         string    `db:"idempotency_key"`
-		Description string    `db:"description"`
+		Position int64 `db:"chain_position"`
+		ledgerTx
 	}
 	if err := tx.Select(ctx, &txs, `SELECT id, chain_position, created_at, idempotency_key, description
 		FROM ledger_transactions WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last); err != nil {
@@ -61,8 +58,7 @@ func positionedTransactions(ctx context.Context, tx *storage.Tx, first, last int
 	}
 	out := make([]Row, 0, len(txs))
 	for _, t := range txs {
-		l := TransactionLine(t.Position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
-		out = append(out, Row{Kind: Transaction, Position: t.Position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
+		out = append(out, t.row(t.Position, entries[t.ID]))
 	}
 	return out, nil
 }
@@ -92,17 +88,8 @@ func readEntries(ctx context.Context, tx *storage.Tx, q string, args ...any) (ma
 // first to last.
 func positionedAudits(ctx context.Context, tx *storage.Tx, first, last int64) ([]Row, error) {
 	var audits []struct {
-		ID       int64     `db:"id"`
-		Position int64     `db:"chain_position"`
-		At       time.Time `db:"at"`
-		Actor    string    `db:"actor"`
-		KeyID    string    `db:"key_id"`
-		KeyName  string    `db:"key_name"`
-		Action   string    `db:"action"`
-		Subject  string    `db:"subject"`
-		Before   string    `db:"before"`
-		After    string    `db:"after"`
-		Reason   string    `db:"reason"`
+		Position int64 `db:"chain_position"`
+		audit
 	}
 	if err := tx.Select(ctx, &audits, `SELECT id, chain_position, at, actor, key_id, key_name, action, subject, before, after, reason
 		FROM audit_log WHERE chain_position BETWEEN ? AND ? ORDER BY chain_position`, first, last); err != nil {
@@ -110,8 +97,7 @@ func positionedAudits(ctx context.Context, tx *storage.Tx, first, last int64) ([
 	}
 	out := make([]Row, 0, len(audits))
 	for _, a := range audits {
-		l := AuditLine(a.Position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
-		out = append(out, Row{Kind: Audit, Position: a.Position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
+		out = append(out, a.row(a.Position))
 	}
 	return out, nil
 }
@@ -127,16 +113,13 @@ func positionedEvents(ctx context.Context, tx *storage.Tx, first, last int64) ([
 	var out []Row
 	for rows.Next() {
 		var (
-			id, typ, resource, audience string
-			data                        []byte
-			position, sequence          int64
-			createdAt                   time.Time
+			e        event
+			position int64
 		)
-		if err := rows.Scan(&id, &position, &createdAt, &typ, &resource, &sequence, &audience, &data); err != nil {
+		if err := rows.Scan(&e.ID, &position, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
 			return nil, fmt.Errorf("chain: read events: %w", err)
 		}
-		l := EventLine(position, id, createdAt, typ, resource, sequence, audience, string(data))
-		out = append(out, Row{Kind: Event, Position: position, ID: id, At: createdAt.UTC(), Digest: Digest(l)})
+		out = append(out, e.row(position))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("chain: read events: %w", err)
@@ -220,6 +203,41 @@ func (e event) row(position int64) Row {
 	return Row{Kind: Event, Position: position, ID: e.ID, At: e.CreatedAt.UTC(), Digest: Digest(l)}
 }
 
+// ledgerTx is a ledger transaction's row, whose line needs its position
+// and its entries.
+type ledgerTx struct {
+	ID          int64     `db:"id"`
+	CreatedAt   time.Time `db:"created_at"`
+	Key         string    `db:"idempotency_key"`
+	Description string    `db:"description"`
+}
+
+// row is the transaction's Row at position, with its entries.
+func (t ledgerTx) row(position int64, entries []Entry) Row {
+	l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries)
+	return Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)}
+}
+
+// audit is a finance audit entry's row, whose line needs its position.
+type audit struct {
+	ID      int64     `db:"id"`
+	At      time.Time `db:"at"`
+	Actor   string    `db:"actor"`
+	KeyID   string    `db:"key_id"`
+	KeyName string    `db:"key_name"`
+	Action  string    `db:"action"`
+	Subject string    `db:"subject"`
+	Before  string    `db:"before"`
+	After   string    `db:"after"`
+	Reason  string    `db:"reason"`
+}
+
+// row is the audit entry's Row at position.
+func (a audit) row(position int64) Row {
+	l := AuditLine(position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
+	return Row{Kind: Audit, Position: position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)}
+}
+
 // readRange reads the rows between two cursors: the ledger transactions and
 // audit entries as Rows, positioned base+1, base+2, … in the chain's order,
 // and the events in position order (their positions in the chain follow).
@@ -255,12 +273,7 @@ func readRange(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64)
 func rangeTransactions(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
 	d := tx.Dialect()
 	cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
-	var txs []struct {
-		ID          int64     `db:"id"`
-		CreatedAt   time.Time `db:"created_at"`
-		Key         string    `db:"idempotency_key"`
-		Description string    `db:"description"`
-	}
+	var txs []ledgerTx
 	if err := tx.Select(ctx, &txs, `SELECT t.id, t.created_at, t.idempotency_key, t.description
 		FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
 		return nil, fmt.Errorf("chain: read ledger transactions: %w", err)
@@ -287,9 +300,7 @@ func rangeTransactions(ctx context.Context, tx *storage.Tx, from, to Cursor, bas
 	}
 	out := make([]Row, 0, len(txs))
 	for i, t := range txs {
-		position := base + int64(i) + 1
-		l := TransactionLine(position, t.ID, t.CreatedAt, t.Key, t.Description, entries[t.ID])
-		out = append(out, Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)})
+		out = append(out, t.row(base+int64(i)+1, entries[t.ID]))
 	}
 	return out, nil
 }
@@ -299,27 +310,14 @@ func rangeTransactions(ctx context.Context, tx *storage.Tx, from, to Cursor, bas
 func rangeAudits(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
 	d := tx.Dialect()
 	cond, args := keyRange(d, "l", from.AuditXID, from.AuditID, to.AuditXID, to.AuditID)
-	var audits []struct {
-		ID      int64     `db:"id"`
-		At      time.Time `db:"at"`
-		Actor   string    `db:"actor"`
-		KeyID   string    `db:"key_id"`
-		KeyName string    `db:"key_name"`
-		Action  string    `db:"action"`
-		Subject string    `db:"subject"`
-		Before  string    `db:"before"`
-		After   string    `db:"after"`
-		Reason  string    `db:"reason"`
-	}
+	var audits []audit
 	if err := tx.Select(ctx, &audits, `SELECT l.id, l.at, l.actor, l.key_id, l.key_name, l.action, l.subject, l.before, l.after, l.reason
 		FROM audit_log l WHERE `+cond+` ORDER BY `+keyOrder(d, "l"), args...); err != nil {
 		return nil, fmt.Errorf("chain: read audit log: %w", err)
 	}
 	out := make([]Row, 0, len(audits))
 	for i, a := range audits {
-		position := base + int64(i) + 1
-		l := AuditLine(position, a.ID, a.At, a.Actor, a.KeyID, a.KeyName, a.Action, a.Subject, a.Before, a.After, a.Reason)
-		out = append(out, Row{Kind: Audit, Position: position, ID: strconv.FormatInt(a.ID, 10), At: a.At.UTC(), Digest: Digest(l)})
+		out = append(out, a.row(base+int64(i)+1))
 	}
 	return out, nil
 }
