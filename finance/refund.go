@@ -156,6 +156,14 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 	if err != nil {
 		return nil, err
 	}
+	// Whether each payment's provider refunds its method is asked before
+	// the transaction: a provider may look it up over the network (Rapyd's
+	// list of payment methods), which must not happen while the
+	// transaction holds the writer.
+	refundable := make(map[string]bool, len(payments))
+	for _, p := range payments {
+		refundable[p.Attempt] = r.Refundable(p)
+	}
 	var created []SourceRefund
 	replayed := false
 	err = r.DB.Update(ctx, func(tx *storage.Tx) error {
@@ -174,7 +182,7 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 				return err
 			}
 		}
-		created, err = r.debitRefunds(ctx, tx, userID, payments, amount, reason)
+		created, err = r.debitRefunds(ctx, tx, userID, payments, refundable, amount, reason)
 		if err != nil {
 			return err
 		}
@@ -196,10 +204,11 @@ func (r *Refunds) ToSource(ctx context.Context, requestKey, userID string, amoun
 
 // debitRefunds spreads amount over userID's payments, newest first, never
 // more of a payment than it collected less what was refunded of it, and
-// only through methods that have refunds, and records each part in tx
-// (debitRefund). If the payments cannot take all of amount, it is an
-// ECONFLICT error naming the methods that have no refunds.
-func (r *Refunds) debitRefunds(ctx context.Context, tx *storage.Tx, userID string, payments []PaidAttempt, amount paygate.Money, reason string) ([]SourceRefund, error) {
+// only through methods that have refunds (refundable, by attempt), and
+// records each part in tx (debitRefund). If the payments cannot take all
+// of amount, it is an ECONFLICT error naming the methods that have no
+// refunds.
+func (r *Refunds) debitRefunds(ctx context.Context, tx *storage.Tx, userID string, payments []PaidAttempt, refundable map[string]bool, amount paygate.Money, reason string) ([]SourceRefund, error) {
 	refunded, err := refundedByAttempt(ctx, tx, userID)
 	if err != nil {
 		return nil, err
@@ -211,7 +220,7 @@ func (r *Refunds) debitRefunds(ctx context.Context, tx *storage.Tx, userID strin
 		if left == 0 {
 			break
 		}
-		if !r.Refundable(p) {
+		if !refundable[p.Attempt] {
 			unrefundable = append(unrefundable, string(p.Method))
 			continue
 		}
