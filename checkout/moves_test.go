@@ -110,6 +110,42 @@ func (mt movesTest) order(t *testing.T, st Status) PaymentOrder {
 	return po
 }
 
+// attempt inserts the n-th attempt of po, in status st, and reads it.
+func (mt movesTest) attempt(t *testing.T, po PaymentOrder, st AttemptStatus, n int) Attempt {
+	t.Helper()
+	ctx := context.Background()
+	var a Attempt
+	err := mt.db.Update(ctx, func(tx *storage.Tx) error {
+		a = Attempt{ID: "att_" + strconv.Itoa(n), PaymentOrder: po.Number, Method: providers.IDEAL, Provider: providers.Stripe,
+			Amount: po.Amount, Status: st, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+		if err := insertAttempt(ctx, tx, a, n); err != nil {
+			return err
+		}
+		var err error
+		a, err = getAttempt(ctx, tx, "id = ?", a.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// stored reads attempt id as stored.
+func (mt movesTest) stored(t *testing.T, id string) Attempt {
+	t.Helper()
+	var a Attempt
+	err := mt.db.Update(context.Background(), func(tx *storage.Tx) error { // getAttempt locks
+		var err error
+		a, err = getAttempt(context.Background(), tx, "id = ?", id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // eventsOf returns the types of the events of a resource, oldest first.
 func (mt movesTest) eventsOf(t *testing.T, resource string) []string {
 	t.Helper()
@@ -211,39 +247,8 @@ func TestAttemptMoves(t *testing.T) {
 			ctx := context.Background()
 			po := mt.order(t, Pending)
 			n := 0
-			// attempt inserts an attempt of po in status st and reads it.
-			attempt := func(st AttemptStatus) Attempt {
-				t.Helper()
-				n++
-				var a Attempt
-				err := mt.db.Update(ctx, func(tx *storage.Tx) error {
-					a = Attempt{ID: "att_" + strconv.Itoa(n), PaymentOrder: po.Number, Method: providers.IDEAL, Provider: providers.Stripe,
-						Amount: po.Amount, Status: st, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
-					if err := insertAttempt(ctx, tx, a, n); err != nil {
-						return err
-					}
-					var err error
-					a, err = getAttempt(ctx, tx, "id = ?", a.ID)
-					return err
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return a
-			}
-			stored := func(id string) Attempt {
-				t.Helper()
-				var a Attempt
-				err := mt.db.Update(ctx, func(tx *storage.Tx) error { // getAttempt locks
-					var err error
-					a, err = getAttempt(ctx, tx, "id = ?", id)
-					return err
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return a
-			}
+			attempt := func(st AttemptStatus) Attempt { n++; return mt.attempt(t, po, st, n) }
+			stored := func(id string) Attempt { return mt.stored(t, id) }
 			before := mt.eventsOf(t, string(po.Number))
 			for _, from := range attemptStatuses {
 				for _, to := range attemptStatuses {

@@ -60,6 +60,54 @@ func statusConsts(t *testing.T) []string {
 	return out
 }
 
+// movesFixture makes and reads the sales orders of TestMoves.
+type movesFixture struct {
+	db *storage.DB
+	n  int
+}
+
+// order creates a sales order and puts it in status st, as a test fixture
+// (not through the door).
+func (f *movesFixture) order(t *testing.T, st Status) paygate.SalesOrderNumber {
+	t.Helper()
+	ctx := context.Background()
+	f.n++
+	var k paygate.SalesOrderNumber
+	err := f.db.Update(ctx, func(tx *storage.Tx) error {
+		sos, err := Create(ctx, tx, nil, paygate.PaymentOrderNumber(fmt.Sprintf("P%08d", f.n)), "B1",
+			[]New{{SellerID: "S1", Amount: paygate.New(1000, paygate.EUR), Description: "Shield"}})
+		if err != nil {
+			return err
+		}
+		k = sos[0].Number
+		_, err = tx.Exec(ctx, `UPDATE sales_orders SET status = ? WHERE number = ?`, string(st), string(k))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// stored reads sales order k as stored, with the types of its events.
+func (f *movesFixture) stored(t *testing.T, k paygate.SalesOrderNumber) (SalesOrder, []string) {
+	t.Helper()
+	ctx := context.Background()
+	var so SalesOrder
+	var evs []string
+	err := f.db.View(ctx, func(tx *storage.Tx) error {
+		var err error
+		if so, err = Get(ctx, tx, k); err != nil {
+			return err
+		}
+		return tx.Select(ctx, &evs, `SELECT type FROM events WHERE resource = ? ORDER BY sequence`, string(k))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return so, evs
+}
+
 // TestMoves walks every move of a sales order's status, from every status
 // to every status: transition makes the moves the table allows, with one
 // history entry and the move's event (none for a cancellation), and
@@ -80,44 +128,11 @@ func TestMoves(t *testing.T) {
 	opts := storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), Migrations()}}
 	storagetest.Run(t, opts, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
-		n := 0
-		// order creates a sales order and puts it in status st, as a test
-		// fixture (not through the door).
-		order := func(st Status) paygate.SalesOrderNumber {
-			t.Helper()
-			n++
-			var k paygate.SalesOrderNumber
-			err := db.Update(ctx, func(tx *storage.Tx) error {
-				sos, err := Create(ctx, tx, nil, paygate.PaymentOrderNumber(fmt.Sprintf("P%08d", n)), "B1",
-					[]New{{SellerID: "S1", Amount: paygate.New(1000, paygate.EUR), Description: "Shield"}})
-				if err != nil {
-					return err
-				}
-				k = sos[0].Number
-				_, err = tx.Exec(ctx, `UPDATE sales_orders SET status = ? WHERE number = ?`, string(st), string(k))
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return k
-		}
+		f := &movesFixture{db: db}
+		order := func(st Status) paygate.SalesOrderNumber { return f.order(t, st) }
 		var got SalesOrder
 		var evs []string
-		stored := func(k paygate.SalesOrderNumber) {
-			t.Helper()
-			err := db.View(ctx, func(tx *storage.Tx) error {
-				var err error
-				if got, err = Get(ctx, tx, k); err != nil {
-					return err
-				}
-				evs = nil
-				return tx.Select(ctx, &evs, `SELECT type FROM events WHERE resource = ? ORDER BY sequence`, string(k))
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		stored := func(k paygate.SalesOrderNumber) { got, evs = f.stored(t, k) }
 		st := step{action: "walk", actor: ActorSystem, reason: "a walk"}
 		for _, from := range statuses {
 			for _, to := range statuses {
