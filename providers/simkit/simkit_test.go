@@ -146,16 +146,13 @@ func count(n int) func([]posted) bool {
 	return func(posts []posted) bool { return len(posts) == n }
 }
 
-// idle waits until d runs nothing in the background: every retry has
-// succeeded or given up and every background batch is sent, so no attempt
-// can follow. Call it once every Send has returned.
+// idle waits until d runs nothing in the background (Deliverer.Idle), so
+// that no further attempt can come.
 func idle(t *testing.T, d *Deliverer, what string) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !d.Idle(ctx) {
 		t.Fatalf("the deliverer still works in the background 5 s after %s", what)
 	}
 }
@@ -589,4 +586,21 @@ func TestDo(t *testing.T) {
 	if _, err := Do(ctx, srv.Client(), "://bad", http.Header{}, nil); err == nil {
 		t.Error("Do to a malformed URL = nil error, want one")
 	}
+}
+
+func TestIdle(t *testing.T) {
+	ep := &endpoint{failFirst: 1}
+	d := newDeliverer(t, ep, time.Hour, 0)
+	if !d.Idle(context.Background()) {
+		t.Fatal("a new deliverer is not idle")
+	}
+	// A failed first attempt leaves a retry waiting an hour.
+	d.Send(context.Background(), batch("a"), true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if d.Idle(ctx) {
+		t.Fatal("Idle with a retry waiting = true")
+	}
+	closeWithin(t, d, "a retry waited")
+	idle(t, d, "Close")
 }
