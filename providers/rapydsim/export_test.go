@@ -1,7 +1,0 @@
-package rapydsim
-
-import "context"
-
-// WebhooksIdle waits until no webhook is being sent or retried in the
-// background (simkit.Deliverer.Idle), or ctx ends, and reports which.
-func (s *Simulator) WebhooksIdle(ctx context.Context) bool { return s.hooks.Idle(ctx) }
