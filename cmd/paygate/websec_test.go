@@ -322,19 +322,25 @@ func methodCaseOf(t *testing.T, m string) methodCase {
 }
 
 // quiet waits until the webhooks the simulators send in their own time
-// have all been applied: neither simulator has a webhook left to send or
-// retry, and the inbox has no event pending (one whose application failed
-// at intake waits for the worker).
+// have all been applied (webhooksApplied).
 func (ta *testApp) quiet(t *testing.T) {
+	t.Helper()
+	webhooksApplied(t, ta.app, ta.db)
+}
+
+// webhooksApplied waits until neither of a's simulators has a webhook left
+// to send or retry, and the inbox of db has no event pending (one whose
+// application failed at intake waits for the worker).
+func webhooksApplied(t testing.TB, a *app, db *storage.DB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	if (ta.app.stripeSim != nil && !ta.app.stripeSim.WebhooksIdle(ctx)) || (ta.app.rapydSim != nil && !ta.app.rapydSim.WebhooksIdle(ctx)) {
+	if (a.stripeSim != nil && !a.stripeSim.WebhooksIdle(ctx)) || (a.rapydSim != nil && !a.rapydSim.WebhooksIdle(ctx)) {
 		t.Fatalf("the simulators still sent webhooks after %s", stepTimeout)
 	}
 	for {
 		var pending int
-		if err := ta.db.View(ctx, func(tx *storage.Tx) error {
+		if err := db.View(ctx, func(tx *storage.Tx) error {
 			return tx.Get(ctx, &pending, `SELECT COUNT(*) FROM webhook_events WHERE status = ?`, webhooks.StatusPending)
 		}); err != nil {
 			t.Fatalf("the inbox still had events pending after %s (%v)", stepTimeout, err)
