@@ -151,7 +151,7 @@ func halfOpen(t *testing.T, r *Router) {
 // never open it.
 func TestBreaker(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	r, err := New(Config{Routes: Default(), Breaker: Breaker{Failures: 3, OpenFor: 100 * time.Millisecond}, Metrics: reg})
+	r, err := New(Config{Routes: Default(), Breaker: Breaker{Failures: 3, OpenFor: 200 * time.Millisecond}, Metrics: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
