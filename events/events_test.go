@@ -124,7 +124,7 @@ func TestListUnderConcurrentWriters(t *testing.T) {
 						if _, err := events.Append(ctx, tx, events.BalanceCredited, fmt.Sprintf("U%d", rng.Intn(5)), map[string]int{"w": w, "i": i}); err != nil {
 							return err
 						}
-						time.Sleep(time.Duration(rng.Intn(3)) * time.Millisecond)
+						time.Sleep(time.Duration(rng.Intn(3)) * time.Millisecond) // holds the transaction open: commits come out of order
 						return nil
 					})
 					if err != nil {

@@ -449,6 +449,18 @@ func TestPayEachMethod(t *testing.T) {
 // value, or "" for any value.
 func checkMetrics(t *testing.T, baseURL string, want map[string]string) {
 	t.Helper()
+	got := scrapeMetrics(t, baseURL)
+	for series, v := range want {
+		g, ok := got[series]
+		if !ok || (v != "" && g != v) {
+			t.Errorf("/metrics %s = %q (present %v), want %q", series, g, ok, v)
+		}
+	}
+}
+
+// scrapeMetrics returns the value of each series /metrics serves.
+func scrapeMetrics(t *testing.T, baseURL string) map[string]string {
+	t.Helper()
 	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
@@ -461,12 +473,7 @@ func checkMetrics(t *testing.T, baseURL string, want map[string]string) {
 			got[line[:i]] = line[i+1:]
 		}
 	}
-	for series, v := range want {
-		g, ok := got[series]
-		if !ok || (v != "" && g != v) {
-			t.Errorf("/metrics %s = %q (present %v), want %q", series, g, ok, v)
-		}
-	}
+	return got
 }
 
 func TestDeclineThenRetryAnotherAttempt(t *testing.T) {

@@ -96,7 +96,7 @@ func TestWriteTransactionsPerOrder(t *testing.T) {
 			// The first requests after a start share the commits of the
 			// background workers' first rounds: count on a warm server.
 			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond) // the workers' first rounds give no common signal that they are done
 			step := func(name string, max int64, fn func()) int64 {
 				t.Helper()
 				before := ta.db.Stats()
@@ -138,7 +138,7 @@ func TestStatementsPerOrder(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ta := startAppWith(t, b, appConfig{chainInterval: -1})
 			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond) // the workers' first rounds give no common signal that they are done
 			var mu sync.Mutex
 			var sent []string
 			if os.Getenv("PAYGATE_TRACE_SQL") != "" {
