@@ -301,6 +301,7 @@ type Tx struct {
 	now         time.Time
 	readOnly    bool
 	afterCommit []func()
+	staged      []staged // written by their Stagers at commit (Stage)
 	seq         uint64
 	done        bool
 	savepoints  int // taken by Savepoint, for their names
@@ -495,6 +496,11 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) commit() error {
 	if tx.done {
 		return errors.New("storage: transaction already finished")
+	}
+	// The staged writes belong to the transaction: written before COMMIT,
+	// under no caller's cancellation (a write cut short would roll it back).
+	if err := tx.flush(context.Background()); err != nil {
+		return err
 	}
 	tx.done = true
 	tx.db.sent("COMMIT")
