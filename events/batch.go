@@ -110,9 +110,10 @@ func writeBatch(ctx context.Context, tx *storage.Tx, evs []Event) error {
 	return nil
 }
 
-// writePostgres writes evs in one statement: the counters' upsert (upsert,
-// with its args) feeds the insert, in the order evs were appended.
-func writePostgres(ctx context.Context, tx *storage.Tx, evs []Event, upsert string, args []any, back []int64) error {
+// writePostgres writes evs in one statement, sent with the COMMIT: the
+// counters' upsert (upsert, with its args) feeds the insert, in the order
+// evs were appended.
+func writePostgres(_ context.Context, tx *storage.Tx, evs []Event, upsert string, args []any, back []int64) error {
 	q := &strings.Builder{}
 	q.WriteString(`WITH s AS (` + upsert + `)
 		INSERT INTO events (id, position, type, resource, sequence, audience, created_at, data)
@@ -127,7 +128,8 @@ func writePostgres(ctx context.Context, tx *storage.Tx, evs []Event, upsert stri
 	}
 	q.WriteString(`) AS v (ord, id, type, resource, back, audience, created_at, data)
 		JOIN s ON s.resource = v.resource ORDER BY v.ord`)
-	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+	// Nothing reads its result: it goes with the COMMIT, in one round trip.
+	if err := tx.ExecAtCommit(q.String(), args...); err != nil {
 		return fmt.Errorf("events: write %d events: %w", len(evs), err)
 	}
 	return nil

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
 )
 
 // A Stager writes, in one go just before a transaction commits, the items
@@ -50,6 +55,8 @@ func (tx *Tx) flush(ctx context.Context) error {
 	}
 	all := tx.staged
 	tx.staged = nil
+	tx.flushing = true
+	defer func() { tx.flushing = false }()
 	var order []Stager
 	items := map[Stager][]any{}
 	for _, s := range all {
@@ -64,4 +71,90 @@ func (tx *Tx) flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// stmt is a write queued with ExecAtCommit.
+type stmt struct {
+	q    string
+	args []any
+}
+
+// atCommit is the Stager of ExecAtCommit's writes: it hands them to the
+// commit, after the Stagers staged before them.
+type atCommit struct{}
+
+func (atCommit) Flush(_ context.Context, tx *Tx, items []any) error {
+	for _, it := range items {
+		tx.late = append(tx.late, it.(stmt))
+	}
+	return nil
+}
+
+// ExecAtCommit queues a write whose result nobody reads, to be sent with
+// the transaction's COMMIT: on PostgreSQL in the same round trip (a pgx
+// batch of the writes and the COMMIT), on SQLite just before it. Its error
+// is the commit's, and the transaction rolls back. Like a staged item, it
+// is dropped with the Savepoint, joined Update or group-commit member that
+// queued it; a Stager's Flush may queue its writes with it too, and they
+// follow everything staged before.
+func (tx *Tx) ExecAtCommit(q string, args ...any) error {
+	if tx.flushing {
+		tx.late = append(tx.late, stmt{q: q, args: args})
+		return nil
+	}
+	return tx.Stage(atCommit{}, stmt{q: q, args: args})
+}
+
+// sendCommit sends the writes queued for the commit and COMMIT: in one
+// round trip on PostgreSQL, one after the other on SQLite.
+func (tx *Tx) sendCommit(ctx context.Context) error {
+	late := tx.late
+	tx.late = nil
+	if tx.dialect == Postgres && len(late) > 0 {
+		return tx.sendBatch(ctx, append(late, stmt{q: "COMMIT"}))
+	}
+	for _, s := range late {
+		if _, err := tx.Exec(ctx, s.q, s.args...); err != nil {
+			return err
+		}
+	}
+	tx.db.sent("COMMIT")
+	_, err := tx.tx.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// sendBatch sends stmts to PostgreSQL in one round trip (a pgx batch on
+// the transaction's connection) and reads their results in order; the
+// first error ends it. A batch ending in COMMIT that PostgreSQL answers
+// with ROLLBACK (the transaction had failed) is an error too.
+func (tx *Tx) sendBatch(ctx context.Context, stmts []stmt) error {
+	return tx.tx.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("storage: a PostgreSQL connection of type %T, not pgx's", dc)
+		}
+		b := &pgx.Batch{}
+		for i, s := range stmts {
+			if i == 0 {
+				tx.db.sent(s.q)
+			} else {
+				tx.db.sentInBatch(s.q)
+			}
+			b.Queue(sqlx.Rebind(sqlx.DOLLAR, s.q), s.args...)
+		}
+		res := c.Conn().SendBatch(ctx, b)
+		var err error
+		for _, s := range stmts {
+			var tag pgconn.CommandTag
+			if tag, err = res.Exec(); err != nil {
+				err = tx.wrapErr("exec", err)
+				break
+			}
+			if s.q == "COMMIT" && tag.String() != "COMMIT" {
+				err = fmt.Errorf("storage: COMMIT answered %q: the transaction rolled back", tag.String())
+				break
+			}
+		}
+		return errors.Join(err, res.Close())
+	})
 }

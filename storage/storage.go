@@ -95,8 +95,8 @@ type DB struct {
 	updates, commits atomic.Int64
 	// statements counts the statements sent through transactions (see
 	// Stats.Statements); trace, when set, sees each of them.
-	statements atomic.Int64
-	trace      atomic.Pointer[func(query string)]
+	statements, roundTrips atomic.Int64
+	trace                  atomic.Pointer[func(query string)]
 	// seq numbers the write transactions, for Tx.Seq.
 	seq atomic.Uint64
 }
@@ -309,6 +309,8 @@ type Tx struct {
 	readOnly    bool
 	afterCommit []func()
 	staged      []staged // written by their Stagers at commit (Stage)
+	late        []stmt   // sent with COMMIT (ExecAtCommit)
+	flushing    bool     // the Stagers are writing: ExecAtCommit queues directly
 	seq         uint64
 	done        bool
 	savepoints  int // taken by Savepoint, for their names
@@ -441,15 +443,18 @@ type Stats struct {
 	Commits int64 // the write transactions that held them
 	// Statements counts the statements sent to the database in
 	// transactions (read and write), BEGIN, COMMIT, ROLLBACK and savepoints
-	// included. database/sql sends each on its own, so on PostgreSQL it is
-	// the number of round trips to the server.
+	// included.
 	Statements int64
+	// RoundTrips counts the times those statements were sent: each on its
+	// own, but on PostgreSQL the writes a transaction queued for its commit
+	// (Tx.ExecAtCommit) go with the COMMIT in one round trip to the server.
+	RoundTrips int64
 }
 
 // Stats returns the counts since Open. On SQLite, Updates/Commits is the
 // average group commit size.
 func (db *DB) Stats() Stats {
-	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load(), Statements: db.statements.Load()}
+	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load(), Statements: db.statements.Load(), RoundTrips: db.roundTrips.Load()}
 }
 
 // Trace makes fn see the text of every statement counted in
@@ -466,6 +471,13 @@ func (db *DB) Trace(fn func(query string)) {
 
 // sent counts a statement about to be sent.
 func (db *DB) sent(q string) {
+	db.roundTrips.Add(1)
+	db.sentInBatch(q)
+}
+
+// sentInBatch counts a statement about to be sent in a round trip that
+// its batch counts once.
+func (db *DB) sentInBatch(q string) {
 	db.statements.Add(1)
 	if fn := db.trace.Load(); fn != nil {
 		(*fn)(q)
@@ -534,8 +546,7 @@ func (tx *Tx) commit() error {
 		return err
 	}
 	tx.done = true
-	tx.db.sent("COMMIT")
-	_, err := tx.tx.ExecContext(context.Background(), "COMMIT")
+	err := tx.sendCommit(context.Background())
 	if err != nil {
 		// SQLite keeps the transaction open after a failed COMMIT (a busy
 		// reader); PostgreSQL has ended it. Either way it is over now.
