@@ -127,8 +127,9 @@ func TestWriteTransactionsPerOrder(t *testing.T) {
 }
 
 // TestStatementsPerOrder counts the SQL statements (storage.Stats: every
-// statement sent in a transaction, BEGIN and COMMIT included; on PostgreSQL
-// each is one round trip) of each step of one complete order, steps one
+// statement sent in a transaction, BEGIN and COMMIT included) and the round
+// trips that sent them (on PostgreSQL the writes queued for the commit go
+// with the COMMIT) of each step of one complete order, steps one
 // after another on a warm server without the hasher, whose rounds would be
 // counted with the steps. The background delivery worker still runs: a step
 // may count one of its polls. With -v it logs the counts for BENCHMARKS.md
@@ -149,6 +150,7 @@ func TestStatementsPerOrder(t *testing.T) {
 				})
 				defer ta.db.Trace(nil)
 			}
+			var roundTrips int64
 			step := func(name string, fn func()) int64 {
 				t.Helper()
 				mu.Lock()
@@ -158,7 +160,9 @@ func TestStatementsPerOrder(t *testing.T) {
 				fn()
 				after := ta.db.Stats()
 				n := after.Statements - before.Statements
-				t.Logf("%s: %d statements in %d write transactions", name, n, after.Updates-before.Updates)
+				trips := after.RoundTrips - before.RoundTrips
+				roundTrips += trips
+				t.Logf("%s: %d statements (%d round trips) in %d write transactions", name, n, trips, after.Updates-before.Updates)
 				mu.Lock()
 				for _, q := range sent {
 					t.Logf("    %.160s", q)
@@ -182,7 +186,7 @@ func TestStatementsPerOrder(t *testing.T) {
 			k := po.Items[0].Number
 			total += step("deliver", func() { ta.mustAct(t, k, "deliver", map[string]any{"user_id": "S1"}, "waiting_confirmation") })
 			total += step("confirm", func() { ta.mustAct(t, k, "confirm", map[string]any{"user_id": "U1"}, "completed") })
-			t.Logf("complete order: %d statements", total)
+			t.Logf("complete order: %d statements in %d round trips", total, roundTrips)
 		})
 	}
 }
