@@ -113,7 +113,7 @@ func writeBatch(ctx context.Context, tx *storage.Tx, evs []Event) error {
 // writePostgres writes evs in one statement, sent with the COMMIT: the
 // counters' upsert (upsert, with its args) feeds the insert, in the order
 // evs were appended.
-func writePostgres(_ context.Context, tx *storage.Tx, evs []Event, upsert string, args []any, back []int64) error {
+func writePostgres(ctx context.Context, tx *storage.Tx, evs []Event, upsert string, args []any, back []int64) error {
 	q := &strings.Builder{}
 	q.WriteString(`WITH s AS (` + upsert + `)
 		INSERT INTO events (id, position, type, resource, sequence, audience, created_at, data)
@@ -129,7 +129,7 @@ func writePostgres(_ context.Context, tx *storage.Tx, evs []Event, upsert string
 	q.WriteString(`) AS v (ord, id, type, resource, back, audience, created_at, data)
 		JOIN s ON s.resource = v.resource ORDER BY v.ord`)
 	// Nothing reads its result: it goes with the COMMIT, in one round trip.
-	if err := tx.ExecAtCommit(q.String(), args...); err != nil {
+	if err := tx.ExecAtCommit(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("events: write %d events: %w", len(evs), err)
 	}
 	return nil

@@ -90,33 +90,35 @@ func (atCommit) Flush(_ context.Context, tx *Tx, items []any) error {
 	return nil
 }
 
-// ExecAtCommit queues a write whose result nobody reads, to be sent with
-// the transaction's COMMIT: on PostgreSQL in the same round trip (a pgx
-// batch of the writes and the COMMIT), on SQLite just before it. Its error
-// is the commit's, and the transaction rolls back. Like a staged item, it
-// is dropped with the Savepoint, joined Update or group-commit member that
-// queued it; a Stager's Flush may queue its writes with it too, and they
-// follow everything staged before.
-func (tx *Tx) ExecAtCommit(q string, args ...any) error {
-	if tx.flushing {
+// ExecAtCommit runs a write whose result nobody reads: on PostgreSQL it is
+// queued and sent with the transaction's COMMIT in one round trip (a pgx
+// batch of the writes and the COMMIT), its error then the commit's, and
+// the transaction rolls back; like a staged item it is dropped with the
+// Savepoint or joined Update that queued it, and a Stager's Flush may queue
+// its writes with it too, which follow everything staged before. On SQLite
+// it runs at once, as Exec: there is no round trip to save, and the
+// members of a group commit share one transaction, where a later member
+// must see what an earlier one wrote (a duplicate request the stored
+// response, say).
+func (tx *Tx) ExecAtCommit(ctx context.Context, q string, args ...any) error {
+	switch {
+	case tx.dialect == SQLite:
+		_, err := tx.Exec(ctx, q, args...)
+		return err
+	case tx.flushing:
 		tx.late = append(tx.late, stmt{q: q, args: args})
 		return nil
 	}
 	return tx.Stage(atCommit{}, stmt{q: q, args: args})
 }
 
-// sendCommit sends the writes queued for the commit and COMMIT: in one
-// round trip on PostgreSQL, one after the other on SQLite.
+// sendCommit sends COMMIT, on PostgreSQL in one round trip with the
+// writes queued for it (ExecAtCommit).
 func (tx *Tx) sendCommit(ctx context.Context) error {
 	late := tx.late
 	tx.late = nil
-	if tx.dialect == Postgres && len(late) > 0 {
+	if len(late) > 0 {
 		return tx.sendBatch(ctx, append(late, stmt{q: "COMMIT"}))
-	}
-	for _, s := range late {
-		if _, err := tx.Exec(ctx, s.q, s.args...); err != nil {
-			return err
-		}
 	}
 	tx.db.sent("COMMIT")
 	_, err := tx.tx.ExecContext(ctx, "COMMIT")

@@ -292,7 +292,7 @@ func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider s
 	}
 	// Nothing reads the mark back in this transaction: it goes with the
 	// COMMIT (on PostgreSQL in the same round trip).
-	if err := tx.ExecAtCommit(q, args...); err != nil {
+	if err := tx.ExecAtCommit(ctx, q, args...); err != nil {
 		return "", fmt.Errorf("webhooks: mark %s %s %s: %w", provider, ev.ID, status, err)
 	}
 	in.metrics.applied(tx, receivedAt, string(outcome))

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -90,13 +89,11 @@ func contains(list []string, s string) bool {
 func TestWriteTransactionsPerOrder(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			// Without the hasher, whose rounds (every 200 ms or so) commit
-			// beside the requests and would be counted with them.
-			ta := startAppWith(t, b, appConfig{chainInterval: -1})
-			// The first requests after a start share the commits of the
-			// background workers' first rounds: count on a warm server.
-			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			// Without the background workers (the hasher, the delivery
+			// worker and the events sequencer, the keys' use), whose rounds
+			// commit beside the requests and would be counted with them.
+			ta := startAppQuiet(t, b, appConfig{})
+			ta.createOrder(t, methodCases[1]) // count on a warm server
 			step := func(name string, max int64, fn func()) int64 {
 				t.Helper()
 				before := ta.db.Stats()
@@ -130,16 +127,14 @@ func TestWriteTransactionsPerOrder(t *testing.T) {
 // statement sent in a transaction, BEGIN and COMMIT included) and the round
 // trips that sent them (on PostgreSQL the writes queued for the commit go
 // with the COMMIT) of each step of one complete order, steps one
-// after another on a warm server without the hasher, whose rounds would be
-// counted with the steps. The background delivery worker still runs: a step
-// may count one of its polls. With -v it logs the counts for BENCHMARKS.md
+// after another on a warm server without the background workers, whose
+// rounds would be counted with the steps. With -v it logs the counts for BENCHMARKS.md
 // and, with PAYGATE_TRACE_SQL=1, each step's statements.
 func TestStatementsPerOrder(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			ta := startAppWith(t, b, appConfig{chainInterval: -1})
-			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			ta := startAppQuiet(t, b, appConfig{})
+			ta.createOrder(t, methodCases[1]) // count on a warm server
 			var mu sync.Mutex
 			var sent []string
 			if os.Getenv("PAYGATE_TRACE_SQL") != "" {

@@ -362,7 +362,7 @@ func TestStatementsPerWebhook(t *testing.T) {
 	maxRoundTrips := map[string]int64{"sqlite": 18, "postgres": 15}
 	for _, be := range storagetest.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
-			ta := startAppWith(t, be, appConfig{stripeWebhookSecret: benchWebhookSecret, chainInterval: -1})
+			ta := startAppQuiet(t, be, appConfig{stripeWebhookSecret: benchWebhookSecret})
 			ds := pendingAttempts(t, ta, 11)
 			client := &http.Client{}
 			defer client.CloseIdleConnections()
