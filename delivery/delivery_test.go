@@ -210,8 +210,11 @@ func TestRecoversAfterOutage(t *testing.T) {
 				t.Errorf("a failure recorded as %+v", a)
 			}
 		}
-		if results[delivery.ResultError] < 5 || results[delivery.ResultFailure] < 15 || results[delivery.ResultSuccess] < len(want) {
-			t.Errorf("attempts by result %v: want refused connections and timeouts (error), 15 failures, %d successes", results, len(want))
+		// The receiver's 15 answers of 500 are failures, unless one came
+		// after the sender's 200 ms timeout on a loaded machine: an error.
+		if results[delivery.ResultError] < 5 || results[delivery.ResultFailure] < 1 ||
+			results[delivery.ResultFailure]+results[delivery.ResultError] < 20 || results[delivery.ResultSuccess] < len(want) {
+			t.Errorf("attempts by result %v: want refused connections and timeouts (error), 15 failures (or errors, if late), %d successes", results, len(want))
 		}
 	})
 }
