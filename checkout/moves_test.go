@@ -3,13 +3,8 @@ package checkout
 import (
 	"context"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/paygate/paygate"
@@ -18,50 +13,10 @@ import (
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
+	"github.com/paygate/paygate/statetest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
-
-// constsOf returns the values of the constants of type typ declared in the
-// package's (non-test) source, so that a status added without its rules
-// fails the walks below.
-func constsOf(t *testing.T, typ string) []string {
-	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range af.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != typ {
-					continue
-				}
-				for _, v := range vs.Values {
-					if lit, ok := v.(*ast.BasicLit); ok {
-						s, _ := strconv.Unquote(lit.Value)
-						out = append(out, s)
-					}
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // sorted returns a sorted copy of a status list, as strings.
 func sorted[S ~string](list []S) []string {
@@ -164,7 +119,7 @@ func (mt movesTest) eventsOf(t *testing.T, resource string) []string {
 // with their event (orderEvents), and refuses every other with ECONFLICT,
 // changing nothing and writing no event.
 func TestOrderMoves(t *testing.T) {
-	if got, want := sorted(orderStatuses), constsOf(t, "Status"); !slices.Equal(got, want) {
+	if got, want := sorted(orderStatuses), statetest.Declared(t, "Status"); !slices.Equal(got, want) {
 		t.Fatalf("orderStatuses = %v, want the Status constants %v", got, want)
 	}
 	for _, st := range orderStatuses {
@@ -233,7 +188,7 @@ func TestOrderMoves(t *testing.T) {
 // with ECONFLICT, changing nothing; an attempt moved since it was read is
 // refused too. Attempts have no events.
 func TestAttemptMoves(t *testing.T) {
-	if got, want := sorted(attemptStatuses), constsOf(t, "AttemptStatus"); !slices.Equal(got, want) {
+	if got, want := sorted(attemptStatuses), statetest.Declared(t, "AttemptStatus"); !slices.Equal(got, want) {
 		t.Fatalf("attemptStatuses = %v, want the AttemptStatus constants %v", got, want)
 	}
 	for _, st := range attemptStatuses {

@@ -4,63 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/idempotency"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/statetest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
-
-// refundStatusConsts returns the values of the RefundStatus constants
-// declared in the package's (non-test) source, so that a status added
-// without its rules fails TestRefundMoves.
-func refundStatusConsts(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range af.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "RefundStatus" {
-					continue
-				}
-				for _, v := range vs.Values {
-					if lit, ok := v.(*ast.BasicLit); ok {
-						s, _ := strconv.Unquote(lit.Value)
-						out = append(out, s)
-					}
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // TestRefundMoves walks every move of a source refund's status, from
 // every status to every status: moveRefund makes the moves refundMoves
@@ -69,7 +23,7 @@ func refundStatusConsts(t *testing.T) []string {
 func TestRefundMoves(t *testing.T) {
 	listed := slices.Clone(refundStatuses)
 	slices.Sort(listed)
-	if want := refundStatusConsts(t); !slices.Equal(listed, want) {
+	if want := statetest.Declared(t, "RefundStatus"); !slices.Equal(listed, want) {
 		t.Fatalf("refundStatuses = %v, want the RefundStatus constants %v", listed, want)
 	}
 	for _, st := range refundStatuses {

@@ -3,62 +3,16 @@ package orders
 import (
 	"context"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/ledger"
+	"github.com/paygate/paygate/statetest"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
-
-// statusConsts returns the values of the Status constants declared in the
-// package's (non-test) source, so that a status added without its rules
-// fails TestMoves.
-func statusConsts(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range af.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Status" {
-					continue
-				}
-				for _, v := range vs.Values {
-					if lit, ok := v.(*ast.BasicLit); ok {
-						s, _ := strconv.Unquote(lit.Value)
-						out = append(out, s)
-					}
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // movesFixture makes and reads the sales orders of TestMoves.
 type movesFixture struct {
@@ -122,7 +76,7 @@ func TestMoves(t *testing.T) {
 		}
 	}
 	slices.Sort(listed)
-	if want := statusConsts(t); !slices.Equal(listed, want) {
+	if want := statetest.Declared(t, "Status"); !slices.Equal(listed, want) {
 		t.Fatalf("statuses = %v, want the Status constants %v", listed, want)
 	}
 	opts := storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), Migrations()}}
