@@ -64,7 +64,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitError
 	}
 	defer db.Close()
-
 	issued := apikey.New(db)
 	srv := server.New(lim.serverConfig(server.Config{Addr: c.addr, Logger: log, Health: db.Ping, MetricsToken: metricsToken, PublicURL: ac.publicURL}, ac.keys(issued)))
 	ln, err := srv.Listen(ctx)
