@@ -550,8 +550,8 @@ func (tx *Tx) commit() error {
 	if err != nil {
 		// SQLite keeps the transaction open after a failed COMMIT (a busy
 		// reader); PostgreSQL has ended it. Either way it is over now.
-		_, rerr := tx.tx.ExecContext(context.Background(), "ROLLBACK")
-		if rerr != nil && tx.dialect == SQLite {
+		// (PostgreSQL answers this ROLLBACK with a warning, not an error.)
+		if _, rerr := tx.tx.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
 			discard(tx.tx)
 		} else {
 			_ = tx.tx.Close()
