@@ -187,7 +187,7 @@ func TestStageInGroupCommits(t *testing.T) {
 // fails is dropped (rolled back); one that fails makes the transaction
 // fail and roll back whole.
 func TestExecAtCommit(t *testing.T) {
-	storagetest.Run(t, storage.Options{Migrations: []storage.Migrations{notes(notesV1)}}, func(t *testing.T, db *storage.DB) {
+	storagetest.Run(t, storage.Options{MaxConns: 1, Migrations: []storage.Migrations{notes(notesV1)}}, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
 		w := noteWriter{&flushLog{}}
 		before := db.Stats()
@@ -236,6 +236,15 @@ func TestExecAtCommit(t *testing.T) {
 		}
 		if got := stagedNotes(t, db); !slices.Equal(got, []int{1}) {
 			t.Errorf("notes after a failed queued write: %v, want the transaction rolled back", got)
+		}
+		// The one connection (MaxConns 1) is out of the failed transaction.
+		if err := db.Update(ctx, func(tx *storage.Tx) error {
+			return tx.ExecAtCommit(ctx, `INSERT INTO notes (id, body, at) VALUES (6, 'after', ?)`, tx.Now())
+		}); err != nil {
+			t.Fatalf("an Update after the failed commit: %v", err)
+		}
+		if got := stagedNotes(t, db); !slices.Equal(got, []int{1, 6}) {
+			t.Errorf("notes: %v, want 1 and 6", got)
 		}
 	})
 }
