@@ -186,9 +186,10 @@ func keyOrder(d storage.Dialect, a string) string {
 	return a + `.id`
 }
 
-// event is an event's row, whose line needs its position.
+// event is an event's row, whose line needs its position in the chain.
 type event struct {
 	ID        string
+	Position  int64 // in the events' commit order (not the chain's)
 	CreatedAt time.Time
 	Type      string
 	Resource  string
@@ -325,7 +326,7 @@ func rangeAudits(ctx context.Context, tx *storage.Tx, from, to Cursor, base int6
 // rangeEvents reads the events between two cursors not yet sealed by a
 // legacy block, in position order.
 func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event, error) {
-	rows, err := tx.Query(ctx, `SELECT id, created_at, type, resource, sequence, audience, data FROM events
+	rows, err := tx.Query(ctx, `SELECT id, position, created_at, type, resource, sequence, audience, data FROM events
 		WHERE chain_position IS NULL AND position > ? AND position <= ? ORDER BY position`, from.Events, to.Events)
 	if err != nil {
 		return nil, fmt.Errorf("chain: read events: %w", err)
@@ -334,7 +335,7 @@ func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event,
 	var evs []event
 	for rows.Next() {
 		var e event
-		if err := rows.Scan(&e.ID, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Position, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
 			return nil, fmt.Errorf("chain: read events: %w", err)
 		}
 		evs = append(evs, e)

@@ -67,7 +67,7 @@ type Hasher struct {
 }
 
 // Seal seals the committed rows after the last block's cursors into the
-// next block, writing only the block (and its events' digests); it reports
+// next block, writing only the block; it reports
 // the block and whether it sealed one (false: nothing to seal, or another
 // hasher is sealing or sealed it first). Writers never wait for the
 // reading and hashing: on PostgreSQL they do not wait for a reader, and on
@@ -157,8 +157,9 @@ func nextBlock(ctx context.Context, tx *storage.Tx, batch int64) (Block, Cursor,
 	return prev, next, rows, nil
 }
 
-// insertBlock stores the block of rows after prev, up to cursor next, and
-// its events' digests.
+// insertBlock stores the block of rows after prev, up to cursor next: one
+// row (the events' digests are kept only when the janitor prunes them, see
+// EventPruning).
 func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, rows []Row) (Block, error) {
 	hash, err := BlockHash(prev.Hash, rows)
 	if err != nil {
@@ -173,9 +174,6 @@ func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, r
 		b.Number, b.FirstPosition, b.LastPosition, b.Rows, b.Hash, b.SealedAt,
 		c.LedgerXID, c.LedgerID, c.AuditXID, c.AuditID, c.Events); err != nil {
 		return Block{}, fmt.Errorf("insert block %d: %w", b.Number, err)
-	}
-	if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
-		return Block{}, err
 	}
 	return b, nil
 }
@@ -227,29 +225,6 @@ func advance(ctx context.Context, tx *storage.Tx, from Cursor, batch int64) (Cur
 		}
 	}
 	return to, n, nil
-}
-
-// storeEvents keeps the digests of a block's events in chain_rows.
-func storeEvents(ctx context.Context, tx *storage.Tx, block int64, rows []Row) error {
-	var evs []Row
-	for _, r := range rows {
-		if r.Kind == Event {
-			evs = append(evs, r)
-		}
-	}
-	const per = 500
-	for lo := 0; lo < len(evs); lo += per {
-		hi := min(lo+per, len(evs))
-		args := make([]any, 0, 6*(hi-lo))
-		for _, r := range evs[lo:hi] {
-			args = append(args, r.Position, block, string(r.Kind), r.ID, r.At, r.Digest)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO chain_rows (position, block, kind, row_id, at, digest) VALUES `+
-			storage.Rows(hi-lo, 6), args...); err != nil {
-			return fmt.Errorf("store event digests of block %d: %w", block, err)
-		}
-	}
-	return nil
 }
 
 // last returns the last block (a zero Block before the first).
