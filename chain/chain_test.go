@@ -493,7 +493,7 @@ func TestChainConcurrentWriters(t *testing.T) {
 						return
 					}
 					sealed.Add(int64(n))
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // a sealing round at most every ms, interleaved with the writers' commits
 				}
 			}()
 		}
@@ -524,7 +524,7 @@ func TestChainConcurrentWriters(t *testing.T) {
 								return err
 							}
 						}
-						time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
+						time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond) // holds the transaction open: commits come out of order
 						return nil
 					})
 					if err != nil {

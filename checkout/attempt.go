@@ -115,8 +115,8 @@ func (s *Service) failAttempt(ctx context.Context, id string, cause error) error
 		if a.Status != AttemptCreating {
 			return nil
 		}
-		a.Status, a.FailureReason = AttemptFailed, clip(redact.String(paygate.ErrorMessage(cause)))
-		if err := setAttempt(ctx, tx, a); err != nil {
+		a.FailureReason = clip(redact.String(paygate.ErrorMessage(cause)))
+		if a, err = moveAttempt(ctx, tx, a, AttemptFailed); err != nil {
 			return err
 		}
 		return s.orderAfterAttempt(ctx, tx, a)
@@ -139,7 +139,8 @@ func (s *Service) orderAfterAttempt(ctx context.Context, tx *storage.Tx, a Attem
 			return nil
 		}
 	}
-	return s.setOrderStatus(ctx, tx, a.PaymentOrder, Failed, "")
+	_, err = s.moveOrder(ctx, tx, a.PaymentOrder, orderMove{to: Failed})
+	return err
 }
 
 // cancelAtProvider asks the provider to cancel a replaced attempt. It is

@@ -7,7 +7,6 @@ import (
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/ledger"
-	"github.com/paygate/paygate/orders"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
 )
@@ -77,30 +76,10 @@ func (s *Service) payWithBalance(ctx context.Context, p paygate.PaymentOrderNumb
 				return paygate.Errorf(paygate.ECONFLICT, "payment order %s has a payment in progress (%s); wait for its result", p, a.Method)
 			}
 		}
-		items, err := orders.OfPaymentOrder(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		t := ledger.Transaction{
-			Key:         "payment:" + string(p) + ":settled",
-			Description: fmt.Sprintf("payment order %s paid from the buyer's balance (%s)", p, id),
-			Entries:     []ledger.Entry{{Account: ledger.UserBalance(po.BuyerID), Side: ledger.Debit, Amount: po.Amount}},
-		}
-		for _, so := range items {
-			t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
-		}
-		if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
-			var short *ledger.InsufficientFundsError
-			if errors.As(err, &short) {
-				return paygate.Errorf(paygate.EINSUFFICIENT, "the buyer's balance (%s) does not cover %s", short.Available, po.Amount)
-			}
-			return err
-		}
 		// Open attempts at providers are replaced; canceled at them below.
 		for _, a := range all {
 			if a.Status.open() {
-				a.replace(id)
-				if err := setAttempt(ctx, tx, a); err != nil {
+				if _, err := replace(ctx, tx, a, id); err != nil {
 					return err
 				}
 			}
@@ -112,10 +91,12 @@ func (s *Service) payWithBalance(ctx context.Context, p paygate.PaymentOrderNumb
 			id, string(p), len(all)+1, string(MethodBalance), ProviderInternal, po.Amount.Minor, string(po.Amount.Currency), string(AttemptSucceeded), tx.Now(), tx.Now()); err != nil {
 			return fmt.Errorf("checkout: insert balance attempt: %w", err)
 		}
-		if _, err := orders.MarkPaid(ctx, tx, p); err != nil {
-			return err
+		_, err = s.pay(ctx, tx, att, ledger.UserBalance(po.BuyerID), fmt.Sprintf("payment order %s paid from the buyer's balance (%s)", p, id))
+		var short *ledger.InsufficientFundsError
+		if errors.As(err, &short) {
+			return paygate.Errorf(paygate.EINSUFFICIENT, "the buyer's balance (%s) does not cover %s", short.Available, po.Amount)
 		}
-		return s.setOrderStatus(ctx, tx, p, Paid, id)
+		return err
 	})
 	if err != nil {
 		return Attempt{}, err

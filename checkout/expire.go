@@ -45,18 +45,18 @@ func (s *Service) ExpireDue(ctx context.Context, asOf time.Time) (int, error) {
 			}
 			for _, a := range all {
 				if a.Status.open() {
-					a.Status, a.FailureReason = AttemptCanceled, "payment order expired"
-					if err := setAttempt(ctx, tx, a); err != nil {
+					a.FailureReason = "payment order expired"
+					if a, err = moveAttempt(ctx, tx, a, AttemptCanceled); err != nil {
 						return err
 					}
 					open = append(open, a)
 				}
 			}
-			if _, err := orders.Cancel(ctx, tx, p); err != nil {
-				return err
-			}
 			expired = true
-			return s.setOrderStatus(ctx, tx, p, Expired, "")
+			_, err = s.moveOrder(ctx, tx, p, orderMove{to: Expired, with: func(PaymentOrder) ([]orders.SalesOrder, error) {
+				return orders.Cancel(ctx, tx, p)
+			}})
+			return err
 		})
 		if err != nil {
 			return n, err

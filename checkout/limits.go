@@ -1,11 +1,13 @@
 package checkout
 
 import (
+	"context"
 	"time"
 
 	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/routing"
+	"github.com/paygate/paygate/storage"
 )
 
 // Defaults of the caps on a payment order's attempts (Config.MaxLiveAttempts
@@ -16,10 +18,12 @@ const (
 	DefaultMaxAttempts     = 20
 )
 
-// replace marks a canceled, replaced by the attempt id: its replaced_by
-// column, which the caps read, and a failure reason for people.
-func (a *Attempt) replace(id string) {
-	a.Status, a.ReplacedBy, a.FailureReason = AttemptCanceled, id, "replaced by "+id
+// replace cancels a, replaced by the attempt id, and returns it as
+// written: its replaced_by column, which the caps read, and a failure
+// reason for people.
+func replace(ctx context.Context, tx *storage.Tx, a Attempt, id string) (Attempt, error) {
+	a.ReplacedBy, a.FailureReason = id, "replaced by "+id
+	return moveAttempt(ctx, tx, a, AttemptCanceled)
 }
 
 // stillPayable reports whether the provider payment of a may still be paid

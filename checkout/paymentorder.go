@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/paygate/paygate"
-	"github.com/paygate/paygate/events"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -248,87 +247,6 @@ func (r orderRow) order() PaymentOrder {
 	}
 }
 
-// markPaid makes p paid by attempt unless its status is final already
-// (Status.Final), in
-// one statement that also locks its row and returns it as it is now (ok);
-// without its event, which the caller appends. A final order is left as it
-// was (not ok).
-func markPaid(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, attempt string) (po PaymentOrder, ok bool, err error) {
-	var r orderRow
-	err = tx.Get(ctx, &r, `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ?
-		WHERE number = ? AND status NOT IN (?, ?, ?) RETURNING `+orderColumns,
-		string(Paid), attempt, tx.Now(), string(p), string(Paid), string(Expired), string(Canceled))
-	if errors.Is(err, sql.ErrNoRows) {
-		return PaymentOrder{}, false, nil
-	}
-	if err != nil {
-		return PaymentOrder{}, false, fmt.Errorf("checkout: set %s %s: %w", p, Paid, err)
-	}
-	return r.order(), true, nil
-}
-
-// setOrderStatus is the one door of a payment order's status: it writes
-// st (and, for Paid, the attempt that paid) and appends the event the
-// marketplace is told, in tx.
-func (s *Service) setOrderStatus(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status, paidAttempt string) error {
-	q, args := `UPDATE payment_orders SET status = ?, updated_at = ? WHERE number = ?`, []any{string(st), tx.Now(), string(p)}
-	if st == Paid {
-		q, args = `UPDATE payment_orders SET status = ?, paid_attempt = ?, updated_at = ? WHERE number = ?`, []any{string(st), paidAttempt, tx.Now(), string(p)}
-	}
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("checkout: set %s %s: %w", p, st, err)
-	}
-	return s.orderEvent(ctx, tx, p, st)
-}
-
-// orderEvents are the events of a payment order's statuses; created and
-// pending have none.
-var orderEvents = map[Status]events.Type{
-	Paid: events.PaymentOrderPaid, Failed: events.PaymentOrderFailed,
-	Expired: events.PaymentOrderExpired, Canceled: events.PaymentOrderCanceled,
-}
-
-// orderEvent appends the event of p's move to st with the order as GET
-// /v1/payment-orders/{number} shows it in tx, less its checkout_url: the
-// link is the buyer's key to pay, and events are kept and sent on.
-func (s *Service) orderEvent(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, st Status) error {
-	if _, ok := orderEvents[st]; !ok || !events.Writing {
-		return nil
-	}
-	po, err := getOrder(ctx, tx, p, false)
-	if err != nil {
-		return err
-	}
-	if po.Items, err = orders.OfPaymentOrder(ctx, tx, p); err != nil {
-		return err
-	}
-	return s.orderEventOf(ctx, tx, po)
-}
-
-// orderEventOf is orderEvent for an order the caller holds as tx has it
-// now, row and sales orders (its attempts are read here): it does not read
-// back what the caller has just written.
-func (s *Service) orderEventOf(ctx context.Context, tx *storage.Tx, po PaymentOrder) error {
-	typ, ok := orderEvents[po.Status]
-	if !ok || !events.Writing {
-		return nil
-	}
-	var err error
-	if po.Attempts, err = attempts(ctx, tx, po.Number); err != nil {
-		return err
-	}
-	withBalance := false
-	if !po.Status.Final() {
-		if withBalance, err = s.balanceCovers(ctx, tx, po); err != nil {
-			return err
-		}
-	}
-	data := s.orderJSON(po, withBalance)
-	data.CheckoutURL = ""
-	_, err = events.Append(ctx, tx, typ, string(po.Number), data)
-	return err
-}
-
 type attemptRow struct {
 	ID            string         `db:"id"`
 	PaymentOrder  string         `db:"payment_order"`
@@ -387,22 +305,6 @@ func getAttempt(ctx context.Context, tx *storage.Tx, where string, args ...any) 
 		return Attempt{}, err
 	}
 	return r.attempt()
-}
-
-func setAttempt(ctx context.Context, tx *storage.Tx, a Attempt) error {
-	na, err := json.Marshal(a.NextAction)
-	if err != nil {
-		return err
-	}
-	var ref any
-	if a.ProviderRef != "" {
-		ref = a.ProviderRef
-	}
-	if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = ?, provider_ref = ?, next_action = ?, failure_reason = ?, replaced_by = ?, updated_at = ? WHERE id = ?`,
-		string(a.Status), ref, string(na), a.FailureReason, a.ReplacedBy, tx.Now(), a.ID); err != nil {
-		return fmt.Errorf("checkout: update attempt %s: %w", a.ID, err)
-	}
-	return nil
 }
 
 // Checks are the payment orders' ledger invariants, for ledger verify: a

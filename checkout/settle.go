@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/paygate/paygate"
 	"github.com/paygate/paygate/finance"
 	"github.com/paygate/paygate/ledger"
 	"github.com/paygate/paygate/orders"
@@ -69,21 +68,21 @@ func (s *Service) ApplyEvent(ctx context.Context, tx *storage.Tx, provider strin
 		if att.Status != AttemptCreating && att.Status != AttemptPending {
 			return OutcomeUnchanged, nil
 		}
-		att.Status = AttemptProcessing
-		return OutcomeUpdated, setAttempt(ctx, tx, att)
+		_, err := moveAttempt(ctx, tx, att, AttemptProcessing)
+		return OutcomeUpdated, err
 	case providers.EventRefunded, providers.EventRefundFailed, providers.EventDisputed:
 		return s.refundOrDispute(ctx, tx, provider, att, ev)
 	case providers.EventPaymentFailed, providers.EventPaymentExpired, providers.EventPaymentCanceled:
 		if !att.Status.open() {
 			return OutcomeUnchanged, nil
 		}
-		att.Status = map[providers.EventType]AttemptStatus{
+		to := map[providers.EventType]AttemptStatus{
 			providers.EventPaymentFailed:   AttemptFailed,
 			providers.EventPaymentExpired:  AttemptExpired,
 			providers.EventPaymentCanceled: AttemptCanceled,
 		}[ev.Type]
 		att.FailureReason = clip(redact.String(ev.FailureReason))
-		if err := setAttempt(ctx, tx, att); err != nil {
+		if att, err = moveAttempt(ctx, tx, att, to); err != nil {
 			return "", err
 		}
 		return OutcomeUpdated, s.orderAfterAttempt(ctx, tx, att)
@@ -194,68 +193,63 @@ func (s *Service) settle(ctx context.Context, tx *storage.Tx, att Attempt, ev pr
 			Description: fmt.Sprintf("attempt %s (%s) paid %s for %s; held in %s; the attempt still takes its own settlement", att.ID, att.Method, paid, att.Amount, ledger.PlatformSuspense),
 		})
 	}
-	att.Status, att.FailureReason = AttemptSucceeded, ""
-	if err := setAttempt(ctx, tx, att); err != nil {
+	att.FailureReason = ""
+	att, err := moveAttempt(ctx, tx, att, AttemptSucceeded)
+	if err != nil {
 		return "", err
 	}
 	// The order is paid, and its row locked and read, in one statement,
 	// unless it is final already: then it is only read.
-	po, payable, err := markPaid(ctx, tx, att.PaymentOrder, att.ID)
-	if err == nil && !payable {
-		po, err = getOrder(ctx, tx, att.PaymentOrder, true)
+	po, err := s.pay(ctx, tx, att, clearing, fmt.Sprintf("payment order %s paid by %s (%s)", att.PaymentOrder, att.Method, att.ProviderRef))
+	if err == nil {
+		s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
+		return OutcomePaid, nil
 	}
-	if err != nil {
+	if !errors.Is(err, errRefused) {
 		return "", err
 	}
-	if !payable {
-		// Paid twice, or after the order expired or was canceled: the money
-		// is the buyer's.
-		credit := ledger.Transfer("attempt:"+att.ID+":credited",
-			fmt.Sprintf("late payment %s of %s (%s)", att.ID, po.Number, po.Status), clearing, ledger.UserBalance(po.BuyerID), paid)
-		credit.Source = string(po.Number) // for the buyer's balance.credited event
-		_, err := s.cfg.Ledger.Post(ctx, tx, credit)
-		if err != nil {
-			return "", fmt.Errorf("checkout: credit late payment %s: %w", att.ID, err)
-		}
-		s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
-			Str("order_status", string(po.Status)).Msg("late payment credited to the buyer's balance")
-		return OutcomeLatePayment, finance.OpenItem(ctx, tx, finance.Item{
-			Kind: finance.LatePayment, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
-			Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
-			Description: fmt.Sprintf("attempt %s (%s) paid %s after payment order %s was %s; credited to %s", att.ID, att.Method, paid, po.Number, po.Status, ledger.UserBalance(po.BuyerID)),
-		})
+	// Paid twice, or after the order expired or was canceled: the money
+	// is the buyer's.
+	credit := ledger.Transfer("attempt:"+att.ID+":credited",
+		fmt.Sprintf("late payment %s of %s (%s)", att.ID, po.Number, po.Status), clearing, ledger.UserBalance(po.BuyerID), paid)
+	credit.Source = string(po.Number) // for the buyer's balance.credited event
+	if _, err := s.cfg.Ledger.Post(ctx, tx, credit); err != nil {
+		return "", fmt.Errorf("checkout: credit late payment %s: %w", att.ID, err)
 	}
-
-	if err := s.pay(ctx, tx, po, att, paid); err != nil {
-		return "", err
-	}
-	return OutcomePaid, nil
+	s.cfg.Logger.Warn().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).
+		Str("order_status", string(po.Status)).Msg("late payment credited to the buyer's balance")
+	return OutcomeLatePayment, finance.OpenItem(ctx, tx, finance.Item{
+		Kind: finance.LatePayment, Reference: att.ID, PaymentOrder: string(po.Number), Attempt: att.ID,
+		Provider: att.Provider, PaymentRef: att.ProviderRef, Amount: paid,
+		Description: fmt.Sprintf("attempt %s (%s) paid %s after payment order %s was %s; credited to %s", att.ID, att.Method, paid, po.Number, po.Status, ledger.UserBalance(po.BuyerID)),
+	})
 }
 
-// pay settles po, which markPaid has just made paid by att: its sales
-// orders are paid, the money moves from the provider's clearing account
-// into one escrow per sales order, and the order's event is appended, made
-// of the order as pay holds it, not read back after the writes.
-func (s *Service) pay(ctx context.Context, tx *storage.Tx, po PaymentOrder, att Attempt, paid paygate.Money) error {
-	items, err := orders.MarkPaid(ctx, tx, po.Number)
-	if err != nil {
-		return err
-	}
-	t := ledger.Transaction{
-		Key:         "payment:" + string(po.Number) + ":settled",
-		Description: fmt.Sprintf("payment order %s paid by %s (%s)", po.Number, att.Method, att.ProviderRef),
-		Entries:     []ledger.Entry{{Account: ledger.ProviderClearing(att.Provider), Side: ledger.Debit, Amount: paid}},
-	}
-	for _, so := range items {
-		t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
-	}
-	if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
-		return fmt.Errorf("checkout: settle %s: %w", po.Number, err)
-	}
-	po.Items = items
-	if err := s.orderEventOf(ctx, tx, po); err != nil {
-		return err
-	}
-	s.cfg.Logger.Info().Str(FieldPaymentOrder, string(po.Number)).Str(FieldAttempt, att.ID).Str(FieldAmount, paid.String()).Msg("payment order paid")
-	return nil
+// pay is the one way an order is paid, by a provider's settlement and
+// from the buyer's balance alike: through moveOrder, att's order becomes
+// paid by att, its sales orders are paid, and att's amount moves from
+// account from (the provider's clearing account, or the buyer's balance)
+// into one escrow per sales order, before the order's event is appended.
+// An order that can no longer be paid is moveOrder's refusal (errRefused),
+// with the order as it is; a balance that does not cover the amount is the
+// ledger's *ledger.InsufficientFundsError.
+func (s *Service) pay(ctx context.Context, tx *storage.Tx, att Attempt, from, description string) (PaymentOrder, error) {
+	return s.moveOrder(ctx, tx, att.PaymentOrder, orderMove{to: Paid, paidAttempt: att.ID, with: func(po PaymentOrder) ([]orders.SalesOrder, error) {
+		items, err := orders.MarkPaid(ctx, tx, po.Number)
+		if err != nil {
+			return nil, err
+		}
+		t := ledger.Transaction{
+			Key:         "payment:" + string(po.Number) + ":settled",
+			Description: description,
+			Entries:     []ledger.Entry{{Account: from, Side: ledger.Debit, Amount: att.Amount}},
+		}
+		for _, so := range items {
+			t.Entries = append(t.Entries, ledger.Entry{Account: ledger.Escrow(string(so.Number)), Side: ledger.Credit, Amount: so.Amount})
+		}
+		if _, err := s.cfg.Ledger.Post(ctx, tx, t); err != nil {
+			return nil, fmt.Errorf("checkout: settle %s: %w", po.Number, err)
+		}
+		return items, nil
+	}})
 }

@@ -185,8 +185,7 @@ func (r *routeRun) exhausted(ctx context.Context) error {
 				return err
 			}
 			if a.Status == AttemptCreating && a.ID == r.lost {
-				a.Status = AttemptFailed
-				if err := setAttempt(ctx, tx, a); err != nil {
+				if a, err = moveAttempt(ctx, tx, a, AttemptFailed); err != nil {
 					return err
 				}
 			}
@@ -226,14 +225,15 @@ func (r *routeRun) record(ctx context.Context, name string) (Attempt, []Attempt,
 			case a.ID == r.lost:
 				a.ReplacedBy = id
 				a.FailureReason = paygate.Clip("failed over to "+id+": "+r.why.Cause+"; the janitor looks its payment up", 160)
+				if _, err := moveAttempt(ctx, tx, a, a.Status); err != nil {
+					return err
+				}
 			case !r.started && (a.Status == AttemptCreating || a.Status == AttemptPending) && !a.lost():
-				a.replace(id)
+				a, err := replace(ctx, tx, a, id)
+				if err != nil {
+					return err
+				}
 				replaced = append(replaced, a)
-			default:
-				continue
-			}
-			if err := setAttempt(ctx, tx, a); err != nil {
-				return err
 			}
 		}
 		att = Attempt{ID: id, PaymentOrder: r.p, Method: r.mi.Method, Provider: name, Amount: po.Amount, Route: r.why,
@@ -241,7 +241,8 @@ func (r *routeRun) record(ctx context.Context, name string) (Attempt, []Attempt,
 		if err := insertAttempt(ctx, tx, att, len(all)+1); err != nil {
 			return err
 		}
-		return s.setOrderStatus(ctx, tx, r.p, Pending, "")
+		_, err = s.moveOrder(ctx, tx, r.p, orderMove{to: Pending})
+		return err
 	})
 	if err != nil {
 		return Attempt{}, nil, err
@@ -375,10 +376,12 @@ func (s *Service) failOver(ctx context.Context, id, cause string, lost bool) err
 			return err
 		}
 		a.FailureReason = paygate.Clip("failed over: "+cause, 120)
-		if !lost {
-			a.Status = AttemptFailed
+		to := AttemptFailed
+		if lost {
+			to = a.Status
 		}
-		return setAttempt(ctx, tx, a)
+		_, err = moveAttempt(ctx, tx, a, to)
+		return err
 	})
 }
 
@@ -397,12 +400,11 @@ func (s *Service) took(ctx context.Context, att Attempt, pay providers.Payment) 
 		// attempt takes the provider's status. One replaced meanwhile is
 		// canceled at the provider below.
 		cancel = a.Status == AttemptCanceled
+		to := a.Status
 		if a.Status == AttemptCreating {
-			a.Status = attemptStatus(pay.Status)
-			a.FailureReason = pay.FailureReason
+			to, a.FailureReason = attemptStatus(pay.Status), pay.FailureReason
 		}
-		att = a
-		if err := setAttempt(ctx, tx, a); err != nil {
+		if att, err = moveAttempt(ctx, tx, a, to); err != nil {
 			return err
 		}
 		// A voucher stays payable until its due date, and the bank takes

@@ -165,7 +165,8 @@ func (s *Service) FindLost(ctx context.Context, a Attempt) (providers.Payment, e
 			return err
 		}
 		cur.ProviderRef = pay.Ref
-		return setAttempt(ctx, tx, cur)
+		_, err = moveAttempt(ctx, tx, cur, cur.Status)
+		return err
 	})
 	return pay, err
 }

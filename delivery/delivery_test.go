@@ -157,7 +157,9 @@ func TestRecoversAfterOutage(t *testing.T) {
 			r := resources[i%5]
 			want = append(want, appendEvent(t, db, typeOf(r), r))
 		}
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, 10*time.Second, "refused attempts during the outage", func() bool {
+			return countAttempts(t, s, e.ID, delivery.ResultError) >= 5
+		})
 		rc := &receiver{secret: e.Secret}
 		rc.fail = func(n int64, w http.ResponseWriter, r *http.Request) int {
 			switch {
@@ -208,8 +210,11 @@ func TestRecoversAfterOutage(t *testing.T) {
 				t.Errorf("a failure recorded as %+v", a)
 			}
 		}
-		if results[delivery.ResultError] < 5 || results[delivery.ResultFailure] < 15 || results[delivery.ResultSuccess] < len(want) {
-			t.Errorf("attempts by result %v: want refused connections and timeouts (error), 15 failures, %d successes", results, len(want))
+		// The receiver's 15 answers of 500 are failures, unless one came
+		// after the sender's 200 ms timeout on a loaded machine: an error.
+		if results[delivery.ResultError] < 5 || results[delivery.ResultFailure] < 1 ||
+			results[delivery.ResultFailure]+results[delivery.ResultError] < 20 || results[delivery.ResultSuccess] < len(want) {
+			t.Errorf("attempts by result %v: want refused connections and timeouts (error), 15 failures (or errors, if late), %d successes", results, len(want))
 		}
 	})
 }
@@ -244,7 +249,24 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		if !strings.Contains(got.DisabledReason, "410") {
 			t.Errorf("disabled_reason = %q", got.DisabledReason)
 		}
-		time.Sleep(200 * time.Millisecond)
+		// Once the 410's retry is due, a pass claims nothing, and no
+		// worker holds the delivery: nothing is in flight.
+		waitFor(t, 10*time.Second, "the retry due", func() bool {
+			var due bool
+			err := db.View(ctx, func(tx *storage.Tx) error {
+				return tx.Get(ctx, &due, `SELECT COUNT(*) > 0 FROM webhook_deliveries WHERE next_attempt_at <= ?`, tx.Now())
+			})
+			return err == nil && due
+		})
+		if n, err := s.DeliverDue(ctx); n != 0 || err != nil {
+			t.Errorf("a pass for a disabled endpoint = %d, %v; want nothing claimed", n, err)
+		}
+		var held int
+		if err := db.View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &held, `SELECT COUNT(*) FROM webhook_deliveries WHERE locked_by <> ''`)
+		}); err != nil || held != 0 {
+			t.Errorf("%d deliveries of a disabled endpoint held by a worker (%v)", held, err)
+		}
 		if n := rc.requests.Load(); n != 1 {
 			t.Errorf("a disabled endpoint got %d requests, want the one 410", n)
 		}

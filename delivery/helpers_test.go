@@ -171,6 +171,28 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// countAttempts returns the number of attempts at endpoint id with the
+// result given.
+func countAttempts(t testing.TB, s *delivery.Service, id, result string) int {
+	t.Helper()
+	n := 0
+	for before := int64(0); ; {
+		page, err := s.Attempts(context.Background(), "marketplace", id, before, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return n
+		}
+		for _, a := range page {
+			if a.Result == result {
+				n++
+			}
+		}
+		before = page[len(page)-1].ID
+	}
+}
+
 // checkOrder checks that got holds each of want once at least, and that
 // per resource the first receipts come in sequence order 1, 2, 3 … with no
 // gap; it returns the number of duplicates.

@@ -64,7 +64,15 @@ func TestInstancesShareDeliveries(t *testing.T) {
 		}
 	}
 	waitFor(t, 60*time.Second, "every event by three instances", func() bool { return len(rc.received()) >= len(want) })
-	time.Sleep(200 * time.Millisecond)
+	// Every delivery marked delivered: no instance holds one, so no send is
+	// in flight and every duplicate has arrived.
+	waitFor(t, 10*time.Second, "every delivery marked delivered", func() bool {
+		var pending int
+		err := dbs[1].View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &pending, `SELECT COUNT(*) FROM webhook_deliveries WHERE status <> ?`, delivery.StatusDelivered)
+		})
+		return err == nil && pending == 0
+	})
 	dups := checkOrder(t, rc.received(), want)
 	t.Logf("three instances delivered %d events with %d duplicates", len(want), dups)
 	if rc.bad.Load() != 0 {

@@ -28,7 +28,12 @@ func appendOne(t *testing.T, db *storage.DB, typ events.Type, resource string, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ev
+	// The sequence is given at commit: the event as stored has it.
+	stored, err := (&events.Store{DB: db}).Get(context.Background(), ev.ID, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
 }
 
 // TestAppendSequencesPerResource: each resource numbers its events 1, 2, 3
@@ -102,6 +107,49 @@ func TestAppendSequencesPerResource(t *testing.T) {
 	})
 }
 
+// TestAppendManyInOneTransaction: the events of one transaction, several
+// of one resource among others', are written together at commit and keep
+// the order they were appended in: each resource's numbers go on from its
+// last without gaps, and their positions follow the appends.
+func TestAppendManyInOneTransaction(t *testing.T) {
+	open(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		appendOne(t, db, events.SalesOrderPaid, "K2000001", map[string]int{"n": 0})
+		appended := []struct {
+			resource string
+			seq      int64
+		}{{"K2000001", 2}, {"U7", 1}, {"K2000001", 3}, {"K2000002", 1}, {"U7", 2}, {"K2000001", 4}}
+		err := db.Update(ctx, func(tx *storage.Tx) error {
+			for i, a := range appended {
+				if _, err := events.Append(ctx, tx, events.BalanceCredited, a.resource, map[string]int{"n": i + 1}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &events.Store{DB: db}
+		if _, err := s.Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.List(ctx, events.Filter{Role: "finance", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1+len(appended) {
+			t.Fatalf("listed %d events, want %d", len(got), 1+len(appended))
+		}
+		for i, a := range appended {
+			g := got[i+1]
+			if g.Resource != a.resource || g.Sequence != a.seq || string(g.Data) != fmt.Sprintf(`{"n":%d}`, i+1) {
+				t.Errorf("event %d in commit order: %s #%d %s, want %s #%d {\"n\":%d}", i+1, g.Resource, g.Sequence, g.Data, a.resource, a.seq, i+1)
+			}
+		}
+	})
+}
+
 // TestListUnderConcurrentWriters: writers commit events in transactions that
 // take their time (so that, on PostgreSQL, numbers taken inside them become
 // visible out of order) while a reader pages with the cursor: the reader
@@ -124,7 +172,7 @@ func TestListUnderConcurrentWriters(t *testing.T) {
 						if _, err := events.Append(ctx, tx, events.BalanceCredited, fmt.Sprintf("U%d", rng.Intn(5)), map[string]int{"w": w, "i": i}); err != nil {
 							return err
 						}
-						time.Sleep(time.Duration(rng.Intn(3)) * time.Millisecond)
+						time.Sleep(time.Duration(rng.Intn(3)) * time.Millisecond) // holds the transaction open: commits come out of order
 						return nil
 					})
 					if err != nil {

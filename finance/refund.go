@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,13 +33,34 @@ type PaidAttempt struct {
 	PaidAt     time.Time
 }
 
+// RefundStatus is a source refund's state. It is a string (an alias), as
+// SourceRefund.Status and the API have it.
+type RefundStatus = string
+
 // Refund statuses of a source refund.
 const (
-	RefundRequested = "requested" // debited from the balance; the provider not asked yet (or did not answer)
-	RefundPending   = "pending"   // the provider accepted it; its webhook confirms
-	RefundSucceeded = "succeeded"
-	RefundFailed    = "failed" // the provider refused it; the debit was reversed
+	RefundRequested RefundStatus = "requested" // debited from the balance; the provider not asked yet (or did not answer)
+	RefundPending   RefundStatus = "pending"   // the provider accepted it; its webhook confirms
+	RefundSucceeded RefundStatus = "succeeded"
+	RefundFailed    RefundStatus = "failed" // the provider refused it; the debit was reversed
 )
+
+// refundMoves are the moves a source refund's status may make: forward
+// only, and a final refund never changes. Source refunds have no events.
+var refundMoves = map[RefundStatus][]RefundStatus{
+	RefundRequested: {RefundPending, RefundSucceeded, RefundFailed},
+	RefundPending:   {RefundSucceeded, RefundFailed},
+	RefundSucceeded: nil,
+	RefundFailed:    nil,
+}
+
+// refundStatuses are the source refund statuses, in their order of
+// definition.
+var refundStatuses = []RefundStatus{RefundRequested, RefundPending, RefundSucceeded, RefundFailed}
+
+// refundCanMove reports whether a source refund may move from status from
+// to status to.
+func refundCanMove(from, to RefundStatus) bool { return slices.Contains(refundMoves[from], to) }
 
 // SourceRefund is part of a buyer's balance sent back to one of their
 // payments.
@@ -372,55 +394,79 @@ func (r *Refunds) ask(ctx context.Context, sr SourceRefund) SourceRefund {
 }
 
 // settle records a refund's new status in its own transaction, whether or
-// not ctx is still live: the provider has answered.
-func (r *Refunds) settle(ctx context.Context, id, status, providerRef, failure string) error {
+// not ctx is still live: the provider has answered. A refund that moved on
+// meanwhile (its webhook came first) is left as it is.
+func (r *Refunds) settle(ctx context.Context, id string, status RefundStatus, providerRef, failure string) error {
 	ctx = context.WithoutCancel(ctx)
 	return r.DB.Update(ctx, func(tx *storage.Tx) error {
-		_, err := setRefund(ctx, tx, r.Ledger, id, status, providerRef, failure)
+		err := moveRefund(ctx, tx, r.Ledger, id, status, providerRef, failure)
+		if errors.Is(err, errRefused) {
+			return nil
+		}
 		return err
 	})
 }
 
-// setRefund moves a refund forward (requested → pending → succeeded |
-// failed; a final refund never changes) and reverses the balance debit of
-// one that failed. A refund that becomes pending is next polled by Drive
-// after RefundPollEvery; a final one no more. It reports whether the
-// refund exists.
-func setRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id, status, providerRef, failure string) (bool, error) {
-	var cur struct {
-		Status   string `db:"status"`
-		UserID   string `db:"user_id"`
-		Provider string `db:"provider"`
-		Amount   int64  `db:"amount"`
-		Currency string `db:"currency"`
-	}
-	err := tx.Get(ctx, &cur, `SELECT status, user_id, provider, amount, currency FROM source_refunds WHERE id = ?`+tx.ForUpdate(), id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if cur.Status == RefundSucceeded || cur.Status == RefundFailed || (cur.Status == RefundPending && status == RefundPending) {
-		return true, nil
-	}
-	var next any // NULL: final
-	if status == RefundPending {
-		next = tx.Now().Add(RefundPollEvery)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
-			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ?`, status, providerRef, providerRef, paygate.Cut(failure, 500), tx.Now(), next, id); err != nil {
-		return true, err
-	}
-	if status == RefundFailed {
-		_, err := l.Post(ctx, tx, ledger.Transfer("refund:"+id+":reversed", "refund "+id+" failed: the balance is given back",
-			ledger.ProviderClearing(cur.Provider), ledger.UserBalance(cur.UserID), paygate.New(cur.Amount, paygate.Currency(cur.Currency))))
-		if err != nil {
-			return true, fmt.Errorf("finance: reverse refund %s: %w", id, err)
+// moveRefund is the one door of a source refund's status: it moves refund
+// id to status to if its status allows it (refundCanMove), recording the
+// provider's refund reference (if not "") and the failure reason, in one
+// statement that also checks the status and returns what the reversal
+// needs; a refund that failed has its balance debit reversed. A refund
+// that becomes pending is next polled by Drive after RefundPollEvery; a
+// final one no more. A move its status does not allow (a repeat, or a
+// refund final already) changes nothing and is ECONFLICT (its cause
+// errRefused); ENOTFOUND if there is no refund id.
+func moveRefund(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, id string, to RefundStatus, providerRef, failure string) error {
+	var from []any
+	for _, st := range refundStatuses {
+		if refundCanMove(st, to) {
+			from = append(from, st)
 		}
 	}
-	return true, nil
+	if len(from) > 0 {
+		var next any // NULL: final
+		if to == RefundPending {
+			next = tx.Now().Add(RefundPollEvery)
+		}
+		var cur struct {
+			UserID   string `db:"user_id"`
+			Provider string `db:"provider"`
+			Amount   int64  `db:"amount"`
+			Currency string `db:"currency"`
+		}
+		err := tx.Get(ctx, &cur, `UPDATE source_refunds SET status = ?, provider_refund = CASE WHEN ? <> '' THEN ? ELSE provider_refund END,
+			failure_reason = ?, updated_at = ?, next_check_at = ? WHERE id = ? AND status IN (`+storage.Params(len(from))+`)
+			RETURNING user_id, provider, amount, currency`,
+			append([]any{to, providerRef, providerRef, paygate.Cut(failure, 500), tx.Now(), next, id}, from...)...)
+		switch {
+		case err == nil && to == RefundFailed:
+			_, err := l.Post(ctx, tx, ledger.Transfer("refund:"+id+":reversed", "refund "+id+" failed: the balance is given back",
+				ledger.ProviderClearing(cur.Provider), ledger.UserBalance(cur.UserID), paygate.New(cur.Amount, paygate.Currency(cur.Currency))))
+			if err != nil {
+				return fmt.Errorf("finance: reverse refund %s: %w", id, err)
+			}
+			return nil
+		case err == nil:
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("finance: refund %s → %s: %w", id, to, err)
+		}
+	}
+	var st string
+	err := tx.Get(ctx, &st, `SELECT status FROM source_refunds WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return paygate.Errorf(paygate.ENOTFOUND, "refund %s not found", id)
+	}
+	if err != nil {
+		return fmt.Errorf("finance: refund %s: %w", id, err)
+	}
+	return &paygate.Error{Code: paygate.ECONFLICT, Message: fmt.Sprintf("refund %s is %s: it cannot become %s", id, st, to), Err: errRefused}
 }
+
+// errRefused is the cause of moveRefund's ECONFLICT for a move its table
+// does not allow (errors.Is), which tells it from any conflict of the
+// writes that go with a move.
+var errRefused = errors.New("finance: move not allowed")
 
 // RefundPayment is the payment a provider's refund event is about, as
 // paygate knows it: the provider that sent (and signed) the event, the
@@ -488,7 +534,10 @@ func ApplyRefundEvent(ctx context.Context, tx *storage.Tx, l *ledger.Ledger, p R
 		if ev.Type == providers.EventRefundFailed {
 			status = RefundFailed
 		}
-		_, err := setRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
+		err := moveRefund(ctx, tx, l, ev.Refund, status, "", ev.FailureReason)
+		if errors.Is(err, errRefused) {
+			err = nil // a repeat, or a refund final already
+		}
 		return RefundEventApplied, err
 	}
 	what := "refunded"
@@ -542,7 +591,10 @@ func SourceRefunds(ctx context.Context, tx *storage.Tx, userID string) ([]Source
 	return out, nil
 }
 
-// Payout is a manual bank payout of a user's balance.
+// Payout is a manual bank payout of a user's balance. A payout is no
+// state machine: it has no status and is recorded once, done (finance
+// paid it by hand before recording it); a second request with its key
+// changes nothing. So it has no door of its own, unlike a SourceRefund.
 type Payout struct {
 	ID            string    `json:"id"`
 	UserID        string    `json:"user_id"`

@@ -31,6 +31,8 @@ type fixture struct {
 	// lost counts the requests whose first write lost a race (body
 	// "race"), for the retry test.
 	lost atomic.Int64
+	// arrived counts the requests the server has begun to serve.
+	arrived atomic.Int64
 }
 
 // modes are the middleware's two ways to run a request.
@@ -94,10 +96,24 @@ func setup(t *testing.T, db *storage.DB, oneTx bool) *fixture {
 		}
 	})
 	srv.Router().Handle("/things", keys.Require(server.RoleMarketplace, server.RoleFinance)(store.Middleware(h))).Methods("POST")
-	ts := httptest.NewServer(srv.Handler())
+	served := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.arrived.Add(1)
+		served.ServeHTTP(w, r)
+	}))
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
 	return f
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // runModes runs fn on every backend in both modes of the middleware.
@@ -203,15 +219,18 @@ func TestConcurrentSameKey(t *testing.T) {
 				statuses[i], _, _ = post(t, f.url, "mk", "same", "body")
 			}()
 		}
+		// One request holds the key, in the handler; then the one with
+		// another body comes, and the handler is let go once all have
+		// reached the server.
+		waitFor(t, "a request in the handler", func() bool { return f.calls.Load() == 1 })
 		var other int
 		var otherBody string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(150 * time.Millisecond)
 			other, otherBody, _ = post(t, f.url, "mk", "same", "another body")
 		}()
-		time.Sleep(400 * time.Millisecond)
+		waitFor(t, "every request at the server", func() bool { return f.arrived.Load() == int64(len(statuses)+1) })
 		close(f.release)
 		wg.Wait()
 		if f.calls.Load() != 1 {

@@ -237,13 +237,13 @@ func (l *Lifecycle) apply(ctx context.Context, tx *storage.Tx, so SalesOrder, re
 	st := step{action: string(req.Action), actor: req.Actor, reason: req.Reason, description: req.Description}
 	switch req.Action {
 	case Deliver:
-		return setStatus(ctx, tx, so, WaitingConfirmation, st)
+		return moveOne(ctx, tx, so, WaitingConfirmation, st)
 	case RequestRefund:
-		return setStatus(ctx, tx, so, Refunding, st)
+		return moveOne(ctx, tx, so, Refunding, st)
 	case RefuseRefund:
-		return setStatus(ctx, tx, so, RefundRefused, st)
+		return moveOne(ctx, tx, so, RefundRefused, st)
 	case OpenDispute:
-		return setStatus(ctx, tx, so, Disputed, st)
+		return moveOne(ctx, tx, so, Disputed, st)
 	case Refund, AgreeRefund:
 		return l.settle(ctx, tx, so, so.Amount, st)
 	case Confirm:
@@ -288,5 +288,11 @@ func (l *Lifecycle) settle(ctx context.Context, tx *storage.Tx, so SalesOrder, r
 		return fmt.Errorf("orders: post %s: %w", t.Key, err)
 	}
 	st.refunded = &refund.Minor
-	return setStatus(ctx, tx, so, to, st)
+	return moveOne(ctx, tx, so, to, st)
+}
+
+// moveOne moves one sales order through transition.
+func moveOne(ctx context.Context, tx *storage.Tx, so SalesOrder, to Status, st step) error {
+	_, err := transition(ctx, tx, []SalesOrder{so}, to, st)
+	return err
 }

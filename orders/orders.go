@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/paygate/paygate"
@@ -187,50 +188,31 @@ func Cancel(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber) (
 }
 
 // move moves the payment order's sales orders of status from to status
-// to, in a fixed number of statements however many they are: one UPDATE of
-// them all, one multi-row INSERT of their history entries and one read of
-// their histories before (for their events, which are appended with the
-// new entries, not read back).
+// to, through transition (one statement of each kind however many they
+// are), and returns all of the payment order's sales orders as they are
+// now.
 func move(ctx context.Context, tx *storage.Tx, p paygate.PaymentOrderNumber, from, to Status) ([]SalesOrder, error) {
 	all, err := OfPaymentOrder(ctx, tx, p)
 	if err != nil {
 		return nil, err
 	}
 	var moving []int
-	var numbers []any
+	var sos []SalesOrder
 	for i, so := range all {
 		if so.Status == from {
 			moving = append(moving, i)
-			numbers = append(numbers, string(so.Number))
+			sos = append(sos, so)
 		}
 	}
 	if len(moving) == 0 {
 		return all, nil
 	}
-	histories, err := histories(ctx, tx, numbers)
-	if err != nil {
-		return nil, err
+	if sos, err = transition(ctx, tx, sos, to, step{action: string(to), actor: ActorSystem}); err != nil {
+		return nil, fmt.Errorf("orders: sales orders of %s: %w", p, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE sales_orders SET status = ?, status_at = ?, updated_at = ? WHERE number IN (`+storage.Params(len(numbers))+`)`,
-		append([]any{string(to), tx.Now(), tx.Now()}, numbers...)...); err != nil {
-		return nil, fmt.Errorf("orders: sales orders of %s %s → %s: %w", p, from, to, err)
-	}
-	args := make([]any, 0, 8*len(moving))
-	for _, i := range moving {
-		args = append(args, string(all[i].Number), string(to), ActorSystem, string(from), string(to), "", "", tx.Now())
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO sales_order_history (number, action, actor, from_status, to_status, reason, description, at)
-		VALUES `+storage.Rows(len(moving), 8), args...); err != nil {
-		return nil, fmt.Errorf("orders: history of the sales orders of %s: %w", p, err)
-	}
-	for _, i := range moving {
-		so := &all[i]
-		so.History = append(histories[so.Number], HistoryEntry{Action: string(to), Actor: ActorSystem, From: from, To: to, At: tx.Now()})
-		so.Status, so.StatusAt, so.UpdatedAt = to, tx.Now(), tx.Now()
-		if err := emitWith(ctx, tx, *so, string(to)); err != nil {
-			return nil, err
-		}
-		so.History = nil // as OfPaymentOrder leaves it
+	for j, i := range moving {
+		all[i] = sos[j]
+		all[i].History = nil // as OfPaymentOrder leaves it
 	}
 	return all, nil
 }
@@ -242,28 +224,92 @@ type step struct {
 	refunded *int64
 }
 
-// setStatus moves a sales order to status to and appends the history
-// entry, in tx.
-func setStatus(ctx context.Context, tx *storage.Tx, so SalesOrder, to Status, st step) error {
-	q := `UPDATE sales_orders SET status = ?, status_at = ?, updated_at = ?`
-	args := []any{string(to), tx.Now(), tx.Now()}
-	if st.refunded != nil {
-		q += `, refunded = ?`
-		args = append(args, *st.refunded)
+// moves are the moves a sales order's status may make; docs/walkthrough.md
+// tells which action or timer makes each.
+var moves = map[Status][]Status{
+	AwaitingPayment:     {WaitingDelivery, Canceled},
+	WaitingDelivery:     {WaitingConfirmation, Refunding, Refunded},
+	WaitingConfirmation: {Completed, Refunding, Refunded},
+	Refunding:           {Refunded, RefundRefused},
+	RefundRefused:       {Disputed, Completed},
+	Disputed:            {Refunded, Completed},
+	Completed:           nil,
+	Refunded:            nil,
+	Canceled:            nil,
+}
+
+// statuses are the sales order statuses, in their order of definition.
+var statuses = []Status{AwaitingPayment, WaitingDelivery, WaitingConfirmation, Refunding, RefundRefused, Disputed, Completed, Refunded, Canceled}
+
+// CanMoveTo reports whether a sales order may move from s to t.
+func (s Status) CanMoveTo(t Status) bool { return slices.Contains(moves[s], t) }
+
+// transition is the one door of sales orders' status: it moves sos, as tx
+// read them, to status to, each with the history entry of step st, and
+// appends each one's events (eventTypes) with the order as the move left
+// it. It takes a fixed number of statements however many they are: one
+// read of their histories before (only for a move with events, which are
+// made with the new entries added, not read back), one UPDATE of them all
+// and one multi-row INSERT of their history entries. A move that a sales
+// order's status does not allow (Status.CanMoveTo), or one of an order
+// moved since tx read it, changes nothing and is ECONFLICT. It returns the
+// orders as moved.
+func transition(ctx context.Context, tx *storage.Tx, sos []SalesOrder, to Status, st step) ([]SalesOrder, error) {
+	numbers := make([]any, len(sos))
+	var from []any
+	for i, so := range sos {
+		if !so.Status.CanMoveTo(to) {
+			return nil, paygate.Errorf(paygate.ECONFLICT, "sales order %s is %s: it cannot become %s", so.Number, so.Status, to)
+		}
+		numbers[i] = string(so.Number)
+		if !slices.Contains(from, any(string(so.Status))) {
+			from = append(from, string(so.Status))
+		}
 	}
-	if _, err := tx.Exec(ctx, q+` WHERE number = ?`, append(args, string(so.Number))...); err != nil {
-		return fmt.Errorf("orders: %s %s → %s: %w", so.Number, so.Status, to, err)
+	var hs map[paygate.SalesOrderNumber][]HistoryEntry
+	withEvents := len(eventTypes(to, st.action)) > 0 && events.Writing
+	if withEvents {
+		var err error
+		if hs, err = histories(ctx, tx, numbers); err != nil {
+			return nil, err
+		}
+	}
+	set, args := `status = ?, status_at = ?, updated_at = ?`, []any{string(to), tx.Now(), tx.Now()}
+	if st.refunded != nil {
+		set, args = set+`, refunded = ?`, append(args, *st.refunded)
+	}
+	args = append(append(args, numbers...), from...)
+	res, err := tx.Exec(ctx, `UPDATE sales_orders SET `+set+` WHERE number IN (`+storage.Params(len(numbers))+`) AND status IN (`+storage.Params(len(from))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("orders: %s → %s: %w", sos[0].Number, to, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(sos)) {
+		return nil, paygate.Errorf(paygate.ECONFLICT, "sales order %s moved meanwhile: it cannot become %s", sos[0].Number, to)
+	}
+	args = make([]any, 0, 8*len(sos))
+	for _, so := range sos {
+		args = append(args, string(so.Number), st.action, st.actor, string(so.Status), string(to), st.reason, st.description, tx.Now())
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO sales_order_history (number, action, actor, from_status, to_status, reason, description, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(so.Number), st.action, st.actor, string(so.Status), string(to), st.reason, st.description, tx.Now()); err != nil {
-		return fmt.Errorf("orders: history of %s: %w", so.Number, err)
+		VALUES `+storage.Rows(len(sos), 8), args...); err != nil {
+		return nil, fmt.Errorf("orders: history of %s: %w", sos[0].Number, err)
 	}
-	after := so
-	after.Status, after.StatusAt, after.UpdatedAt = to, tx.Now(), tx.Now()
-	if st.refunded != nil {
-		after.Refunded = paygate.New(*st.refunded, so.Amount.Currency)
+	out := make([]SalesOrder, len(sos))
+	for i, so := range sos {
+		entry := HistoryEntry{Action: st.action, Actor: st.actor, From: so.Status, To: to, Reason: st.reason, Description: st.description, At: tx.Now()}
+		so.Status, so.StatusAt, so.UpdatedAt = to, tx.Now(), tx.Now()
+		if st.refunded != nil {
+			so.Refunded = paygate.New(*st.refunded, so.Amount.Currency)
+		}
+		if withEvents {
+			so.History = append(hs[so.Number], entry)
+			if err := emit(ctx, tx, so, st.action); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = so
 	}
-	return emit(ctx, tx, after, st.action)
+	return out, nil
 }
 
 // eventTypes are the events of a move to status to by action: a resolution
@@ -299,25 +345,8 @@ func eventTypes(to Status, action string) []events.Type {
 // emit appends the events of a move, in its transaction, each with the
 // order as GET /v1/sales-orders/{number} shows it after the move (its
 // history's last entry says who moved it: the buyer's confirm or the
-// timer, say).
-//
-// so is the order as the move left it (setStatus knows every field it
-// wrote); only its history is read back.
+// timer, say): so is the order as the move left it, its history complete.
 func emit(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) error {
-	types := eventTypes(so.Status, action)
-	if len(types) == 0 || !events.Writing {
-		return nil
-	}
-	var err error
-	if so.History, err = history(ctx, tx, so.Number); err != nil {
-		return err
-	}
-	return emitWith(ctx, tx, so, action)
-}
-
-// emitWith is emit for a sales order whose History the caller holds
-// complete, new entry included.
-func emitWith(ctx context.Context, tx *storage.Tx, so SalesOrder, action string) error {
 	types := eventTypes(so.Status, action)
 	if len(types) == 0 || !events.Writing {
 		return nil

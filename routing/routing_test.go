@@ -131,6 +131,21 @@ func decline() error {
 	return paygate.Errorf(paygate.EINVALID, "stripe: create payment: the bank declined")
 }
 
+// halfOpen waits for Stripe's iDEAL breaker to turn half-open: gobreaker
+// reads the real clock, so OpenFor must really pass.
+func halfOpen(t *testing.T, r *Router) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		h := healthOf(r, providers.Stripe, providers.IDEAL)
+		if h.State == "half-open" {
+			return
+		}
+		if h.State != "open" || time.Now().After(deadline) {
+			t.Fatalf("after OpenFor the breaker is %s; want half-open", h.State)
+		}
+	}
+}
+
 // The breaker opens after repeated failures, is skipped while open, lets
 // one probe through half-open and closes after a good probe; declines
 // never open it.
@@ -180,10 +195,7 @@ func TestBreaker(t *testing.T) {
 	}
 
 	// A failed probe opens it again.
-	time.Sleep(250 * time.Millisecond)
-	if h := healthOf(r, providers.Stripe, providers.IDEAL); h.State != "half-open" {
-		t.Fatalf("after OpenFor the breaker is %s; want half-open", h.State)
-	}
+	halfOpen(t, r)
 	if err := do(outage(), ""); IsOpen(err) {
 		t.Fatalf("the half-open probe was skipped: %v", err)
 	}
@@ -191,7 +203,7 @@ func TestBreaker(t *testing.T) {
 		t.Fatal("a failed probe did not open the breaker again")
 	}
 	// A good probe closes it.
-	time.Sleep(250 * time.Millisecond)
+	halfOpen(t, r)
 	if err := do(nil, providers.StatusPending); err != nil {
 		t.Fatalf("good probe = %v", err)
 	}

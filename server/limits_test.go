@@ -155,7 +155,9 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	addr, _, bodyErr := serveLimits(t, server.Config{Addr: "127.0.0.1:0", ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout})
 
 	// trickle writes first, then one line of more every 50 ms until the
-	// server hangs up, and returns how long after the start that was.
+	// server hangs up, and returns how long after the start that was. It
+	// sends on begun once first is written.
+	begun := make(chan struct{}, 2)
 	trickle := func(first, more string) (time.Duration, error) {
 		// The clock starts before the dial: the server's deadline starts
 		// when it accepts, which may be before Dial returns here.
@@ -175,6 +177,7 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 		if _, err := io.WriteString(conn, first); err != nil {
 			return 0, err
 		}
+		begun <- struct{}{}
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		deadline := time.After(10 * time.Second)
@@ -205,7 +208,15 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	}()
 
 	// Meanwhile another client is served at once.
-	time.Sleep(100 * time.Millisecond)
+	for range 2 {
+		select {
+		case <-begun:
+		case r := <-loris:
+			t.Fatalf("slowloris ended before it began: %v", r.err)
+		case r := <-slowBody:
+			t.Fatalf("the slow body ended before it began: %v", r.err)
+		}
+	}
 	start := time.Now()
 	resp, err := http.Get("http://" + addr + "/ok")
 	if err != nil {

@@ -140,7 +140,14 @@ func (db *DB) runGroup(group []*commitReq) (errs []error, members []*Tx, err err
 			return nil, nil, err
 		}
 	}
-	// The members' AfterCommit functions run in commitGroup, after this.
+	// The members' AfterCommit functions run in commitGroup, after this;
+	// what the members that succeeded staged is written by base's commit,
+	// all of it together.
+	for i, m := range members {
+		if errs[i] == nil {
+			base.staged = append(base.staged, m.staged...)
+		}
+	}
 	if err := base.Commit(); err != nil {
 		return nil, nil, err
 	}

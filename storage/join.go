@@ -110,6 +110,7 @@ func (j *join) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err == nil {
 		j.tx.afterCommit = append(j.tx.afterCommit, part.afterCommit...)
+		j.tx.staged = append(j.tx.staged, part.staged...)
 	}
 	return err
 }
@@ -125,7 +126,8 @@ func (j *join) view(fn func(tx *Tx) error) error {
 
 // Savepoint runs fn inside a savepoint of tx: if fn fails, everything fn
 // wrote (in tx, or in Update calls that joined tx) is undone and its
-// AfterCommit functions dropped, and tx goes on; fn's error is returned.
+// AfterCommit functions and staged items dropped, and tx goes on; fn's
+// error is returned.
 // It is for a unit of work that keeps part of what it did when the rest is
 // refused.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
@@ -135,13 +137,13 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 	if _, err := tx.Exec(sctx, "SAVEPOINT "+sp); err != nil {
 		return err
 	}
-	hooks := len(tx.afterCommit)
+	hooks, staged := len(tx.afterCommit), len(tx.staged)
 	err := fn()
 	if err != nil {
 		if _, rerr := tx.Exec(sctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		tx.afterCommit = tx.afterCommit[:hooks]
+		tx.afterCommit, tx.staged = tx.afterCommit[:hooks], tx.staged[:staged]
 	}
 	if _, rerr := tx.Exec(sctx, "RELEASE SAVEPOINT "+sp); rerr != nil {
 		return errors.Join(err, rerr)

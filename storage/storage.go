@@ -11,6 +11,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,8 +95,8 @@ type DB struct {
 	updates, commits atomic.Int64
 	// statements counts the statements sent through transactions (see
 	// Stats.Statements); trace, when set, sees each of them.
-	statements atomic.Int64
-	trace      atomic.Pointer[func(query string)]
+	statements, roundTrips atomic.Int64
+	trace                  atomic.Pointer[func(query string)]
 	// seq numbers the write transactions, for Tx.Seq.
 	seq atomic.Uint64
 }
@@ -295,12 +296,21 @@ func (db *DB) Now() time.Time { return db.now().UTC().Truncate(time.Microsecond)
 
 // Tx is one database transaction with its fixed time. It is not safe for
 // concurrent use. Queries use "?" placeholders.
+//
+// A Tx holds a connection of its own and sends BEGIN, COMMIT and ROLLBACK
+// on it itself, rather than using database/sql's transactions: those start
+// a goroutine for every query (to roll back if the transaction's context
+// ends), which costs a query about twice the CPU of the query itself on
+// SQLite, and they hide the connection from the pgx batches of PostgreSQL.
 type Tx struct {
-	tx          *sqlx.Tx
+	tx          *sqlx.Conn
 	dialect     Dialect
 	now         time.Time
 	readOnly    bool
 	afterCommit []func()
+	staged      []staged // written by their Stagers at commit (Stage)
+	late        []stmt   // sent with COMMIT (ExecAtCommit)
+	flushing    bool     // the Stagers are writing: ExecAtCommit queues directly
 	seq         uint64
 	done        bool
 	savepoints  int // taken by Savepoint, for their names
@@ -326,28 +336,52 @@ func (db *DB) BeginTx(ctx context.Context) (*Tx, error) {
 			return nil, db.wrapErr("begin", ctx.Err())
 		}
 	}
-	db.sent("BEGIN")
-	t, err := db.write.BeginTxx(ctx, nil)
+	begin := "BEGIN"
+	if db.dialect == SQLite {
+		begin = "BEGIN IMMEDIATE"
+	}
+	c, err := db.begin(ctx, db.write, begin)
 	if err != nil {
 		release()
-		return nil, db.wrapErr("begin", err)
+		return nil, err
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), release: release, seq: db.seq.Add(1), db: db}, nil
+	return &Tx{tx: c, dialect: db.dialect, now: db.Now(), release: release, seq: db.seq.Add(1), db: db}, nil
 }
 
 // BeginRead starts a read-only transaction that sees one consistent
 // snapshot of the database.
 func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
-	var opts *sql.TxOptions
+	begin := "BEGIN"
 	if db.dialect == Postgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+	}
+	c, err := db.begin(ctx, db.read, begin)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx: c, dialect: db.dialect, now: db.Now(), readOnly: true, db: db}, nil
+}
+
+// begin takes a connection of pool and begins a transaction on it.
+func (db *DB) begin(ctx context.Context, pool *sqlx.DB, begin string) (*sqlx.Conn, error) {
+	c, err := pool.Connx(ctx)
+	if err != nil {
+		return nil, db.wrapErr("begin", err)
 	}
 	db.sent("BEGIN")
-	t, err := db.read.BeginTxx(ctx, opts)
-	if err != nil {
-		return nil, db.wrapErr("begin read", err)
+	if _, err := c.ExecContext(ctx, begin); err != nil {
+		discard(c)
+		return nil, db.wrapErr("begin", err)
 	}
-	return &Tx{tx: t, dialect: db.dialect, now: db.Now(), readOnly: true, db: db}, nil
+	return c, nil
+}
+
+// discard closes c and makes its pool drop the connection rather than
+// reuse it: a connection whose transaction could not be ended cleanly
+// (a failed BEGIN, ROLLBACK or COMMIT) may still be in one.
+func discard(c *sqlx.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
 }
 
 // Update runs fn in a write transaction and commits it if fn returns nil;
@@ -409,15 +443,18 @@ type Stats struct {
 	Commits int64 // the write transactions that held them
 	// Statements counts the statements sent to the database in
 	// transactions (read and write), BEGIN, COMMIT, ROLLBACK and savepoints
-	// included. database/sql sends each on its own, so on PostgreSQL it is
-	// the number of round trips to the server.
+	// included.
 	Statements int64
+	// RoundTrips counts the times those statements were sent: each on its
+	// own, but on PostgreSQL the writes a transaction queued for its commit
+	// (Tx.ExecAtCommit) go with the COMMIT in one round trip to the server.
+	RoundTrips int64
 }
 
 // Stats returns the counts since Open. On SQLite, Updates/Commits is the
 // average group commit size.
 func (db *DB) Stats() Stats {
-	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load(), Statements: db.statements.Load()}
+	return Stats{Updates: db.updates.Load(), Commits: db.commits.Load(), Statements: db.statements.Load(), RoundTrips: db.roundTrips.Load()}
 }
 
 // Trace makes fn see the text of every statement counted in
@@ -434,6 +471,13 @@ func (db *DB) Trace(fn func(query string)) {
 
 // sent counts a statement about to be sent.
 func (db *DB) sent(q string) {
+	db.roundTrips.Add(1)
+	db.sentInBatch(q)
+}
+
+// sentInBatch counts a statement about to be sent in a round trip that
+// its batch counts once.
+func (db *DB) sentInBatch(q string) {
 	db.statements.Add(1)
 	if fn := db.trace.Load(); fn != nil {
 		(*fn)(q)
@@ -496,13 +540,27 @@ func (tx *Tx) commit() error {
 	if tx.done {
 		return errors.New("storage: transaction already finished")
 	}
+	// The staged writes belong to the transaction: written before COMMIT,
+	// under no caller's cancellation (a write cut short would roll it back).
+	if err := tx.flush(context.Background()); err != nil {
+		return err
+	}
 	tx.done = true
-	tx.db.sent("COMMIT")
-	err := tx.tx.Commit()
-	tx.finish()
+	err := tx.sendCommit(context.Background())
 	if err != nil {
+		// SQLite keeps the transaction open after a failed COMMIT (a busy
+		// reader); PostgreSQL has ended it. Either way it is over now.
+		_, rerr := tx.tx.ExecContext(context.Background(), "ROLLBACK")
+		if rerr != nil && tx.dialect == SQLite {
+			discard(tx.tx)
+		} else {
+			_ = tx.tx.Close()
+		}
+		tx.finish()
 		return tx.wrapErr("commit", err)
 	}
+	_ = tx.tx.Close()
+	tx.finish()
 	for _, fn := range tx.afterCommit {
 		fn()
 	}
@@ -524,7 +582,12 @@ func (tx *Tx) rollback() error {
 	}
 	tx.done = true
 	tx.db.sent("ROLLBACK")
-	err := tx.tx.Rollback()
+	_, err := tx.tx.ExecContext(context.Background(), "ROLLBACK")
+	if err != nil {
+		discard(tx.tx)
+	} else {
+		err = tx.tx.Close()
+	}
 	tx.finish()
 	return err
 }
@@ -538,10 +601,14 @@ func (tx *Tx) finish() {
 }
 
 // stmtCtx is the context a statement runs under: ctx, without its
-// cancellation in a shared transaction (SQLite may roll back a whole
-// transaction when a statement is interrupted).
+// cancellation in SQLite's write transactions. Their statements take
+// microseconds in process while holding the one writer, and SQLite may
+// roll back a whole transaction (a shared group commit's too) when one is
+// interrupted; and a query under a context that can end costs a goroutine
+// to watch it. A PostgreSQL statement may wait for a row lock, which the
+// caller's deadline must be able to end; reads may be long reports.
 func (tx *Tx) stmtCtx(ctx context.Context) context.Context {
-	if tx.shared {
+	if tx.shared || (tx.dialect == SQLite && !tx.readOnly) {
 		return context.WithoutCancel(ctx)
 	}
 	return ctx

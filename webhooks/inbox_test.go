@@ -145,15 +145,27 @@ func TestConcurrentWorkersApplyOnce(t *testing.T) {
 			ids = append(ids, id)
 			in.Receive(ctx, "stripe", []byte(`{}`), []providers.Event{event(id)})
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Each event failed once at intake; four workers process the
+		// inbox until every event is applied.
+		applied := func() bool {
+			for _, id := range ids {
+				if _, n := a.count(id); n == 0 {
+					return false
+				}
+			}
+			return true
+		}
+		deadline := time.Now().Add(10 * time.Second)
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 20 {
-					in.ProcessDue(ctx)
-					time.Sleep(2 * time.Millisecond)
+				for !applied() && time.Now().Before(deadline) {
+					if _, err := in.ProcessDue(ctx); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}()
 		}

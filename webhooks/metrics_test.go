@@ -74,7 +74,7 @@ func TestMetricsFollowTheInbox(t *testing.T) {
 		if _, err := in.Receive(ctx, "stripe", []byte(`{}`), []providers.Event{event("evt_m1")}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the oldest pending event's age, read with the real clock, must pass 10 ms
 		if got := get("paygate_webhook_inbox_events", map[string]string{"status": "pending"}); got != 1 {
 			t.Errorf("after a failed intake: pending = %v, want 1", got)
 		}

@@ -290,13 +290,14 @@ func (in *Inbox) apply(ctx context.Context, tx *storage.Tx, id int64, provider s
 		args = []any{id, status, StatusPending, id, tx.Now(), id, string(outcome), id, id, tx.Now(),
 			id, StatusDeferred, provider, ev.PaymentRef}
 	}
-	res, err := tx.Exec(ctx, q, args...)
-	if err != nil {
+	// Nothing reads the mark back in this transaction: it goes with the
+	// COMMIT (on PostgreSQL in the same round trip).
+	if err := tx.ExecAtCommit(ctx, q, args...); err != nil {
 		return "", fmt.Errorf("webhooks: mark %s %s %s: %w", provider, ev.ID, status, err)
 	}
 	in.metrics.applied(tx, receivedAt, string(outcome))
-	if n, _ := res.RowsAffected(); release && n > 1 {
-		tx.AfterCommit(in.wake) // deferred events were released
+	if release {
+		tx.AfterCommit(in.wake) // deferred events may have been released
 	}
 	return outcome, nil
 }

@@ -190,7 +190,7 @@ func (tb *tab) waitFor(what, js string) {
 		if time.Now().After(deadline) {
 			tb.fail("waited %s for %s", stepTimeout, what)
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond) // poll: an evaluation is a round trip to the page
 	}
 }
 
@@ -560,7 +560,9 @@ func TestBrowserNoCSPViolation(t *testing.T) {
 	tb.checkStyled()
 	tb.shot("return-paid")
 
-	time.Sleep(300 * time.Millisecond) // late console messages
+	// The browser reports console messages and CSP violations on its own
+	// time, with no signal that it is done: give late ones 300 ms.
+	time.Sleep(300 * time.Millisecond)
 	if p := watch.take(); len(p) > 0 {
 		t.Errorf("the pages reported %d problems:\n%s", len(p), strings.Join(p, "\n"))
 	}

@@ -91,6 +91,23 @@ func startAppScheme(t testing.TB, dsn string, c appConfig, now func() time.Time,
 // own.
 func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time, scheme string, sc server.Config) *testApp {
 	t.Helper()
+	return startAppWorkers(t, dsn, c, now, scheme, sc, true)
+}
+
+// startAppQuiet starts the app on b without its background workers (the
+// inbox's retries, delivery, janitor, key use, sweeper, hasher), for the
+// tests that count what the requests alone send to the database: the
+// requests themselves settle webhooks and write events in their own
+// transactions.
+func startAppQuiet(t testing.TB, b storagetest.Backend, c appConfig) *testApp {
+	t.Helper()
+	return startAppWorkers(t, b.DSN(t), c, nil, "http", server.Config{}, false)
+}
+
+// startAppWorkers is startAppServer, with the background workers if
+// workers.
+func startAppWorkers(t testing.TB, dsn string, c appConfig, now func() time.Time, scheme string, sc server.Config, workers bool) *testApp {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := storage.Open(ctx, dsn, storage.Options{Migrations: migrations(), Now: now})
 	if err != nil {
@@ -124,7 +141,9 @@ func startAppServer(t testing.TB, dsn string, c appConfig, now func() time.Time,
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.start(ctx)
+	if workers {
+		a.start(ctx)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
@@ -449,6 +468,18 @@ func TestPayEachMethod(t *testing.T) {
 // value, or "" for any value.
 func checkMetrics(t *testing.T, baseURL string, want map[string]string) {
 	t.Helper()
+	got := scrapeMetrics(t, baseURL)
+	for series, v := range want {
+		g, ok := got[series]
+		if !ok || (v != "" && g != v) {
+			t.Errorf("/metrics %s = %q (present %v), want %q", series, g, ok, v)
+		}
+	}
+}
+
+// scrapeMetrics returns the value of each series /metrics serves.
+func scrapeMetrics(t *testing.T, baseURL string) map[string]string {
+	t.Helper()
 	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
@@ -461,12 +492,7 @@ func checkMetrics(t *testing.T, baseURL string, want map[string]string) {
 			got[line[:i]] = line[i+1:]
 		}
 	}
-	for series, v := range want {
-		g, ok := got[series]
-		if !ok || (v != "" && g != v) {
-			t.Errorf("/metrics %s = %q (present %v), want %q", series, g, ok, v)
-		}
-	}
+	return got
 }
 
 func TestDeclineThenRetryAnotherAttempt(t *testing.T) {

@@ -471,7 +471,7 @@ func (h *crashHarness) cycle(c int, queue []int) {
 	} else {
 		delay = time.Duration(float64(crashMinKill) * math.Pow(float64(crashMaxKill)/float64(crashMinKill), h.rng.Float64()))
 	}
-	time.Sleep(delay)
+	time.Sleep(delay) // the kill comes at a random moment: that is the test
 	inFlight := true
 	select {
 	case <-done:

@@ -228,9 +228,12 @@ func allEvents(t *testing.T, h *crashHarness, base string) []eventJSON {
 }
 
 // awaitDelivered waits until rc has received every event of the events
-// API, then checks that each resource's first receipts came in sequence
-// order and returns the events and the number of duplicate receipts.
-func awaitDelivered(t *testing.T, h *crashHarness, rc *eventReceiver, base string, within time.Duration) (int, int) {
+// API, then calls stop (which stops every paygate serve) and closes rc's
+// server, which waits for the requests it is answering: nothing more can
+// arrive. It then checks that each resource's first receipts came in
+// sequence order and returns the events and the number of duplicate
+// receipts.
+func awaitDelivered(t *testing.T, h *crashHarness, rc *eventReceiver, base string, within time.Duration, stop func()) (int, int) {
 	t.Helper()
 	want := allEvents(t, h, base)
 	deadline := time.Now().Add(within)
@@ -253,7 +256,8 @@ func awaitDelivered(t *testing.T, h *crashHarness, rc *eventReceiver, base strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // anything extra would arrive now
+	stop()
+	rc.srv.Close()
 	wanted := map[string]eventJSON{}
 	for _, ev := range want {
 		wanted[ev.ID] = ev
@@ -325,8 +329,7 @@ func TestDeliveryCrash(t *testing.T) {
 				cur.Store(h.srv.url())
 			}
 			<-done
-			total, dups := awaitDelivered(t, h, rc, h.srv.url(), 30*time.Second)
-			h.srv.stop(t)
+			total, dups := awaitDelivered(t, h, rc, h.srv.url(), 30*time.Second, func() { h.srv.stop(t) })
 			t.Logf("seed %d: %d events delivered through %d kill -9 (%d after deliveries began), %d received twice or more, in %s",
 				seed, total, kills, inFlight, dups, time.Since(began).Round(time.Millisecond))
 		})
@@ -357,9 +360,10 @@ func TestDeliveryThreeInstances(t *testing.T) {
 	rc := newEventReceiver(t)
 	rc.register(t, h, srvs[0].url())
 	orderFlows(t, h, 40, func(i int) string { return srvs[i%3].url() }, time.Now().Add(40*time.Second))
-	total, dups := awaitDelivered(t, h, rc, srvs[1].url(), 30*time.Second)
-	for _, s := range srvs {
-		s.stop(t)
-	}
+	total, dups := awaitDelivered(t, h, rc, srvs[1].url(), 30*time.Second, func() {
+		for _, s := range srvs {
+			s.stop(t)
+		}
+	})
 	t.Logf("three instances delivered %d events, %d received twice or more, in %s", total, dups, time.Since(began).Round(time.Millisecond))
 }

@@ -244,11 +244,11 @@ func (fa *fuzzApp) setup(f *testing.F) {
 		f.Fatalf("finance login = %d", resp.StatusCode)
 	}
 	fa.financeCSRF = fa.page(f, "/finance/items", true)
-	// Let any webhook the simulators still send arrive, then make them
+	// Let any webhook the simulators still send be applied, then make them
 	// drop every webhook: one sent after a fuzzed request (a replaced
 	// attempt canceled at its provider) would change the database while the
 	// next request runs. The webhook endpoints have FuzzWebhook.
-	time.Sleep(200 * time.Millisecond)
+	webhooksApplied(f, fa.app, fa.db)
 	fa.quietSimulators(f)
 }
 

@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/paygate/paygate/providers"
 	"github.com/paygate/paygate/storage"
@@ -65,8 +65,13 @@ func TestNoPersonalDataStored(t *testing.T) {
 					t.Fatalf("%s order is %s after paying, want paid", c.method, got.Status)
 				}
 			}
-			// Let the inbox worker and the janitor finish what they do.
-			time.Sleep(200 * time.Millisecond)
+			// Every webhook applied, and the janitor's first pass (the
+			// next is a minute away) done.
+			ta.quiet(t)
+			waitFor(t, func() bool {
+				n, _ := strconv.Atoi(scrapeMetrics(t, ta.url)["paygate_janitor_passes_total"])
+				return n >= 1
+			}, "the janitor's first pass")
 			for _, hit := range scanTables(t, ta.db, storedForbidden) {
 				t.Errorf("stored personal data: %s", hit)
 			}

@@ -69,7 +69,7 @@ func TestOneTransactionRequestCrash(t *testing.T) {
 						}
 					}()
 				}
-				time.Sleep(time.Duration(50+h.rng.IntN(250)) * time.Millisecond)
+				time.Sleep(time.Duration(50+h.rng.IntN(250)) * time.Millisecond) // a kill at a random moment of the requests: that is the test
 				h.srv.kill(t)
 				close(stop)
 				wg.Wait()

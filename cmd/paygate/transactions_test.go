@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -90,13 +89,11 @@ func contains(list []string, s string) bool {
 func TestWriteTransactionsPerOrder(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			// Without the hasher, whose rounds (every 200 ms or so) commit
-			// beside the requests and would be counted with them.
-			ta := startAppWith(t, b, appConfig{chainInterval: -1})
-			// The first requests after a start share the commits of the
-			// background workers' first rounds: count on a warm server.
-			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			// Without the background workers (the hasher, the delivery
+			// worker and the events sequencer, the keys' use), whose rounds
+			// commit beside the requests and would be counted with them.
+			ta := startAppQuiet(t, b, appConfig{})
+			ta.createOrder(t, methodCases[1]) // count on a warm server
 			step := func(name string, max int64, fn func()) int64 {
 				t.Helper()
 				before := ta.db.Stats()
@@ -127,18 +124,17 @@ func TestWriteTransactionsPerOrder(t *testing.T) {
 }
 
 // TestStatementsPerOrder counts the SQL statements (storage.Stats: every
-// statement sent in a transaction, BEGIN and COMMIT included; on PostgreSQL
-// each is one round trip) of each step of one complete order, steps one
-// after another on a warm server without the hasher, whose rounds would be
-// counted with the steps. The background delivery worker still runs: a step
-// may count one of its polls. With -v it logs the counts for BENCHMARKS.md
+// statement sent in a transaction, BEGIN and COMMIT included) and the round
+// trips that sent them (on PostgreSQL the writes queued for the commit go
+// with the COMMIT) of each step of one complete order, steps one
+// after another on a warm server without the background workers, whose
+// rounds would be counted with the steps. With -v it logs the counts for BENCHMARKS.md
 // and, with PAYGATE_TRACE_SQL=1, each step's statements.
 func TestStatementsPerOrder(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			ta := startAppWith(t, b, appConfig{chainInterval: -1})
-			ta.createOrder(t, methodCases[1])
-			time.Sleep(200 * time.Millisecond)
+			ta := startAppQuiet(t, b, appConfig{})
+			ta.createOrder(t, methodCases[1]) // count on a warm server
 			var mu sync.Mutex
 			var sent []string
 			if os.Getenv("PAYGATE_TRACE_SQL") != "" {
@@ -149,6 +145,7 @@ func TestStatementsPerOrder(t *testing.T) {
 				})
 				defer ta.db.Trace(nil)
 			}
+			var roundTrips int64
 			step := func(name string, fn func()) int64 {
 				t.Helper()
 				mu.Lock()
@@ -158,7 +155,9 @@ func TestStatementsPerOrder(t *testing.T) {
 				fn()
 				after := ta.db.Stats()
 				n := after.Statements - before.Statements
-				t.Logf("%s: %d statements in %d write transactions", name, n, after.Updates-before.Updates)
+				trips := after.RoundTrips - before.RoundTrips
+				roundTrips += trips
+				t.Logf("%s: %d statements (%d round trips) in %d write transactions", name, n, trips, after.Updates-before.Updates)
 				mu.Lock()
 				for _, q := range sent {
 					t.Logf("    %.160s", q)
@@ -182,7 +181,7 @@ func TestStatementsPerOrder(t *testing.T) {
 			k := po.Items[0].Number
 			total += step("deliver", func() { ta.mustAct(t, k, "deliver", map[string]any{"user_id": "S1"}, "waiting_confirmation") })
 			total += step("confirm", func() { ta.mustAct(t, k, "confirm", map[string]any{"user_id": "U1"}, "completed") })
-			t.Logf("complete order: %d statements", total)
+			t.Logf("complete order: %d statements in %d round trips", total, roundTrips)
 		})
 	}
 }

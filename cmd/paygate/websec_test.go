@@ -26,6 +26,7 @@ import (
 	"github.com/paygate/paygate/server"
 	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
+	"github.com/paygate/paygate/webhooks"
 )
 
 // Web hardening, tried from the outside: security headers on every route
@@ -320,23 +321,35 @@ func methodCaseOf(t *testing.T, m string) methodCase {
 	return methodCase{}
 }
 
-// quiet waits until nothing has changed in the database for a second: the
-// webhooks the simulators send in their own time have all been applied.
+// quiet waits until the webhooks the simulators send in their own time
+// have all been applied (webhooksApplied).
 func (ta *testApp) quiet(t *testing.T) {
 	t.Helper()
-	prev, still := ta.fingerprint(t), 0
-	for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); {
-		time.Sleep(200 * time.Millisecond)
-		now := ta.fingerprint(t)
-		if now != prev {
-			prev, still = now, 0
-			continue
+	webhooksApplied(t, ta.app, ta.db)
+}
+
+// webhooksApplied waits until neither of a's simulators has a webhook left
+// to send or retry, and the inbox of db has no event pending (one whose
+// application failed at intake waits for the worker).
+func webhooksApplied(t testing.TB, a *app, db *storage.DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	if (a.stripeSim != nil && !a.stripeSim.WebhooksIdle(ctx)) || (a.rapydSim != nil && !a.rapydSim.WebhooksIdle(ctx)) {
+		t.Fatalf("the simulators still sent webhooks after %s", stepTimeout)
+	}
+	for {
+		var pending int
+		if err := db.View(ctx, func(tx *storage.Tx) error {
+			return tx.Get(ctx, &pending, `SELECT COUNT(*) FROM webhook_events WHERE status = ?`, webhooks.StatusPending)
+		}); err != nil {
+			t.Fatalf("the inbox still had events pending after %s (%v)", stepTimeout, err)
 		}
-		if still++; still == 5 {
+		if pending == 0 {
 			return
 		}
+		time.Sleep(10 * time.Millisecond) // poll: the inbox worker gives no signal
 	}
-	t.Fatalf("the database kept changing for %s", stepTimeout)
 }
 
 // pathOf returns the path and query of an absolute URL of the service.

@@ -336,11 +336,13 @@ func (s *Simulator) createPayment(w http.ResponseWriter, r *http.Request, body [
 	s.trim(now)
 	s.mu.Unlock()
 
-	writeJSON(w, http.StatusOK, out)
 	// Rapyd says PAYMENT_SUCCEEDED once the payment is created. It is sent
 	// in the background: the caller may be waiting on this response inside a
-	// database transaction that the webhook's receiver needs.
+	// database transaction that the webhook's receiver needs. It is handed
+	// to delivery before the answer, so that a caller holding the answer
+	// finds it there (the tests wait for the Deliverer to be idle).
 	s.hooks.Send(r.Context(), batch, false)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // validate checks a create request for o and returns its amount, or
@@ -537,8 +539,8 @@ func (s *Simulator) cancelPayment(w http.ResponseWriter, r *http.Request, _ []by
 	s.trim(now)
 	s.mu.Unlock()
 
+	s.hooks.Send(r.Context(), batch, false) // in the background, handed over before the answer
 	writeJSON(w, http.StatusOK, out)
-	s.hooks.Send(r.Context(), batch, false)
 }
 
 // listMethods serves GET /v1/payment_methods/countries/{country}: the

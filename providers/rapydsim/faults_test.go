@@ -114,7 +114,7 @@ func TestFaultsReorder(t *testing.T) {
 
 	// Creation's PAYMENT_SUCCEEDED is held back...
 	p := e.create(t, providers.KakaoPay, "A-1")
-	time.Sleep(50 * time.Millisecond)
+	e.idle(t)
 	if got := e.recv.all(); len(got) != 0 {
 		t.Fatalf("received %v before the payment's outcome, want PAYMENT_SUCCEEDED held", webhookTypes(got))
 	}
@@ -206,7 +206,7 @@ func TestFaultsDrop(t *testing.T) {
 		t.Fatalf("Faults().Drop = %d after one drop, want 0", f.Drop)
 	}
 	e.wantStatus(t, p.Ref, providers.StatusSucceeded)
-	time.Sleep(100 * time.Millisecond) // many retry backoffs: a dropped webhook is never retried
+	e.idle(t) // a dropped webhook is never retried
 	if got := e.recv.ofType("PAYMENT_COMPLETED"); len(got) != 0 {
 		t.Fatal("the dropped PAYMENT_COMPLETED was sent")
 	}
@@ -219,7 +219,7 @@ func TestFaultsDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantStatus(t, q.Ref, providers.StatusCanceled)
-	time.Sleep(100 * time.Millisecond)
+	e.idle(t)
 	if got := e.recv.all(); len(got) != 1 {
 		t.Fatalf("received %v, want only the first payment's PAYMENT_SUCCEEDED", webhookTypes(got))
 	}

@@ -193,6 +193,18 @@ func (e *env) create(t *testing.T, m providers.Method, attempt string) providers
 	return p
 }
 
+// idle waits until the simulator sends and retries nothing in the
+// background: every webhook handed to delivery so far has been posted for
+// the last time.
+func (e *env) idle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !e.sim.WebhooksIdle(ctx) {
+		t.Fatal("the simulator still sends webhooks in the background after 5 s")
+	}
+}
+
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -567,7 +579,7 @@ func TestRetryAfterFailures(t *testing.T) {
 	if len(salts) != 3 {
 		t.Fatalf("the 3 deliveries used %d salts, want each signed afresh", len(salts))
 	}
-	time.Sleep(100 * time.Millisecond)
+	e.idle(t)
 	if n := len(e.recv.ofType("PAYMENT_COMPLETED")); n != 3 {
 		t.Fatalf("%d deliveries after the success, want 3", n)
 	}
@@ -580,7 +592,7 @@ func TestRetryGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "8 deliveries", func() bool { return len(e.recv.ofType("PAYMENT_FAILED")) == rapydsim.MaxDeliveryAttempts })
-	time.Sleep(300 * time.Millisecond) // 2^7 ms is the last wait; more would have come by now
+	e.idle(t)
 	if n := len(e.recv.ofType("PAYMENT_FAILED")); n != rapydsim.MaxDeliveryAttempts {
 		t.Fatalf("%d deliveries, want %d", n, rapydsim.MaxDeliveryAttempts)
 	}

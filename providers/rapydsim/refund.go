@@ -149,8 +149,8 @@ func (s *Simulator) createRefund(w http.ResponseWriter, r *http.Request, body []
 	s.mu.Unlock()
 
 	s.log.Info().Str(fieldPaymentRef, p.id).Str(fieldRefundRef, refundID).Str(fieldWebhookType, typ).Msg("rapydsim: refund created")
+	s.hooks.Send(r.Context(), batch, false) // in the background, handed over before the answer
 	writeJSON(w, http.StatusOK, out)
-	s.hooks.Send(r.Context(), batch, false)
 }
 
 // refusal is an error answer of the API: its HTTP status, error code and

@@ -293,6 +293,12 @@ func (s *Simulator) Handler() http.Handler { return s.handler }
 // work after Close, but no longer retry.
 func (s *Simulator) Close() { s.hooks.Close() }
 
+// WebhooksIdle waits until the simulator sends and retries nothing in the
+// background (every webhook handed to delivery has had its last attempt), or
+// ctx ends, and reports whether it is idle. Tests call it to know that no
+// further webhook is coming.
+func (s *Simulator) WebhooksIdle(ctx context.Context) bool { return s.hooks.Idle(ctx) }
+
 // Approve simulates the buyer paying: the payment becomes CLO and a
 // PAYMENT_COMPLETED webhook is sent, whatever the payment's state was (a
 // payment approved after it expired or was canceled is a late payment). The

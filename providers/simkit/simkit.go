@@ -98,10 +98,12 @@ type Deliverer struct {
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex // guards the fields below, and wg.Add against Close
-	closed bool
-	faults Faults
-	rng    *rand.Rand
+	mu      sync.Mutex // guards the fields below, and wg.Add against Close
+	closed  bool
+	faults  Faults
+	rng     *rand.Rand
+	running int           // goroutines spawned and not yet ended
+	idle    chan struct{} // closed, and cleared, when running drops to 0
 }
 
 // New returns a Deliverer with no faults. It starts nothing; goroutines
@@ -131,6 +133,29 @@ func (d *Deliverer) Close() {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+}
+
+// Idle waits until d runs nothing in the background (every retry has
+// succeeded or given up, every background or delayed batch is sent) or ctx
+// ends, and reports whether d is idle. A test calls it once its Sends have
+// returned, to know that no further attempt can come.
+func (d *Deliverer) Idle(ctx context.Context) bool {
+	d.mu.Lock()
+	if d.running == 0 {
+		d.mu.Unlock()
+		return true
+	}
+	if d.idle == nil {
+		d.idle = make(chan struct{})
+	}
+	idle := d.idle
+	d.mu.Unlock()
+	select {
+	case <-idle:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Send hands a batch of webhooks, in sending order, to delivery through the
@@ -288,8 +313,10 @@ func (d *Deliverer) spawn(fn func(ctx context.Context)) bool {
 		return false
 	}
 	d.wg.Add(1)
+	d.running++
 	go func() {
 		defer d.wg.Done()
+		defer d.ended()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
@@ -302,6 +329,16 @@ func (d *Deliverer) spawn(fn func(ctx context.Context)) bool {
 		fn(ctx)
 	}()
 	return true
+}
+
+// ended counts a spawned goroutine's end, and wakes Idle at the last.
+func (d *Deliverer) ended() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running--; d.running == 0 && d.idle != nil {
+		close(d.idle)
+		d.idle = nil
+	}
 }
 
 // sleep waits dur, or until ctx ends; it reports whether it waited dur.

@@ -146,6 +146,17 @@ func count(n int) func([]posted) bool {
 	return func(posts []posted) bool { return len(posts) == n }
 }
 
+// idle waits until d runs nothing in the background (Deliverer.Idle), so
+// that no further attempt can come.
+func idle(t *testing.T, d *Deliverer, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !d.Idle(ctx) {
+		t.Fatalf("the deliverer still works in the background 5 s after %s", what)
+	}
+}
+
 // closeWithin calls d.Close and fails the test if it takes 5 s.
 func closeWithin(t *testing.T, d *Deliverer, what string) {
 	t.Helper()
@@ -203,7 +214,7 @@ func TestRetrySchedule(t *testing.T) {
 		t.Fatalf("%d attempts when Send returned, want the first one", len(got))
 	}
 	ep.await(t, "MaxAttempts attempts", count(MaxAttempts))
-	time.Sleep(300 * time.Millisecond) // 2 ms × 2^6 is the last wait; more would have come by now
+	idle(t, d, "MaxAttempts attempts")
 	got := ep.seen()
 	if len(got) != MaxAttempts {
 		t.Fatalf("%d attempts, want %d", len(got), MaxAttempts)
@@ -226,7 +237,7 @@ func TestRetryUntilDelivered(t *testing.T) {
 	ep.await(t, "both webhooks delivered", func(posts []posted) bool {
 		return len(slices.DeleteFunc(slices.Clone(posts), func(p posted) bool { return !p.OK })) == 2
 	})
-	time.Sleep(50 * time.Millisecond)
+	idle(t, d, "both webhooks delivered")
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	for id, n := range ep.attempts {
@@ -286,7 +297,7 @@ func TestDuplicateRetriesEachCopy(t *testing.T) {
 	// Both first attempts fail, so each copy is retried until one of its
 	// attempts succeeds: the third and fourth attempts.
 	ep.await(t, "4 attempts", count(4))
-	time.Sleep(50 * time.Millisecond)
+	idle(t, d, "4 attempts")
 	if n := len(ep.seen()); n != 4 {
 		t.Fatalf("%d attempts, want 4: each copy retried until delivered", n)
 	}
@@ -327,7 +338,7 @@ func TestDrop(t *testing.T) {
 		t.Fatalf("Faults().Drop = %d after two drops, want 0", f.Drop)
 	}
 	ep.await(t, "c's attempts", count(2*MaxAttempts))
-	time.Sleep(100 * time.Millisecond)
+	idle(t, d, "c's attempts")
 	got := ep.seen()
 	if len(got) != 2*MaxAttempts || slices.ContainsFunc(got, func(p posted) bool { return p.ID != "c" }) {
 		t.Fatalf("posted %v, want only c, twice %d times", ids(got), MaxAttempts)
@@ -401,7 +412,7 @@ func TestCloseDuringRetries(t *testing.T) {
 	d.Send(context.Background(), batch("background"), false)
 	d.mustSetFaults(t, Faults{Delay: time.Millisecond})
 	d.Send(context.Background(), batch("delayed"), true)
-	time.Sleep(50 * time.Millisecond)
+	idle(t, d, "Close")
 	if got := ids(ep.seen()); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("posted %v after Close, want a, b", got)
 	}
@@ -442,7 +453,7 @@ func TestRedeliver(t *testing.T) {
 	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "webhook a") || !strings.Contains(err.Error(), "webhook b") {
 		t.Fatalf("Redeliver to a failing endpoint = %v, want both failures", err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	idle(t, d, "Redeliver")
 	if n := len(failing.seen()); n != 2 {
 		t.Fatalf("%d attempts, want 2: a redelivery is not retried", n)
 	}
@@ -575,4 +586,21 @@ func TestDo(t *testing.T) {
 	if _, err := Do(ctx, srv.Client(), "://bad", http.Header{}, nil); err == nil {
 		t.Error("Do to a malformed URL = nil error, want one")
 	}
+}
+
+func TestIdle(t *testing.T) {
+	ep := &endpoint{failFirst: 1}
+	d := newDeliverer(t, ep, time.Hour, 0)
+	if !d.Idle(context.Background()) {
+		t.Fatal("a new deliverer is not idle")
+	}
+	// A failed first attempt leaves a retry waiting an hour.
+	d.Send(context.Background(), batch("a"), true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if d.Idle(ctx) {
+		t.Fatal("Idle with a retry waiting = true")
+	}
+	closeWithin(t, d, "a retry waited")
+	idle(t, d, "Close")
 }

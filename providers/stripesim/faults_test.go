@@ -174,6 +174,18 @@ func (e *faultEnv) wantStatus(t *testing.T, ref string, want providers.Status) {
 	}
 }
 
+// idle waits until the simulator sends and retries nothing in the
+// background: every event handed to delivery so far has been posted for
+// the last time.
+func (e *faultEnv) idle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !e.sim.WebhooksIdle(ctx) {
+		t.Fatal("the simulator still sends events in the background after 5 s")
+	}
+}
+
 // eventually polls cond for up to 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -324,7 +336,7 @@ func TestFaultsDrop(t *testing.T) {
 		t.Fatalf("Faults().Drop = %d after one drop, want 0", f.Drop)
 	}
 	e.wantStatus(t, p.Ref, providers.StatusSucceeded)
-	time.Sleep(100 * time.Millisecond) // many retry backoffs: a dropped event is never retried
+	e.idle(t) // a dropped event is never retried
 	if got := e.ep.received(); len(got) != 1 {
 		t.Fatalf("received %v after waiting, want the dropped event never sent", types(got))
 	}
@@ -336,7 +348,7 @@ func TestFaultsDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantStatus(t, q.Ref, providers.StatusCanceled)
-	time.Sleep(100 * time.Millisecond)
+	e.idle(t)
 	if got := e.ep.received(); len(got) != 1 {
 		t.Fatalf("received %v, want the cancel's event dropped", types(got))
 	}

@@ -51,7 +51,7 @@ func refundOf(p providers.Payment, minor int64, id string) providers.RefundReque
 func (e *faultEnv) hooksAfter(t *testing.T, n, want int) []providers.Event {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%d more events", want), func() bool { return len(e.ep.received()) >= n+want })
-	time.Sleep(20 * time.Millisecond) // and no more
+	e.idle(t) // and no more
 	hooks := e.ep.received()
 	if len(hooks) != n+want {
 		t.Fatalf("received %d events after the first %d (%q), want %d", len(hooks)-n, n, types(hooks[n:]), want)

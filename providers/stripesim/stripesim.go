@@ -244,6 +244,12 @@ func (s *Simulator) Handler() http.Handler { return s.handler }
 // after Close but no longer retry.
 func (s *Simulator) Close() { s.hooks.Close() }
 
+// WebhooksIdle waits until the simulator sends and retries nothing in the
+// background (every event handed to delivery has had its last attempt), or
+// ctx ends, and reports whether it is idle. Tests call it to know that no
+// further event is coming.
+func (s *Simulator) WebhooksIdle(ctx context.Context) bool { return s.hooks.Idle(ctx) }
+
 // outcome is how a buyer's bank settles a payment.
 type outcome int
 
