@@ -50,9 +50,13 @@
 // hash is the lower-case hex SHA-256 of the previous block's hash as 32
 // bytes (32 zero bytes for block 1) followed by the body. The body holds
 // digests rather than lines so that a block stays verifiable once the
-// janitor has pruned its events: chain_rows keeps every sealed event's
-// position, id, time and digest (ledger transactions and audit entries are
-// never pruned, so theirs are recomputed from the rows).
+// janitor has pruned its events: before it deletes a sealed event, the
+// janitor keeps its position, id, time and digest in chain_rows
+// (EventPruning; the hasher writes nothing per row, and blocks sealed before
+// that kept every event's digest on sealing). A block's events that
+// chain_rows does not name take its remaining positions in their order.
+// Ledger transactions and audit entries are never pruned, so theirs are
+// recomputed from the rows.
 //
 // # Verifying and anchoring
 //

@@ -350,10 +350,17 @@ func TestChainPrunedEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.set(time.Now())
-		store := &events.Store{DB: db, Retention: 24 * time.Hour, Sealed: chain.EventsSealed}
+		// The hasher wrote only its blocks: the digests are kept on pruning.
+		if kept := count(t, db, `SELECT COUNT(*) FROM chain_rows`); kept != 0 {
+			t.Fatalf("chain_rows holds %d digests before any pruning, want none", kept)
+		}
+		store := &events.Store{DB: db, Retention: 24 * time.Hour, Chain: chain.EventPruning{}}
 		n, err := store.Prune(ctx)
 		if err != nil || n != 3 {
 			t.Fatalf("Prune = %d, %v; want the 3 sealed events", n, err)
+		}
+		if kept := count(t, db, `SELECT COUNT(*) FROM chain_rows`); kept != 3 {
+			t.Fatalf("chain_rows holds %d digests after pruning 3 events, want 3", kept)
 		}
 		var left int
 		if err := db.View(ctx, func(tx *storage.Tx) error {
@@ -380,6 +387,59 @@ func TestChainPrunedEvents(t *testing.T) {
 			t.Fatalf("chain with pruned events: %q", p)
 		}
 	})
+}
+
+// TestChainPrunedInPasses: the janitor prunes a block's events over several
+// passes, the first from the middle of the block (events are pruned by
+// age, and an event written earlier can be the older one): each pass keeps
+// the digests at the positions the block gave the events, and the chain
+// verifies after each.
+func TestChainPrunedInPasses(t *testing.T) {
+	now := time.Now()
+	c := newClock(now)
+	storagetest.Run(t, options(c), func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		c.set(now.Add(-48 * time.Hour))
+		writeRound(t, db, 1) // 3 ledger transactions, an audit entry, an event: 48 h old
+		for i, age := range []time.Duration{72 * time.Hour, 30 * time.Hour, 0} {
+			c.set(now.Add(-age))
+			if err := db.Update(ctx, func(tx *storage.Tx) error {
+				_, err := events.Append(ctx, tx, events.SalesOrderDelivered, fmt.Sprintf("K800000%d", i), map[string]any{"i": i})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.set(now)
+		sealEverything(t, db, &chain.Hasher{DB: db})
+		if blocks := count(t, db, `SELECT COUNT(*) FROM chain_blocks`); blocks != 1 {
+			t.Fatalf("%d blocks, want the 8 rows in one", blocks)
+		}
+		for i, keep := range []time.Duration{60 * time.Hour, 36 * time.Hour, 24 * time.Hour} {
+			store := &events.Store{DB: db, Retention: keep, Chain: chain.EventPruning{}}
+			if n, err := store.Prune(ctx); err != nil || n != 1 {
+				t.Fatalf("pass %d: Prune = %d, %v; want 1", i+1, n, err)
+			}
+			if kept := count(t, db, `SELECT COUNT(*) FROM chain_rows`); kept != i+1 {
+				t.Fatalf("pass %d: chain_rows holds %d digests, want %d", i+1, kept, i+1)
+			}
+			if p := chainProblems(t, db); len(p) > 0 {
+				t.Fatalf("pass %d: chain with pruned events: %q", i+1, p)
+			}
+		}
+	})
+}
+
+// count runs a query that counts.
+func count(t *testing.T, db *storage.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := db.View(context.Background(), func(tx *storage.Tx) error {
+		return tx.Get(context.Background(), &n, q)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestEscape(t *testing.T) {

@@ -77,13 +77,6 @@ func SealingLag(ctx context.Context, tx *storage.Tx) (float64, error) {
 	return sealingLag(ctx, tx, b.Cursor)
 }
 
-// EventsSealed returns the position up to which the chain has sealed the
-// events by cursor (events.Store.Sealed): the janitor may prune those.
-func EventsSealed(ctx context.Context, tx *storage.Tx) (int64, error) {
-	b, err := last(ctx, tx)
-	return b.Events, err
-}
-
 // sealingLag is the age in seconds of the oldest unsealed journal row: a
 // row after the last block's cursors, or an event the sequencer has not
 // positioned yet (PostgreSQL). The cursors' indexes keep this cheap.

@@ -186,9 +186,10 @@ func keyOrder(d storage.Dialect, a string) string {
 	return a + `.id`
 }
 
-// event is an event's row, whose line needs its position.
+// event is an event's row, whose line needs its position in the chain.
 type event struct {
 	ID        string
+	Position  int64 // in the events' commit order (not the chain's)
 	CreatedAt time.Time
 	Type      string
 	Resource  string
@@ -203,9 +204,18 @@ func (e event) row(position int64) Row {
 	return Row{Kind: Event, Position: position, ID: e.ID, At: e.CreatedAt.UTC(), Digest: Digest(l)}
 }
 
+// keyed is a ledger transaction's or audit entry's row, which the chain
+// orders by its key.
+type keyed interface {
+	// key is the row's place in the chain's order: (chain_xid, id) on
+	// PostgreSQL, (0, id) on SQLite.
+	key() (xid, id int64)
+}
+
 // ledgerTx is a ledger transaction's row, whose line needs its position
 // and its entries.
 type ledgerTx struct {
+	XID         int64     `db:"chain_xid"` // when selected (the hasher)
 	ID          int64     `db:"id"`
 	CreatedAt   time.Time `db:"created_at"`
 	Key         string    `db:"idempotency_key"`
@@ -218,8 +228,11 @@ func (t ledgerTx) row(position int64, entries []Entry) Row {
 	return Row{Kind: Transaction, Position: position, ID: strconv.FormatInt(t.ID, 10), At: t.CreatedAt.UTC(), Digest: Digest(l)}
 }
 
+func (t ledgerTx) key() (int64, int64) { return t.XID, t.ID }
+
 // audit is a finance audit entry's row, whose line needs its position.
 type audit struct {
+	XID     int64     `db:"chain_xid"` // when selected (the hasher)
 	ID      int64     `db:"id"`
 	At      time.Time `db:"at"`
 	Actor   string    `db:"actor"`
@@ -231,6 +244,8 @@ type audit struct {
 	After   string    `db:"after"`
 	Reason  string    `db:"reason"`
 }
+
+func (a audit) key() (int64, int64) { return a.XID, a.ID }
 
 // row is the audit entry's Row at position.
 func (a audit) row(position int64) Row {
@@ -278,6 +293,18 @@ func rangeTransactions(ctx context.Context, tx *storage.Tx, from, to Cursor, bas
 		FROM ledger_transactions t WHERE `+cond+` ORDER BY `+keyOrder(d, "t"), args...); err != nil {
 		return nil, fmt.Errorf("chain: read ledger transactions: %w", err)
 	}
+	return transactionRows(ctx, tx, txs, from, to, base)
+}
+
+// transactionRows reads the entries of txs, the ledger transactions
+// between two cursors in the chain's order, and encodes them positioned
+// base+1, base+2, ….
+func transactionRows(ctx context.Context, tx *storage.Tx, txs []ledgerTx, from, to Cursor, base int64) ([]Row, error) {
+	if len(txs) == 0 {
+		return nil, nil
+	}
+	d := tx.Dialect()
+	cond, args := keyRange(d, "t", from.LedgerXID, from.LedgerID, to.LedgerXID, to.LedgerID)
 	q := `SELECT e.transaction_id, e.id, a.name, a.currency, e.side, e.amount
 		FROM ledger_transactions t
 		JOIN ledger_entries e ON e.transaction_id = t.id
@@ -325,8 +352,14 @@ func rangeAudits(ctx context.Context, tx *storage.Tx, from, to Cursor, base int6
 // rangeEvents reads the events between two cursors not yet sealed by a
 // legacy block, in position order.
 func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event, error) {
-	rows, err := tx.Query(ctx, `SELECT id, created_at, type, resource, sequence, audience, data FROM events
+	return queryEvents(ctx, tx, `SELECT id, position, created_at, type, resource, sequence, audience, data FROM events
 		WHERE chain_position IS NULL AND position > ? AND position <= ? ORDER BY position`, from.Events, to.Events)
+}
+
+// queryEvents runs q, which selects events' id, position, created_at, type,
+// resource, sequence, audience and data.
+func queryEvents(ctx context.Context, tx *storage.Tx, q string, args ...any) ([]event, error) {
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("chain: read events: %w", err)
 	}
@@ -334,7 +367,7 @@ func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event,
 	var evs []event
 	for rows.Next() {
 		var e event
-		if err := rows.Scan(&e.ID, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Position, &e.CreatedAt, &e.Type, &e.Resource, &e.Sequence, &e.Audience, &e.Data); err != nil {
 			return nil, fmt.Errorf("chain: read events: %w", err)
 		}
 		evs = append(evs, e)
@@ -343,18 +376,4 @@ func rangeEvents(ctx context.Context, tx *storage.Tx, from, to Cursor) ([]event,
 		return nil, fmt.Errorf("chain: read events: %w", err)
 	}
 	return evs, nil
-}
-
-// readBlock reads the rows between two cursors as the block that seals
-// them has them, its first position base+1.
-func readBlock(ctx context.Context, tx *storage.Tx, from, to Cursor, base int64) ([]Row, error) {
-	rows, evs, err := readRange(ctx, tx, from, to, base)
-	if err != nil {
-		return nil, err
-	}
-	next := base + int64(len(rows))
-	for i, e := range evs {
-		rows = append(rows, e.row(next+int64(i)+1))
-	}
-	return rows, nil
 }

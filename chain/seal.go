@@ -67,7 +67,7 @@ type Hasher struct {
 }
 
 // Seal seals the committed rows after the last block's cursors into the
-// next block, writing only the block (and its events' digests); it reports
+// next block, writing only the block; it reports
 // the block and whether it sealed one (false: nothing to seal, or another
 // hasher is sealing or sealed it first). Writers never wait for the
 // reading and hashing: on PostgreSQL they do not wait for a reader, and on
@@ -143,22 +143,16 @@ func nextBlock(ctx context.Context, tx *storage.Tx, batch int64) (Block, Cursor,
 	if err != nil {
 		return Block{}, Cursor{}, nil, err
 	}
-	next, n, err := advance(ctx, tx, prev.Cursor, batch)
-	if err != nil || n == 0 {
+	next, rows, err := readNext(ctx, tx, prev, batch)
+	if err != nil || len(rows) == 0 {
 		return Block{}, Cursor{}, nil, err
-	}
-	rows, err := readBlock(ctx, tx, prev.Cursor, next, prev.LastPosition)
-	if err != nil {
-		return Block{}, Cursor{}, nil, err
-	}
-	if int64(len(rows)) != n {
-		return Block{}, Cursor{}, nil, fmt.Errorf("found %d rows to seal, read back %d", n, len(rows))
 	}
 	return prev, next, rows, nil
 }
 
-// insertBlock stores the block of rows after prev, up to cursor next, and
-// its events' digests.
+// insertBlock stores the block of rows after prev, up to cursor next: one
+// row (the events' digests are kept only when the janitor prunes them, see
+// EventPruning).
 func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, rows []Row) (Block, error) {
 	hash, err := BlockHash(prev.Hash, rows)
 	if err != nil {
@@ -174,82 +168,82 @@ func insertBlock(ctx context.Context, tx *storage.Tx, prev Block, next Cursor, r
 		c.LedgerXID, c.LedgerID, c.AuditXID, c.AuditID, c.Events); err != nil {
 		return Block{}, fmt.Errorf("insert block %d: %w", b.Number, err)
 	}
-	if err := storeEvents(ctx, tx, b.Number, rows); err != nil {
-		return Block{}, err
-	}
 	return b, nil
 }
 
-// advance finds the next block's cursor: at most batch committed rows
-// after from, ledger transactions first, then audit entries, then events;
-// n is how many rows lie between the two cursors. On PostgreSQL only rows
-// whose writing transaction is below the snapshot's xmin are taken: every
-// transaction that could still add a row before them has ended.
-func advance(ctx context.Context, tx *storage.Tx, from Cursor, batch int64) (Cursor, int64, error) {
-	to := from
-	var n int64
-	type key struct {
-		XID int64 `db:"xid"`
-		ID  int64 `db:"id"`
+// readNext reads and encodes the next block's rows after block prev: at
+// most batch committed rows after its cursors, ledger transactions first,
+// then audit entries, then events, each table in one statement that also
+// finds how far the block goes; it returns the block's cursor and rows. On
+// PostgreSQL only rows whose writing transaction is below the statement's
+// snapshot's xmin are taken: every transaction that could still add a row
+// before them has ended.
+func readNext(ctx context.Context, tx *storage.Tx, prev Block, batch int64) (Cursor, []Row, error) {
+	to := prev.Cursor
+	base := prev.LastPosition
+	txs, err := nextRows[ledgerTx](ctx, tx, "ledger_transactions", `t.id, t.created_at, t.idempotency_key, t.description`,
+		&to.LedgerXID, &to.LedgerID, batch)
+	if err != nil {
+		return Cursor{}, nil, fmt.Errorf("next ledger transactions: %w", err)
 	}
-	for _, t := range []struct {
-		table   string
-		xid, id *int64
-	}{{"ledger_transactions", &to.LedgerXID, &to.LedgerID}, {"audit_log", &to.AuditXID, &to.AuditID}} {
-		if n >= batch {
-			break
-		}
-		q := `SELECT 0 AS xid, id FROM ` + t.table + ` WHERE chain_position IS NULL AND id > ? ORDER BY id LIMIT ?`
-		args := []any{*t.id, batch - n}
-		if tx.Dialect() == storage.Postgres {
-			q = `SELECT chain_xid AS xid, id FROM ` + t.table + ` WHERE chain_position IS NULL AND (chain_xid, id) > (?, ?)
-				AND chain_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY chain_xid, id LIMIT ?`
-			args = []any{*t.xid, *t.id, batch - n}
-		}
-		var keys []key
-		if err := tx.Select(ctx, &keys, q, args...); err != nil {
-			return Cursor{}, 0, fmt.Errorf("next rows of %s: %w", t.table, err)
-		}
-		if len(keys) > 0 {
-			*t.xid, *t.id = keys[len(keys)-1].XID, keys[len(keys)-1].ID
-			n += int64(len(keys))
-		}
+	rows, err := transactionRows(ctx, tx, txs, prev.Cursor, to, base)
+	if err != nil {
+		return Cursor{}, nil, err
 	}
-	if n < batch {
-		var positions []int64
-		if err := tx.Select(ctx, &positions, `SELECT position FROM events WHERE chain_position IS NULL AND position > ?
-			ORDER BY position LIMIT ?`, from.Events, batch-n); err != nil {
-			return Cursor{}, 0, fmt.Errorf("next events: %w", err)
-		}
-		if len(positions) > 0 {
-			to.Events = positions[len(positions)-1]
-			n += int64(len(positions))
-		}
+	audits, err := nextRows[audit](ctx, tx, "audit_log", `t.id, t.at, t.actor, t.key_id, t.key_name, t.action, t.subject, t.before, t.after, t.reason`,
+		&to.AuditXID, &to.AuditID, batch-int64(len(rows)))
+	if err != nil {
+		return Cursor{}, nil, fmt.Errorf("next audit entries: %w", err)
 	}
-	return to, n, nil
+	for _, a := range audits {
+		rows = append(rows, a.row(base+int64(len(rows))+1))
+	}
+	evs, err := nextEvents(ctx, tx, &to.Events, batch-int64(len(rows)))
+	if err != nil {
+		return Cursor{}, nil, err
+	}
+	for _, e := range evs {
+		rows = append(rows, e.row(base+int64(len(rows))+1))
+	}
+	return to, rows, nil
 }
 
-// storeEvents keeps the digests of a block's events in chain_rows.
-func storeEvents(ctx context.Context, tx *storage.Tx, block int64, rows []Row) error {
-	var evs []Row
-	for _, r := range rows {
-		if r.Kind == Event {
-			evs = append(evs, r)
-		}
+// nextRows reads up to limit ledger transactions or audit entries (table,
+// alias t, its columns cols scanned into T) sealed by cursor after the one
+// at (xid, id), in the chain's order, and moves (xid, id) to the last.
+func nextRows[T keyed](ctx context.Context, tx *storage.Tx, table, cols string, xid, id *int64, limit int64) ([]T, error) {
+	if limit <= 0 {
+		return nil, nil
 	}
-	const per = 500
-	for lo := 0; lo < len(evs); lo += per {
-		hi := min(lo+per, len(evs))
-		args := make([]any, 0, 6*(hi-lo))
-		for _, r := range evs[lo:hi] {
-			args = append(args, r.Position, block, string(r.Kind), r.ID, r.At, r.Digest)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO chain_rows (position, block, kind, row_id, at, digest) VALUES `+
-			storage.Rows(hi-lo, 6), args...); err != nil {
-			return fmt.Errorf("store event digests of block %d: %w", block, err)
-		}
+	q := `SELECT 0 AS chain_xid, ` + cols + ` FROM ` + table + ` t WHERE t.chain_position IS NULL AND t.id > ? ORDER BY t.id LIMIT ?`
+	args := []any{*id, limit}
+	if tx.Dialect() == storage.Postgres {
+		q = `SELECT t.chain_xid, ` + cols + ` FROM ` + table + ` t WHERE t.chain_position IS NULL AND (t.chain_xid, t.id) > (?, ?)
+			AND t.chain_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY t.chain_xid, t.id LIMIT ?`
+		args = []any{*xid, *id, limit}
 	}
-	return nil
+	var got []T
+	if err := tx.Select(ctx, &got, q, args...); err != nil {
+		return nil, err
+	}
+	if len(got) > 0 {
+		*xid, *id = got[len(got)-1].key()
+	}
+	return got, nil
+}
+
+// nextEvents reads up to limit events sealed by cursor after position
+// *after, in position order, and moves *after to the last.
+func nextEvents(ctx context.Context, tx *storage.Tx, after *int64, limit int64) ([]event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	evs, err := queryEvents(ctx, tx, `SELECT id, position, created_at, type, resource, sequence, audience, data FROM events
+		WHERE chain_position IS NULL AND position > ? ORDER BY position LIMIT ?`, *after, limit)
+	if len(evs) > 0 {
+		*after = evs[len(evs)-1].Position
+	}
+	return evs, err
 }
 
 // last returns the last block (a zero Block before the first).

@@ -167,53 +167,82 @@ func mismatch(prevHash string, rows []Row, b Block, detail string) string {
 
 // verifyCursors returns the check of a block sealed by cursors after a
 // block whose cursor is from: it recomputes b from the rows between the two
-// cursors, the events at the positions chain_rows kept for them. It returns
-// "" if they hash to b's hash, or what is wrong.
+// cursors, and from the digests chain_rows kept of the events the janitor
+// pruned. It returns "" if they hash to b's hash, or what is wrong.
 func verifyCursors(from Cursor) func(ctx context.Context, tx *storage.Tx, prevHash string, b Block) (string, error) {
 	return func(ctx context.Context, tx *storage.Tx, prevHash string, b Block) (string, error) {
 		rows, evs, err := readRange(ctx, tx, from, b.Cursor, b.FirstPosition-1)
 		if err != nil {
 			return "", err
 		}
-		stored, err := storedEvents(ctx, tx, b.FirstPosition, b.LastPosition)
+		first := b.FirstPosition + int64(len(rows))
+		stored, err := storedEvents(ctx, tx, first, b.LastPosition)
 		if err != nil {
 			return "", err
 		}
-		// Each event is hashed at the position its block gave it (kept in
-		// chain_rows); an event the janitor pruned is stood in for by its
-		// stored digest.
-		var detail string
-		live := make(map[string]event, len(evs))
-		for _, e := range evs {
-			live[e.ID] = e
+		placed, detail := placeEvents(evs, stored, first, b.LastPosition, tx.Now().Add(-MinEventRetention))
+		return mismatch(prevHash, append(rows, placed...), b, detail), nil
+	}
+}
+
+// placeEvents gives a block's events their positions, first to last (the
+// block's last): an event whose digest chain_rows kept (stored, by
+// position: one the janitor pruned, or any event of a block sealed before
+// the digests were kept only on pruning) takes that position, and the other
+// events take the free positions in order. A kept digest stands in for its
+// event once the event is gone, if it is older than pruneBefore. It returns
+// the rows in position order (an event with no position left at -1) and
+// what is wrong, if anything is ("" if nothing). The janitor places events
+// so before pruning them, and verify after: a block's events hash the same
+// before and after pruning.
+func placeEvents(evs []event, stored []Row, first, last int64, pruneBefore time.Time) ([]Row, string) {
+	var detail string
+	problem := func(format string, args ...any) {
+		if detail == "" {
+			detail = fmt.Sprintf(format, args...)
 		}
-		pruneBefore := tx.Now().Add(-MinEventRetention)
-		for _, s := range stored {
-			e, ok := live[s.ID]
-			delete(live, s.ID)
-			switch {
-			case ok:
-				r := e.row(s.Position)
-				if r.Digest != s.Digest && detail == "" {
-					detail = fmt.Sprintf("event %s at position %d no longer matches its digest", s.ID, s.Position)
+	}
+	kept := make(map[int64]Row, len(stored))
+	keptIDs := make(map[string]bool, len(stored))
+	for _, s := range stored {
+		kept[s.Position], keptIDs[s.ID] = s, true
+	}
+	live := make(map[string]event, len(evs))
+	var free []event // the events with no kept digest, in order
+	for _, e := range evs {
+		live[e.ID] = e
+		if !keptIDs[e.ID] {
+			free = append(free, e)
+		}
+	}
+	rows := make([]Row, 0, max(0, last-first+1))
+	for p := first; p <= last; p++ {
+		s, ok := kept[p]
+		switch {
+		case ok:
+			if e, ok := live[s.ID]; ok {
+				r := e.row(p)
+				if r.Digest != s.Digest {
+					problem("event %s at position %d no longer matches its digest", s.ID, p)
 				}
 				rows = append(rows, r)
-			case s.At.Before(pruneBefore):
+			} else if s.At.Before(pruneBefore) {
 				rows = append(rows, s)
-			case detail == "":
-				detail = fmt.Sprintf("event %s at position %d is missing, and is too recent to have been pruned", s.ID, s.Position)
+			} else {
+				problem("event %s at position %d is missing, and is too recent to have been pruned", s.ID, p)
 			}
+		case len(free) > 0:
+			rows = append(rows, free[0].row(p))
+			free = free[1:]
+		default:
+			problem("position %d has no event (one was deleted)", p)
 		}
-		for _, e := range evs {
-			if _, extra := live[e.ID]; extra {
-				if detail == "" {
-					detail = fmt.Sprintf("event %s was not sealed in this block", e.ID)
-				}
-				rows = append(rows, e.row(-1))
-			}
-		}
-		return mismatch(prevHash, rows, b, detail), nil
 	}
+	for _, e := range free {
+		problem("event %s was not sealed in this block", e.ID)
+		rows = append(rows, e.row(-1))
+	}
+	return rows, detail
 }
 
 // describe says what is visibly wrong with a block's rows: a missing or

@@ -28,12 +28,26 @@ type Store struct {
 	DB *storage.DB
 	// Retention is how long events are kept; DefaultRetention if zero.
 	Retention time.Duration
-	// Sealed returns the position up to which the journal's hash chain
-	// has sealed the events (chain.EventsSealed), in the transaction that
-	// prunes; nil: only events with a chain_position (sealed by the chain's
-	// older blocks) count as sealed.
-	Sealed func(ctx context.Context, tx *storage.Tx) (int64, error)
+	// Chain is the journal's hash chain (chain.EventPruning), which Prune
+	// asks how far it sealed the events and lets keep the digests of those
+	// it prunes; nil: only events with a chain_position (sealed by the
+	// chain's older blocks) count as sealed.
+	Chain Chain
 }
+
+// Chain is the journal's hash chain as Prune sees it. Both are called in
+// the transaction that prunes.
+type Chain interface {
+	// Sealed returns the position up to which the chain has sealed the
+	// events.
+	Sealed(ctx context.Context, tx *storage.Tx) (int64, error)
+	// Keep keeps what the chain needs of the sealed events at positions,
+	// which are about to be deleted.
+	Keep(ctx context.Context, tx *storage.Tx, positions []int64) error
+}
+
+// pruneBatch bounds the events one transaction of Prune deletes.
+const pruneBatch = 500
 
 // Sequence gives the committed events that have none a position, in the
 // order they were written, and returns how many it positioned.
@@ -160,33 +174,69 @@ func (s *Store) Prune(ctx context.Context) (int, error) {
 	}
 	// An event is pruned only once positioned, so that no reader's cursor
 	// can be past a gap it never saw, and once sealed into the journal's
-	// hash chain, whose chain_rows keep its digest: up to Sealed's
-	// position, or by an older block that wrote its chain_position. The last
-	// positioned event is kept, so that positions (taken after the largest)
-	// never restart below a cursor.
+	// hash chain, which keeps its digest (Chain.Keep): up to Sealed's
+	// position, or by an older block that wrote its chain_position. The
+	// last positioned event is kept, so that positions (taken after the
+	// largest) never restart below a cursor.
 	if _, err := s.Sequence(ctx); err != nil {
 		return 0, err
 	}
+	total := 0
+	for {
+		n, err := s.pruneSome(ctx, keep)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("events: prune: %w", err)
+		}
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// pruneSome prunes up to pruneBatch events older than keep, oldest
+// position first, in one transaction, and returns how many.
+func (s *Store) pruneSome(ctx context.Context, keep time.Duration) (int, error) {
 	var n int64
 	err := s.DB.Update(ctx, func(tx *storage.Tx) error {
+		n = 0
 		var sealed int64
-		if s.Sealed != nil {
+		if s.Chain != nil {
 			var err error
-			if sealed, err = s.Sealed(ctx, tx); err != nil {
+			if sealed, err = s.Chain.Sealed(ctx, tx); err != nil {
 				return err
 			}
 		}
-		res, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < ? AND position IS NOT NULL
-			AND position < (SELECT MAX(position) FROM events)
-			AND (chain_position IS NOT NULL OR position <= ?)`, tx.Now().Add(-keep), sealed)
+		var old []struct {
+			ID       string `db:"id"`
+			Position int64  `db:"position"`
+			Cursor   bool   `db:"by_cursor"`
+		}
+		if err := tx.Select(ctx, &old, `SELECT id, position, chain_position IS NULL AS by_cursor FROM events
+			WHERE created_at < ? AND position IS NOT NULL AND position < (SELECT MAX(position) FROM events)
+			AND (chain_position IS NOT NULL OR position <= ?) ORDER BY position LIMIT ?`,
+			tx.Now().Add(-keep), sealed, pruneBatch); err != nil || len(old) == 0 {
+			return err
+		}
+		ids := make([]any, len(old))
+		var byCursor []int64
+		for i, e := range old {
+			ids[i] = e.ID
+			if e.Cursor {
+				byCursor = append(byCursor, e.Position)
+			}
+		}
+		if s.Chain != nil {
+			if err := s.Chain.Keep(ctx, tx, byCursor); err != nil {
+				return err
+			}
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM events WHERE id IN (`+storage.Params(len(ids))+`)`, ids...)
 		if err != nil {
 			return err
 		}
 		n, err = res.RowsAffected()
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("events: prune: %w", err)
-	}
-	return int(n), nil
+	return int(n), err
 }

@@ -10,6 +10,11 @@
 #   scripts/chain-cost.sh
 #   ROUNDS=5 EVENTS=5000 SENDERS=32 scripts/chain-cost.sh
 #   PARTS=webhooks scripts/chain-cost.sh     # only the webhook part (or PARTS=cpu)
+#   PARTS=webhooks BACKENDS=postgres ROUNDS=8 scripts/chain-cost.sh
+#
+# The webhook part also prints, per backend, the median of the rounds'
+# paired ratios (hasher on / off, the two runs next to each other), which
+# a busy machine's drifting load disturbs less than the two medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -17,6 +22,7 @@ ROUNDS=${ROUNDS:-3}
 EVENTS=${EVENTS:-3000}
 SENDERS=${SENDERS:-8}
 PARTS=${PARTS:-webhooks,cpu}
+BACKENDS=${BACKENDS:-sqlite|postgres}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [[ ,$PARTS, == *,webhooks,* ]]; then
@@ -27,17 +33,21 @@ for r in $(seq 1 "$ROUNDS"); do
 		interval=""
 		[ "$mode" = off ] && interval=off
 		(cd cmd/paygate && PAYGATE_CHAIN_INTERVAL=$interval "$work/paygate.test" -test.run '^$' \
-			-test.bench "WebhookIntake\$/.*/clients=$SENDERS\$" -test.benchtime "${EVENTS}x") |
+			-test.bench "WebhookIntake\$/($BACKENDS)/clients=$SENDERS\$" -test.benchtime "${EVENTS}x") |
 			awk -v m="$mode" -v r="$r" '/^BenchmarkWebhookIntake/ {
 				for (i = 1; i <= NF; i++) if ($(i+1) == "events/s") v = $i
-				split($1, n, "/"); print m, n[2], v; printf "  round %s, hasher %s, %s: %s events/s\n", r, m, n[2], v > "/dev/stderr" }' >>"$work/intake"
+				split($1, n, "/"); print m, n[2], v, r; printf "  round %s, hasher %s, %s: %s events/s\n", r, m, n[2], v > "/dev/stderr" }' >>"$work/intake"
 	done
 done
 for b in sqlite postgres; do
+	[[ $b =~ ^($BACKENDS)$ ]] || continue
 	for mode in off on; do
 		awk -v b="$b" -v m="$mode" '$1 == m && $2 == b { v[++k] = $3 } END {
 			if (k == 0) exit; asort(v); printf "  median %s, hasher %s: %s events/s\n", b, m, v[int((k + 1) / 2)] }' "$work/intake"
 	done
+	awk -v b="$b" '$2 == b { v[$1, $4] = $3; if ($4 > n) n = $4 } END {
+		for (r = 1; r <= n; r++) if (v["off", r] > 0 && v["on", r] > 0) q[++k] = v["on", r] / v["off", r]
+		if (k == 0) exit; asort(q); printf "  median paired ratio %s, on/off: %.3f (%d rounds)\n", b, q[int((k + 1) / 2)], k }' "$work/intake"
 done
 fi
 if [[ ,$PARTS, == *,cpu,* ]]; then

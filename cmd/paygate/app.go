@@ -446,7 +446,7 @@ func (a *app) wireCheckout(ctx context.Context, w *wiring) error {
 // and registers their metrics.
 func (a *app) wireEvents(w *wiring) error {
 	c, db, srv, log, r := w.c, w.db, w.srv, w.log, w.srv.Router()
-	a.events = &events.Store{DB: db, Retention: c.eventRetention, Sealed: chain.EventsSealed}
+	a.events = &events.Store{DB: db, Retention: c.eventRetention, Chain: chain.EventPruning{}}
 	if err := a.events.RegisterMetrics(srv.Metrics()); err != nil {
 		return fmt.Errorf("register events metrics: %w", err)
 	}
