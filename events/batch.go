@@ -57,51 +57,43 @@ func counts(evs []Event) (resources []string, n map[string]int64, back []int64) 
 	return resources, n, back
 }
 
-// writeBatch writes evs in one statement on PostgreSQL (the counters'
-// upsert feeds the insert in a WITH) and two on SQLite, which cannot write
-// two tables in one statement: the counters' upsert returns the last
-// numbers, then one insert writes the events with the next positions
-// (SQLite commits one writer at a time, so the position at insert is the
-// commit order; PostgreSQL's are given after commit, see Store.Sequence).
+// writeBatch writes evs in one statement. PostgreSQL takes each
+// resource's numbers from its counter (event_resources), whose row lock
+// orders two transactions changing one resource; SQLite, which commits one
+// writer at a time, from the largest sequence of the resource's events
+// (and of its counter, which pruning keeps), and gives positions at insert
+// (the commit order; PostgreSQL's are given after commit, see
+// Store.Sequence).
 func writeBatch(ctx context.Context, tx *storage.Tx, evs []Event) error {
 	resources, n, back := counts(evs)
-	upsert := &strings.Builder{}
-	upsert.WriteString(`INSERT INTO event_resources (resource, last_sequence) VALUES `)
-	args := make([]any, 0, 2*len(resources)+9*len(evs))
-	for i, r := range resources {
-		if i > 0 {
-			upsert.WriteString(", ")
-		}
-		upsert.WriteString("(?, ?)")
-		args = append(args, r, n[r])
-	}
-	upsert.WriteString(` ON CONFLICT (resource) DO UPDATE SET last_sequence = event_resources.last_sequence + excluded.last_sequence
-		RETURNING resource, last_sequence`)
 	if tx.Dialect() == storage.Postgres {
-		return writePostgres(ctx, tx, evs, upsert.String(), args, back)
+		return writePostgres(ctx, tx, evs, resources, n, back)
 	}
-	var last []struct {
-		Resource string `db:"resource"`
-		Last     int64  `db:"last_sequence"`
-	}
-	if err := tx.Select(ctx, &last, upsert.String(), args...); err != nil {
-		return fmt.Errorf("events: number %d events: %w", len(evs), err)
-	}
-	lastOf := make(map[string]int64, len(last))
-	for _, l := range last {
-		lastOf[l.Resource] = l.Last
-	}
+	return writeSQLite(ctx, tx, evs, n, back)
+}
+
+// writeSQLite writes evs in one statement: each row's sequence is the
+// resource's last number (the largest of its events' and of its counter,
+// which keeps it when they are pruned) plus its rank among the resource's
+// events in evs, its position the largest plus its rank in evs. Both are
+// read through the (resource, sequence) index and the counter's key, and
+// the counter is not written: one statement where a counter's upsert took
+// two (SQLite cannot write two tables in one statement).
+func writeSQLite(ctx context.Context, tx *storage.Tx, evs []Event, n map[string]int64, back []int64) error {
 	q := &strings.Builder{}
 	q.WriteString(`INSERT INTO events (id, position, type, resource, sequence, audience, created_at, data)
-		SELECT v.column1, m.base + v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8
+		SELECT v.column1, m.base + v.column2, v.column3, v.column4,
+			MAX(COALESCE((SELECT MAX(e.sequence) FROM events e WHERE e.resource = v.column4), 0),
+				COALESCE((SELECT r.last_sequence FROM event_resources r WHERE r.resource = v.column4), 0)) + v.column5,
+			v.column6, v.column7, v.column8
 		FROM (SELECT COALESCE(MAX(position), 0) AS base FROM events) m, (VALUES `)
-	args = args[:0]
+	args := make([]any, 0, 8*len(evs))
 	for i, e := range evs {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, e.ID, i+1, e.Type, e.Resource, lastOf[e.Resource]-back[i], e.Audience, e.CreatedAt, string(e.Data))
+		args = append(args, e.ID, i+1, e.Type, e.Resource, n[e.Resource]-back[i], e.Audience, e.CreatedAt, string(e.Data))
 	}
 	q.WriteString(`) v ORDER BY v.column2`)
 	if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
@@ -111,11 +103,22 @@ func writeBatch(ctx context.Context, tx *storage.Tx, evs []Event) error {
 }
 
 // writePostgres writes evs in one statement, sent with the COMMIT: the
-// counters' upsert (upsert, with its args) feeds the insert, in the order
-// evs were appended.
-func writePostgres(ctx context.Context, tx *storage.Tx, evs []Event, upsert string, args []any, back []int64) error {
+// counters' upsert (one row per resource, in resources' order, so that
+// concurrent transactions lock them in one order) feeds the insert, in the
+// order evs were appended.
+func writePostgres(ctx context.Context, tx *storage.Tx, evs []Event, resources []string, n map[string]int64, back []int64) error {
 	q := &strings.Builder{}
-	q.WriteString(`WITH s AS (` + upsert + `)
+	q.WriteString(`WITH s AS (INSERT INTO event_resources (resource, last_sequence) VALUES `)
+	args := make([]any, 0, 2*len(resources)+8*len(evs))
+	for i, r := range resources {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?)")
+		args = append(args, r, n[r])
+	}
+	q.WriteString(` ON CONFLICT (resource) DO UPDATE SET last_sequence = event_resources.last_sequence + excluded.last_sequence
+			RETURNING resource, last_sequence)
 		INSERT INTO events (id, position, type, resource, sequence, audience, created_at, data)
 		SELECT v.id, NULL, v.type, v.resource, s.last_sequence - v.back, v.audience, v.created_at, v.data
 		FROM (VALUES `)

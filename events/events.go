@@ -154,13 +154,13 @@ func (r *RawJSON) Scan(v any) error {
 // typ happened to resource, which data (the resource as its GET shows it
 // after the change) describes. The event is checked and encoded here, and
 // staged: the events of one commit (a SQLite group commit holds many
-// changes) are written together just before it, in two statements on
-// SQLite and one on PostgreSQL (see batch), so that an event costs its
-// change almost no statement of its own. Each resource's next sequence
-// numbers are taken then, under the row lock of its counter, so two
-// transactions changing one resource number its events in their commit
-// order, without gaps. The Event returned has no Sequence yet: it is
-// numbered when the transaction commits.
+// changes) are written together just before it, in one statement (see
+// batch), so that an event costs its change almost no statement of its
+// own. Each resource's next sequence numbers are taken then, on
+// PostgreSQL under the row lock of its counter, on SQLite under the one
+// writer's lock, so two transactions changing one resource number its
+// events in their commit order, without gaps. The Event returned has no
+// Sequence yet: it is numbered when the transaction commits.
 func Append(ctx context.Context, tx *storage.Tx, typ Type, resource string, data any) (Event, error) {
 	if !typ.Valid() {
 		return Event{}, fmt.Errorf("events: unknown type %q", typ)

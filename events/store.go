@@ -231,6 +231,16 @@ func (s *Store) pruneSome(ctx context.Context, keep time.Duration) (int, error) 
 				return err
 			}
 		}
+		if tx.Dialect() == storage.SQLite {
+			// SQLite numbers a resource's events from the largest
+			// sequence among them (see writeSQLite): the counter keeps a
+			// resource's number when its events are pruned.
+			if _, err := tx.Exec(ctx, `INSERT INTO event_resources (resource, last_sequence)
+				SELECT resource, MAX(sequence) FROM events WHERE id IN (`+storage.Params(len(ids))+`) GROUP BY resource
+				ON CONFLICT (resource) DO UPDATE SET last_sequence = MAX(last_sequence, excluded.last_sequence)`, ids...); err != nil {
+				return err
+			}
+		}
 		res, err := tx.Exec(ctx, `DELETE FROM events WHERE id IN (`+storage.Params(len(ids))+`)`, ids...)
 		if err != nil {
 			return err

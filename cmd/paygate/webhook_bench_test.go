@@ -354,12 +354,12 @@ func cpuTime(b *testing.B) time.Duration {
 func TestStatementsPerWebhook(t *testing.T) {
 	// maxStatements is the count after issue 15 (point 2) and the events
 	// written together at commit (issue 13), 29 and 26 before: more is a
-	// regression, fewer a reason to lower it. PostgreSQL writes a commit's
-	// events in one statement, SQLite in two; maxRoundTrips is PostgreSQL's
+	// regression, fewer a reason to lower it. A commit's events are one
+	// statement on either backend; maxRoundTrips is PostgreSQL's
 	// count of round trips, the events and the stored response going with
 	// the COMMIT.
-	maxStatements := map[string]int64{"sqlite": 18, "postgres": 17}
-	maxRoundTrips := map[string]int64{"sqlite": 18, "postgres": 15}
+	maxStatements := map[string]int64{"sqlite": 17, "postgres": 17}
+	maxRoundTrips := map[string]int64{"sqlite": 17, "postgres": 15}
 	for _, be := range storagetest.Backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
 			ta := startAppQuiet(t, be, appConfig{stripeWebhookSecret: benchWebhookSecret})
