@@ -2,7 +2,8 @@
 # The hash chain's cost to writers, by difference in one binary: the
 # webhook settlement benchmark (BenchmarkWebhookIntake, SQLite and
 # PostgreSQL at SENDERS senders) with serve's hasher off
-# (PAYGATE_CHAIN_INTERVAL=off) and on, interleaved ROUNDS times, then the
+# (PAYGATE_CHAIN_INTERVAL=off) and on, interleaved ROUNDS times (off
+# first in odd rounds, on first in even ones), then the
 # server CPU per complete order under paybench, off and on
 # (scripts/cpu-per-order.sh, which also prints the largest sealing lag).
 # Compare the medians; the machine's load falls on both alike.
@@ -29,7 +30,12 @@ if [[ ,$PARTS, == *,webhooks,* ]]; then
 go test -c -o "$work/paygate.test" ./cmd/paygate
 echo "webhook settlement, $EVENTS events at $SENDERS senders, hasher off and on, $ROUNDS rounds:"
 for r in $(seq 1 "$ROUNDS"); do
-	for mode in off on; do
+	# The order within a round alternates: the second run of a pair is
+	# measured on a machine the first has warmed (page cache, WAL, CPU
+	# frequency), which biases a pair by several per cent.
+	order="off on"
+	[ $((r % 2)) -eq 0 ] && order="on off"
+	for mode in $order; do
 		interval=""
 		[ "$mode" = off ] && interval=off
 		(cd cmd/paygate && PAYGATE_CHAIN_INTERVAL=$interval "$work/paygate.test" -test.run '^$' \
