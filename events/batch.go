@@ -77,8 +77,8 @@ func writeBatch(ctx context.Context, tx *storage.Tx, evs []Event) error {
 // which keeps it when they are pruned) plus its rank among the resource's
 // events in evs, its position the largest plus its rank in evs. Both are
 // read through the (resource, sequence) index and the counter's key, and
-// the counter is not written: one statement where a counter's upsert took
-// two (SQLite cannot write two tables in one statement).
+// the counter is not written: one statement, where the counter's upsert
+// and the insert took two (SQLite cannot write two tables in one).
 func writeSQLite(ctx context.Context, tx *storage.Tx, evs []Event, n map[string]int64, back []int64) error {
 	q := &strings.Builder{}
 	q.WriteString(`INSERT INTO events (id, position, type, resource, sequence, audience, created_at, data)
