@@ -300,19 +300,28 @@ func (k *killRun) simRefunds(provider, ref string) []string {
 	return out
 }
 
+// openDB opens P's database on its own (P may be dead), with a context
+// that bounds the test's reads and writes; done closes both.
+func (k *killRun) openDB() (context.Context, *storage.DB, func()) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	db, err := storage.Open(ctx, k.dsn, storage.Options{Migrations: migrations()})
+	if err != nil {
+		cancel()
+		k.t.Fatal(err)
+	}
+	return ctx, db, func() { db.Close(); cancel() }
+}
+
 // storedRefunds reads U1's refunds to source from P's database (P may be
 // dead).
 func (k *killRun) storedRefunds() []finance.SourceRefund {
 	t := k.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := storage.Open(ctx, k.dsn, storage.Options{Migrations: migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db, done := k.openDB()
+	defer done()
 	var out []finance.SourceRefund
+	var err error
 	if err := db.View(ctx, func(tx *storage.Tx) error {
 		out, err = finance.SourceRefunds(ctx, tx, "U1")
 		return err
@@ -328,13 +337,8 @@ func (k *killRun) storedRefunds() []finance.SourceRefund {
 func (k *killRun) ageRefunds() {
 	t := k.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := storage.Open(ctx, k.dsn, storage.Options{Migrations: migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, db, done := k.openDB()
+	defer done()
 	if err := db.Update(ctx, func(tx *storage.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE source_refunds SET next_check_at = ? WHERE user_id = ? AND status = ?`,
 			tx.Now().Add(-time.Second), "U1", finance.RefundRequested)
