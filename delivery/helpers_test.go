@@ -159,6 +159,18 @@ func (rc *receiver) received() []received {
 	return append([]received(nil), rc.got...)
 }
 
+// distinct returns how many different events rc has received (a
+// duplicate counts once).
+func (rc *receiver) distinct() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	ids := map[string]bool{}
+	for _, g := range rc.got {
+		ids[g.ID] = true
+	}
+	return len(ids)
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
