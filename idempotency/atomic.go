@@ -62,7 +62,7 @@ func (s *Store) serveAtomic(w http.ResponseWriter, r *http.Request, next http.Ha
 		case err != nil && !errors.Is(err, errRefused):
 			return err
 		}
-		return storeAtCommit(ctx, tx, role, key, resp.code(), resp.header.Get("Content-Type"), resp.body.Bytes())
+		return store(ctx, tx, role, key, resp.code(), resp.header.Get("Content-Type"), resp.body.Bytes())
 	})
 	switch {
 	case panicked != nil:

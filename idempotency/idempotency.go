@@ -234,22 +234,12 @@ func (s *Store) finish(ctx context.Context, role, key string, rec *recorder) err
 	})
 }
 
-// storeAtCommit records the response to the claimed key in tx, with its
-// COMMIT: nothing reads it back before, and on PostgreSQL it then costs
-// no round trip of its own.
-func storeAtCommit(ctx context.Context, tx *storage.Tx, role, key string, status int, contentType string, body []byte) error {
+// store records the response to the claimed key in tx, with its COMMIT:
+// nothing reads it back before, and on PostgreSQL it then costs no round
+// trip of its own.
+func store(ctx context.Context, tx *storage.Tx, role, key string, status int, contentType string, body []byte) error {
 	if err := tx.ExecAtCommit(ctx, `UPDATE idempotency_requests SET status = ?, content_type = ?, body = ? WHERE role = ? AND key = ?`,
 		status, contentType, body, role, key); err != nil {
-		return fmt.Errorf("idempotency: store the response: %w", err)
-	}
-	return nil
-}
-
-// store records the response to the claimed key in tx.
-func store(ctx context.Context, tx *storage.Tx, role, key string, status int, contentType string, body []byte) error {
-	_, err := tx.Exec(ctx, `UPDATE idempotency_requests SET status = ?, content_type = ?, body = ? WHERE role = ? AND key = ?`,
-		status, contentType, body, role, key)
-	if err != nil {
 		return fmt.Errorf("idempotency: store the response: %w", err)
 	}
 	return nil
