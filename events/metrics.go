@@ -62,7 +62,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var written, unseq int64
+	var written, unseq, upTo int64
 	var fresh []struct {
 		Type string `db:"type"`
 		N    int64  `db:"n"`
@@ -74,8 +74,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if err := tx.Get(ctx, &unseq, `SELECT COUNT(*) FROM events WHERE position IS NULL`); err != nil {
 			return err
 		}
+		upTo = min(written, c.counted+countStep)
 		return tx.Select(ctx, &fresh, `SELECT type, COUNT(*) AS n FROM events WHERE position > ? AND position <= ? GROUP BY type`,
-			c.counted, min(written, c.counted+countStep))
+			c.counted, upTo)
 	})
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
@@ -84,7 +85,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range fresh {
 		c.counts[Type(r.Type)] += r.N
 	}
-	c.counted = min(written, c.counted+countStep)
+	c.counted = upTo
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(written))
 	ch <- prometheus.MustNewConstMetric(c.unseq, prometheus.GaugeValue, float64(unseq))
