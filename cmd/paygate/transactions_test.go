@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/paygate/paygate/storage"
 	"github.com/paygate/paygate/storage/storagetest"
 )
 
@@ -135,22 +136,11 @@ func TestStatementsPerOrder(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ta := startAppQuiet(t, b, appConfig{})
 			ta.createOrder(t, methodCases[1]) // count on a warm server
-			var mu sync.Mutex
-			var sent []string
-			if os.Getenv("PAYGATE_TRACE_SQL") != "" {
-				ta.db.Trace(func(q string) {
-					mu.Lock()
-					defer mu.Unlock()
-					sent = append(sent, strings.Join(strings.Fields(q), " "))
-				})
-				defer ta.db.Trace(nil)
-			}
+			trace := traceSQL(t, ta.db)
 			var roundTrips int64
 			step := func(name string, fn func()) int64 {
 				t.Helper()
-				mu.Lock()
-				sent = sent[:0]
-				mu.Unlock()
+				trace.take() // what came before the step
 				before := ta.db.Stats()
 				fn()
 				after := ta.db.Stats()
@@ -158,11 +148,9 @@ func TestStatementsPerOrder(t *testing.T) {
 				trips := after.RoundTrips - before.RoundTrips
 				roundTrips += trips
 				t.Logf("%s: %d statements (%d round trips) in %d write transactions", name, n, trips, after.Updates-before.Updates)
-				mu.Lock()
-				for _, q := range sent {
+				for _, q := range trace.take() {
 					t.Logf("    %.160s", q)
 				}
-				mu.Unlock()
 				if n < 2 {
 					t.Errorf("%s: %d statements, want at least a BEGIN and a COMMIT", name, n)
 				}
@@ -184,4 +172,35 @@ func TestStatementsPerOrder(t *testing.T) {
 			t.Logf("complete order: %d statements in %d round trips", total, roundTrips)
 		})
 	}
+}
+
+// sqlTrace keeps the statements a database sends, when PAYGATE_TRACE_SQL
+// is set, for the counting tests to log under -v; otherwise nothing.
+type sqlTrace struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+// traceSQL starts keeping db's statements for the rest of the test.
+func traceSQL(t *testing.T, db *storage.DB) *sqlTrace {
+	tr := &sqlTrace{}
+	if os.Getenv("PAYGATE_TRACE_SQL") == "" {
+		return tr
+	}
+	db.Trace(func(q string) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		tr.sent = append(tr.sent, strings.Join(strings.Fields(q), " "))
+	})
+	t.Cleanup(func() { db.Trace(nil) })
+	return tr
+}
+
+// take returns the statements kept since the last take, and forgets them.
+func (tr *sqlTrace) take() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	sent := tr.sent
+	tr.sent = nil
+	return sent
 }

@@ -368,28 +368,17 @@ func TestStatementsPerWebhook(t *testing.T) {
 			defer client.CloseIdleConnections()
 			url := ta.url + "/webhooks/stripe"
 			deliver(t, client, url, ds[:1], 1) // opens the connections, creates the clearing account
-			var mu sync.Mutex
-			var sent, fewestSent []string
-			if os.Getenv("PAYGATE_TRACE_SQL") != "" {
-				ta.db.Trace(func(q string) {
-					mu.Lock()
-					defer mu.Unlock()
-					sent = append(sent, strings.Join(strings.Fields(q), " "))
-				})
-				defer ta.db.Trace(nil)
-			}
+			trace := traceSQL(t, ta.db)
+			var fewestSent []string
 			fewest, fewestTrips := int64(math.MaxInt64), int64(math.MaxInt64)
 			for _, d := range ds[1:] {
-				mu.Lock()
-				sent = nil
-				mu.Unlock()
+				trace.take() // what came before the delivery
 				before := ta.db.Stats()
 				deliver(t, client, url, []delivery{d}, 1)
 				after := ta.db.Stats()
+				sent := trace.take()
 				if n := after.Statements - before.Statements; n < fewest {
-					mu.Lock()
 					fewest, fewestSent = n, sent
-					mu.Unlock()
 				}
 				fewestTrips = min(fewestTrips, after.RoundTrips-before.RoundTrips)
 			}
