@@ -99,6 +99,35 @@ func (p *scripted) ParseSettlementReport(context.Context, io.Reader, func(provid
 	return providers.ErrUnsupported
 }
 
+// newJanitor opens b with the schemas a janitor reaches, and returns a
+// checkout over provs routed by routes (PAYGATE_ROUTES' form) whose
+// provider calls time out after timeout, and a janitor over it.
+func newJanitor(t *testing.T, b storagetest.Backend, routes string, timeout time.Duration, provs ...*scripted) (*checkout.Service, *Janitor) {
+	t.Helper()
+	db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(),
+		finance.Migrations(), checkout.Migrations(), webhooks.Migrations()}})
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	byName := map[string]providers.Provider{}
+	for _, p := range provs {
+		byName[p.name] = p
+	}
+	rs, err := routing.Parse(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := routing.New(routing.Config{Routes: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := checkout.New(context.Background(), checkout.Config{DB: db, Ledger: ledger.New(db), Providers: byName, Router: router,
+		PublicURL: "http://127.0.0.1:1", ReturnHosts: []string{"shop.example"}, CreateTimeout: timeout, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &Janitor{Checkout: co, Inbox: webhooks.New(webhooks.Config{DB: db, Providers: byName, Applier: co, Logger: log}), Logger: log}
+	return co, j
+}
+
 // An attempt left lost by a failover (its provider could not tell whether
 // it held the payment) turns up at the janitor: its payment is found by
 // paygate's reference and canceled at its provider, so the buyer has one
@@ -107,26 +136,9 @@ func TestJanitorCancelsLostAttempts(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(),
-				finance.Migrations(), checkout.Migrations(), webhooks.Migrations()}})
-			log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
 			stripe, rapyd := &scripted{name: providers.Stripe, hang: true}, &scripted{name: providers.Rapyd}
-			provs := map[string]providers.Provider{providers.Stripe: stripe, providers.Rapyd: rapyd}
-			rs, err := routing.Parse("ideal=stripe,rapyd")
-			if err != nil {
-				t.Fatal(err)
-			}
-			router, err := routing.New(routing.Config{Routes: rs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Providers: provs, Router: router,
-				PublicURL: "http://127.0.0.1:1", ReturnHosts: []string{"shop.example"}, CreateTimeout: 100 * time.Millisecond, Logger: log})
-			if err != nil {
-				t.Fatal(err)
-			}
-			j := &Janitor{Checkout: co, Inbox: webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, Logger: log}), Logger: log,
-				Rules: checkout.StuckRules{Creating: time.Nanosecond, PollEvery: time.Nanosecond, Redirect: time.Hour}}
+			co, j := newJanitor(t, b, "ideal=stripe,rapyd", 100*time.Millisecond, stripe, rapyd)
+			j.Rules = checkout.StuckRules{Creating: time.Nanosecond, PollEvery: time.Nanosecond, Redirect: time.Hour}
 
 			start := func() (checkout.PaymentOrder, checkout.Attempt) {
 				po, err := co.Create(ctx, checkout.NewPaymentOrder{BuyerID: "U1", Currency: paygate.EUR, ReturnURL: "https://shop.example/done",
@@ -210,25 +222,8 @@ func TestPollAppliesWhatTheProviderSays(t *testing.T) {
 	for _, b := range storagetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db := b.Open(t, storage.Options{Migrations: []storage.Migrations{events.Migrations(), ledger.Migrations(), orders.Migrations(),
-				finance.Migrations(), checkout.Migrations(), webhooks.Migrations()}})
-			log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
 			rapyd := &scripted{name: providers.Rapyd}
-			provs := map[string]providers.Provider{providers.Rapyd: rapyd}
-			rs, err := routing.Parse("ideal=rapyd")
-			if err != nil {
-				t.Fatal(err)
-			}
-			router, err := routing.New(routing.Config{Routes: rs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			co, err := checkout.New(ctx, checkout.Config{DB: db, Ledger: ledger.New(db), Providers: provs, Router: router,
-				PublicURL: "http://127.0.0.1:1", ReturnHosts: []string{"shop.example"}, CreateTimeout: time.Second, Logger: log})
-			if err != nil {
-				t.Fatal(err)
-			}
-			j := &Janitor{Checkout: co, Inbox: webhooks.New(webhooks.Config{DB: db, Providers: provs, Applier: co, Logger: log}), Logger: log}
+			co, j := newJanitor(t, b, "ideal=rapyd", time.Second, rapyd)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					po, err := co.Create(ctx, checkout.NewPaymentOrder{BuyerID: "U1", Currency: paygate.EUR, ReturnURL: "https://shop.example/done",
