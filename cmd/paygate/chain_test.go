@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -184,17 +183,10 @@ func TestAnchorShown(t *testing.T) {
 				t.Fatalf("the run's anchor signature: %v", err)
 			}
 			for _, format := range []string{"csv", "table", "html"} {
-				req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+run.ID+"?format="+format, nil)
-				req.Header.Set("Authorization", "Bearer "+testFinanceKey)
-				resp, err := ta.client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body := html.UnescapeString(string(raw))
-				if resp.StatusCode != 200 || !strings.Contains(body, a.Hash) || !strings.Contains(body, a.Signature) {
-					t.Fatalf("GET the run as %s = %d, without its anchor %s:\n%s", format, resp.StatusCode, a.Hash, body)
+				status, raw := ta.reconciliationAs(t, run.ID, format)
+				body := html.UnescapeString(raw)
+				if status != 200 || !strings.Contains(body, a.Hash) || !strings.Contains(body, a.Signature) {
+					t.Fatalf("GET the run as %s = %d, without its anchor %s:\n%s", format, status, a.Hash, body)
 				}
 			}
 

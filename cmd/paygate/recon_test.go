@@ -38,6 +38,21 @@ type reconJSON struct {
 	} `json:"unmatched"`
 }
 
+// reconciliationAs reads reconciliation run id as finance staff in format
+// (csv, table or html), and returns the status and the body.
+func (ta *testApp) reconciliationAs(t *testing.T, id, format string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+id+"?format="+format, nil)
+	req.Header.Set("Authorization", "Bearer "+testFinanceKey)
+	resp, err := ta.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 func (ta *testApp) reconcile(t *testing.T, report string) reconJSON {
 	t.Helper()
 	return ta.reconcileAt(t, "stripe", report)
@@ -163,16 +178,9 @@ func TestReconcileStripeReport(t *testing.T) {
 				t.Fatalf("stored run = %+v, want %s", run, r.ID)
 			}
 			for format, want := range map[string]string{"csv": "kind,status", "table": "STATUS", "html": "<h1>Reconciliation " + r.ID} {
-				req, _ := http.NewRequest("GET", ta.url+"/v1/reconciliations/"+r.ID+"?format="+format, nil)
-				req.Header.Set("Authorization", "Bearer "+testFinanceKey)
-				resp, err := ta.client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-					t.Fatalf("run as %s = %d %s", format, resp.StatusCode, body)
+				status, body := ta.reconciliationAs(t, r.ID, format)
+				if status != 200 || !strings.Contains(body, want) {
+					t.Fatalf("run as %s = %d %s", format, status, body)
 				}
 			}
 			if s := ta.callWith(t, testFinanceKey, "", "GET", "/v1/reconciliations/rec_nope", nil, nil); s != 404 {
