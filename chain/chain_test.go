@@ -668,3 +668,57 @@ func TestChainLegacyBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPacesItself: serve's hasher seals once an interval under a steady
+// load, what committed before the pass, in as many full blocks as that
+// takes, and not block after small block chasing the rows that commit
+// while it seals (each a pair of transactions whose commits the writers'
+// queue behind). When the writers stop, the next passes seal the rest.
+func TestRunPacesItself(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	storagetest.Run(t, options(newClock(time.Now())), func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		l := ledger.New(db)
+		const backlog, batch = 120, 50 // the first pass seals blocks of 50, 50 and 20
+		for i := range backlog {
+			post(t, db, l, fmt.Sprintf("backlog:%d", i))
+		}
+		waitHorizon(t, db)
+		run, stop := context.WithCancel(ctx)
+		var running sync.WaitGroup
+		running.Go(func() { (&chain.Hasher{DB: db, Batch: batch}).Run(run, interval) })
+		start := time.Now()
+		for i := 0; time.Since(start) < 10*interval; i++ {
+			post(t, db, l, fmt.Sprintf("steady:%d", i))
+		}
+		passes := int(time.Since(start)/interval) + 1
+		rows := count(t, db, `SELECT COUNT(*) FROM ledger_transactions`)
+		time.Sleep(3 * interval)
+		stop()
+		running.Wait()
+		blocks := count(t, db, `SELECT COUNT(*) FROM chain_blocks`)
+		// A pass seals full blocks and at most one that is not.
+		if most := rows/batch + passes + 3; blocks > most {
+			t.Errorf("%d blocks for %d rows written over %d passes: want at most %d", blocks, rows, passes, most)
+		}
+		if sealed := count(t, db, `SELECT COALESCE(MAX(last_position), 0) FROM chain_blocks`); sealed != rows {
+			t.Errorf("sealed %d rows of %d", sealed, rows)
+		}
+		if p := chainProblems(t, db); len(p) > 0 {
+			t.Errorf("verify: %v", p)
+		}
+	})
+}
+
+// post posts one ledger transaction under key.
+func post(t *testing.T, db *storage.DB, l *ledger.Ledger, key string) {
+	t.Helper()
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx *storage.Tx) error {
+		_, err := l.Post(ctx, tx, ledger.Transfer(key, "steady", ledger.ProviderClearing("stripe"), ledger.Escrow("K0000001"), paygate.New(1, paygate.EUR)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -66,6 +66,14 @@ type Hasher struct {
 	Logger zerolog.Logger
 }
 
+// batch is the most rows a block seals.
+func (h *Hasher) batch() int64 {
+	if h.Batch <= 0 {
+		return DefaultBatch
+	}
+	return int64(h.Batch)
+}
+
 // Seal seals the committed rows after the last block's cursors into the
 // next block, writing only the block; it reports
 // the block and whether it sealed one (false: nothing to seal, or another
@@ -74,10 +82,7 @@ type Hasher struct {
 // SQLite those run in a read transaction before a short write
 // transaction that stores the block.
 func (h *Hasher) Seal(ctx context.Context) (Block, bool, error) {
-	batch := int64(h.Batch)
-	if batch <= 0 {
-		batch = DefaultBatch
-	}
+	batch := h.batch()
 	if h.DB.Dialect() == storage.Postgres {
 		// Events are sealed in their commit order, which the events
 		// sequencer gives them on PostgreSQL.
@@ -272,13 +277,30 @@ func (h *Hasher) SealAll(ctx context.Context) (int, error) {
 	}
 }
 
+// sealDue seals the rows committed before it starts: blocks while they come
+// out full (more rows wait), and returns at the first block that is not.
+// Unlike SealAll it does not chase the rows that commit while it seals:
+// under a steady load there always are some, and sealing them at once
+// would seal a small block after another without pause, each with its
+// transactions and commits, which the writers' commits queue behind. They
+// wait for the next interval, which bounds the sealing lag.
+func (h *Hasher) sealDue(ctx context.Context) error {
+	batch := h.batch()
+	for {
+		b, sealed, err := h.Seal(ctx)
+		if err != nil || !sealed || b.Rows < batch {
+			return err
+		}
+	}
+}
+
 // Run seals every interval until ctx is done, logging failures (the next
 // pass retries).
 func (h *Hasher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := h.SealAll(ctx); err != nil && ctx.Err() == nil {
+		if err := h.sealDue(ctx); err != nil && ctx.Err() == nil {
 			h.Logger.Error().Err(err).Msg("chain: seal")
 		}
 		select {
