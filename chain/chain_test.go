@@ -390,18 +390,17 @@ func TestChainPrunedEvents(t *testing.T) {
 }
 
 // TestChainPrunedInPasses: the janitor prunes a block's events over several
-// passes, the first from the middle of the block (events are pruned by
-// age, and an event written earlier can be the older one): each pass keeps
-// the digests at the positions the block gave the events, and the chain
+// passes, from the oldest position on, as they age: each pass keeps the
+// digests at the positions the block gave the events, and the chain
 // verifies after each.
 func TestChainPrunedInPasses(t *testing.T) {
 	now := time.Now()
 	c := newClock(now)
 	storagetest.Run(t, options(c), func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
-		c.set(now.Add(-48 * time.Hour))
-		writeRound(t, db, 1) // 3 ledger transactions, an audit entry, an event: 48 h old
-		for i, age := range []time.Duration{72 * time.Hour, 30 * time.Hour, 0} {
+		c.set(now.Add(-72 * time.Hour))
+		writeRound(t, db, 1) // 3 ledger transactions, an audit entry, an event: 72 h old
+		for i, age := range []time.Duration{60 * time.Hour, 30 * time.Hour, 0} {
 			c.set(now.Add(-age))
 			if err := db.Update(ctx, func(tx *storage.Tx) error {
 				_, err := events.Append(ctx, tx, events.SalesOrderDelivered, fmt.Sprintf("K800000%d", i), map[string]any{"i": i})
@@ -415,7 +414,7 @@ func TestChainPrunedInPasses(t *testing.T) {
 		if blocks := count(t, db, `SELECT COUNT(*) FROM chain_blocks`); blocks != 1 {
 			t.Fatalf("%d blocks, want the 8 rows in one", blocks)
 		}
-		for i, keep := range []time.Duration{60 * time.Hour, 36 * time.Hour, 24 * time.Hour} {
+		for i, keep := range []time.Duration{66 * time.Hour, 48 * time.Hour, 24 * time.Hour} {
 			store := &events.Store{DB: db, Retention: keep, Chain: chain.EventPruning{}}
 			if n, err := store.Prune(ctx); err != nil || n != 1 {
 				t.Fatalf("pass %d: Prune = %d, %v; want 1", i+1, n, err)

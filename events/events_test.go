@@ -239,6 +239,37 @@ func seal(t *testing.T, db *storage.DB) {
 	}
 }
 
+// TestPruneFromTheOldestPosition: pruning goes by position, the commit
+// order, while the events are older than the retention: an event whose
+// transaction started earlier but committed later (an older created_at at a
+// later position) waits for the events before it, and goes with them.
+func TestPruneFromTheOldestPosition(t *testing.T) {
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	clk := func() time.Time { return now }
+	storagetest.Run(t, storage.Options{Now: clk, Migrations: []storage.Migrations{events.Migrations()}}, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		now = start
+		appendOne(t, db, events.BalanceCredited, "U1", nil)
+		now = start.Add(-2 * time.Hour)
+		appendOne(t, db, events.BalanceCredited, "U2", nil) // positioned after U1's, two hours older
+		now = start.Add(25 * time.Hour)
+		appendOne(t, db, events.BalanceCredited, "U3", nil) // the newest, always kept
+		if _, err := (&events.Store{DB: db}).Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		seal(t, db)
+		s := &events.Store{DB: db, Retention: 26 * time.Hour}
+		if n, err := s.Prune(ctx); err != nil || n != 0 {
+			t.Fatalf("Prune = %d, %v; want none: U1's event is 25 h old, U2's (27 h) waits behind it", n, err)
+		}
+		now = start.Add(27 * time.Hour)
+		if n, err := s.Prune(ctx); err != nil || n != 2 {
+			t.Fatalf("Prune = %d, %v; want U1's and U2's events", n, err)
+		}
+	})
+}
+
 // TestPrune: the janitor's pruning deletes the sealed events older than
 // the retention and keeps the newer (and those not sealed yet); a resource's sequence goes on where it
 // was, never restarting at 1.

@@ -194,8 +194,8 @@ func (s *Store) Prune(ctx context.Context) (int, error) {
 	}
 }
 
-// pruneSome prunes up to pruneBatch events older than keep, oldest
-// position first, in one transaction, and returns how many.
+// pruneSome prunes up to pruneBatch events older than keep from the
+// oldest position on, in one transaction, and returns how many.
 func (s *Store) pruneSome(ctx context.Context, keep time.Duration) (int, error) {
 	var n int64
 	err := s.DB.Update(ctx, func(tx *storage.Tx) error {
@@ -207,16 +207,30 @@ func (s *Store) pruneSome(ctx context.Context, keep time.Duration) (int, error) 
 				return err
 			}
 		}
-		var old []struct {
-			ID       string `db:"id"`
-			Position int64  `db:"position"`
-			Cursor   bool   `db:"by_cursor"`
+		var first []struct {
+			ID       string    `db:"id"`
+			Position int64     `db:"position"`
+			Created  time.Time `db:"created_at"`
+			Cursor   bool      `db:"by_cursor"`
 		}
-		if err := tx.Select(ctx, &old, `SELECT id, position, chain_position IS NULL AS by_cursor FROM events
-			WHERE created_at < ? AND position IS NOT NULL AND position < (SELECT MAX(position) FROM events)
-			AND (chain_position IS NOT NULL OR position <= ?) ORDER BY position LIMIT ?`,
-			tx.Now().Add(-keep), sealed, pruneBatch); err != nil || len(old) == 0 {
+		if err := tx.Select(ctx, &first, `SELECT id, position, created_at, chain_position IS NULL AS by_cursor FROM events
+			WHERE position IS NOT NULL AND position < (SELECT MAX(position) FROM events)
+			AND (chain_position IS NOT NULL OR position <= ?) ORDER BY position LIMIT ?`, sealed, pruneBatch); err != nil {
 			return err
+		}
+		// The oldest positions, while older than keep: an event's
+		// created_at is its transaction's start, so a later position can
+		// be a little older than an earlier one, and waits for it.
+		cut := tx.Now().Add(-keep)
+		old := first[:0]
+		for _, e := range first {
+			if !e.Created.Before(cut) {
+				break
+			}
+			old = append(old, e)
+		}
+		if len(old) == 0 {
+			return nil
 		}
 		ids := make([]any, len(old))
 		var byCursor []int64

@@ -15,13 +15,15 @@ ALTER TABLE chain_blocks ADD COLUMN audit_id INTEGER;
 ALTER TABLE chain_blocks ADD COLUMN events_position INTEGER;
 
 -- Every new row now keeps a NULL chain_position: index only the old
--- blocks' positions, and drop the indexes of unsealed rows.
+-- blocks' positions, and drop the indexes of unsealed rows (the events'
+-- only if there: on a new database events' 0003 has rebuilt the table
+-- before this runs, with neither).
 DROP INDEX ledger_transactions_unsealed;
 DROP INDEX audit_log_unsealed;
-DROP INDEX events_unsealed;
+DROP INDEX IF EXISTS events_unsealed;
 DROP INDEX ledger_transactions_chain;
 DROP INDEX audit_log_chain;
-DROP INDEX events_chain;
+DROP INDEX IF EXISTS events_chain;
 CREATE UNIQUE INDEX ledger_transactions_chain ON ledger_transactions (chain_position) WHERE chain_position IS NOT NULL;
 CREATE UNIQUE INDEX audit_log_chain ON audit_log (chain_position) WHERE chain_position IS NOT NULL;
 CREATE UNIQUE INDEX events_chain ON events (chain_position) WHERE chain_position IS NOT NULL;
