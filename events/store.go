@@ -221,14 +221,11 @@ func (s *Store) pruneSome(ctx context.Context, keep time.Duration) (int, error) 
 		// The oldest positions, while older than keep: an event's
 		// created_at is its transaction's start, so a later position can
 		// be a little older than an earlier one, and waits for it.
-		cut := tx.Now().Add(-keep)
-		old := first[:0]
-		for _, e := range first {
-			if !e.Created.Before(cut) {
-				break
-			}
-			old = append(old, e)
+		cut, aged := tx.Now().Add(-keep), 0
+		for aged < len(first) && first[aged].Created.Before(cut) {
+			aged++
 		}
+		old := first[:aged]
 		if len(old) == 0 {
 			return nil
 		}
